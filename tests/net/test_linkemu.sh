@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Link emulator accuracy: delay, jitter, loss, and CPU cost at 100 Mbit/s.
+#
+#   h1 ---------------------- rtr ---------------------- h2
+#   eth0                 eth1     eth2                   eth0
+#   198.18.1.10/24  198.18.1.1    198.18.2.1     198.18.2.10/24
+#   2001:db8:1::10  2001:db8:1::1 2001:db8:2::1  2001:db8:2::10
+#                    NFQUEUE 1 <- eth1 (up)   NFQUEUE 2 <- eth2 (down)
+#
+# Checks (issue 3, item 3): 5 ms one way in each direction adds 10 ms +- 1 ms to the ping RTT
+# (median of 50, IPv4 and IPv6); 10 % loss drops 10 % +- 3 % of 1000 UDP datagrams, and every
+# drop is the emulator's; jitter spreads the RTT without ever making it shorter than the
+# delay allows; 100 Mbit/s through a 5 ms link costs the emulator little CPU.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+# shellcheck source=routers.sh
+source "$(dirname "$0")/routers.sh"
+net_require_root
+net_begin
+PROBE=$(net_bin ntm-udpprobe)
+
+ns_add h1
+ns_add rtr
+ns_add h2
+ns_forwarding rtr
+veth h1 eth0 rtr eth1
+veth rtr eth2 h2 eth0
+addr h1 eth0 198.18.1.10/24 2001:db8:1::10/64
+addr rtr eth1 198.18.1.1/24 2001:db8:1::1/64
+addr rtr eth2 198.18.2.1/24 2001:db8:2::1/64
+addr h2 eth0 198.18.2.10/24 2001:db8:2::10/64
+route h1 default 198.18.1.1
+route h1 default 2001:db8:1::1
+route h2 default 198.18.2.1
+route h2 default 2001:db8:2::1
+
+# median_rtt NS DEST COUNT — median ping RTT in ms (after one warm-up ping for ARP/ND).
+median_rtt() {
+  n "$1" ping -c 1 -W 2 "$2" >/dev/null
+  n "$1" ping -n -c "$3" -i 0.02 -W 2 "$2" |
+    sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
+    awk '{v[NR] = $1} END {if (NR == 0) exit 1; printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
+
+# within VALUE LOW HIGH — LOW <= VALUE <= HIGH (decimals allowed).
+within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN {exit !(v >= lo && v <= hi)}'; }
+
+# --- Delay ------------------------------------------------------------------------------
+base4=$(median_rtt h1 198.18.2.10 50)
+base6=$(median_rtt h1 2001:db8:2::10 50)
+log "baseline RTT without the emulator: IPv4 $base4 ms, IPv6 $base6 ms"
+
+link_emulate rtr eth1 eth2 "--delay 5ms" "--delay 5ms"
+rtt4=$(median_rtt h1 198.18.2.10 50)
+rtt6=$(median_rtt h1 2001:db8:2::10 50)
+added4=$(awk -v a="$rtt4" -v b="$base4" 'BEGIN {printf "%.3f", a - b}')
+added6=$(awk -v a="$rtt6" -v b="$base6" 'BEGIN {printf "%.3f", a - b}')
+within "$added4" 9 11 || die "IPv4: 5 ms each way added $added4 ms to the RTT, want 10 +- 1"
+pass "IPv4: 5 ms each way adds $added4 ms to the median RTT (want 10 +- 1)"
+within "$added6" 9 11 || die "IPv6: 5 ms each way added $added6 ms to the RTT, want 10 +- 1"
+pass "IPv6: 5 ms each way adds $added6 ms to the median RTT (want 10 +- 1)"
+
+# Asymmetric: only the downlink delays.
+link_set rtr up --delay 0
+link_set rtr down --delay 20ms
+rtt=$(median_rtt h1 198.18.2.10 20)
+within "$rtt" 19.5 22 || die "0 ms up + 20 ms down gave RTT $rtt ms"
+pass "asymmetric link: 0 ms up + 20 ms down gives RTT $rtt ms"
+
+# --- Jitter ------------------------------------------------------------------------------
+link_set rtr both --delay 5ms --jitter 2ms
+mapfile -t rtts < <(n h1 ping -n -c 50 -i 0.02 198.18.2.10 | sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p')
+spread=$(printf '%s\n' "${rtts[@]}" | sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {printf "%.3f %.3f", lo, hi}')
+read -r lo hi <<<"$spread"
+# In-order release never lets a packet leave earlier than 5 - 2 ms after it arrived.
+within "$lo" 5.9 100 || die "jitter: an RTT of $lo ms is below the 2 x (5 - 2) ms floor"
+awk -v lo="$lo" -v hi="$hi" 'BEGIN {exit !(hi - lo > 1)}' || die "jitter 2 ms: RTTs span only $lo..$hi ms"
+pass "jitter 2 ms: RTTs span $lo..$hi ms, never below the 6 ms floor"
+
+# --- Loss ---------------------------------------------------------------------------------
+link_set rtr both --jitter 0
+link_set rtr up --loss 10%
+before=$(n rtr "$(net_bin ntm-linkemu)" stats | awk '/^queue=1 / {sub("lost=", "", $4); print $4}')
+bg h2 sink "$PROBE" sink --bind 0.0.0.0:5001 --idle 1000 --timeout 30000
+sink=$BG_PID
+bg_wait_line sink '^listening' 5
+n h1 "$PROBE" send --to 198.18.2.10:5001 --count 1000 --interval-us 200 --size 100 >/dev/null
+wait "$sink"
+received=$(awk '/^received/ {print $2}' "$(bg_log sink)")
+after=$(n rtr "$(net_bin ntm-linkemu)" stats | awk '/^queue=1 / {sub("lost=", "", $4); print $4}')
+lost=$((1000 - received))
+((lost >= 70 && lost <= 130)) || die "10 % loss dropped $lost of 1000 datagrams, want 100 +- 30"
+((after - before == lost)) || die "the emulator counted $((after - before)) drops but $lost datagrams are missing"
+pass "10 % loss: $lost of 1000 datagrams lost (want 100 +- 30), all of them by the emulator"
+
+# --- CPU cost at 100 Mbit/s ---------------------------------------------------------------
+# 10,000 datagrams/s of 1250 bytes for 2 s through the 5 ms link, both directions emulated.
+link_set rtr up --loss 0
+emu=$(cat "$NET_STATE/linkemu-rtr.pid")
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+bg h2 sink100 "$PROBE" sink --bind 0.0.0.0:5002 --idle 1000 --timeout 30000
+sink=$BG_PID
+bg_wait_line sink100 '^listening' 5
+t0=$(ticks "$emu")
+w0=$EPOCHREALTIME
+n h1 "$PROBE" send --to 198.18.2.10:5002 --count 20000 --interval-us 100 --size 1250 >/dev/null
+w1=$EPOCHREALTIME
+t1=$(ticks "$emu")
+wait "$sink"
+received=$(awk '/^received/ {print $2}' "$(bg_log sink100)")
+hz=$(getconf CLK_TCK)
+read -r cpu mbit < <(awk -v t="$((t1 - t0))" -v hz="$hz" -v a="$w0" -v b="$w1" \
+  'BEGIN {printf "%.1f %.0f\n", 100 * t / hz / (b - a), 20000 * 1250 * 8 / (b - a) / 1e6}')
+((received >= 19800)) || die "at 100 Mbit/s only $received of 20000 datagrams arrived"
+within "$cpu" 0 30 || die "ntm-linkemu used $cpu % of a core at $mbit Mbit/s"
+pass "$mbit Mbit/s through a 5 ms link: $received/20000 datagrams arrived, ntm-linkemu used $cpu % of a core"

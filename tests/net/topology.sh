@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# tests/net/topology.sh — the reference test network (DESIGN.md §8), after paper 003's testbed.
+#
+#                      "internet": 198.18.0.0/24 and 2001:db8::/64, bridge br0 in ns "inet",
+#                      which also routes the access prefixes (198.18.0.1, 2001:db8::1)
+#
+#   dc1 .11    dc2 .12    rs .20    as .30    ns .40    dns .53    stun .100 + .101
+#   (all dual-stack: 2001:db8::11, ::12, ::20, ::30, ::40, ::53, ::100 + ::101)
+#    |          |          |         |         |         |          |
+#  ==+==========+==========+=========+=========+=========+==========+========== br0 ======
+#         |                   |                   |                 |               |
+#      rtr-a .201          rtr-b .202          rtr-c .203       rtr-6 ::206     rtr-g .207 ::207
+#      NAT: endpoint-      NAT: symmetric      NAT: endpoint-   IPv6 only,      routed,
+#      independent         (fully-random)      independent      no NAT64        no NAT
+#      192.168.1.1         192.168.2.1         192.168.3.1      2001:db8:6::1   198.18.7.1
+#         |                   |                   |                 |           2001:db8:7::1
+#    +----+-----+             |              +----+ - - - +         |               |
+#   na .1.10  mn .1.100     nb .2.10        nc .3.10  (mn .3.100)  n6 ..6::10     ng 198.18.7.10
+#   LAN A                   LAN B           LAN C    after `move`  IPv6-only      global access
+#                                                                  access         2001:db8:7::10
+#
+# Each access router runs ntm-linkemu on both directions of its access link: 5 ms one way by
+# default, so a node sees ~10 ms RTT to a DC (paper 003 Table II) while hosts on the
+# internet see each other at ~0.05 ms. mn is the mobile node; `move mn c` switches it from
+# LAN A to LAN C the way a Wi-Fi -> LTE handover does: old link and address gone, new link,
+# new address, new default route.
+#
+# Usage (as root):
+#   topology.sh up [--delay 5ms]          build it; it stays up until `down`
+#   topology.sh down                      remove every namespace, link and process it made
+#   topology.sh status                    hosts, addresses, NAT kinds, link emulator counters
+#   topology.sh exec HOST CMD...          run CMD on HOST (e.g. `exec na ping 198.18.0.11`)
+#   topology.sh move mn a|c [--mbb]       move mn's link; --mbb: make before break
+#   topology.sh link a|b|c|6|g up|down|both --delay 20ms --loss 1% ...   change an access link
+#   topology.sh timeout a|b|c SECONDS     UDP binding timeout of a NAT router
+#   topology.sh gc                        remove leftovers of test runs whose script died
+# Every command takes --prefix P (default $NTM_NET_PREFIX, else "ntm"); namespaces are
+# named P-HOST, so `ip netns exec ntm-na ...` works too, and several networks can coexist.
+#
+# Tests source this file and call topology_up after net_begin (unique prefix, cleanup trap).
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=routers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/routers.sh"
+
+# ---------------------------------------------------------------------------------------
+# The plan: who is where
+# ---------------------------------------------------------------------------------------
+
+INET_V4=198.18.0.1
+INET_V6=2001:db8::1
+INTERNET_HOSTS=(dc1 dc2 rs as ns dns stun)
+declare -A HOST_V4=([dc1]=198.18.0.11 [dc2]=198.18.0.12 [rs]=198.18.0.20 [as]=198.18.0.30
+  [ns]=198.18.0.40 [dns]=198.18.0.53 [stun]="198.18.0.100 198.18.0.101"
+  [na]=192.168.1.10 [nb]=192.168.2.10 [nc]=192.168.3.10 [ng]=198.18.7.10)
+declare -A HOST_V6=([dc1]=2001:db8::11 [dc2]=2001:db8::12 [rs]=2001:db8::20 [as]=2001:db8::30
+  [ns]=2001:db8::40 [dns]=2001:db8::53 [stun]="2001:db8::100 2001:db8::101"
+  [n6]=2001:db8:6::10 [ng]=2001:db8:7::10)
+
+# Access networks: router, its kind, WAN addresses, LAN prefix(es) and router LAN addresses.
+ACCESS_NETS=(a b c 6 g)
+declare -A ACCESS_KIND=([a]=eim [b]=symmetric [c]=eim [6]=ipv6-only [g]=global)
+declare -A ACCESS_WAN=([a]=198.18.0.201/24 [b]=198.18.0.202/24 [c]=198.18.0.203/24
+  [6]=2001:db8::206/64 [g]="198.18.0.207/24 2001:db8::207/64")
+declare -A ACCESS_LAN=([a]=192.168.1.1/24 [b]=192.168.2.1/24 [c]=192.168.3.1/24
+  [6]=2001:db8:6::1/64 [g]="198.18.7.1/24 2001:db8:7::1/64")
+declare -A ACCESS_ROUTED=([6]=2001:db8:6::/64 [g]="198.18.7.0/24 2001:db8:7::/64")
+declare -A ACCESS_HOST=([a]=na [b]=nb [c]=nc [6]=n6 [g]=ng)
+MOBILE=mn
+declare -A MOBILE_V4=([a]=192.168.1.100 [c]=192.168.3.100)
+
+# public_v4 a|b|c — the NAT's outside address.
+public_v4() { echo "${ACCESS_WAN[$1]%%/*}"; }
+
+# ---------------------------------------------------------------------------------------
+# Building blocks
+# ---------------------------------------------------------------------------------------
+
+# The internet: a switch plus the core router that reaches the routed access networks.
+internet_up() {
+  ns_add inet
+  ns_forwarding inet
+  bridge_add inet br0
+  addr inet br0 "$INET_V4/24" "$INET_V6/64"
+}
+
+# internet_host HOST — a dual-stack server on the internet switch.
+internet_host() {
+  local h=$1 a
+  ns_add "$h"
+  veth "$h" eth0 inet "$h"
+  bridge_port inet br0 "$h"
+  for a in ${HOST_V4[$h]}; do addr "$h" eth0 "$a/24"; done
+  for a in ${HOST_V6[$h]}; do addr "$h" eth0 "$a/64"; done
+  route "$h" default "$INET_V4"
+  route "$h" default "$INET_V6"
+}
+
+# access_router X — router rtr-X between the internet and access network X, with its kind
+# of NAT (or none) and a link emulator on its access link.
+access_router() {
+  local x=$1 r=rtr-$1 a
+  ns_add "$r"
+  veth "$r" wan0 inet "$r"
+  bridge_port inet br0 "$r"
+  for a in ${ACCESS_WAN[$x]}; do addr "$r" wan0 "$a"; done
+  if [[ ${ACCESS_WAN[$x]} == *.* ]]; then route "$r" default "$INET_V4"; fi
+  if [[ ${ACCESS_WAN[$x]} == *:* ]]; then route "$r" default "$INET_V6"; fi
+  bridge_add "$r" lan0
+  for a in ${ACCESS_LAN[$x]}; do addr "$r" lan0 "$a"; done
+  case ${ACCESS_KIND[$x]} in
+  eim | symmetric) nat_router "$r" wan0 "${ACCESS_KIND[$x]}" ;;
+  *)
+    # Routed access network: the core learns its prefixes (static routes, as an ISP's).
+    ns_forwarding "$r"
+    local prefix wan
+    for prefix in ${ACCESS_ROUTED[$x]}; do
+      for wan in ${ACCESS_WAN[$x]}; do
+        if [[ $prefix == *:* && $wan == *:* ]] || [[ $prefix != *:* && $wan != *:* ]]; then
+          route inet "$prefix" "${wan%/*}"
+        fi
+      done
+    done
+    ;;
+  esac
+  link_emulate "$r" lan0 wan0 "--delay $NET_DELAY" "--delay $NET_DELAY"
+}
+
+# lan_host X HOST IF V4 V6 — a host on access network X through its interface IF.
+lan_host() {
+  local x=$1 h=$2 dev=$3 v4=$4 v6=$5
+  veth "$h" "$dev" "rtr-$x" "$h"
+  bridge_port "rtr-$x" lan0 "$h"
+  if [[ -n $v4 ]]; then
+    addr "$h" "$dev" "$v4/24"
+    route "$h" default "$(awk -F/ '{print $1}' <<<"${ACCESS_LAN[$x]%% *}")"
+  fi
+  if [[ -n $v6 ]]; then
+    addr "$h" "$dev" "$v6/64"
+    local gw6
+    for gw6 in ${ACCESS_LAN[$x]}; do [[ $gw6 == *:* ]] && route "$h" default "${gw6%/*}"; done
+  fi
+}
+
+# node_attach HOST X — plug HOST into LAN X (a or c) on interface eth-X with HOST's address
+# there; its default route moves to the new link.
+node_attach() {
+  local h=$1 x=$2
+  [[ -n ${MOBILE_V4[$x]:-} ]] || die "$h can move between LAN a and LAN c, not '$x'"
+  ip -n "$(nsname "$h")" link show "eth-$x" >/dev/null 2>&1 && die "$h is already on LAN $x"
+  lan_host "$x" "$h" "eth-$x" "${MOBILE_V4[$x]}" ""
+}
+
+# node_detach HOST X — unplug HOST from LAN X: the link and its address disappear.
+node_detach() {
+  ip -n "$(nsname "$1")" link del "eth-$2"
+}
+
+# node_lan HOST — which LANs HOST is on now (a, c, or both during make-before-break).
+node_lan() {
+  ip -n "$(nsname "$1")" -o link show | sed -n 's/^[0-9]*: eth-\([a-z]\)@.*/\1/p' | sort | tr '\n' ' ' |
+    sed 's/ $//'
+}
+
+# node_move HOST X [--mbb] — move HOST to LAN X. Break-before-make by default (the old link
+# drops, then the new one comes up), make-before-break with --mbb.
+node_move() {
+  local h=$1 to=$2 mode=${3:-} from
+  from=$(node_lan "$h")
+  [[ $from == "$to" ]] && die "$h is already on LAN $to"
+  if [[ $mode == --mbb ]]; then
+    node_attach "$h" "$to"
+    node_detach "$h" "$from"
+  else
+    node_detach "$h" "$from"
+    node_attach "$h" "$to"
+  fi
+}
+
+# ---------------------------------------------------------------------------------------
+# The whole network
+# ---------------------------------------------------------------------------------------
+
+# topology_up — builds everything in the diagram. Needs net_begin first.
+topology_up() {
+  NET_DELAY=${NET_DELAY:-5ms}
+  local h x
+  internet_up
+  for h in "${INTERNET_HOSTS[@]}"; do internet_host "$h"; done
+  for x in "${ACCESS_NETS[@]}"; do
+    access_router "$x"
+    h=${ACCESS_HOST[$x]}
+    ns_add "$h"
+    lan_host "$x" "$h" eth0 "${HOST_V4[$h]:-}" "${HOST_V6[$h]:-}"
+  done
+  ns_add "$MOBILE"
+  node_attach "$MOBILE" a
+  echo "$NET_DELAY" >"$NET_STATE/delay"
+}
+
+topology_status() {
+  local ns short x
+  echo "test network '$NET_PREFIX' (access link delay $(cat "$NET_STATE/delay" 2>/dev/null || echo ?) one way)"
+  while read -r ns; do
+    short=${ns#"$NET_PREFIX"-}
+    printf '%-6s %s\n' "$short" \
+      "$(ip -n "$ns" -br addr show | awk '$1 != "lo" {
+         sub(/@.*/, "", $1); a = ""; for (i = 3; i <= NF; i++) if ($i !~ /^fe80/) a = a " " $i
+         if (a != "") printf "%s:%s  ", $1, a }')"
+  done <"$NET_STATE/namespaces"
+  for x in "${ACCESS_NETS[@]}"; do
+    echo "rtr-$x: ${ACCESS_KIND[$x]}$([[ ${ACCESS_KIND[$x]} == eim || ${ACCESS_KIND[$x]} == symmetric ]] &&
+      echo ", udp binding timeout $(n "rtr-$x" sysctl -n net.netfilter.nf_conntrack_udp_timeout) s")"
+    link_stats "rtr-$x" | sed 's/^/    /'
+  done
+  echo "$MOBILE is on LAN $(node_lan "$MOBILE")"
+}
+
+# gc — removes leftovers of transient runs (tests) whose owning script is gone.
+topology_gc() {
+  local dir owner
+  for dir in "$NET_ROOT"/*/; do
+    [[ -f $dir/owner ]] || continue
+    owner=$(cat "$dir/owner")
+    kill -0 "$owner" 2>/dev/null && continue
+    log "removing leftovers of run $(basename "$dir") (owner $owner is gone)"
+    (net_attach "$(basename "$dir")" && net_teardown)
+  done
+}
+
+# ---------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------
+
+topology_main() {
+  local cmd=${1:-} prefix=${NTM_NET_PREFIX:-ntm} args=()
+  shift || true
+  while (($#)); do
+    case $1 in
+    --prefix)
+      prefix=$2
+      shift 2
+      ;;
+    --delay)
+      NET_DELAY=$2
+      shift 2
+      ;;
+    *)
+      args+=("$1")
+      shift
+      ;;
+    esac
+  done
+  set -- "${args[@]+"${args[@]}"}"
+  case $cmd in
+  up)
+    net_require_root
+    local t0=$EPOCHREALTIME
+    net_begin "$prefix"
+    topology_up
+    net_keep
+    log "up in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s;" \
+      "hosts: ip netns exec $prefix-HOST ... (or: topology.sh exec HOST ...)"
+    ;;
+  down)
+    net_attach "$prefix"
+    net_teardown
+    log "down"
+    ;;
+  status)
+    net_attach "$prefix"
+    topology_status
+    ;;
+  exec)
+    net_attach "$prefix"
+    (($# >= 2)) || die "usage: exec HOST CMD..."
+    n "$@"
+    ;;
+  move)
+    net_attach "$prefix"
+    (($# >= 2)) || die "usage: move mn a|c [--mbb]"
+    node_move "$@"
+    log "$1 is on LAN $(node_lan "$1")"
+    ;;
+  link)
+    net_attach "$prefix"
+    (($# >= 3)) || die "usage: link a|b|c|6|g up|down|both --delay D --loss P ..."
+    link_set "rtr-$1" "${@:2}"
+    link_stats "rtr-$1"
+    ;;
+  timeout)
+    net_attach "$prefix"
+    (($# == 2)) || die "usage: timeout a|b|c SECONDS"
+    nat_udp_timeout "rtr-$1" "$2"
+    ;;
+  gc) topology_gc ;;
+  *)
+    sed -n '/^# Usage/,/^# Tests source/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+  esac
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  topology_main "$@"
+fi
