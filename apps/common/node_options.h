@@ -1,0 +1,26 @@
+// Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, each with an
+// environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND).
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <string>
+
+#include "ntm/ntm.h"
+
+namespace ntm::apps {
+
+struct NodeOptions {
+  std::string dc, dc_key, name, state_dir, bind;
+  bool stats = false;
+
+  /// Adds the options to `desc`.
+  void add_to(boost::program_options::options_description& desc);
+  /// Fills blanks from the environment; false (message on stderr) when one is still missing.
+  bool complete(const char* prog);
+  /// ntm_start() with these options; prints the error and returns false on failure.
+  bool start_node(const char* prog, ntm_config& cfg);
+  /// Prints ntm_get_stats() to stderr as "stat name=value" lines when --stats was given.
+  void print_stats() const;
+};
+
+}  // namespace ntm::apps

@@ -1,0 +1,215 @@
+/*
+ * ntm.h — the NTM node API: IP mobility and reachability in user space.
+ *
+ * A process links libntm, calls ntm_start() once, and then uses ntm_* socket calls exactly as
+ * BSD sockets. Sockets live in a userspace TCP/IP stack (lwIP) whose packets travel in
+ * encrypted UDP tunnels to other nodes; the node's virtual IP (vIP) stays the same while its
+ * real address changes. One node per process.
+ *
+ * Conventions
+ *  - Addresses and structures are the system's own: struct sockaddr_in / sockaddr_in6,
+ *    struct pollfd, AF_INET / AF_INET6, SOCK_STREAM / SOCK_DGRAM / SOCK_RAW, MSG_*, SO_*,
+ *    O_NONBLOCK. Ports and addresses inside sockaddrs are in network byte order.
+ *  - Socket calls return -1 and set errno (the calling thread's errno, as libc does) on failure.
+ *    ntm socket descriptors are NOT OS file descriptors: pass them only to ntm_* calls. To wait
+ *    on ntm sockets together with OS descriptors, use ntm_event_fd().
+ *  - Every call is thread-safe. Blocking calls block only the calling thread.
+ *
+ * Sections: 1. Node life cycle  2. Names and addresses  3. Sockets  4. Waiting  5. Statistics
+ */
+#ifndef NTM_NTM_H
+#define NTM_NTM_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ======================================================================================== */
+/* 1. Node life cycle                                                                        */
+/* ======================================================================================== */
+
+/** Node configuration for ntm_start(). Strings are copied; the struct may be freed after. */
+struct ntm_config {
+  /** DC control endpoint, "host:port" or "[v6]:port" with a numeric address. Required. */
+  const char *dc_address;
+  /** The DC's static X25519 public key, 44-char base64 (`ntm-dc --print-public-key`). Required. */
+  const char *dc_public_key;
+  /** Node name: one DNS label (a-z, 0-9, '-', 1..63 chars); the FQDN becomes
+   *  "<name>.<dc domain>". Required. */
+  const char *node_name;
+  /** Directory holding the node's static key ("node.key", created 0600 on first start).
+   *  The key is the node's identity: the same key gets the same vIP. Required. */
+  const char *state_dir;
+  /** Local UDP address to bind, "ip:port"; NULL binds [::]:0 (dual stack, any port). */
+  const char *bind_address;
+  /** Milliseconds ntm_start() waits for the registration response (0 = 5000). */
+  uint32_t start_timeout_ms;
+  /** Keep-alive interval towards the DC in milliseconds (0 = 15000). */
+  uint32_t keepalive_interval_ms;
+};
+
+/** Fills *cfg with defaults (all pointers NULL, all numbers 0). */
+void ntm_config_init(struct ntm_config *cfg);
+
+/**
+ * Starts the node: loads or creates its key, runs the handshake with the DC (Noise IK against
+ * the pinned key), registers (paper 002 Fig. 5 step 3), brings up the userspace stack with the
+ * assigned vIPs, and returns once registered.
+ * Returns 0, or -1 with errno:
+ *   EINVAL     a required field is missing or malformed (bad address, key or name)
+ *   EALREADY   a node is already running in this process
+ *   ETIMEDOUT  the DC did not answer within start_timeout_ms
+ *   ECONNREFUSED  the DC refused the registration (error text via ntm_last_error())
+ *   EIO        the state directory or key file cannot be used
+ */
+int ntm_start(const struct ntm_config *cfg);
+
+/** Stops the node: closes every ntm socket, tunnel and thread. Returns 0, or -1 with errno
+ *  ENOTCONN when no node is running. After it returns, ntm_start() may be called again. */
+int ntm_stop(void);
+
+/** Human-readable reason for the last failure of ntm_start() or ntm_getaddrinfo() in this
+ *  thread ("" when none). The pointer stays valid until the thread's next ntm_* call. */
+const char *ntm_last_error(void);
+
+/* ======================================================================================== */
+/* 2. Names and addresses                                                                    */
+/* ======================================================================================== */
+
+/**
+ * Writes this node's vIP for `family` (AF_INET or AF_INET6) to *addr (port 0).
+ * Returns 0, or -1 with errno: ENOTCONN (not started), EAFNOSUPPORT (bad family or the DC
+ * assigned no vIP of that family), EINVAL (addr NULL or *addrlen too small).
+ */
+int ntm_get_vip(int family, struct sockaddr *addr, socklen_t *addrlen);
+
+/** This node's FQDN as the DC assigned it, copied to buf (NUL-terminated). Returns 0, or -1
+ *  with errno ENOTCONN or ERANGE (buf too small). */
+int ntm_get_fqdn(char *buf, size_t len);
+
+/**
+ * Resolves an NTM FQDN to its vIP through the DC (direction request, paper 002 Fig. 3 steps
+ * 1-2) and starts the tunnel towards it, so that a following ntm_connect() or ntm_sendto()
+ * finds the tunnel ready or being negotiated. A numeric vIP resolves to itself and also
+ * starts the tunnel. `family` is AF_INET, AF_INET6 or AF_UNSPEC (IPv4 first).
+ * On success writes the vIP (port = `port`, host order argument) to *addr and returns 0.
+ * Returns -1 with errno:
+ *   ENOTCONN   node not started
+ *   ENOENT     the DC knows no node with that FQDN (ntm_last_error() says so)
+ *   EAFNOSUPPORT  the peer has no vIP of the requested family
+ *   ETIMEDOUT  the DC did not answer
+ *   EINVAL     name NULL or too long, or *addrlen too small
+ */
+int ntm_getaddrinfo(const char *name, int family, uint16_t port, struct sockaddr *addr,
+                    socklen_t *addrlen);
+
+/**
+ * Blocks until the tunnel towards vIP `addr` is established (tunnel response received or
+ * sent), or `timeout_ms` passes. Returns 0, or -1 with errno ETIMEDOUT, ENOTCONN, EINVAL.
+ * Not needed before sending (packets queue while the tunnel is negotiated); useful to measure.
+ */
+int ntm_wait_tunnel(const struct sockaddr *addr, socklen_t addrlen, int timeout_ms);
+
+/* ======================================================================================== */
+/* 3. Sockets — BSD semantics, over the vIPs                                                 */
+/* ======================================================================================== */
+
+/** socket(2): AF_INET or AF_INET6; SOCK_STREAM, SOCK_DGRAM, or SOCK_RAW with IPPROTO_ICMP /
+ *  IPPROTO_ICMPV6. Errors: ENOTCONN (node not started), EAFNOSUPPORT, EPROTONOSUPPORT,
+ *  ENFILE (socket table full), ENOMEM. */
+int ntm_socket(int domain, int type, int protocol);
+/** bind(2). Errors: EBADF, EINVAL, EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT. */
+int ntm_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
+/** listen(2). Errors: EBADF, EOPNOTSUPP (not a stream socket), ENOMEM. */
+int ntm_listen(int fd, int backlog);
+/** accept(2); writes the peer's vIP and port. Errors: EBADF, EINVAL (not listening),
+ *  EWOULDBLOCK (non-blocking, none pending), ECONNABORTED, ENFILE. */
+int ntm_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/** connect(2) to a vIP. Errors: EBADF, EINPROGRESS (non-blocking), ECONNREFUSED, ETIMEDOUT,
+ *  EHOSTUNREACH, EISCONN, EALREADY, EAFNOSUPPORT. */
+int ntm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+/** send(2). Errors: EBADF, ENOTCONN, EWOULDBLOCK, EPIPE/ECONNRESET, EMSGSIZE, ENOMEM. */
+ssize_t ntm_send(int fd, const void *buf, size_t len, int flags);
+/** recv(2); returns 0 at end of stream. Errors: EBADF, ENOTCONN, EWOULDBLOCK, ECONNRESET. */
+ssize_t ntm_recv(int fd, void *buf, size_t len, int flags);
+/** sendto(2). Errors as ntm_send, plus EDESTADDRREQ, EAFNOSUPPORT. */
+ssize_t ntm_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+                   socklen_t addrlen);
+/** recvfrom(2). Errors as ntm_recv. */
+ssize_t ntm_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+                     socklen_t *addrlen);
+/** shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR. Errors: EBADF, ENOTCONN, EINVAL. */
+int ntm_shutdown(int fd, int how);
+/** close(2). Errors: EBADF. */
+int ntm_close(int fd);
+/** setsockopt(2): SOL_SOCKET (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVBUF,
+ *  SO_LINGER, SO_BROADCAST), IPPROTO_TCP (TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL,
+ *  TCP_KEEPCNT), IPPROTO_IP (IP_TOS, IP_TTL). Errors: EBADF, ENOPROTOOPT, EINVAL, EFAULT. */
+int ntm_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
+/** getsockopt(2): the options above plus SO_ERROR, SO_TYPE, SO_ACCEPTCONN.
+ *  Errors: EBADF, ENOPROTOOPT, EINVAL, EFAULT. */
+int ntm_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+/** fcntl(2) with F_GETFL / F_SETFL (O_NONBLOCK only). Errors: EBADF, EINVAL (other cmd). */
+int ntm_fcntl(int fd, int cmd, int flags);
+/** getsockname(2). Errors: EBADF, EINVAL. */
+int ntm_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
+/** getpeername(2). Errors: EBADF, ENOTCONN, EINVAL. */
+int ntm_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
+
+/* ======================================================================================== */
+/* 4. Waiting                                                                                */
+/* ======================================================================================== */
+
+/** poll(2) over ntm sockets only (fds[i].fd are ntm descriptors); timeout in ms, -1 = forever.
+ *  Errors: EBADF... reported per entry as POLLNVAL; -1 with EINVAL, ENOMEM, ENOTCONN. */
+int ntm_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+
+/**
+ * An OS file descriptor (an eventfd) that becomes readable whenever any ntm socket may have
+ * changed state (data arrived, send space freed, connection accepted/established/closed,
+ * error). Put it in your own poll/epoll/select set beside OS descriptors; when it is
+ * readable, call ntm_event_clear() and then check your ntm sockets with ntm_poll(..., 0) or
+ * non-blocking calls. Clearing before checking means no event can be missed. The descriptor
+ * is owned by the node: do not close it; it stays valid until ntm_stop().
+ * Returns the descriptor, or -1 with errno ENOTCONN.
+ */
+int ntm_event_fd(void);
+/** Resets ntm_event_fd() to not-readable. Returns 0, or -1 with errno ENOTCONN. */
+int ntm_event_clear(void);
+
+/* ======================================================================================== */
+/* 5. Statistics                                                                             */
+/* ======================================================================================== */
+
+/** Counters of the node's packet path since ntm_start(). Every dropped datagram is counted
+ *  under exactly one reason. */
+struct ntm_stats {
+  uint64_t tx_packets, tx_bytes;       /**< data packets sealed and sent (outer bytes) */
+  uint64_t rx_packets, rx_bytes;       /**< data packets accepted into the stack */
+  uint64_t drop_malformed;             /**< too short, bad header, unknown packet type */
+  uint64_t drop_unknown_tunnel;        /**< receiver tunnel ID not in the tunnel table */
+  uint64_t drop_auth;                  /**< AEAD authentication failed (tampered, wrong key) */
+  uint64_t drop_replay;                /**< counter already seen */
+  uint64_t drop_too_old;               /**< counter behind the replay window */
+  uint64_t drop_spoofed;               /**< inner source address is not the tunnel peer's vIP */
+  uint64_t drop_no_tunnel;             /**< outbound packet dropped: pending queue full or
+                                            tunnel negotiation failed */
+  uint64_t drop_control;               /**< control/handshake datagrams dropped */
+  uint64_t tunnels_established;        /**< tunnels installed since start */
+  uint64_t roams;                      /**< peer endpoint updated by an authenticated packet */
+};
+
+/** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */
+int ntm_get_stats(struct ntm_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NTM_NTM_H */

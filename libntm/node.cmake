@@ -1,0 +1,22 @@
+# libntm: the node library (negotiation, packet manipulation, sockets) over lwIP.
+find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
+add_library(ntm STATIC
+  src/negotiation/dc_link.cpp
+  src/negotiation/direction.cpp
+  src/negotiation/negotiator.cpp
+  src/negotiation/tunnel_setup.cpp
+  src/node/api.cpp
+  src/node/log.cpp
+  src/node/node.cpp
+  src/packet/netif.cpp
+  src/packet/receive.cpp
+  src/packet/send.cpp
+  src/packet/tunnel_table.cpp
+  src/packet/udp_transport.cpp
+  src/socket/event_notifier.cpp
+  src/socket/socket.cpp)
+target_include_directories(ntm PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
+                           PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${ASIO_INCLUDE_DIR})
+target_compile_definitions(ntm PRIVATE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+target_link_libraries(ntm PUBLIC ntm_crypto PkgConfig::LWIP Threads::Threads
+                      PRIVATE spdlog::spdlog)

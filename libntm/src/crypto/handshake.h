@@ -1,0 +1,83 @@
+// Node ⇄ DC handshake: Noise_IK_25519_ChaChaPoly_SHA256 (Noise rev. 34), prologue "NTM v1".
+// The node (initiator) knows the DC's static public key in advance (pinned in its config);
+// the DC (responder) learns the node's static public key — the node identity — from message 1.
+//
+//   message 1 (node → DC), 116 bytes:  -> e, es, s, ss   payload: 12-byte timestamp
+//     0x01 | 0 0 0 | sender index (u32 BE) | e (32) | enc(s) (48) | enc(timestamp) (28)
+//   message 2 (DC → node), 60 bytes:   <- e, ee, se      payload: empty
+//     0x02 | 0 0 0 | sender index (u32 BE) | receiver index (u32 BE) | e (32) | enc() (16)
+//
+// Timestamp = seconds since the Unix epoch (u64 BE) || nanoseconds (u32 BE); the DC rejects a
+// message 1 whose timestamp is not newer than the last one accepted for that node (replay).
+// Split() gives (k1, k2): the node sends with k1 and receives with k2.
+#pragma once
+
+#include <array>
+#include <optional>
+
+#include "crypto/aead.h"
+#include "proto/bytes.h"
+
+namespace ntm::crypto {
+
+using Timestamp = std::array<uint8_t, 12>;
+/// Now, in the 12-byte handshake timestamp form.
+Timestamp now_timestamp();
+
+/// Transport keys and indices once a handshake completed.
+struct HandshakeResult {
+  Key send_key, recv_key;
+  uint32_t local_index = 0, remote_index = 0;
+  Key remote_static{};  ///< the peer's static public key (the node identity, at the DC)
+  Timestamp timestamp{};  ///< message 1 timestamp (responder side)
+};
+
+/// Noise symmetric state (ck, h, k, n).
+class SymmetricState {
+ public:
+  SymmetricState();
+  void mix_hash(proto::ByteView data);
+  void mix_key(proto::ByteView ikm);
+  /// Appends enc(plain) to out and mixes it into h.
+  void encrypt_and_hash(proto::ByteView plain, proto::Bytes& out);
+  /// Decrypts `sealed` into out (sealed.size() − 16) and mixes it; false on auth failure.
+  bool decrypt_and_hash(proto::ByteView sealed, uint8_t* out);
+  void split(Key& k1, Key& k2) const;
+
+ private:
+  Key ck_{}, h_{}, k_{};
+  bool has_key_ = false;
+  uint64_t n_ = 0;
+};
+
+/// Node side of the handshake.
+class HandshakeInitiator {
+ public:
+  HandshakeInitiator(const Key& static_private, const Key& responder_static_public);
+  /// Builds message 1 with a fresh ephemeral key and `local_index`.
+  proto::Bytes create_init(uint32_t local_index);
+  /// Consumes message 2; nullopt when malformed, for another index, or not authentic.
+  std::optional<HandshakeResult> consume_response(proto::ByteView msg);
+
+ private:
+  Key s_priv_, s_pub_, rs_pub_;
+  Key e_priv_{};
+  uint32_t local_index_ = 0;
+  SymmetricState ss_;
+};
+
+/// DC side: stateless between messages; one call consumes message 1 and writes message 2.
+class HandshakeResponder {
+ public:
+  explicit HandshakeResponder(const Key& static_private);
+  /// Consumes message 1 and, when authentic, writes message 2 to `response` using
+  /// `local_index`. The caller checks result.timestamp against the node's last one.
+  std::optional<HandshakeResult> consume_init(proto::ByteView msg, uint32_t local_index,
+                                              proto::Bytes& response);
+  const Key& public_key() const { return s_pub_; }
+
+ private:
+  Key s_priv_, s_pub_;
+};
+
+}  // namespace ntm::crypto

@@ -1,0 +1,150 @@
+#include "negotiation/dc_link.h"
+
+#include <asio/post.hpp>
+#include "node/log.h"
+
+namespace ntm::negotiation {
+
+DcLink::DcLink(asio::io_context& io, packet::UdpTransport& udp, const proto::Endpoint& dc,
+               const crypto::Key& node_private, const crypto::Key& dc_public)
+    : io_(io),
+      udp_(udp),
+      dc_(dc),
+      initiator_(node_private, dc_public),
+      handshake_timer_(io),
+      next_message_id_(crypto::random_u32()) {}
+
+void DcLink::handshake(std::function<void(bool)> done, uint32_t max_tries) {
+  handshake_done_ = std::move(done);
+  handshake_tries_ = 0;
+  handshake_max_ = max_tries;
+  send_init();
+}
+
+void DcLink::send_init() {
+  // Each try is a fresh message 1 (new ephemeral key and timestamp), as in WireGuard.
+  local_index_ = crypto::random_u32();
+  proto::Bytes init = initiator_.create_init(local_index_);
+  udp_.send(dc_, init.data(), init.size());
+  ++handshake_tries_;
+  proto::RetransmitPolicy policy{250, 2000, handshake_max_};
+  handshake_timer_.expires_after(std::chrono::milliseconds(policy.timeout_ms(handshake_tries_)));
+  handshake_timer_.async_wait([this](std::error_code ec) {
+    if (ec) return;
+    if (handshake_tries_ >= handshake_max_) {
+      ntm::log().warn("handshake with DC {} unanswered after {} tries", dc_.to_string(),
+                   handshake_tries_);
+      if (auto done = std::move(handshake_done_)) done(false);
+      return;
+    }
+    send_init();
+  });
+}
+
+void DcLink::request(proto::ControlMessage msg, ResponseHandler on_response,
+                     proto::RetransmitPolicy policy) {
+  if (!session_) {
+    asio::post(io_, [h = std::move(on_response)] { h(std::nullopt); });
+    return;
+  }
+  uint32_t id = next_message_id_++;
+  msg.message_id = id;
+  Pending p;
+  p.plaintext = msg.encode();
+  p.handler = std::move(on_response);
+  p.policy = policy;
+  p.timer = std::make_unique<asio::steady_timer>(io_);
+  pending_.emplace(id, std::move(p));
+  transmit(id);
+}
+
+void DcLink::transmit(uint32_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  Pending& p = it->second;
+  if (p.tries > 0) proto::put_u16(&p.plaintext[2], proto::kFlagRetransmission);
+  ++p.tries;
+  send_sealed(p.plaintext);
+  p.timer->expires_after(std::chrono::milliseconds(p.policy.timeout_ms(p.tries)));
+  p.timer->async_wait([this, id](std::error_code ec) {
+    if (ec) return;
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;
+    if (it->second.tries >= it->second.policy.max_tries) {
+      auto h = std::move(it->second.handler);
+      pending_.erase(it);
+      h(std::nullopt);
+      return;
+    }
+    transmit(id);
+  });
+}
+
+void DcLink::send_sealed(const proto::Bytes& plaintext) {
+  if (!session_) return;
+  proto::Bytes out(plaintext.size() + proto::kSealedOverhead);
+  if (session_->seal(proto::PacketType::kControl, plaintext, out.data()) !=
+      crypto::Session::SealStatus::kExhausted)
+    udp_.send(dc_, out.data(), out.size());
+}
+
+void DcLink::respond(const proto::ControlMessage& request, proto::ControlMessage response) {
+  response.message_id = request.message_id;
+  proto::Bytes plain = response.encode();
+  send_sealed(plain);
+  responses_.insert(0, request.message_id, std::move(plain));
+}
+
+bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
+  if (!(from == dc_)) return false;
+  if (d[0] == uint8_t(proto::PacketType::kHandshakeResp)) {
+    if (!handshake_done_) return false;
+    auto r = initiator_.consume_response(d);
+    if (!r) return false;
+    session_ = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+    handshake_timer_.cancel();
+    responses_ = proto::ResponseCache(256);
+    auto done = std::move(handshake_done_);
+    done(true);
+    return true;
+  }
+  crypto::SealedHeader h;
+  if (!session_ || !crypto::parse_sealed_header(d, h) || h.receiver_index != local_index_)
+    return false;
+  proto::Bytes plain(d.size() - proto::kSealedOverhead);
+  if (session_->open(h, d, plain.data()) != crypto::Session::OpenStatus::kOk) return false;
+  proto::DecodeError err;
+  auto msg = proto::ControlMessage::decode(plain, err);
+  if (!msg) {
+    ntm::log().warn("drop control message from DC: {}", proto::to_string(err));
+    return false;
+  }
+  if (proto::is_response(msg->type)) {
+    auto it = pending_.find(msg->message_id);
+    if (it == pending_.end()) return true;  // a late duplicate response
+    auto handler = std::move(it->second.handler);
+    it->second.timer->cancel();
+    pending_.erase(it);
+    handler(std::move(*msg));
+    return true;
+  }
+  if (const proto::Bytes* cached = responses_.find(0, msg->message_id)) {
+    send_sealed(*cached);  // duplicate request: same answer, no second processing
+    return true;
+  }
+  if (on_request_) on_request_(*msg);
+  return true;
+}
+
+void DcLink::shutdown() {
+  handshake_timer_.cancel();
+  handshake_done_ = nullptr;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [id, p] : pending) {
+    p.timer->cancel();
+    p.handler(std::nullopt);
+  }
+}
+
+}  // namespace ntm::negotiation

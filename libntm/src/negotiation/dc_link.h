@@ -1,0 +1,75 @@
+// The node's control channel to its DC: the Noise IK handshake against the pinned DC key,
+// then AEAD-sealed control messages with retransmission (requests) and duplicate detection
+// (requests from the DC, i.e. route directions). Runs on the negotiation thread only.
+#pragma once
+
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "crypto/handshake.h"
+#include "crypto/session.h"
+#include "packet/udp_transport.h"
+#include "proto/control_message.h"
+#include "proto/response_cache.h"
+
+namespace ntm::negotiation {
+
+class DcLink {
+ public:
+  using ResponseHandler = std::function<void(std::optional<proto::ControlMessage>)>;
+  using RequestHandler = std::function<void(const proto::ControlMessage&)>;
+
+  DcLink(asio::io_context& io, packet::UdpTransport& udp, const proto::Endpoint& dc,
+         const crypto::Key& node_private, const crypto::Key& dc_public);
+
+  /// Runs a fresh handshake; `done(true)` once the session is up, `done(false)` after
+  /// `max_tries` unanswered handshake initiations. Replaces any running handshake.
+  void handshake(std::function<void(bool)> done, uint32_t max_tries = 8);
+  bool established() const { return session_ != nullptr; }
+
+  /// Sends a request; `on_response` gets the response (or kError message), or nullopt after
+  /// the retransmission policy gave up. Requires an established session.
+  void request(proto::ControlMessage msg, ResponseHandler on_response,
+               proto::RetransmitPolicy policy = {});
+  /// Answers a request from the DC and remembers the answer for duplicates.
+  void respond(const proto::ControlMessage& request, proto::ControlMessage response);
+  /// Where requests from the DC (route directions) go.
+  void set_request_handler(RequestHandler h) { on_request_ = std::move(h); }
+
+  /// Handles a kHandshakeResp or kControl datagram from `from`. Returns false to count a drop.
+  bool on_datagram(proto::ByteView d, const proto::Endpoint& from);
+  /// Fails every outstanding request (on stop).
+  void shutdown();
+
+ private:
+  struct Pending {
+    proto::Bytes plaintext;
+    ResponseHandler handler;
+    proto::RetransmitPolicy policy;
+    uint32_t tries = 0;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+  void send_sealed(const proto::Bytes& plaintext);
+  void transmit(uint32_t id);
+  void send_init();
+
+  asio::io_context& io_;
+  packet::UdpTransport& udp_;
+  proto::Endpoint dc_;
+  crypto::HandshakeInitiator initiator_;
+  uint32_t local_index_ = 0;
+  std::unique_ptr<crypto::Session> session_;
+  std::function<void(bool)> handshake_done_;
+  uint32_t handshake_tries_ = 0, handshake_max_ = 0;
+  asio::steady_timer handshake_timer_;
+  uint32_t next_message_id_;
+  std::map<uint32_t, Pending> pending_;
+  proto::ResponseCache responses_{256};
+  RequestHandler on_request_;
+};
+
+}  // namespace ntm::negotiation

@@ -1,0 +1,195 @@
+// Negotiator core: construction, datagram dispatch, registration and keep-alive
+// (paper 002 Fig. 5 steps 3 and 6; Fig. 3 step 20).
+#include "negotiation/negotiator.h"
+
+#include <arpa/inet.h>
+#include "node/log.h"
+
+#include <cstring>
+
+#include "negotiation/negotiation.h"
+
+namespace ntm::negotiation {
+
+Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg,
+                       const crypto::StaticKeyPair& key, packet::UdpTransport& udp,
+                       packet::TunnelTable& tunnels, packet::Stats& stats)
+    : io_(io),
+      cfg_(std::move(cfg)),
+      key_(key),
+      udp_(udp),
+      tunnels_(tunnels),
+      stats_(stats),
+      dc_(io, udp, cfg_.dc_address, key.private_key, cfg_.dc_public_key),
+      keepalive_timer_(io) {
+  dc_.set_request_handler([this](const proto::ControlMessage& m) {
+    if (m.type == proto::MessageType::kRouteDirection) {
+      on_route_direction(m);
+    } else {
+      dc_.respond(m, proto::make_error(m, proto::ErrorCode::kMalformed, "unexpected request"));
+    }
+  });
+}
+
+Negotiator::~Negotiator() = default;
+
+void Negotiator::start(std::function<void(bool, std::string)> done) {
+  dc_.handshake([this, done = std::move(done)](bool ok) mutable {
+    if (!ok) {
+      done(false, "no handshake response from the DC (wrong address or public key?)");
+      return;
+    }
+    send_registration(std::move(done));
+  });
+}
+
+void Negotiator::shutdown() {
+  stopped_ = true;
+  keepalive_timer_.cancel();
+  for (auto& [id, n] : negotiations_) n->timer.cancel();
+  negotiations_.clear();
+  dc_.shutdown();
+  auto resolving = std::move(resolving_);
+  for (auto& [key, waiters] : resolving)
+    for (auto& w : waiters) w(Resolution{ENOTCONN, "node stopped", {}, {}});
+}
+
+void Negotiator::on_datagram(proto::Bytes d, const proto::Endpoint& from) {
+  if (stopped_) return;
+  bool ok = false;
+  switch (proto::PacketType(d[0])) {
+    case proto::PacketType::kHandshakeResp:
+    case proto::PacketType::kControl:
+      ok = dc_.on_datagram(d, from);
+      break;
+    case proto::PacketType::kTunnelControl:
+      on_tunnel_control(d, from);
+      return;
+    default:
+      break;
+  }
+  if (!ok) stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
+}
+
+Registration Negotiator::registration() const {
+  std::lock_guard l(reg_mu_);
+  return reg_;
+}
+
+void Negotiator::send_registration(std::function<void(bool, std::string)> done) {
+  proto::ControlMessage req(proto::MessageType::kRegistrationRequest, 0);
+  req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
+  for (auto& e : udp_.real_addresses()) req.add_endpoint(proto::AttrType::kRealAddress, e);
+  dc_.request(std::move(req), [this, done = std::move(done)](
+                                  std::optional<proto::ControlMessage> resp) {
+    if (!resp) {
+      done(false, "no registration response from the DC");
+      return;
+    }
+    if (resp->type == proto::MessageType::kError) {
+      done(false, "registration refused: " +
+                      resp->get_string(proto::AttrType::kErrorText).value_or("unknown error"));
+      return;
+    }
+    auto fqdn = resp->get_string(proto::AttrType::kFqdn);
+    auto vip4 = resp->get_fixed<4>(proto::AttrType::kVip4);
+    auto vip6 = resp->get_fixed<16>(proto::AttrType::kVip6);
+    auto nat = resp->get_endpoint(proto::AttrType::kNatAddress);
+    if (resp->type != proto::MessageType::kRegistrationResponse || !fqdn || (!vip4 && !vip6)) {
+      done(false, "malformed registration response");
+      return;
+    }
+    Registration r;
+    r.fqdn = *fqdn;
+    if (vip4) {
+      uint32_t v;
+      std::memcpy(&v, vip4->data(), 4);
+      r.vip4 = v;
+    }
+    if (vip6) r.vip6 = *vip6;
+    if (nat) r.nat_address = *nat;
+    r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
+    {
+      std::lock_guard l(reg_mu_);
+      if (!reg_.fqdn.empty() && (reg_.vip4 != r.vip4 || reg_.vip6 != r.vip6))
+        ntm::log().warn("re-registration changed this node's vIP; open connections will break");
+      reg_ = r;
+    }
+    ntm::log().info("registered as {} (NAT address {})", r.fqdn, r.nat_address.to_string());
+    schedule_keepalive();
+    done(true, "");
+  });
+}
+
+void Negotiator::schedule_keepalive() {
+  // Keep-alives hold the NAT binding towards the DC and prove liveness (paper 002 step 20);
+  // they are due well inside the registration lifetime.
+  uint32_t interval = cfg_.keepalive_interval_ms;
+  {
+    std::lock_guard l(reg_mu_);
+    if (reg_.lifetime_s && interval > reg_.lifetime_s * 1000 / 3)
+      interval = reg_.lifetime_s * 1000 / 3;
+  }
+  keepalive_timer_.expires_after(std::chrono::milliseconds(interval));
+  keepalive_timer_.async_wait([this](std::error_code ec) {
+    if (ec || stopped_) return;
+    proto::ControlMessage ka(proto::MessageType::kKeepAlive, 0);
+    dc_.request(
+        std::move(ka),
+        [this](std::optional<proto::ControlMessage> resp) {
+          if (stopped_) return;
+          if (!resp || (resp->type == proto::MessageType::kError)) {
+            ntm::log().info("keep-alive {}: registering again",
+                         resp ? "refused" : "unanswered");
+            recover();
+            return;
+          }
+          if (auto nat = resp->get_endpoint(proto::AttrType::kNatAddress)) {
+            std::lock_guard l(reg_mu_);
+            reg_.nat_address = *nat;
+          }
+          schedule_keepalive();
+        },
+        proto::RetransmitPolicy{500, 2000, 4});
+  });
+}
+
+void Negotiator::recover() {
+  if (recovering_ || stopped_) return;
+  recovering_ = true;
+  auto retry = [this](bool ok, std::string why) {
+    recovering_ = false;
+    if (ok || stopped_) return;
+    ntm::log().warn("re-registration failed ({}); retrying", why);
+    keepalive_timer_.expires_after(std::chrono::seconds(2));
+    keepalive_timer_.async_wait([this](std::error_code ec) {
+      if (!ec) recover();
+    });
+  };
+  dc_.handshake([this, retry](bool ok) {
+    if (!ok) return retry(false, "no handshake response");
+    send_registration(retry);
+  });
+}
+
+bool Negotiator::tunnel_exists(const std::optional<uint32_t>& vip4,
+                               const std::optional<packet::Vip6>& vip6) const {
+  return (vip4 && tunnels_.find_by_vip4(*vip4)) || (vip6 && tunnels_.find_by_vip6(*vip6));
+}
+
+bool Negotiator::wait_tunnel(const packet::VipKey& dst, int timeout_ms) {
+  auto present = [&] {
+    if (dst.size() == 4) {
+      uint32_t v;
+      std::memcpy(&v, dst.data(), 4);
+      return tunnels_.find_by_vip4(v) != nullptr;
+    }
+    packet::Vip6 v;
+    std::memcpy(v.data(), dst.data(), 16);
+    return tunnels_.find_by_vip6(v) != nullptr;
+  };
+  std::unique_lock l(wait_mu_);
+  return wait_cv_.wait_for(l, std::chrono::milliseconds(timeout_ms), present);
+}
+
+}  // namespace ntm::negotiation

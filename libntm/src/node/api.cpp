@@ -1,0 +1,165 @@
+// The C API's node life cycle, names and statistics (ntm.h sections 1, 2 and 5).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <mutex>
+
+#include "node/node.h"
+#include "ntm/ntm.h"
+#include "socket/event_notifier.h"
+
+namespace ntm::socket {
+void close_all_sockets();
+}
+
+namespace {
+std::mutex g_lifecycle_mu;
+std::unique_ptr<ntm::node::Node> g_owned;
+thread_local std::string t_last_error;
+
+int fail(int err, std::string text = {}) {
+  t_last_error = std::move(text);
+  errno = err;
+  return -1;
+}
+
+bool write_addr(int family, const void* ip, uint16_t port_host, struct sockaddr* addr,
+                socklen_t* len) {
+  if (!addr || !len) return false;
+  if (family == AF_INET) {
+    if (*len < sizeof(sockaddr_in)) return false;
+    sockaddr_in s{};
+    s.sin_family = AF_INET;
+    s.sin_port = htons(port_host);
+    std::memcpy(&s.sin_addr, ip, 4);
+    std::memcpy(addr, &s, sizeof s);
+    *len = sizeof s;
+    return true;
+  }
+  if (*len < sizeof(sockaddr_in6)) return false;
+  sockaddr_in6 s{};
+  s.sin6_family = AF_INET6;
+  s.sin6_port = htons(port_host);
+  std::memcpy(&s.sin6_addr, ip, 16);
+  std::memcpy(addr, &s, sizeof s);
+  *len = sizeof s;
+  return true;
+}
+}  // namespace
+
+extern "C" {
+
+void ntm_config_init(struct ntm_config* cfg) { std::memset(cfg, 0, sizeof *cfg); }
+
+int ntm_start(const struct ntm_config* cfg) {
+  std::lock_guard l(g_lifecycle_mu);
+  if (g_owned) return fail(EALREADY, "a node is already running in this process");
+  if (!cfg) return fail(EINVAL, "config is NULL");
+  auto n = std::make_unique<ntm::node::Node>();
+  std::string error;
+  if (int err = n->start(*cfg, error)) return fail(err, error);
+  t_last_error.clear();
+  g_owned = std::move(n);
+  ntm::node::set_current(g_owned.get());
+  return 0;
+}
+
+int ntm_stop(void) {
+  std::lock_guard l(g_lifecycle_mu);
+  if (!g_owned) return fail(ENOTCONN, "no node is running");
+  ntm::socket::close_all_sockets();
+  ntm::node::set_current(nullptr);
+  g_owned->stop();
+  g_owned.reset();
+  ntm::socket::event_fd_close();
+  return 0;
+}
+
+const char* ntm_last_error(void) { return t_last_error.c_str(); }
+
+int ntm_get_vip(int family, struct sockaddr* addr, socklen_t* addrlen) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  auto reg = n->negotiator->registration();
+  if (family == AF_INET && reg.vip4) {
+    if (!write_addr(AF_INET, &*reg.vip4, 0, addr, addrlen)) return fail(EINVAL);
+    return 0;
+  }
+  if (family == AF_INET6 && reg.vip6) {
+    if (!write_addr(AF_INET6, reg.vip6->data(), 0, addr, addrlen)) return fail(EINVAL);
+    return 0;
+  }
+  return fail(EAFNOSUPPORT);
+}
+
+int ntm_get_fqdn(char* buf, size_t len) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  auto reg = n->negotiator->registration();
+  if (!buf || len < reg.fqdn.size() + 1) return fail(ERANGE);
+  std::memcpy(buf, reg.fqdn.c_str(), reg.fqdn.size() + 1);
+  return 0;
+}
+
+int ntm_getaddrinfo(const char* name, int family, uint16_t port, struct sockaddr* addr,
+                    socklen_t* addrlen) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN, "node not started");
+  if (!name || std::strlen(name) > 253) return fail(EINVAL, "invalid name");
+  if (family != AF_INET && family != AF_INET6 && family != AF_UNSPEC)
+    return fail(EAFNOSUPPORT, "family must be AF_INET, AF_INET6 or AF_UNSPEC");
+  auto done = std::make_shared<std::promise<ntm::negotiation::Resolution>>();
+  auto result = done->get_future();
+  std::string nm = name;
+  asio::post(n->io, [n, nm, done] {
+    n->negotiator->resolve(nm, [done](ntm::negotiation::Resolution r) { done->set_value(r); });
+  });
+  // The DC answers or gives up within the retransmission policy (about 6 s); this bound
+  // only guards against a stopped node.
+  if (result.wait_for(std::chrono::seconds(15)) != std::future_status::ready)
+    return fail(ETIMEDOUT, "no direction response");
+  auto r = result.get();
+  if (r.error) return fail(r.error, r.error_text);
+  bool ok;
+  if ((family == AF_INET || family == AF_UNSPEC) && r.vip4) {
+    ok = write_addr(AF_INET, &*r.vip4, port, addr, addrlen);
+  } else if ((family == AF_INET6 || family == AF_UNSPEC) && r.vip6) {
+    ok = write_addr(AF_INET6, r.vip6->data(), port, addr, addrlen);
+  } else {
+    return fail(EAFNOSUPPORT, std::string(name) + " has no vIP of the requested family");
+  }
+  if (!ok) return fail(EINVAL, "address buffer too small");
+  t_last_error.clear();
+  return 0;
+}
+
+int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_ms) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  if (!addr) return fail(EINVAL);
+  ntm::packet::VipKey key;
+  if (addr->sa_family == AF_INET && addrlen >= sizeof(sockaddr_in)) {
+    key = ntm::packet::VipKey(
+        reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in*>(addr)->sin_addr), 4);
+  } else if (addr->sa_family == AF_INET6 && addrlen >= sizeof(sockaddr_in6)) {
+    key = ntm::packet::VipKey(
+        reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr),
+        16);
+  } else {
+    return fail(EINVAL);
+  }
+  return n->negotiator->wait_tunnel(key, timeout_ms) ? 0 : fail(ETIMEDOUT);
+}
+
+int ntm_get_stats(struct ntm_stats* stats) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  if (!stats) return fail(EINVAL);
+  n->stats.copy_to(*stats);
+  return 0;
+}
+
+}  // extern "C"

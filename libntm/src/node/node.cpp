@@ -1,0 +1,118 @@
+#include "node/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <future>
+
+namespace ntm::node {
+namespace {
+std::atomic<Node*> g_node{nullptr};
+
+bool valid_label(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-')) return false;
+  return true;
+}
+}  // namespace
+
+Node* current() { return g_node.load(std::memory_order_acquire); }
+void set_current(Node* n) { g_node.store(n, std::memory_order_release); }
+
+int Node::start(const ntm_config& cfg, std::string& error) {
+  crypto::init();
+  if (!cfg.dc_address || !cfg.dc_public_key || !cfg.node_name || !cfg.state_dir) {
+    error = "dc_address, dc_public_key, node_name and state_dir are required";
+    return EINVAL;
+  }
+  negotiation::NegotiatorConfig nc;
+  auto dc = proto::Endpoint::parse(cfg.dc_address);
+  if (!dc) {
+    error = std::string("bad dc_address '") + cfg.dc_address + "' (want ip:port or [ip6]:port)";
+    return EINVAL;
+  }
+  auto dc_key = crypto::key_from_base64(cfg.dc_public_key);
+  if (!dc_key) {
+    error = "dc_public_key is not a 44-character base64 X25519 key";
+    return EINVAL;
+  }
+  nc.node_name = cfg.node_name;
+  for (auto& c : nc.node_name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (!valid_label(nc.node_name)) {
+    error = "node_name must be one DNS label (letters, digits, '-', 1..63 chars)";
+    return EINVAL;
+  }
+  std::optional<proto::Endpoint> bind;
+  if (cfg.bind_address) {
+    bind = proto::Endpoint::parse(cfg.bind_address);
+    if (!bind) {
+      error = std::string("bad bind_address '") + cfg.bind_address + "'";
+      return EINVAL;
+    }
+  }
+  auto key = crypto::load_or_create_key(cfg.state_dir, "node.key", error);
+  if (!key) return EIO;
+  if (!udp.open(bind, error)) return EIO;
+
+  nc.dc_address = *dc;
+  nc.dc_public_key = *dc_key;
+  if (cfg.keepalive_interval_ms) nc.keepalive_interval_ms = cfg.keepalive_interval_ms;
+  negotiator =
+      std::make_unique<negotiation::Negotiator>(io, nc, *key, udp, tunnels, stats);
+  packet::DataPlaneHooks hooks;
+  hooks.on_missing_tunnel = [this](const packet::VipKey& dst) {
+    asio::post(io, [this, dst] { negotiator->on_missing_tunnel(dst); });
+  };
+  hooks.on_control = [this](proto::Bytes d, const proto::Endpoint& from) {
+    asio::post(io, [this, d = std::move(d), from]() mutable {
+      negotiator->on_datagram(std::move(d), from);
+    });
+  };
+  data_plane = std::make_unique<packet::DataPlane>(udp, tunnels, stats, std::move(hooks));
+  negotiator->set_data_plane(data_plane.get());
+  work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
+      io.get_executor());
+  io_thread_ = std::thread([this] { io.run(); });
+  if (!data_plane->start_receiver(error)) return EIO;
+
+  auto done = std::make_shared<std::promise<std::pair<bool, std::string>>>();
+  auto result = done->get_future();
+  asio::post(io, [this, done] {
+    negotiator->start([done](bool ok, std::string why) { done->set_value({ok, why}); });
+  });
+  uint32_t timeout = cfg.start_timeout_ms ? cfg.start_timeout_ms : 5000;
+  if (result.wait_for(std::chrono::milliseconds(timeout)) != std::future_status::ready) {
+    error = "no registration response from the DC within " + std::to_string(timeout) + " ms";
+    return ETIMEDOUT;
+  }
+  auto [ok, why] = result.get();
+  if (!ok) {
+    error = why;
+    return why.rfind("no ", 0) == 0 ? ETIMEDOUT : ECONNREFUSED;
+  }
+  auto reg = negotiator->registration();
+  data_plane->attach_netif(reg.vip4, reg.vip6);
+  return 0;
+}
+
+void Node::stop() {
+  if (negotiator) {
+    std::promise<void> done;
+    asio::post(io, [&] {
+      negotiator->shutdown();
+      done.set_value();
+    });
+    if (io_thread_.joinable()) done.get_future().wait();
+  }
+  if (data_plane) data_plane->stop();
+  work_.reset();
+  io.stop();
+  if (io_thread_.joinable()) io_thread_.join();
+  data_plane.reset();
+  negotiator.reset();
+  tunnels.clear();
+  udp.close();
+}
+
+}  // namespace ntm::node

@@ -1,0 +1,127 @@
+// Inbound packet path, on the receive thread.
+//
+// 1. poll wakes on the UDP socket (or the stop eventfd): no polling interval anywhere
+// 2. recvmmsg drains up to kBatch datagrams per syscall
+// 3. per datagram, the type byte: data packets stay here, everything else goes to the
+//    negotiation module
+// 4. data: exact header checks, tunnel by receiver ID, AEAD open, anti-replay — drop early
+// 5. the inner source address must be the tunnel peer's vIP (no spoofing)
+// 6. roam on proof: the peer's endpoint follows an authenticated, fresh packet
+// 7. the batch's inner packets enter lwIP as PBUF_RAM pbufs under one core-lock acquisition
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+#include "lwip/ip.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcpip.h"
+#include "packet/data_plane.h"
+
+namespace ntm::packet {
+namespace {
+constexpr int kBatch = 32;
+constexpr size_t kBufSize = 65536;
+
+/// Step 5: the inner packet's source address against the tunnel's peer vIPs.
+bool source_is_peer(const Tunnel& t, const uint8_t* ip, size_t len) {
+  if (len >= 20 && (ip[0] >> 4) == 4) {
+    uint32_t src;
+    std::memcpy(&src, ip + 12, 4);
+    return t.has_vip4 && src == t.peer_vip4;
+  }
+  if (len >= 40 && (ip[0] >> 4) == 6) return t.has_vip6 && std::memcmp(ip + 8, t.peer_vip6.data(), 16) == 0;
+  return false;
+}
+}  // namespace
+
+void DataPlane::receive_loop() {
+  std::vector<std::array<uint8_t, kBufSize>> bufs(kBatch), plain(kBatch);
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  sockaddr_storage from[kBatch];
+  pbuf* ready[kBatch];
+
+  pollfd fds[2] = {{udp_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+  for (;;) {
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;  // 1
+    if (fds[1].revents) return;
+    for (;;) {
+      for (int i = 0; i < kBatch; ++i) {
+        iov[i] = {bufs[i].data(), kBufSize};
+        msgs[i].msg_hdr = {&from[i], sizeof from[i], &iov[i], 1, nullptr, 0, 0};
+        msgs[i].msg_len = 0;
+      }
+      int n = recvmmsg(udp_.fd(), msgs, kBatch, MSG_DONTWAIT, nullptr);  // 2
+      if (n <= 0) break;
+      int nready = 0;
+      for (int i = 0; i < n; ++i) {
+        proto::ByteView pkt(bufs[i].data(), msgs[i].msg_len);
+        auto src = proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]),
+                                                  msgs[i].msg_hdr.msg_namelen);
+        if (pkt.empty() || !src) {
+          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (pkt[0] != uint8_t(proto::PacketType::kData)) {  // 3
+          if (pkt[0] >= uint8_t(proto::PacketType::kHandshakeInit) &&
+              pkt[0] <= uint8_t(proto::PacketType::kTunnelControl) && hooks_.on_control) {
+            hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), *src);
+          } else {
+            stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+          }
+          continue;
+        }
+        crypto::SealedHeader h;  // 4
+        if (!crypto::parse_sealed_header(pkt, h)) {
+          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        auto t = tunnels_.find_by_id(h.receiver_index);
+        if (!t) {
+          stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        switch (t->session->open(h, pkt, plain[i].data())) {
+          case crypto::Session::OpenStatus::kOk: break;
+          case crypto::Session::OpenStatus::kAuthFailed:
+            stats_.drop_auth.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          case crypto::Session::OpenStatus::kReplay:
+            stats_.drop_replay.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          case crypto::Session::OpenStatus::kTooOld:
+            stats_.drop_too_old.fetch_add(1, std::memory_order_relaxed);
+            continue;
+        }
+        size_t len = pkt.size() - proto::kSealedOverhead;
+        if (!source_is_peer(*t, plain[i].data(), len)) {  // 5
+          stats_.drop_spoofed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        if (t->set_endpoint(*src)) stats_.roams.fetch_add(1, std::memory_order_relaxed);  // 6
+        pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
+        if (!p) {
+          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        std::memcpy(p->payload, plain[i].data(), len);
+        ready[nready++] = p;
+        stats_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+        stats_.rx_bytes.fetch_add(pkt.size(), std::memory_order_relaxed);
+      }
+      if (nready) {  // 7
+        LOCK_TCPIP_CORE();
+        for (int i = 0; i < nready; ++i)
+          if (!netif_ || ip_input(ready[i], netif_) != ERR_OK) pbuf_free(ready[i]);
+        UNLOCK_TCPIP_CORE();
+      }
+      if (n < kBatch) break;
+    }
+  }
+}
+
+}  // namespace ntm::packet

@@ -1,0 +1,96 @@
+// Outbound packet path. lwIP calls output() with its core lock held (and install_tunnel takes
+// it too), so sends are serialized and one send buffer suffices.
+//
+// 1. lwIP hands an inner IP packet to the netif output (destination vIP known)
+// 2. tunnel lookup by destination vIP
+// 3. no tunnel: queue a copy (bounded) and tell the negotiation module, once per destination
+// 4. copy the pbuf chain behind 16 bytes of header room
+// 5. seal in place: counter assigned, header written, ChaCha20-Poly1305
+// 6. sendto the peer's current endpoint
+#include <cstring>
+
+#include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+#include "lwip/pbuf.h"
+#include "lwip/tcpip.h"
+#include "packet/data_plane.h"
+
+namespace ntm::packet {
+namespace {
+
+std::shared_ptr<Tunnel> lookup(const TunnelTable& table, const VipKey& dst) {
+  if (dst.size() == 4) {
+    uint32_t v;
+    std::memcpy(&v, dst.data(), 4);
+    return table.find_by_vip4(v);
+  }
+  Vip6 v;
+  std::memcpy(v.data(), dst.data(), 16);
+  return table.find_by_vip6(v);
+}
+
+bool is_unicast(const VipKey& dst) {
+  auto b = reinterpret_cast<const uint8_t*>(dst.data());
+  if (dst.size() == 4) return b[0] < 224 && !(b[0] == 255);
+  return b[0] != 0xff;
+}
+}  // namespace
+
+int DataPlane::output(pbuf* p, const VipKey& dst) {
+  auto t = lookup(tunnels_, dst);  // 2
+  if (!t) {                        // 3
+    if (!is_unicast(dst)) return 0;  // lwIP's own ND/MLD chatter has nowhere to go
+    proto::Bytes copy(p->tot_len);
+    pbuf_copy_partial(p, copy.data(), p->tot_len, 0);
+    switch (pending_.push(dst, std::move(copy))) {
+      case PendingQueue::Result::kQueuedFirst:
+        if (hooks_.on_missing_tunnel) hooks_.on_missing_tunnel(dst);
+        break;
+      case PendingQueue::Result::kQueued:
+        break;
+      case PendingQueue::Result::kFull:
+        stats_.drop_no_tunnel.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    return 0;
+  }
+  uint8_t* inner = send_buf_.data() + proto::kSealedHeaderSize;  // 4
+  pbuf_copy_partial(p, inner, p->tot_len, 0);
+  send_inner(*t, inner, p->tot_len);
+  return 0;
+}
+
+void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
+  uint8_t* out = const_cast<uint8_t*>(ip) - proto::kSealedHeaderSize;
+  if (t.session->seal(proto::PacketType::kData, proto::ByteView(ip, len), out) ==  // 5
+      crypto::Session::SealStatus::kExhausted) {
+    stats_.drop_no_tunnel.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  size_t total = len + proto::kSealedOverhead;
+  if (udp_.send(t.endpoint(), out, total)) {  // 6
+    stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
+    stats_.tx_bytes.fetch_add(total, std::memory_order_relaxed);
+  }
+}
+
+void DataPlane::install_tunnel(std::shared_ptr<Tunnel> t) {
+  LOCK_TCPIP_CORE();
+  tunnels_.insert(t);
+  auto flush = [&](const VipKey& key) {
+    for (auto& pkt : pending_.take(key)) {
+      std::memcpy(send_buf_.data() + proto::kSealedHeaderSize, pkt.data(), pkt.size());
+      send_inner(*t, send_buf_.data() + proto::kSealedHeaderSize, pkt.size());
+    }
+  };
+  if (t->has_vip4) flush(vip_key4(t->peer_vip4));
+  if (t->has_vip6) flush(vip_key6(t->peer_vip6));
+  UNLOCK_TCPIP_CORE();
+  stats_.tunnels_established.fetch_add(1, std::memory_order_relaxed);
+}
+
+void DataPlane::drop_pending(const VipKey& dst) {
+  auto q = pending_.take(dst);
+  stats_.drop_no_tunnel.fetch_add(q.size(), std::memory_order_relaxed);
+}
+
+}  // namespace ntm::packet

@@ -1,0 +1,78 @@
+#include "packet/tunnel_table.h"
+
+#include "crypto/aead.h"
+
+namespace ntm::packet {
+namespace {
+std::string key6(const Vip6& v) { return std::string(v.begin(), v.end()); }
+}  // namespace
+
+std::shared_ptr<Tunnel> TunnelTable::find_by_id(uint32_t local_id) const {
+  std::shared_lock l(mu_);
+  auto it = by_id_.find(local_id);
+  return it == by_id_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Tunnel> TunnelTable::find_by_vip4(uint32_t vip4) const {
+  std::shared_lock l(mu_);
+  auto it = by_vip4_.find(vip4);
+  return it == by_vip4_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Tunnel> TunnelTable::find_by_vip6(const Vip6& vip6) const {
+  std::shared_lock l(mu_);
+  auto it = by_vip6_.find(key6(vip6));
+  return it == by_vip6_.end() ? nullptr : it->second;
+}
+
+void TunnelTable::insert(std::shared_ptr<Tunnel> t) {
+  std::unique_lock l(mu_);
+  by_id_[t->local_id] = t;
+  if (t->has_vip4) by_vip4_[t->peer_vip4] = t;
+  if (t->has_vip6) by_vip6_[key6(t->peer_vip6)] = t;
+}
+
+void TunnelTable::remove(uint32_t local_id) {
+  std::unique_lock l(mu_);
+  auto it = by_id_.find(local_id);
+  if (it == by_id_.end()) return;
+  auto t = it->second;
+  by_id_.erase(it);
+  if (t->has_vip4) {
+    auto v = by_vip4_.find(t->peer_vip4);
+    if (v != by_vip4_.end() && v->second == t) by_vip4_.erase(v);
+  }
+  if (t->has_vip6) {
+    auto v = by_vip6_.find(key6(t->peer_vip6));
+    if (v != by_vip6_.end() && v->second == t) by_vip6_.erase(v);
+  }
+}
+
+uint32_t TunnelTable::allocate_id() const {
+  std::shared_lock l(mu_);
+  for (;;) {
+    uint32_t id = crypto::random_u32();
+    if (id != 0 && !by_id_.count(id)) return id;
+  }
+}
+
+size_t TunnelTable::size() const {
+  std::shared_lock l(mu_);
+  return by_id_.size();
+}
+
+std::vector<std::shared_ptr<Tunnel>> TunnelTable::all() const {
+  std::shared_lock l(mu_);
+  std::vector<std::shared_ptr<Tunnel>> out;
+  for (auto& [id, t] : by_id_) out.push_back(t);
+  return out;
+}
+
+void TunnelTable::clear() {
+  std::unique_lock l(mu_);
+  by_id_.clear();
+  by_vip4_.clear();
+  by_vip6_.clear();
+}
+
+}  // namespace ntm::packet

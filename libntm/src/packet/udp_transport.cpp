@@ -1,0 +1,110 @@
+#include "packet/udp_transport.h"
+
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ntm::packet {
+
+bool UdpTransport::open(const std::optional<proto::Endpoint>& bind, std::string& error) {
+  close();
+  proto::Endpoint addr;
+  if (bind) {
+    addr = *bind;
+  } else {
+    addr = *proto::Endpoint::parse("[::]:0");
+  }
+  int family = addr.is_v4() ? AF_INET : AF_INET6;
+  fd_ = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0 && !bind) {
+    addr = *proto::Endpoint::parse("0.0.0.0:0");
+    family = AF_INET;
+    fd_ = ::socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }
+  if (fd_ < 0) {
+    error = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  v6_ = family == AF_INET6;
+  if (v6_) {
+    int off = 0;
+    setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  }
+  // Large buffers absorb bursts of a fast tunnel; the kernel caps them at rmem_max/wmem_max.
+  int buf = 4 << 20;
+  setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  if (::bind(fd_, addr.sa(), addr.sa_len()) != 0) {
+    error = "bind " + addr.to_string() + ": " + std::strerror(errno);
+    close();
+    return false;
+  }
+  return true;
+}
+
+void UdpTransport::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool UdpTransport::send(const proto::Endpoint& to, const uint8_t* data, size_t len) const {
+  if (v6_ && to.is_v4()) {
+    proto::Endpoint m = to.as_v6_mapped();
+    return ::sendto(fd_, data, len, MSG_DONTWAIT, m.sa(), m.sa_len()) == ssize_t(len);
+  }
+  return ::sendto(fd_, data, len, MSG_DONTWAIT, to.sa(), to.sa_len()) == ssize_t(len);
+}
+
+proto::Endpoint UdpTransport::local() const {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+  return proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len)
+      .value_or(proto::Endpoint());
+}
+
+std::vector<proto::Endpoint> UdpTransport::real_addresses() const {
+  proto::Endpoint self = local();
+  std::vector<proto::Endpoint> out;
+  bool wildcard = false;
+  if (self.is_v4()) {
+    wildcard = reinterpret_cast<const sockaddr_in*>(self.sa())->sin_addr.s_addr == INADDR_ANY;
+  } else if (self.is_v6()) {
+    wildcard = IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(self.sa())->sin6_addr);
+  }
+  if (!wildcard) {
+    out.push_back(self);
+    return out;
+  }
+  ifaddrs* ifa = nullptr;
+  if (getifaddrs(&ifa) != 0) return out;
+  for (ifaddrs* i = ifa; i; i = i->ifa_next) {
+    if (!i->ifa_addr || !(i->ifa_flags & IFF_UP)) continue;
+    int fam = i->ifa_addr->sa_family;
+    if (fam == AF_INET6) {
+      auto* s6 = reinterpret_cast<sockaddr_in6*>(i->ifa_addr);
+      if (IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr) || !v6_) continue;
+      sockaddr_in6 a = *s6;
+      a.sin6_port = htons(self.port());
+      a.sin6_scope_id = 0;
+      if (auto e = proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&a), sizeof a))
+        out.push_back(*e);
+    } else if (fam == AF_INET) {
+      sockaddr_in a = *reinterpret_cast<sockaddr_in*>(i->ifa_addr);
+      a.sin_port = htons(self.port());
+      if (auto e = proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&a), sizeof a))
+        out.push_back(*e);
+    }
+    if (out.size() >= 16) break;
+  }
+  freeifaddrs(ifa);
+  return out;
+}
+
+}  // namespace ntm::packet

@@ -1,0 +1,116 @@
+// Wire constants of the NTM protocol: packet types, control message types, attribute types,
+// error codes and fixed sizes. docs/protocol.md is the byte-exact specification; every value
+// here appears there. All multi-byte integers on the wire are big-endian (network byte order)
+// except the AEAD nonce, whose 64-bit counter is little-endian as in the Noise ChaChaPoly
+// cipher (Noise rev. 34 §12.3).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace ntm::proto {
+
+/// First byte of every UDP payload NTM sends (docs/protocol.md §2).
+enum class PacketType : uint8_t {
+  kHandshakeInit = 0x01,    ///< node → DC: Noise IK message 1
+  kHandshakeResp = 0x02,    ///< DC → node: Noise IK message 2
+  kControl = 0x03,          ///< node ⇄ DC: control message sealed with the session key
+  kTunnelControl = 0x04,    ///< node ⇄ node: tunnel request/response sealed with the temporal key
+  kData = 0x05,             ///< node ⇄ node: inner IP packet sealed with the tunnel key
+};
+
+/// Control message types (docs/protocol.md §4). Requests have odd numbers below 0x40 only by
+/// convention; the type alone says what a message is.
+enum class MessageType : uint8_t {
+  kRegistrationRequest = 0x01,
+  kRegistrationResponse = 0x02,
+  kDirectionRequest = 0x03,
+  kDirectionResponse = 0x04,
+  kRouteDirection = 0x05,
+  kRouteDirectionAck = 0x06,
+  kTunnelRequest = 0x07,
+  kTunnelResponse = 0x08,
+  kKeepAlive = 0x09,
+  kKeepAliveAck = 0x0A,
+  kError = 0x0B,
+};
+
+/// True for the message types that answer a request (they echo its message ID).
+constexpr bool is_response(MessageType t) {
+  switch (t) {
+    case MessageType::kRegistrationResponse:
+    case MessageType::kDirectionResponse:
+    case MessageType::kRouteDirectionAck:
+    case MessageType::kTunnelResponse:
+    case MessageType::kKeepAliveAck:
+    case MessageType::kError:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// TLV attribute types (docs/protocol.md §5).
+enum class AttrType : uint16_t {
+  kNodeName = 0x0001,      ///< UTF-8 DNS label, 1..63 bytes
+  kFqdn = 0x0002,          ///< UTF-8 domain name, 1..253 bytes, no trailing dot
+  kVip4 = 0x0003,          ///< 4 bytes, IPv4 vIP
+  kVip6 = 0x0004,          ///< 16 bytes, IPv6 vIP
+  kRealAddress = 0x0005,   ///< endpoint as the node sees its own socket (repeatable)
+  kNatAddress = 0x0006,    ///< endpoint as the DC sees the node (NAT outside address/port)
+  kLifetime = 0x0007,      ///< u32 seconds
+  kDirectionId = 0x0008,   ///< u32, names one tunnel negotiation
+  kTemporalKey = 0x0009,   ///< 32 bytes, per-tunnel key from the route direction
+  kRole = 0x000A,          ///< u8, Role
+  kPeerEndpoint = 0x000B,  ///< endpoint of the peer to send the tunnel request to (repeatable)
+  kEphemeralKey = 0x000C,  ///< 32 bytes, X25519 public key
+  kTunnelId = 0x000D,      ///< u32, receiver index the sender wants in data packets
+  kErrorCode = 0x000E,     ///< u16, ErrorCode
+  kErrorText = 0x000F,     ///< UTF-8, 0..200 bytes
+  kPeerFqdn = 0x0010,      ///< UTF-8 FQDN of the peer node
+  kPeerVip4 = 0x0011,      ///< 4 bytes
+  kPeerVip6 = 0x0012,      ///< 16 bytes
+};
+
+/// Which side of a directed tunnel sends the tunnel request (paper 002 Fig. 3 steps 15-18).
+enum class Role : uint8_t {
+  kInitiator = 1,  ///< sends the tunnel request
+  kResponder = 2,  ///< waits for the tunnel request and answers with the tunnel response
+};
+
+/// Error codes carried in kError messages (docs/protocol.md §6).
+enum class ErrorCode : uint16_t {
+  kMalformed = 1,         ///< the request could not be parsed or misses a mandatory attribute
+  kUnknownFqdn = 2,       ///< direction request for a name the DC does not know
+  kPoolExhausted = 3,     ///< no free vIP in the configured pool
+  kNotRegistered = 4,     ///< request on a session without a registration
+  kInvalidName = 5,       ///< node name is not a valid DNS label
+  kPeerUnreachable = 6,   ///< neither side can reach the other (needs a relay)
+  kNameTaken = 7,         ///< node name registered by a different node identity
+  kInternal = 8,
+};
+
+inline constexpr uint8_t kProtocolVersion = 1;
+
+inline constexpr size_t kKeySize = 32;        ///< X25519 keys, temporal keys, AEAD keys
+inline constexpr size_t kTagSize = 16;        ///< Poly1305 tag
+inline constexpr size_t kSealedHeaderSize = 16;  ///< type, reserved[3], receiver index, counter
+/// Bytes a sealed packet adds to its plaintext: header + tag. Equal to WireGuard's overhead.
+inline constexpr size_t kSealedOverhead = kSealedHeaderSize + kTagSize;
+inline constexpr size_t kControlHeaderSize = 8;  ///< version, type, flags, message ID
+inline constexpr size_t kAttrHeaderSize = 4;     ///< type, length
+
+/// Noise IK message 1: type, reserved[3], sender index, e, enc(s), enc(timestamp).
+inline constexpr size_t kHandshakeInitSize = 8 + 32 + (32 + kTagSize) + (12 + kTagSize);
+/// Noise IK message 2: type, reserved[3], sender index, receiver index, e, enc(empty).
+inline constexpr size_t kHandshakeRespSize = 12 + 32 + kTagSize;
+
+/// Largest UDP payload NTM sends or accepts.
+inline constexpr size_t kMaxDatagram = 65535 - 8 - 40;
+/// Inner MTU of the tunnel netif: 1500 (outer) − 40 (IPv6) − 8 (UDP) − 32 (overhead).
+inline constexpr uint16_t kTunnelMtu = 1420;
+
+/// Control flags (docs/protocol.md §4.1).
+inline constexpr uint16_t kFlagRetransmission = 0x0001;
+
+}  // namespace ntm::proto

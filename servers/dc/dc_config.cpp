@@ -1,0 +1,100 @@
+#include "dc/dc_config.h"
+
+#include <sys/socket.h>
+
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <iostream>
+
+namespace po = boost::program_options;
+
+namespace ntm::dc {
+
+std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
+  DcConfig c;
+  std::string config_file, vip4, vip6;
+  po::options_description cli("Command line");
+  cli.add_options()("help,h", "show this help")(
+      "config,c", po::value(&config_file), "config file (same keys as the long options)")(
+      "print-public-key", po::bool_switch(&c.print_public_key),
+      "print the DC's static public key (base64; creates the key if needed) and exit");
+  po::options_description opts("Options (command line or config file)");
+  opts.add_options()("listen", po::value(&c.listen)->composing(),
+                     "UDP control endpoint ip:port, repeatable (default 0.0.0.0:7100 and "
+                     "[::]:7100)")(
+      "domain", po::value(&c.domain)->default_value("dc.ntm.test"),
+      "DNS domain of this DC; nodes get <name>.<domain>")(
+      "vip4-pool", po::value(&vip4)->default_value("100.64.0.0/16"),
+      "IPv4 vIP pool (CIDR)")("vip6-pool", po::value(&vip6)->default_value("fd00:6e74:6d::/64"),
+                              "IPv6 vIP pool (CIDR); 'none' disables")(
+      "state-dir", po::value(&c.state_dir)->default_value("/var/lib/ntm-dc"),
+      "directory for the DC's key")(
+      "registration-lifetime", po::value(&c.registration_lifetime_s)->default_value(60),
+      "seconds a registration lives without a keep-alive")(
+      "log-level", po::value(&c.log_level)->default_value("info"),
+      "trace, debug, info, warn, error")(
+      "port-file", po::value(&c.port_file),
+      "write the bound UDP ports here, one per line (for --listen with port 0)");
+  po::options_description all;
+  all.add(cli).add(opts);
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, all), vm);
+    if (vm.count("config")) {
+      std::ifstream f(vm["config"].as<std::string>());
+      if (!f) {
+        std::cerr << "ntm-dc: cannot read config file " << vm["config"].as<std::string>()
+                  << "\n";
+        exit_code = 2;
+        return std::nullopt;
+      }
+      po::store(po::parse_config_file(f, opts), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "ntm-dc: " << e.what() << "\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (vm.count("help")) {
+    std::cout << "Usage: ntm-dc --config FILE [options]\n\n" << all << "\n";
+    exit_code = 0;
+    return std::nullopt;
+  }
+  if (c.listen.empty()) c.listen = {"0.0.0.0:7100", "[::]:7100"};
+  if (vip4 != "none") {
+    c.vip4_pool = server::Cidr::parse(vip4);
+    if (!c.vip4_pool || c.vip4_pool->family != AF_INET || c.vip4_pool->host_bits() < 2) {
+      std::cerr << "ntm-dc: vip4-pool '" << vip4 << "' is not an IPv4 CIDR of /30 or wider\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
+  if (vip6 != "none") {
+    c.vip6_pool = server::Cidr::parse(vip6);
+    if (!c.vip6_pool || c.vip6_pool->family != AF_INET6 || c.vip6_pool->host_bits() < 2) {
+      std::cerr << "ntm-dc: vip6-pool '" << vip6 << "' is not an IPv6 CIDR of /126 or wider\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
+  if (!c.vip4_pool && !c.vip6_pool) {
+    std::cerr << "ntm-dc: at least one of vip4-pool and vip6-pool is needed\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  while (!c.domain.empty() && c.domain.back() == '.') c.domain.pop_back();
+  if (c.domain.empty() || c.domain.size() > 180) {
+    std::cerr << "ntm-dc: domain must be 1..180 characters\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (c.registration_lifetime_s < 3) {
+    std::cerr << "ntm-dc: registration-lifetime must be at least 3 seconds\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  return c;
+}
+
+}  // namespace ntm::dc

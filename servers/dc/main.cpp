@@ -1,0 +1,59 @@
+// ntm-dc: the Direction Coordinator daemon.
+//   ntm-dc --config FILE            run
+//   ntm-dc --config FILE --print-public-key   print the key node configs pin, and exit
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "common/logging.h"
+#include "crypto/static_key.h"
+#include "dc/dc_config.h"
+#include "dc/dc_server.h"
+#include <spdlog/spdlog.h>
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto cfg = ntm::dc::parse_config(argc, argv, exit_code);
+  if (!cfg) return exit_code;
+  std::string error;
+  auto key = ntm::crypto::load_or_create_key(cfg->state_dir, "dc.key", error);
+  if (!key) {
+    std::cerr << "ntm-dc: " << error << "\n";
+    return 1;
+  }
+  if (cfg->print_public_key) {
+    std::cout << ntm::crypto::key_to_base64(key->public_key) << "\n";
+    return 0;
+  }
+  if (!ntm::server::setup_logging("ntm-dc", cfg->log_level)) {
+    std::cerr << "ntm-dc: unknown log level " << cfg->log_level << "\n";
+    return 2;
+  }
+  asio::io_context io;
+  ntm::dc::DcServer server(io, *cfg, *key);
+  if (!server.open()) return 1;
+  if (!cfg->port_file.empty()) {
+    std::string tmp = cfg->port_file + ".tmp";
+    {
+      std::ofstream f(tmp);
+      for (auto& e : server.local_endpoints()) f << e.port() << "\n";
+    }
+    std::rename(tmp.c_str(), cfg->port_file.c_str());
+  }
+  spdlog::info("DC for {} up, public key {}", cfg->domain,
+               ntm::crypto::key_to_base64(key->public_key));
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code, int sig) {
+    auto& s = server.stats();
+    spdlog::info(
+        "stopping on signal {}: handshakes={} registrations={} directions={} expired={} "
+        "drops: malformed={} handshake={} unknown_session={} auth={} replay={}",
+        sig, s.handshakes, s.registrations, s.directions, s.expired, s.drop_malformed,
+        s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay);
+    io.stop();
+  });
+  io.run();
+  return 0;
+}

@@ -1,0 +1,96 @@
+#include "dc/registry.h"
+
+#include <algorithm>
+
+namespace ntm::dc {
+
+bool NodeRecord::reachable() const {
+  return std::find(real_addresses.begin(), real_addresses.end(), nat_address) !=
+         real_addresses.end();
+}
+
+Registry::Registry(std::optional<server::Cidr> vip4_pool, std::optional<server::Cidr> vip6_pool,
+                   std::string domain)
+    : domain_(std::move(domain)) {
+  if (vip4_pool) pool4_.emplace(*vip4_pool);
+  if (vip6_pool) pool6_.emplace(*vip6_pool);
+}
+
+bool Registry::valid_label(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+Registry::Result Registry::register_node(const crypto::Key& identity, const std::string& name,
+                                         Clock::time_point expires, NodeRecord** out) {
+  if (!valid_label(name)) return Result::kInvalidName;
+  std::string fqdn = name + "." + domain_;
+  auto owner = by_fqdn_.find(fqdn);
+  if (owner != by_fqdn_.end() && owner->second != identity) return Result::kNameTaken;
+
+  auto it = nodes_.find(identity);
+  if (it == nodes_.end()) {
+    NodeRecord r;
+    r.identity = identity;
+    if (pool4_) {
+      r.vip4 = pool4_->acquire(identity);
+      if (!r.vip4) return Result::kPoolExhausted;
+    }
+    if (pool6_) {
+      r.vip6 = pool6_->acquire(identity);
+      if (!r.vip6) {
+        if (pool4_) pool4_->release(identity);
+        return Result::kPoolExhausted;
+      }
+    }
+    it = nodes_.emplace(identity, std::move(r)).first;
+  }
+  NodeRecord& r = it->second;
+  if (r.fqdn != fqdn) {
+    if (!r.fqdn.empty()) by_fqdn_.erase(r.fqdn);  // the node renamed itself
+    r.name = name;
+    r.fqdn = fqdn;
+    by_fqdn_[fqdn] = identity;
+  }
+  r.expires = expires;
+  *out = &r;
+  return Result::kOk;
+}
+
+NodeRecord* Registry::find(const crypto::Key& identity) {
+  auto it = nodes_.find(identity);
+  return it == nodes_.end() ? nullptr : &it->second;
+}
+
+NodeRecord* Registry::find_fqdn(const std::string& fqdn) {
+  auto it = by_fqdn_.find(fqdn);
+  return it == by_fqdn_.end() ? nullptr : find(it->second);
+}
+
+NodeRecord* Registry::find_vip(const Address& vip, bool v6) {
+  for (auto& [id, r] : nodes_) {
+    if (!v6 && r.vip4 && std::equal(vip.begin(), vip.begin() + 4, r.vip4->begin())) return &r;
+    if (v6 && r.vip6 && *r.vip6 == vip) return &r;
+  }
+  return nullptr;
+}
+
+std::vector<NodeRecord> Registry::expire(Clock::time_point now) {
+  std::vector<NodeRecord> gone;
+  for (auto it = nodes_.begin(); it != nodes_.end();) {
+    if (it->second.expires < now) {
+      if (pool4_) pool4_->release(it->first);
+      if (pool6_) pool6_->release(it->first);
+      by_fqdn_.erase(it->second.fqdn);
+      gone.push_back(std::move(it->second));
+      it = nodes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return gone;
+}
+
+}  // namespace ntm::dc

@@ -1,0 +1,61 @@
+// The DC's node database (paper 003 §3: FQDN, real IP, virtual IP, NAT outside
+// address/port): registrations by node identity (static public key), indexed by FQDN and vIP,
+// with expiry when keep-alives stop.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "dc/vip_pool.h"
+#include "proto/endpoint.h"
+
+namespace ntm::dc {
+
+using Clock = std::chrono::steady_clock;
+
+struct NodeRecord {
+  crypto::Key identity{};
+  std::string name, fqdn;
+  std::optional<Address> vip4, vip6;
+  std::vector<proto::Endpoint> real_addresses;  ///< as the node reports them
+  proto::Endpoint nat_address;                  ///< as the DC sees the node
+  uint32_t session_index = 0;                   ///< the DC-side index of its control session
+  size_t socket = 0;                            ///< which listening socket reaches it
+  Clock::time_point expires;
+
+  /// Reachable from outside: the DC sees one of the node's own addresses (no NAT between).
+  bool reachable() const;
+};
+
+class Registry {
+ public:
+  Registry(std::optional<server::Cidr> vip4_pool, std::optional<server::Cidr> vip6_pool,
+           std::string domain);
+
+  enum class Result { kOk, kInvalidName, kNameTaken, kPoolExhausted };
+  /// Registers or refreshes the node `identity` under `name`; on kOk `*out` is its record.
+  Result register_node(const crypto::Key& identity, const std::string& name,
+                       Clock::time_point expires, NodeRecord** out);
+  NodeRecord* find(const crypto::Key& identity);
+  NodeRecord* find_fqdn(const std::string& fqdn);
+  NodeRecord* find_vip(const Address& vip, bool v6);
+  /// Removes and returns the records whose lifetime ended before `now`.
+  std::vector<NodeRecord> expire(Clock::time_point now);
+  size_t size() const { return nodes_.size(); }
+  const std::string& domain() const { return domain_; }
+
+  /// A DNS label: 1..63 of [a-z0-9-], not starting or ending with '-'.
+  static bool valid_label(const std::string& s);
+
+ private:
+  std::string domain_;
+  std::optional<VipPool> pool4_, pool6_;
+  std::map<crypto::Key, NodeRecord> nodes_;
+  std::map<std::string, crypto::Key> by_fqdn_;
+};
+
+}  // namespace ntm::dc
