@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   std::printf("PING %s (%s): %d data bytes; tunnel %s in %.2f ms\n", host.c_str(), text, size,
               up ? "established" : "NOT established", setup_ms);
 
-  int s = ntm_socket(family, SOCK_RAW, v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP);
+  int s = ntm_socket(family, SOCK_RAW, v6 ? int(IPPROTO_ICMPV6) : int(IPPROTO_ICMP));
   if (s < 0) {
     std::fprintf(stderr, "ntm-ping: socket: %s\n", std::strerror(errno));
     return 1;
@@ -122,8 +122,9 @@ int main(int argc, char** argv) {
       if (ntm_poll(&pfd, 1, left) <= 0) break;
       ssize_t n = ntm_recvfrom(s, buf.data(), buf.size(), MSG_DONTWAIT, nullptr, nullptr);
       if (n <= 0) continue;
-      // IPv4 raw sockets deliver the IP header too; IPv6 ones only the ICMPv6 message.
-      size_t off = v6 ? 0 : size_t(buf[0] & 0x0f) * 4;
+      // lwIP's raw sockets deliver the IP header too (IPv4 and IPv6 alike); an ICMPv6 echo
+      // reply starts with 0x81, an IPv6 header with 0x6_, so the two cannot be confused.
+      size_t off = v6 ? ((buf[0] >> 4) == 6 ? 40 : 0) : size_t(buf[0] & 0x0f) * 4;
       if (size_t(n) < off + 8) continue;
       const uint8_t* icmp = &buf[off];
       uint8_t reply = v6 ? uint8_t(ICMP6_ECHO_REPLY) : uint8_t(ICMP_ECHOREPLY);
