@@ -59,7 +59,6 @@ bool send_all(int s, const char* p, size_t n) {
   return true;
 }
 
-std::atomic<bool> g_stdin_done{false};
 std::atomic<uint64_t> g_sent{0}, g_received{0};
 
 int run_tcp(int s, const Options& o) {
@@ -73,7 +72,6 @@ int run_tcp(int s, const Options& o) {
       g_sent += uint64_t(n);
     }
     ntm_shutdown(s, SHUT_WR);
-    g_stdin_done = true;
   });
   static char buf[64 * 1024];
   auto t0 = Clock::now();
@@ -121,7 +119,6 @@ int run_udp(int s, const Options& o, sockaddr_storage peer, bool peer_known) {
     }
     for (int i = 0; i < 3; ++i)  // end of stream, sent thrice against loss
       ntm_sendto(s, buf, 0, 0, reinterpret_cast<sockaddr*>(&peer), plen);
-    g_stdin_done = true;
   });
   if (o.idle_timeout_s > 0) {
     timeval tv{o.idle_timeout_s, 0};
@@ -159,11 +156,7 @@ int run_udp(int s, const Options& o, sockaddr_storage peer, bool peer_known) {
     }
     cv.notify_all();
   }
-  if (g_stdin_done || peer.ss_family == AF_UNSPEC) {
-    up.join();
-  } else {
-    up.detach();
-  }
+  up.join();  // our own stream is finished too before we exit
   return rc;
 }
 
@@ -299,7 +292,6 @@ int main(int argc, char** argv) {
   }
   std::fflush(stdout);
   node.print_stats();
-  if (!g_stdin_done) std::_Exit(rc);  // a thread still blocks on stdin
   ntm_close(s);
   ntm_stop();
   return rc;
