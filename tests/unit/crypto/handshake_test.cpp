@@ -1,0 +1,223 @@
+// Noise IK between a node (initiator, DC key pinned) and its DC (responder). What both sides
+// rely on: a completed handshake gives mirrored transport keys and the node's identity at the
+// DC; nothing else completes it — not a wrong pinned key, not a changed byte of either message,
+// not a response meant for another handshake — and a forged response does not spoil the
+// genuine one that follows.
+#include "crypto/handshake.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "crypto/session.h"
+#include "proto/messages.h"
+
+namespace ntm::crypto {
+namespace {
+
+using proto::Bytes;
+
+struct Party {
+  Key priv, pub;
+  static Party make() {
+    Party p;
+    p.priv = random_private_key();
+    p.pub = public_key(p.priv);
+    return p;
+  }
+};
+
+class HandshakeTest : public ::testing::Test {
+ protected:
+  void SetUp() override { init(); }
+
+  Party node_ = Party::make(), dc_ = Party::make();
+  HandshakeInitiator initiator_{node_.priv, dc_.pub};
+  HandshakeResponder responder_{dc_.priv};
+};
+
+TEST_F(HandshakeTest, MessagesHaveTheDocumentedLayout) {
+  Bytes m1 = initiator_.create_init(0x01020304);
+  ASSERT_EQ(m1.size(), proto::kHandshakeInitSize);
+  EXPECT_EQ(m1.size(), 116u);
+  EXPECT_EQ(m1[0], uint8_t(proto::PacketType::kHandshakeInit));
+  EXPECT_EQ(m1[1] | m1[2] | m1[3], 0);
+  EXPECT_EQ(proto::get_u32(&m1[4]), 0x01020304u);
+
+  Bytes m2;
+  auto r = responder_.consume_init(m1, 0x0a0b0c0d, m2);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(m2.size(), proto::kHandshakeRespSize);
+  EXPECT_EQ(m2.size(), 60u);
+  EXPECT_EQ(m2[0], uint8_t(proto::PacketType::kHandshakeResp));
+  EXPECT_EQ(m2[1] | m2[2] | m2[3], 0);
+  EXPECT_EQ(proto::get_u32(&m2[4]), 0x0a0b0c0du);  // sender: the DC's index
+  EXPECT_EQ(proto::get_u32(&m2[8]), 0x01020304u);  // receiver: the node's index
+}
+
+TEST_F(HandshakeTest, BothSidesDeriveMirroredKeysAndLearnEachOther) {
+  Bytes m1 = initiator_.create_init(11), m2;
+  auto at_dc = responder_.consume_init(m1, 22, m2);
+  ASSERT_TRUE(at_dc);
+  auto at_node = initiator_.consume_response(m2);
+  ASSERT_TRUE(at_node);
+
+  EXPECT_EQ(at_node->send_key, at_dc->recv_key);
+  EXPECT_EQ(at_node->recv_key, at_dc->send_key);
+  EXPECT_NE(at_node->send_key, at_node->recv_key);
+  EXPECT_EQ(at_node->local_index, 11u);
+  EXPECT_EQ(at_node->remote_index, 22u);
+  EXPECT_EQ(at_dc->local_index, 22u);
+  EXPECT_EQ(at_dc->remote_index, 11u);
+  EXPECT_EQ(at_dc->remote_static, node_.pub);  // the node identity, learnt from message 1
+  EXPECT_EQ(at_node->remote_static, dc_.pub);
+  EXPECT_EQ(responder_.public_key(), dc_.pub);
+}
+
+TEST_F(HandshakeTest, TransportKeysCarryControlPacketsBothWays) {
+  Bytes m1 = initiator_.create_init(1), m2;
+  auto at_dc = responder_.consume_init(m1, 2, m2);
+  ASSERT_TRUE(at_dc);
+  auto at_node = initiator_.consume_response(m2);
+  ASSERT_TRUE(at_node);
+  Session node(at_node->send_key, at_node->recv_key, at_node->remote_index);
+  Session dc(at_dc->send_key, at_dc->recv_key, at_dc->remote_index);
+
+  Bytes req = {1, 2, 3}, packet(3 + proto::kSealedOverhead), out(3);
+  ASSERT_EQ(node.seal(proto::PacketType::kControl, req, packet.data()), Session::SealStatus::kOk);
+  SealedHeader h;
+  ASSERT_TRUE(parse_sealed_header(packet, h));
+  EXPECT_EQ(h.receiver_index, 2u);  // addressed to the DC's index
+  ASSERT_EQ(dc.open(h, packet, out.data()), Session::OpenStatus::kOk);
+  EXPECT_EQ(out, req);
+
+  ASSERT_EQ(dc.seal(proto::PacketType::kControl, req, packet.data()), Session::SealStatus::kOk);
+  ASSERT_TRUE(parse_sealed_header(packet, h));
+  EXPECT_EQ(h.receiver_index, 1u);
+  EXPECT_EQ(node.open(h, packet, out.data()), Session::OpenStatus::kOk);
+}
+
+TEST_F(HandshakeTest, EachHandshakeGivesFreshKeys) {
+  Bytes m2a, m2b;
+  Bytes m1a = initiator_.create_init(1);
+  auto a = responder_.consume_init(m1a, 2, m2a);
+  Bytes m1b = initiator_.create_init(1);
+  auto b = responder_.consume_init(m1b, 2, m2b);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(m1a, m1b);
+  EXPECT_NE(a->send_key, b->send_key);
+  EXPECT_NE(a->recv_key, b->recv_key);
+}
+
+TEST_F(HandshakeTest, DistinctNodesAreDistinctIdentities) {
+  Party other = Party::make();
+  HandshakeInitiator other_init(other.priv, dc_.pub);
+  Bytes m2;
+  auto r1 = responder_.consume_init(initiator_.create_init(1), 5, m2);
+  auto r2 = responder_.consume_init(other_init.create_init(1), 6, m2);
+  ASSERT_TRUE(r1 && r2);
+  EXPECT_EQ(r1->remote_static, node_.pub);
+  EXPECT_EQ(r2->remote_static, other.pub);
+}
+
+TEST_F(HandshakeTest, TimestampIsMonotonicAndReplayKeepsIt) {
+  // The DC refuses a message 1 whose timestamp is not newer than the last one from that node.
+  Bytes m2;
+  Bytes first = initiator_.create_init(1);
+  Bytes second = initiator_.create_init(1);
+  auto r1 = responder_.consume_init(first, 2, m2);
+  auto r2 = responder_.consume_init(second, 2, m2);
+  auto replay = responder_.consume_init(first, 3, m2);  // the responder itself is stateless
+  ASSERT_TRUE(r1 && r2 && replay);
+  EXPECT_LT(r1->timestamp, r2->timestamp);
+  EXPECT_EQ(replay->timestamp, r1->timestamp);
+  Timestamp now = now_timestamp();
+  EXPECT_LE(r2->timestamp, now);
+}
+
+TEST_F(HandshakeTest, WrongPinnedDcKeyFails) {
+  Party impostor = Party::make();
+  HandshakeInitiator misconfigured(node_.priv, impostor.pub);
+  Bytes m2;
+  EXPECT_FALSE(responder_.consume_init(misconfigured.create_init(1), 2, m2));
+  // ...and an impostor DC cannot answer a node that pinned the real key.
+  HandshakeResponder fake_dc(impostor.priv);
+  EXPECT_FALSE(fake_dc.consume_init(initiator_.create_init(1), 2, m2));
+}
+
+TEST_F(HandshakeTest, EveryTamperedByteOfMessage1Fails) {
+  Bytes m1 = initiator_.create_init(7), m2;
+  for (size_t i = 0; i < m1.size(); ++i) {
+    if (i >= 4 && i < 8) continue;  // the sender index is not authenticated (as in WireGuard)
+    Bytes bad = m1;
+    bad[i] ^= 0x01;
+    EXPECT_FALSE(responder_.consume_init(bad, 2, m2)) << "byte " << i;
+  }
+  EXPECT_FALSE(responder_.consume_init(Bytes(m1.begin(), m1.end() - 1), 2, m2));
+  Bytes longer = m1;
+  longer.push_back(0);
+  EXPECT_FALSE(responder_.consume_init(longer, 2, m2));
+  EXPECT_FALSE(responder_.consume_init({}, 2, m2));
+  EXPECT_TRUE(responder_.consume_init(m1, 2, m2));
+}
+
+TEST_F(HandshakeTest, EveryTamperedByteOfMessage2FailsAndTheGenuineOneStillWorks) {
+  Bytes m1 = initiator_.create_init(7), m2;
+  ASSERT_TRUE(responder_.consume_init(m1, 9, m2));
+  for (size_t i = 0; i < m2.size(); ++i) {
+    if (i >= 4 && i < 8) continue;  // the sender index is not authenticated (as in WireGuard)
+    Bytes bad = m2;
+    bad[i] ^= 0x01;
+    EXPECT_FALSE(initiator_.consume_response(bad)) << "byte " << i;
+  }
+  EXPECT_FALSE(initiator_.consume_response(Bytes(m2.begin(), m2.end() - 1)));
+  Bytes longer = m2;
+  longer.push_back(0);
+  EXPECT_FALSE(initiator_.consume_response(longer));
+  EXPECT_FALSE(initiator_.consume_response({}));
+  auto r = initiator_.consume_response(m2);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->remote_index, 9u);
+}
+
+TEST_F(HandshakeTest, ResponseForAnotherIndexFails) {
+  Bytes m1 = initiator_.create_init(7), m2;
+  ASSERT_TRUE(responder_.consume_init(m1, 9, m2));
+  Bytes other = m2;
+  proto::put_u32(&other[8], 8);  // receiver index of another handshake
+  EXPECT_FALSE(initiator_.consume_response(other));
+}
+
+TEST_F(HandshakeTest, ResponseToAnEarlierInitiationFails) {
+  // The node retransmitted message 1 with a new ephemeral key; the answer to the first one
+  // is stale and must not complete the second.
+  Bytes first = initiator_.create_init(7), m2_first;
+  ASSERT_TRUE(responder_.consume_init(first, 9, m2_first));
+  Bytes second = initiator_.create_init(7), m2_second;
+  ASSERT_TRUE(responder_.consume_init(second, 9, m2_second));
+  EXPECT_FALSE(initiator_.consume_response(m2_first));
+  EXPECT_TRUE(initiator_.consume_response(m2_second));
+}
+
+TEST_F(HandshakeTest, ResponseMeantForAnotherNodeFails) {
+  Party other = Party::make();
+  HandshakeInitiator other_init(other.priv, dc_.pub);
+  initiator_.create_init(7);
+  Bytes m2;
+  ASSERT_TRUE(responder_.consume_init(other_init.create_init(7), 9, m2));  // same index
+  EXPECT_FALSE(initiator_.consume_response(m2));
+  EXPECT_TRUE(other_init.consume_response(m2));
+}
+
+TEST_F(HandshakeTest, LowOrderEphemeralRefused) {
+  Bytes m1 = initiator_.create_init(7), m2;
+  std::fill(m1.begin() + 8, m1.begin() + 40, 0);  // e = 0
+  EXPECT_FALSE(responder_.consume_init(m1, 9, m2));
+  Bytes good = initiator_.create_init(7);
+  ASSERT_TRUE(responder_.consume_init(good, 9, m2));
+  std::fill(m2.begin() + 12, m2.begin() + 44, 0);
+  EXPECT_FALSE(initiator_.consume_response(m2));
+}
+
+}  // namespace
+}  // namespace ntm::crypto
