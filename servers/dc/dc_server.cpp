@@ -55,6 +55,8 @@ bool DcServer::open() {
     std::error_code ec;
     l.socket->open(aep.protocol(), ec);
     if (!ec && ep->is_v6()) l.socket->set_option(asio::ip::v6_only(true), ec);
+    // A DC serves many nodes: a large receive buffer absorbs bursts (capped by rmem_max).
+    if (!ec) l.socket->set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
     if (!ec) l.socket->bind(aep, ec);
     if (ec) {
       spdlog::error("cannot listen on {}: {}", text, ec.message());

@@ -89,7 +89,11 @@ void Negotiator::resolve(const std::string& name_in, std::function<void(Resoluti
 void Negotiator::on_missing_tunnel(const packet::VipKey& dst) {
   if (stopped_) return;
   // Packets are queued for a vIP nobody resolved (e.g. connect() to a numeric vIP): ask the
-  // DC to direct a tunnel to it, unless a negotiation towards it is already running.
+  // DC to direct a tunnel to it, unless a negotiation towards it is already running or its
+  // route direction is on its way.
+  auto d = directed_.find(dst);
+  if (d != directed_.end() && std::chrono::steady_clock::now() - d->second < kResponderWait)
+    return;
   for (auto& [id, n] : negotiations_) {
     if ((dst.size() == 4 && n->peer_vip4 && packet::vip_key4(*n->peer_vip4) == dst) ||
         (dst.size() == 16 && n->peer_vip6 && packet::vip_key6(*n->peer_vip6) == dst))
@@ -111,6 +115,12 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
                         : Resolution{ETIMEDOUT, "no direction response from the DC", {}, {}};
     if (!r.error && resp->find(proto::AttrType::kFqdn))
       names_[lower(*resp->get_string(proto::AttrType::kFqdn))] = r;
+    if (!r.error) {
+      auto now = std::chrono::steady_clock::now();
+      std::erase_if(directed_, [&](auto& e) { return now - e.second > kResponderWait; });
+      if (r.vip4) directed_[packet::vip_key4(*r.vip4)] = now;
+      if (r.vip6) directed_[packet::vip_key6(*r.vip6)] = now;
+    }
     auto waiters = std::move(resolving_[key]);
     resolving_.erase(key);
     for (auto& w : waiters) w(r);

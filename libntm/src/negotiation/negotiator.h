@@ -118,6 +118,9 @@ class Negotiator {
   /// FQDN → vIPs learned from direction responses.
   std::map<std::string, Resolution> names_;
   std::map<uint32_t, std::unique_ptr<Negotiation>> negotiations_;  // by direction ID
+  /// Peer vIPs whose direction response arrived but whose route direction may not have yet:
+  /// a packet queued for them in that gap must not start a second direction request.
+  std::map<packet::VipKey, std::chrono::steady_clock::time_point> directed_;
   /// Tunnel requests that arrived before their route direction (bounded).
   std::map<uint32_t, std::pair<proto::Bytes, proto::Endpoint>> early_;
 

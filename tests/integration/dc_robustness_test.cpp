@@ -1,0 +1,80 @@
+// Hostile bytes at the DC: garbage and truncated datagrams are dropped (and logged), and the
+// DC keeps serving: the next node registers.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "dc_fixture.h"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class DcRobustness : public DcFixture {};
+
+TEST_F(DcRobustness, GarbageAndTruncatedDatagramsAreDropped) {
+  start_dc();
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in dc{};
+  dc.sin_family = AF_INET;
+  dc.sin_port = htons(dc_port_);
+  dc.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int sent = 0;
+  auto send = [&](const std::vector<uint8_t>& d) {
+    sendto(s, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&dc), sizeof dc);
+    // Paced so the kernel's socket buffer does not drop them before the DC sees them.
+    if (++sent % 16 == 0) std::this_thread::sleep_for(1ms);
+  };
+  std::mt19937 rng(42);
+  std::vector<uint8_t> init(116);                 // right size, random content
+  for (auto& b : init) b = uint8_t(rng());
+  init[0] = 1, init[1] = init[2] = init[3] = 0;
+  send(init);
+  std::vector<uint8_t> big(1400, 0x03);           // control packet for no session
+  big[1] = big[2] = big[3] = 0;
+  send(big);
+  send({0x42, 1, 2, 3});                          // unknown packet type
+  send({});                                       // empty
+  for (uint8_t type = 0; type < 8; ++type)        // every type byte, truncated at every size
+    for (size_t len = 1; len < 130; len += 7) {
+      std::vector<uint8_t> d(len);
+      for (auto& b : d) b = uint8_t(rng());
+      d[0] = type;
+      send(d);
+    }
+  for (int i = 0; i < 200; ++i) {                 // plain noise
+    std::vector<uint8_t> d(rng() % 1500);
+    for (auto& b : d) b = uint8_t(rng());
+    send(d);
+  }
+  close(s);
+  std::this_thread::sleep_for(200ms);
+  ASSERT_FALSE(dc_->wait(0ms)) << "ntm-dc died";
+  auto n = node("survivor", {"info"});
+  auto line = n->wait_for_line("info ", 10s);
+  ASSERT_TRUE(line) << "the DC must still register nodes";
+  EXPECT_EQ(fields(*line)["fqdn"], fqdn("survivor"));
+  // Each reason is logged (the first ones of a flood; the rest are rate-limited) ...
+  std::string log = read_dc_log();
+  EXPECT_NE(log.find("handshake initiation not authentic"), std::string::npos);
+  EXPECT_NE(log.find("control packet for unknown session"), std::string::npos);
+  EXPECT_NE(log.find("unknown packet type"), std::string::npos);
+  // ... and every drop is counted: the DC's exit summary accounts for the whole flood.
+  dc_->signal(SIGTERM);
+  ASSERT_EQ(dc_->wait(5s), 0);
+  log = read_dc_log();
+  auto at = log.find("drops: ");
+  ASSERT_NE(at, std::string::npos) << log;
+  auto f = fields(log.substr(at));
+  long total = std::stol(f["malformed"]) + std::stol(f["handshake"]) +
+               std::stol(f["unknown_session"]) + std::stol(f["auth"]) + std::stol(f["replay"]);
+  EXPECT_GE(std::stol(f["handshake"]), 1);
+  EXPECT_GE(std::stol(f["unknown_session"]), 1);
+  EXPECT_EQ(total, sent) << "every hostile datagram is a counted drop";
+}
+
+}  // namespace
+}  // namespace ntm::test

@@ -1,0 +1,87 @@
+// Registration at the DC: unique vIPs, the same vIP for the same node identity after a
+// restart, and expiry without keep-alives (paper 002 §2.2, Fig. 5 steps 3 and 6).
+#include <set>
+
+#include "dc_fixture.h"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Registration : public DcFixture {};
+
+TEST_F(Registration, EveryLiveNodeGetsItsOwnVips) {
+  start_dc();
+  std::vector<std::unique_ptr<Process>> nodes;
+  std::set<std::string> v4, v6, names;
+  for (int i = 0; i < 6; ++i) {
+    std::string name = "n" + std::to_string(i);
+    nodes.push_back(node(name, {"info", "--hold"}));
+    auto line = nodes.back()->wait_for_line("info ", 10s);
+    ASSERT_TRUE(line) << name << " did not register";
+    auto f = fields(*line);
+    EXPECT_EQ(f["fqdn"], fqdn(name));
+    EXPECT_EQ(f["vip4"].rfind("100.64.0.", 0), 0u) << f["vip4"];
+    EXPECT_EQ(f["vip6"].rfind("fd00:6e74:6d::", 0), 0u) << f["vip6"];
+    v4.insert(f["vip4"]);
+    v6.insert(f["vip6"]);
+    names.insert(f["fqdn"]);
+  }
+  EXPECT_EQ(v4.size(), 6u);
+  EXPECT_EQ(v6.size(), 6u);
+  EXPECT_EQ(names.size(), 6u);
+}
+
+TEST_F(Registration, SameIdentityKeepsItsVipAcrossRestarts) {
+  start_dc();
+  auto first = node("keeper", {"info"});
+  auto a = fields(first->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(first->wait(10s), 0);
+  // Another node registers in between, so a naive "next free address" would differ.
+  auto other = node("other", {"info"});
+  auto o = fields(other->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(other->wait(10s), 0);
+  auto again = node("keeper", {"info"});
+  auto b = fields(again->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(again->wait(10s), 0);
+  ASSERT_FALSE(a["vip4"].empty());
+  EXPECT_EQ(a["vip4"], b["vip4"]);
+  EXPECT_EQ(a["vip6"], b["vip6"]);
+  EXPECT_NE(a["vip4"], o["vip4"]);
+}
+
+TEST_F(Registration, NameOfAnotherIdentityIsRefused) {
+  start_dc();
+  auto owner = node("taken", {"info", "--hold"});
+  ASSERT_TRUE(owner->wait_for_line("info ", 10s));
+  // Same name, different state directory = different key = different identity.
+  auto thief = node("taken", {"info"}, "thief-state");
+  auto line = thief->wait_for_line("error ", 10s);
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("another node"), std::string::npos) << *line;
+  EXPECT_EQ(thief->wait(10s), 1);
+}
+
+TEST_F(Registration, ExpiresWithoutKeepAlivesAndStaysWithThem) {
+  start_dc({"--registration-lifetime", "3"});
+  auto silent = node("silent", {"info", "--hold"});
+  ASSERT_TRUE(silent->wait_for_line("info ", 10s));
+  auto alive = node("alive", {"info", "--hold"});  // keep-alives every lifetime/3
+  ASSERT_TRUE(alive->wait_for_line("info ", 10s));
+  silent->signal(SIGKILL);  // no goodbye, no more keep-alives
+  silent->wait(5s);
+  std::this_thread::sleep_for(5s);
+  auto asker = node("asker", {"resolve", fqdn("silent")});
+  auto line = asker->wait_for_line("", 10s);
+  ASSERT_TRUE(line);
+  EXPECT_EQ(fields(*line)["errno"], "ENOENT") << *line;
+  auto asker2 = node("asker2", {"resolve", fqdn("alive")});
+  auto line2 = asker2->wait_for_line("", 10s);
+  ASSERT_TRUE(line2);
+  EXPECT_EQ(line2->rfind("resolved ", 0), 0u) << *line2;
+  EXPECT_NE(read_dc_log().find("registration silent.it.ntm.test expired"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ntm::test

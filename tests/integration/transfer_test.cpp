@@ -1,0 +1,94 @@
+// Name resolution and data through DC-directed tunnels: TCP and UDP both ways, concurrent
+// connections, IPv6 vIPs, and ntm_event_fd() waiting beside an OS descriptor.
+#include "dc_fixture.h"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Transfer : public DcFixture {
+ protected:
+  void SetUp() override { start_dc(); }
+
+  /// Starts `serve` on node `name` and waits for it to listen.
+  std::unique_ptr<Process> server(const std::string& name, std::vector<std::string> args) {
+    args.insert(args.begin(), "serve");
+    auto p = node(name, args);
+    EXPECT_TRUE(p->wait_for_line("ready", 10s)) << name << " did not start serving";
+    return p;
+  }
+};
+
+TEST_F(Transfer, ResolvesAPeersFqdnToItsVip) {
+  auto a = node("alpha", {"info", "--hold"});
+  auto info = fields(a->wait_for_line("info ", 10s).value_or(""));
+  auto b = node("beta", {"resolve", fqdn("alpha")});
+  auto line = b->wait_for_line("", 10s).value_or("");
+  EXPECT_EQ(fields(line)["vip"], info["vip4"]) << line;
+  auto b6 = node("beta", {"resolve", fqdn("ALPHA") + ".", "--v6"});  // case and root dot
+  auto line6 = b6->wait_for_line("", 10s).value_or("");
+  EXPECT_EQ(fields(line6)["vip"], info["vip6"]) << line6;
+}
+
+TEST_F(Transfer, UnknownFqdnIsACleanError) {
+  auto b = node("beta", {"resolve", fqdn("nobody")});
+  auto line = b->wait_for_line("", 10s).value_or("");
+  EXPECT_EQ(fields(line)["errno"], "ENOENT") << line;
+  EXPECT_NE(line.find("nobody.it.ntm.test"), std::string::npos) << line;
+  EXPECT_EQ(b->wait(10s), 1);
+}
+
+TEST_F(Transfer, TcpBothWays) {
+  // beta connects to alpha, then alpha connects to beta over the same pair of nodes.
+  auto srv = server("alpha", {"7000"});
+  auto cli = node("beta", {"client", fqdn("alpha"), "7000", "--bytes", "2000000"});
+  EXPECT_TRUE(cli->wait_for_line("ok ", 30s));
+  EXPECT_EQ(cli->wait(10s), 0);
+  EXPECT_TRUE(srv->wait_for_line("served conns=1 bytes=2000000", 10s));
+
+  auto srv2 = server("beta", {"7001"});
+  auto cli2 = node("alpha", {"client", fqdn("beta"), "7001", "--bytes", "2000000"});
+  EXPECT_TRUE(cli2->wait_for_line("ok ", 30s));
+  EXPECT_EQ(cli2->wait(10s), 0);
+}
+
+TEST_F(Transfer, UdpBothWays) {
+  auto srv = server("alpha", {"7002", "--udp"});
+  auto cli = node("beta", {"client", fqdn("alpha"), "7002", "--udp", "--bytes", "200000"});
+  EXPECT_TRUE(cli->wait_for_line("ok ", 30s));
+  EXPECT_TRUE(srv->wait_for_line("served datagrams=200", 10s));
+
+  auto srv2 = server("beta", {"7003", "--udp"});
+  auto cli2 = node("alpha", {"client", fqdn("beta"), "7003", "--udp", "--bytes", "50000"});
+  EXPECT_TRUE(cli2->wait_for_line("ok ", 30s));
+}
+
+TEST_F(Transfer, FourConcurrentTcpConnections) {
+  auto srv = server("alpha", {"7004", "--conns", "4"});
+  auto cli = node("beta", {"client", fqdn("alpha"), "7004", "--conns", "4", "--bytes", "1000000"});
+  auto ok = cli->wait_for_line("ok ", 60s);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(fields(*ok)["conns"], "4");
+  EXPECT_TRUE(srv->wait_for_line("served conns=4 bytes=4000000", 10s));
+  // All four share one tunnel.
+  auto stats = fields(cli->wait_for_line("stats ", 5s).value_or(""));
+  EXPECT_EQ(stats["tunnels_established"], "1");
+}
+
+TEST_F(Transfer, Ipv6VipConnection) {
+  auto srv = server("alpha", {"7005", "--v6"});
+  auto cli = node("beta", {"client", fqdn("alpha"), "7005", "--v6", "--bytes", "500000"});
+  EXPECT_TRUE(cli->wait_for_line("ok ", 30s));
+  EXPECT_TRUE(srv->wait_for_line("served conns=1 bytes=500000", 10s));
+}
+
+TEST_F(Transfer, EventFdWaitsTogetherWithOsDescriptors) {
+  auto srv = server("alpha", {"7006"});
+  auto cli = node("beta", {"eventfd-client", fqdn("alpha"), "7006"});
+  auto line = cli->wait_for_line("", 30s).value_or("");
+  EXPECT_EQ(line, "ok bytes=65536");
+}
+
+}  // namespace
+}  // namespace ntm::test
