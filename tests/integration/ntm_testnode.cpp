@@ -305,7 +305,7 @@ int cmd_eventfd_client() {
   std::vector<uint8_t> in(8192), out(total);
   for (size_t i = 0; i < total; ++i) out[i] = pattern(7, i, "");
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got < total && std::chrono::steady_clock::now() < deadline) {
+  while ((got < total || !saw_pipe) && std::chrono::steady_clock::now() < deadline) {
     ntm_event_clear();
     // Drain everything ready now, then sleep in poll() on the two OS descriptors.
     pollfd np{s, short(POLLIN | (sent < total ? POLLOUT : 0)), 0};
