@@ -1,0 +1,549 @@
+#include "examples.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "crypto/session.h"
+#include "crypto/tunnel_keys.h"
+#include "proto/endpoint.h"
+#include "proto/messages.h"
+
+namespace ntm::protocol_doc {
+namespace {
+
+using proto::AttrType;
+using proto::ControlMessage;
+using proto::MessageType;
+
+ByteView view(const Key& k) {
+  return ByteView(k.data(), k.size());
+}
+
+proto::Endpoint ep(const char* text) {
+  return *proto::Endpoint::parse(text);
+}
+
+Bytes addr4(const char* text) {
+  Bytes b(4);
+  inet_pton(AF_INET, text, b.data());
+  return b;
+}
+Bytes addr6(const char* text) {
+  Bytes b(16);
+  inet_pton(AF_INET6, text, b.data());
+  return b;
+}
+
+std::string fmt(const char* f, unsigned long long a) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, a);
+  return buf;
+}
+
+/// Offset / bytes / meaning lines; values longer than 16 bytes wrap.
+class Listing {
+ public:
+  void field(size_t off, ByteView b, const std::string& what) {
+    for (size_t i = 0; i < b.size() || i == 0; i += 16) {
+      size_t n = std::min<size_t>(16, b.size() - i);
+      char line[96];
+      std::snprintf(line, sizeof line, "%5zu  %-47s", off + i, hex_block(b.subspan(i, n)).c_str());
+      out_ += line;
+      if (i == 0 && !what.empty()) out_ += "  " + what;
+      while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+      out_ += "\n";
+      if (b.empty()) break;
+    }
+  }
+  const std::string& str() const { return out_; }
+
+ private:
+  std::string out_;
+};
+
+std::string render_value(uint16_t type, ByteView v) {
+  char text[INET6_ADDRSTRLEN];
+  switch (AttrType(type)) {
+    case AttrType::kNodeName:
+    case AttrType::kFqdn:
+    case AttrType::kErrorText:
+    case AttrType::kPeerFqdn:
+      return "\"" + std::string(v.begin(), v.end()) + "\"";
+    case AttrType::kVip4:
+    case AttrType::kPeerVip4:
+      return inet_ntop(AF_INET, v.data(), text, sizeof text);
+    case AttrType::kVip6:
+    case AttrType::kPeerVip6:
+      return inet_ntop(AF_INET6, v.data(), text, sizeof text);
+    case AttrType::kRealAddress:
+    case AttrType::kNatAddress:
+    case AttrType::kPeerEndpoint: {
+      auto e = proto::Endpoint::decode(v);
+      return e ? "family " + std::to_string(v[0]) + ", port " + std::to_string(e->port()) +
+                     ", address → " + e->to_string()
+               : "(invalid endpoint)";
+    }
+    case AttrType::kLifetime:
+      return fmt("%llu s", proto::get_u32(v.data()));
+    case AttrType::kDirectionId:
+    case AttrType::kTunnelId:
+      return fmt("0x%08llx", proto::get_u32(v.data()));
+    case AttrType::kRole:
+      return v[0] == 1 ? "1 = initiator" : v[0] == 2 ? "2 = responder" : "?";
+    case AttrType::kErrorCode:
+      return std::to_string(proto::get_u16(v.data())) + " = " +
+             proto::to_string(proto::ErrorCode(proto::get_u16(v.data())));
+    case AttrType::kTemporalKey:
+    case AttrType::kEphemeralKey:
+      return "32-byte key";
+  }
+  return "";
+}
+
+/// Breakdown of a plaintext control message, produced by the real decoder.
+std::string list_control(const Bytes& wire) {
+  proto::DecodeError err;
+  auto m = ControlMessage::decode(wire, err);
+  if (!m) return std::string("decode failed: ") + proto::to_string(err) + "\n";
+  Listing l;
+  ByteView w(wire);
+  l.field(0, w.subspan(0, 1), "version = 1");
+  l.field(1, w.subspan(1, 1),
+          fmt("message type = 0x%02llx ", uint8_t(m->type)) + proto::to_string(m->type));
+  l.field(2, w.subspan(2, 2), fmt("flags = 0x%04llx", m->flags));
+  l.field(4, w.subspan(4, 4), fmt("message ID = 0x%08llx", m->message_id));
+  size_t off = proto::kControlHeaderSize;
+  for (auto& a : m->attrs) {
+    uint16_t t = uint16_t(a.type);
+    l.field(off, w.subspan(off, 4),
+            fmt("attribute type 0x%04llx ", t) + attr_name(t) + ", length " +
+                std::to_string(a.value.size()));
+    l.field(off + 4, w.subspan(off + 4, a.value.size()), render_value(t, a.value));
+    off += 4 + a.value.size();
+  }
+  return l.str();
+}
+
+std::string list_sealed(const Bytes& wire, const std::string& key_name,
+                        const std::string& plain_name) {
+  Listing l;
+  ByteView w(wire);
+  const char* names[] = {"", "", "", "control", "tunnel control", "data"};
+  l.field(0, w.subspan(0, 1),
+          fmt("packet type = 0x%02llx ", wire[0]) + (wire[0] <= 5 ? names[wire[0]] : "?"));
+  l.field(1, w.subspan(1, 3), "reserved, zero");
+  l.field(4, w.subspan(4, 4), fmt("receiver index = 0x%08llx", proto::get_u32(&wire[4])));
+  l.field(8, w.subspan(8, 8), fmt("counter = %llu (u64 big-endian)", proto::get_u64(&wire[8])));
+  size_t n = wire.size() - proto::kSealedOverhead;
+  l.field(16, w.subspan(16, n),
+          "ChaCha20-Poly1305 ciphertext of " + plain_name + " (" + std::to_string(n) +
+              " bytes), key " + key_name);
+  l.field(16 + n, w.subspan(16 + n, 16), "Poly1305 tag");
+  return l.str();
+}
+
+std::string nonce_hex(uint64_t counter) {
+  uint8_t nonce[12] = {};
+  for (int i = 0; i < 8; ++i) nonce[4 + i] = uint8_t(counter >> (8 * i));
+  return hex_block(ByteView(nonce, 12));
+}
+
+Bytes seal(const Key& send, uint32_t receiver, uint64_t counter, proto::PacketType type,
+           const Bytes& plain) {
+  crypto::Session s(send, send, receiver, counter);
+  Bytes out(plain.size() + proto::kSealedOverhead);
+  s.seal(type, plain, out.data());
+  return out;
+}
+
+uint16_t inet_checksum(const uint8_t* p, size_t n) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
+  if (n & 1) sum += uint32_t(p[n - 1] << 8);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return uint16_t(~sum);
+}
+
+}  // namespace
+
+Key sequential_key(uint8_t first) {
+  Key k;
+  for (size_t i = 0; i < k.size(); ++i) k[i] = uint8_t(first + i);
+  return k;
+}
+
+const Inputs& inputs() {
+  static const Inputs in;
+  return in;
+}
+
+std::string hex(ByteView b) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (uint8_t c : b) {
+    s += digits[c >> 4];
+    s += digits[c & 15];
+  }
+  return s;
+}
+
+std::string hex_block(ByteView b, size_t per_line) {
+  std::string s;
+  for (size_t i = 0; i < b.size(); ++i) {
+    if (i) s += (i % per_line == 0) ? '\n' : ' ';
+    s += hex(b.subspan(i, 1));
+  }
+  return s;
+}
+
+const char* attr_name(uint16_t type) {
+  switch (AttrType(type)) {
+    case AttrType::kNodeName:
+      return "NodeName";
+    case AttrType::kFqdn:
+      return "Fqdn";
+    case AttrType::kVip4:
+      return "Vip4";
+    case AttrType::kVip6:
+      return "Vip6";
+    case AttrType::kRealAddress:
+      return "RealAddress";
+    case AttrType::kNatAddress:
+      return "NatAddress";
+    case AttrType::kLifetime:
+      return "Lifetime";
+    case AttrType::kDirectionId:
+      return "DirectionId";
+    case AttrType::kTemporalKey:
+      return "TemporalKey";
+    case AttrType::kRole:
+      return "Role";
+    case AttrType::kPeerEndpoint:
+      return "PeerEndpoint";
+    case AttrType::kEphemeralKey:
+      return "EphemeralKey";
+    case AttrType::kTunnelId:
+      return "TunnelId";
+    case AttrType::kErrorCode:
+      return "ErrorCode";
+    case AttrType::kErrorText:
+      return "ErrorText";
+    case AttrType::kPeerFqdn:
+      return "PeerFqdn";
+    case AttrType::kPeerVip4:
+      return "PeerVip4";
+    case AttrType::kPeerVip6:
+      return "PeerVip6";
+  }
+  return "unknown";
+}
+
+crypto::Timestamp example_timestamp() {
+  crypto::Timestamp t;
+  proto::put_u64(t.data(), inputs().ts_seconds);
+  proto::put_u32(t.data() + 8, inputs().ts_nanos);
+  return t;
+}
+
+Handshake build_handshake(const Key& node_static, const Key& dc_static, const Key& node_e,
+                          const Key& dc_e, uint32_t node_index, uint32_t dc_index,
+                          const crypto::Timestamp& ts) {
+  Handshake hs;
+  Key s_pub = crypto::public_key(node_static), rs_pub = crypto::public_key(dc_static);
+  Key e_pub = crypto::public_key(node_e), re_pub = crypto::public_key(dc_e), shared;
+  crypto::SymmetricState ss;  // Noise name + prologue
+  ss.mix_hash(view(rs_pub));  // pre-message <- s
+  proto::Writer w1(hs.msg1);
+  w1.u8(uint8_t(proto::PacketType::kHandshakeInit));
+  w1.u8(0), w1.u8(0), w1.u8(0);
+  w1.u32(node_index);
+  w1.raw(e_pub.data(), 32);
+  ss.mix_hash(view(e_pub));  // e
+  crypto::dh(node_e, rs_pub, shared);
+  ss.mix_key(view(shared));                   // es
+  ss.encrypt_and_hash(view(s_pub), hs.msg1);  // s
+  crypto::dh(node_static, rs_pub, shared);
+  ss.mix_key(view(shared));                                      // ss
+  ss.encrypt_and_hash(ByteView(ts.data(), ts.size()), hs.msg1);  // payload
+  // Both sides now hold the same state; continue as the responder.
+  proto::Writer w2(hs.msg2);
+  w2.u8(uint8_t(proto::PacketType::kHandshakeResp));
+  w2.u8(0), w2.u8(0), w2.u8(0);
+  w2.u32(dc_index);
+  w2.u32(node_index);
+  w2.raw(re_pub.data(), 32);
+  ss.mix_hash(view(re_pub));  // e
+  crypto::dh(dc_e, e_pub, shared);
+  ss.mix_key(view(shared));  // ee
+  crypto::dh(dc_e, s_pub, shared);
+  ss.mix_key(view(shared));  // se
+  ss.encrypt_and_hash({}, hs.msg2);
+  ss.split(hs.k1, hs.k2);
+  return hs;
+}
+
+Bytes example_inner_packet() {
+  // IPv4 ICMP echo request bob (100.64.0.3) → alice (100.64.0.2), id 0x6e74, seq 1, "NTMobile".
+  Bytes p = {0x45, 0x00, 0x00, 0x24, 0x00, 0x01, 0x40, 0x00, 0x40, 0x01, 0x00, 0x00,
+             100,  64,   0,    3,    100,  64,   0,    2,    0x08, 0x00, 0x00, 0x00,
+             0x6e, 0x74, 0x00, 0x01, 'N',  'T',  'M',  'o',  'b',  'i',  'l',  'e'};
+  uint16_t c = inet_checksum(p.data(), 20);
+  p[10] = uint8_t(c >> 8), p[11] = uint8_t(c);
+  c = inet_checksum(p.data() + 20, p.size() - 20);
+  p[22] = uint8_t(c >> 8), p[23] = uint8_t(c);
+  return p;
+}
+
+std::vector<std::pair<std::string, std::string>> input_values() {
+  const Inputs& in = inputs();
+  return {
+      {"alice_static_private", hex(view(in.alice_static))},
+      {"dc_static_private", hex(view(in.dc_static))},
+      {"alice_handshake_ephemeral_private", hex(view(in.alice_hs_ephemeral))},
+      {"dc_handshake_ephemeral_private", hex(view(in.dc_hs_ephemeral))},
+      {"handshake_timestamp", hex(example_timestamp())},
+      {"alice_index", fmt("%08llx", in.alice_index)},
+      {"dc_index", fmt("%08llx", in.dc_index)},
+      {"temporal_key", hex(view(in.temporal_key))},
+      {"direction_id", fmt("%08llx", in.direction_id)},
+      {"bob_tunnel_ephemeral_private", hex(view(in.bob_tunnel_ephemeral))},
+      {"alice_tunnel_ephemeral_private", hex(view(in.alice_tunnel_ephemeral))},
+      {"bob_tunnel_id", fmt("%08llx", in.bob_tunnel_id)},
+      {"alice_tunnel_id", fmt("%08llx", in.alice_tunnel_id)},
+      {"data_counter", fmt("%016llx", in.data_counter)},
+  };
+}
+
+std::vector<std::pair<std::string, std::string>> derived_values() {
+  const Inputs& in = inputs();
+  Handshake hs =
+      build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
+                      in.alice_index, in.dc_index, example_timestamp());
+  auto ctl = crypto::tunnel_control_keys(in.temporal_key, proto::Role::kInitiator);
+  Key bob_pub = crypto::public_key(in.bob_tunnel_ephemeral);
+  Key alice_pub = crypto::public_key(in.alice_tunnel_ephemeral);
+  crypto::DirectionalKeys data;
+  crypto::tunnel_data_keys(in.temporal_key, proto::Role::kInitiator, in.bob_tunnel_ephemeral,
+                           bob_pub, alice_pub, data);
+  return {
+      {"alice_static_public", hex(view(crypto::public_key(in.alice_static)))},
+      {"dc_static_public", hex(view(crypto::public_key(in.dc_static)))},
+      {"alice_handshake_ephemeral_public", hex(view(crypto::public_key(in.alice_hs_ephemeral)))},
+      {"dc_handshake_ephemeral_public", hex(view(crypto::public_key(in.dc_hs_ephemeral)))},
+      {"k1_node_to_dc", hex(view(hs.k1))},
+      {"k2_dc_to_node", hex(view(hs.k2))},
+      {"tunnel_control_i2r", hex(view(ctl.send))},
+      {"tunnel_control_r2i", hex(view(ctl.recv))},
+      {"bob_tunnel_ephemeral_public", hex(view(bob_pub))},
+      {"alice_tunnel_ephemeral_public", hex(view(alice_pub))},
+      {"data_i2r", hex(view(data.send))},
+      {"data_r2i", hex(view(data.recv))},
+  };
+}
+
+std::vector<Example> build_examples() {
+  const Inputs& in = inputs();
+  std::vector<Example> out;
+  auto add_control = [&](std::string name, std::string title, std::string caption,
+                         const ControlMessage& m) {
+    Bytes b = m.encode();
+    out.push_back({std::move(name), std::move(title), std::move(caption), b, list_control(b)});
+  };
+
+  // Handshake.
+  Handshake hs =
+      build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
+                      in.alice_index, in.dc_index, example_timestamp());
+  {
+    Listing l;
+    ByteView m(hs.msg1);
+    l.field(0, m.subspan(0, 1), "packet type = 0x01 handshake initiation");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("sender index = 0x%08llx (alice's)", in.alice_index));
+    l.field(8, m.subspan(8, 32), "e: alice_handshake_ephemeral_public");
+    l.field(40, m.subspan(40, 48), "enc(s): alice_static_public encrypted (32) + tag (16)");
+    l.field(88, m.subspan(88, 28), "enc(timestamp): handshake_timestamp encrypted (12) + tag (16)");
+    out.push_back({"handshake-init", "Handshake message 1 (alice → DC)",
+                   "Noise IK message 1 built from the fixed inputs of §10.1 (alice's static and "
+                   "ephemeral keys, the DC's static public key, sender index 0x0a11ce00, the "
+                   "timestamp 2026-01-01T00:00:00.123456789Z). 116 bytes.",
+                   hs.msg1, l.str()});
+  }
+  {
+    Listing l;
+    ByteView m(hs.msg2);
+    l.field(0, m.subspan(0, 1), "packet type = 0x02 handshake response");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("sender index = 0x%08llx (the DC's)", in.dc_index));
+    l.field(8, m.subspan(8, 4), fmt("receiver index = 0x%08llx (alice's, echoed)", in.alice_index));
+    l.field(12, m.subspan(12, 32), "e: dc_handshake_ephemeral_public");
+    l.field(44, m.subspan(44, 16), "enc(): tag over the empty payload");
+    out.push_back({"handshake-resp", "Handshake message 2 (DC → alice)",
+                   "Noise IK message 2 answering the message above, with the DC's fixed "
+                   "ephemeral key and sender index 0xd0c00001. 60 bytes. After it both sides "
+                   "hold k1_node_to_dc and k2_dc_to_node (§10.1).",
+                   hs.msg2, l.str()});
+  }
+
+  // Control messages (plaintext: what is sealed inside kControl / kTunnelControl packets).
+  ControlMessage reg(MessageType::kRegistrationRequest, 0x6d5a0001);
+  reg.add_string(AttrType::kNodeName, "alice");
+  reg.add_endpoint(AttrType::kRealAddress, ep("198.51.100.7:40000"));
+  reg.add_endpoint(AttrType::kRealAddress, ep("[2001:db8:1::7]:40000"));
+  add_control("registration-request", "Registration request (alice → DC)",
+              "alice registers the name \"alice\" and reports the two addresses of its "
+              "wildcard-bound socket (port 40000). Message ID 0x6d5a0001.",
+              reg);
+
+  ControlMessage reg_resp(MessageType::kRegistrationResponse, 0x6d5a0001);
+  reg_resp.add_string(AttrType::kFqdn, "alice.dc.ntm.test");
+  reg_resp.add(AttrType::kVip4, addr4("100.64.0.2"));
+  reg_resp.add(AttrType::kVip6, addr6("fd00:6e74:6d::2"));
+  reg_resp.add_endpoint(AttrType::kNatAddress, ep("198.51.100.7:40000"));
+  reg_resp.add_u32(AttrType::kLifetime, 60);
+  add_control("registration-response", "Registration response (DC → alice)",
+              "The DC of dc.ntm.test assigns alice.dc.ntm.test, 100.64.0.2 and "
+              "fd00:6e74:6d::2; it sees alice at 198.51.100.7:40000, which is one of alice's "
+              "real addresses, so alice counts as reachable (no NAT). Lifetime 60 s.",
+              reg_resp);
+
+  ControlMessage dreq(MessageType::kDirectionRequest, 0x6d5a0002);
+  dreq.add_string(AttrType::kFqdn, "bob.dc.ntm.test");
+  add_control("direction-request", "Direction request by FQDN (alice → DC)",
+              "Paper 002 Fig. 3 step 2: alice's application resolved bob.dc.ntm.test.", dreq);
+
+  ControlMessage dreq4(MessageType::kDirectionRequest, 0x6d5a0005);
+  dreq4.add(AttrType::kPeerVip4, addr4("100.64.0.3"));
+  add_control("direction-request-vip4", "Direction request by vIP (alice → DC)",
+              "The form sent when the application connects to a numeric vIP without a tunnel "
+              "(first queued packet) or resolves a numeric vIP.",
+              dreq4);
+
+  ControlMessage dresp(MessageType::kDirectionResponse, 0x6d5a0002);
+  dresp.add_string(AttrType::kFqdn, "bob.dc.ntm.test");
+  dresp.add(AttrType::kPeerVip4, addr4("100.64.0.3"));
+  dresp.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::3"));
+  dresp.add_u32(AttrType::kDirectionId, in.direction_id);
+  add_control("direction-response", "Direction response (DC → alice)",
+              "bob's vIPs, and the direction ID of the tunnel negotiation the DC started.", dresp);
+
+  ControlMessage rd(MessageType::kRouteDirection, 0x4c3b0001);
+  rd.add_u32(AttrType::kDirectionId, in.direction_id);
+  rd.add(AttrType::kTemporalKey, view(in.temporal_key));
+  rd.add_u8(AttrType::kRole, 1);
+  rd.add_string(AttrType::kPeerFqdn, "alice.dc.ntm.test");
+  rd.add(AttrType::kPeerVip4, addr4("100.64.0.2"));
+  rd.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::2"));
+  rd.add_endpoint(AttrType::kPeerEndpoint, ep("198.51.100.7:40000"));
+  add_control("route-direction", "Route direction to the initiator (DC → bob)",
+              "Fig. 3 steps 12/15 collapsed: bob is behind a NAT and alice is reachable, so bob "
+              "initiates and sends the tunnel request to alice's NAT address. The temporal key "
+              "is the fixed input temporal_key. DC message ID 0x4c3b0001.",
+              rd);
+
+  ControlMessage rd2(MessageType::kRouteDirection, 0x4c3b0002);
+  rd2.add_u32(AttrType::kDirectionId, in.direction_id);
+  rd2.add(AttrType::kTemporalKey, view(in.temporal_key));
+  rd2.add_u8(AttrType::kRole, 2);
+  rd2.add_string(AttrType::kPeerFqdn, "bob.dc.ntm.test");
+  rd2.add(AttrType::kPeerVip4, addr4("100.64.0.3"));
+  rd2.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::3"));
+  rd2.add_endpoint(AttrType::kPeerEndpoint, ep("203.0.113.9:61001"));
+  add_control("route-direction-responder", "Route direction to the responder (DC → alice)",
+              "Same direction ID and temporal key; alice waits for bob's tunnel request. "
+              "PeerEndpoint is bob's NAT outside address (unused by a responder). DC message "
+              "ID 0x4c3b0002.",
+              rd2);
+
+  ControlMessage ack(MessageType::kRouteDirectionAck, 0x4c3b0001);
+  ack.add_u32(AttrType::kDirectionId, in.direction_id);
+  add_control("route-direction-ack", "Route direction ack (bob → DC)",
+              "Fig. 3 steps 13/16: echoes the route direction's message ID.", ack);
+
+  Key bob_pub = crypto::public_key(in.bob_tunnel_ephemeral);
+  Key alice_pub = crypto::public_key(in.alice_tunnel_ephemeral);
+  ControlMessage treq(MessageType::kTunnelRequest, 0x7e570001);
+  treq.add_u32(AttrType::kDirectionId, in.direction_id);
+  treq.add(AttrType::kEphemeralKey, view(bob_pub));
+  treq.add_u32(AttrType::kTunnelId, in.bob_tunnel_id);
+  add_control("tunnel-request", "Tunnel request (bob → alice), plaintext",
+              "Fig. 3 step 17: bob's ephemeral public key (bob_tunnel_ephemeral_public) and the "
+              "tunnel ID alice must put in data packets to bob. Message ID 0x7e570001.",
+              treq);
+
+  ControlMessage tresp(MessageType::kTunnelResponse, 0x7e570001);
+  tresp.add_u32(AttrType::kDirectionId, in.direction_id);
+  tresp.add(AttrType::kEphemeralKey, view(alice_pub));
+  tresp.add_u32(AttrType::kTunnelId, in.alice_tunnel_id);
+  add_control("tunnel-response", "Tunnel response (alice → bob), plaintext",
+              "Fig. 3 step 18: alice's ephemeral public key and alice's tunnel ID; echoes the "
+              "request's message ID.",
+              tresp);
+
+  ControlMessage ka(MessageType::kKeepAlive, 0x6d5a0003);
+  add_control("keep-alive", "Keep-alive (alice → DC)",
+              "Fig. 3 step 20. No attributes: the header alone (8 bytes).", ka);
+
+  ControlMessage kaa(MessageType::kKeepAliveAck, 0x6d5a0003);
+  kaa.add_endpoint(AttrType::kNatAddress, ep("198.51.100.7:40000"));
+  add_control("keep-alive-ack", "Keep-alive ack (DC → alice)",
+              "Tells alice where the DC currently sees it.", kaa);
+
+  ControlMessage carol(MessageType::kDirectionRequest, 0x6d5a0004);
+  carol.add_string(AttrType::kFqdn, "carol.dc.ntm.test");
+  add_control("error", "Error (DC → alice)",
+              "The DC's answer to a direction request (message ID 0x6d5a0004) for "
+              "carol.dc.ntm.test, which is not registered: error code 2, with the DC's text.",
+              proto::make_error(carol, proto::ErrorCode::kUnknownFqdn,
+                                "no node named carol.dc.ntm.test is registered"));
+
+  // Sealed packets.
+  Bytes reg_plain = reg.encode();
+  Bytes sealed = seal(hs.k1, in.dc_index, 0, proto::PacketType::kControl, reg_plain);
+  out.push_back({"sealed-control", "Sealed control packet (alice → DC)",
+                 "The registration request above sealed in alice's control session: key "
+                 "k1_node_to_dc, receiver index 0xd0c00001 (the DC's index from handshake "
+                 "message 2), counter 0, nonce " +
+                     nonce_hex(0) + ", AAD = the first 16 bytes.",
+                 sealed, list_sealed(sealed, "k1_node_to_dc", "registration-request")});
+
+  Bytes resp_plain = reg_resp.encode();
+  Bytes sealed2 = seal(hs.k2, in.alice_index, 0, proto::PacketType::kControl, resp_plain);
+  out.push_back({"sealed-control-from-dc", "Sealed control packet (DC → alice)",
+                 "The registration response above sealed by the DC: key k2_dc_to_node, receiver "
+                 "index 0x0a11ce00 (alice's index from handshake message 1), counter 0.",
+                 sealed2, list_sealed(sealed2, "k2_dc_to_node", "registration-response")});
+
+  auto ctl = crypto::tunnel_control_keys(in.temporal_key, proto::Role::kInitiator);
+  Bytes tc = seal(ctl.send, in.direction_id, 0, proto::PacketType::kTunnelControl, treq.encode());
+  out.push_back({"tunnel-control-request", "Tunnel-control packet: tunnel request (bob → alice)",
+                 "The tunnel request above sealed with tunnel_control_i2r; receiver index = the "
+                 "direction ID 0x5a17c0d3, counter 0. Sent to every PeerEndpoint of bob's route "
+                 "direction.",
+                 tc, list_sealed(tc, "tunnel_control_i2r", "tunnel-request")});
+  Bytes tc2 = seal(ctl.recv, in.direction_id, 0, proto::PacketType::kTunnelControl, tresp.encode());
+  out.push_back({"tunnel-control-response", "Tunnel-control packet: tunnel response (alice → bob)",
+                 "The tunnel response above sealed with tunnel_control_r2i; receiver index = the "
+                 "direction ID, counter 0 (alice's first packet under that key). Sent to the "
+                 "address the request came from.",
+                 tc2, list_sealed(tc2, "tunnel_control_r2i", "tunnel-response")});
+
+  crypto::DirectionalKeys data;
+  crypto::tunnel_data_keys(in.temporal_key, proto::Role::kInitiator, in.bob_tunnel_ephemeral,
+                           bob_pub, alice_pub, data);
+  Bytes inner = example_inner_packet();
+  Bytes dp = seal(data.send, in.alice_tunnel_id, in.data_counter, proto::PacketType::kData, inner);
+  out.push_back({"data", "Data packet (bob → alice)",
+                 "A 36-byte IPv4 ICMP echo request from bob's vIP 100.64.0.3 to alice's vIP "
+                 "100.64.0.2 (inner packet below), sealed with data_i2r (bob is the initiator); "
+                 "receiver index = alice's tunnel ID 0xa11c0001; counter 263 = 0x107, so the "
+                 "header carries 00 00 00 00 00 00 01 07 and the nonce is " +
+                     nonce_hex(in.data_counter) + ". 36 + 32 = 68 bytes.",
+                 dp, list_sealed(dp, "data_i2r", "the inner IPv4 packet")});
+  return out;
+}
+
+}  // namespace ntm::protocol_doc
