@@ -150,6 +150,9 @@ node_attach() {
   [[ -n ${MOBILE_V4[$x]:-} ]] || die "$h can move between LAN a and LAN c, not '$x'"
   ip -n "$(nsname "$h")" link show "eth-$x" >/dev/null 2>&1 && die "$h is already on LAN $x"
   lan_host "$x" "$h" "eth-$x" "${MOBILE_V4[$x]}" ""
+  # A radio keeps its MAC across reconnects; a fresh random one would leave the LAN's
+  # neighbours with stale ARP entries for seconds.
+  ip -n "$(nsname "$h")" link set "eth-$x" address "02:00:00:00:0${x}:64"
 }
 
 # node_detach HOST X — unplug HOST from LAN X: the link and its address disappear.
@@ -176,6 +179,29 @@ node_move() {
     node_detach "$h" "$from"
     node_attach "$h" "$to"
   fi
+}
+
+# stun_up — coturn's turnserver as a plain STUN server on host "stun", listening on both its
+# addresses per family (RFC 5780's CHANGE-REQUEST needs two), ports 3478 and 3479. Not part
+# of topology_up: NTM does not use STUN; tests start it to have NATs classified by a tool
+# that is not ours (turnutils_natdiscovery).
+stun_up() {
+  local a listen=()
+  for a in ${HOST_V4[stun]} ${HOST_V6[stun]}; do listen+=(-L "$a"); done
+  bg stun turnserver turnserver -n --stun-only "${listen[@]}" --no-tls --no-dtls --no-cli \
+    --no-software-attribute --log-file stdout --simple-log \
+    --userdb "$NET_STATE/turndb" --pidfile "$NET_STATE/turnserver.pid"
+  wait_until 10 stun_listening || die "turnserver did not come up (see $(bg_log turnserver))"
+}
+stun_listening() { (($(n stun ss -Huln | grep -c ':3478 ') >= 4)); }
+
+# nat_discovery HOST SERVER [OPTIONS] — turnutils_natdiscovery from HOST against SERVER
+# (default: mapping and filtering behaviour), bounded to 20 s.
+nat_discovery() {
+  local h=$1 server=$2
+  shift 2
+  (($#)) || set -- -m -f
+  n "$h" timeout 20 turnutils_natdiscovery "$@" "$server" 2>&1 || true
 }
 
 # ---------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 //   echo  --bind ADDR [--punch ADDR] [--count N] [--timeout MS]
 //         Answers every "PROBE <token>" with "REPLY <token> <sender as seen here>"; prints
 //         "from <sender> <first word>" for every datagram. --punch first sends one "PUNCH"
-//         datagram from the bound port (opens a NAT binding towards ADDR).
+//         datagram from the bound port (opens a NAT binding towards ADDR); --keepalive MS
+//         repeats it every MS milliseconds (keeps the binding from expiring).
 //   probe --to ADDR [--bind ADDR] [--tries N] [--timeout MS]
 //         Sends up to N probes, MS/N apart, until one is answered. Prints
 //         "ok observed=<our address as the echo server saw it> rtt_us=<n>" (exit 0) or
@@ -187,18 +188,30 @@ ssize_t receive_until(int fd, Clock::time_point deadline, char* buf, std::size_t
 int cmd_echo(const Options& o) {
   int fd = open_socket(o, AF_INET);
   print_listening(fd);
-  if (!o.get("punch").empty()) {
-    Address to = require_address(o, "punch");
-    const char punch[] = "PUNCH";
-    ::sendto(fd, punch, sizeof punch - 1, 0, reinterpret_cast<sockaddr*>(&to.ss), to.len);
-  }
+  std::optional<Address> punch_to;
+  if (!o.get("punch").empty()) punch_to = require_address(o, "punch");
+  auto keepalive = std::chrono::milliseconds(o.number("keepalive", 0));
+  auto punch = [&] {
+    const char msg[] = "PUNCH";
+    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&punch_to->ss),
+             punch_to->len);
+  };
+  if (punch_to) punch();
+  auto next_punch = Clock::now() + keepalive;
   long count = o.number("count", 1000000);
   auto deadline = Clock::now() + std::chrono::milliseconds(o.timeout_ms());
   char buf[2048];
   for (long seen = 0; seen < count;) {
+    bool keeping_alive = punch_to && keepalive.count() > 0;
+    auto until = keeping_alive ? std::min(deadline, next_punch) : deadline;
     sockaddr_storage from{};
-    ssize_t n = receive_until(fd, deadline, buf, sizeof buf - 1, from);
-    if (n < 0) break;
+    ssize_t n = receive_until(fd, until, buf, sizeof buf - 1, from);
+    if (n < 0) {
+      if (!keeping_alive || Clock::now() >= deadline) break;
+      punch();
+      next_punch += keepalive;
+      continue;
+    }
     ++seen;
     std::string_view msg(buf, static_cast<std::size_t>(n));
     std::string peer = format_address(from);
