@@ -1,0 +1,312 @@
+// ntm-bench: throughput and latency through an NTM tunnel on loopback, next to the kernel's
+// own loopback TCP and ICMP measured in the same run (the baseline), as medians and ratios.
+//
+//   ntm-bench [--mb MiB per run] [--runs N] [--pings N]
+//
+// It starts an ntm-dc and a sink node (this program again, as a child process), then runs the
+// source node in-process: N bulk TCP transfers to the sink's vIP, then N to a kernel TCP sink
+// on 127.0.0.1; then ICMP echoes to the sink's vIP and to 127.0.0.1.
+#include <arpa/inet.h>
+#include <netinet/ip_icmp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ntm/ntm.h"
+#include "process.h"
+
+using Clock = std::chrono::steady_clock;
+using ntm::test::Process;
+
+namespace {
+
+constexpr uint16_t kSinkPort = 5001;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// Socket calls of one kind (ntm_* or the kernel's), so both paths run the same code.
+struct Api {
+  std::function<int(int, int, int)> socket;
+  std::function<int(int, const sockaddr*, socklen_t)> connect, bind;
+  std::function<int(int, int)> listen;
+  std::function<int(int)> accept, close;
+  std::function<ssize_t(int, const void*, size_t)> send;
+  std::function<ssize_t(int, void*, size_t)> recv;
+  std::function<int(int, int)> shutdown;
+};
+
+Api ntm_api() {
+  return {ntm_socket,
+          ntm_connect,
+          ntm_bind,
+          ntm_listen,
+          [](int s) { return ntm_accept(s, nullptr, nullptr); },
+          ntm_close,
+          [](int s, const void* b, size_t n) { return ntm_send(s, b, n, 0); },
+          [](int s, void* b, size_t n) { return ntm_recv(s, b, n, 0); },
+          ntm_shutdown};
+}
+
+Api kernel_api() {
+  return {::socket,
+          ::connect,
+          ::bind,
+          ::listen,
+          [](int s) { return ::accept(s, nullptr, nullptr); },
+          ::close,
+          [](int s, const void* b, size_t n) { return ::send(s, b, n, MSG_NOSIGNAL); },
+          [](int s, void* b, size_t n) { return ::recv(s, b, n, 0); },
+          ::shutdown};
+}
+
+/// Sink: for each connection, read to EOF, then answer with the byte count (8 bytes).
+void run_sink(const Api& api, int listener) {
+  std::vector<char> buf(256 * 1024);
+  for (;;) {
+    int c = api.accept(listener);
+    if (c < 0) return;
+    uint64_t total = 0;
+    for (;;) {
+      ssize_t n = api.recv(c, buf.data(), buf.size());
+      if (n <= 0) break;
+      total += uint64_t(n);
+    }
+    api.send(c, &total, sizeof total);
+    api.close(c);
+  }
+}
+
+int listen_on(const Api& api, int family, uint16_t port, const char* ip4) {
+  int s = api.socket(family, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // kernel only; harmless
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  if (ip4) inet_pton(AF_INET, ip4, &a.sin_addr);
+  if (api.bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || api.listen(s, 8) != 0)
+    return -1;
+  return s;
+}
+
+/// One bulk transfer of `bytes`; returns Mbit/s (0 on failure).
+double bulk(const Api& api, const sockaddr_in& to, size_t bytes) {
+  int s = api.socket(AF_INET, SOCK_STREAM, 0);
+  if (api.connect(s, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) return 0;
+  std::vector<char> buf(256 * 1024, 'x');
+  auto t0 = Clock::now();
+  for (size_t off = 0; off < bytes;) {
+    ssize_t n = api.send(s, buf.data(), std::min(buf.size(), bytes - off));
+    if (n <= 0) return 0;
+    off += size_t(n);
+  }
+  api.shutdown(s, SHUT_WR);
+  uint64_t total = 0;
+  size_t got = 0;
+  while (got < sizeof total) {
+    ssize_t n = api.recv(s, reinterpret_cast<char*>(&total) + got, sizeof total - got);
+    if (n <= 0) break;
+    got += size_t(n);
+  }
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  api.close(s);
+  if (total != bytes) return 0;
+  return double(bytes) * 8 / secs / 1e6;
+}
+
+uint16_t icmp_checksum(const uint8_t* p, size_t n) {
+  uint32_t sum = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) sum += uint32_t(p[i] << 8 | p[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return htons(uint16_t(~sum));
+}
+
+/// ICMP echo RTTs in ms. `raw_has_ip` says whether replies carry the IP header.
+std::vector<double> pings(int s, const sockaddr_in& to, int count, bool ntm_sock) {
+  std::vector<double> rtts;
+  uint8_t pkt[64], buf[2048];
+  for (int seq = 1; seq <= count; ++seq) {
+    std::memset(pkt, 0, sizeof pkt);
+    pkt[0] = ICMP_ECHO;
+    pkt[4] = 0x4e, pkt[5] = 0x54;
+    pkt[6] = uint8_t(seq >> 8), pkt[7] = uint8_t(seq);
+    uint16_t c = icmp_checksum(pkt, sizeof pkt);
+    std::memcpy(&pkt[2], &c, 2);
+    auto t0 = Clock::now();
+    ssize_t w = ntm_sock ? ntm_sendto(s, pkt, sizeof pkt, 0, (const sockaddr*)&to, sizeof to)
+                         : ::sendto(s, pkt, sizeof pkt, 0, (const sockaddr*)&to, sizeof to);
+    if (w < 0) break;
+    for (;;) {
+      pollfd p{s, POLLIN, 0};
+      int r = ntm_sock ? ntm_poll(&p, 1, 1000) : ::poll(&p, 1, 1000);
+      if (r <= 0) break;
+      ssize_t n = ntm_sock ? ntm_recvfrom(s, buf, sizeof buf, 0, nullptr, nullptr)
+                           : ::recvfrom(s, buf, sizeof buf, 0, nullptr, nullptr);
+      if (n < 8) continue;
+      size_t off = (buf[0] >> 4) == 4 ? size_t(buf[0] & 0x0f) * 4 : 0;
+      if (size_t(n) < off + 8 || buf[off] != ICMP_ECHOREPLY || (buf[off + 6] << 8 | buf[off + 7]) != seq)
+        continue;
+      rtts.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return rtts;
+}
+
+int start_node_from_env() {
+  ntm_config cfg;
+  ntm_config_init(&cfg);
+  cfg.dc_address = std::getenv("NTM_DC");
+  cfg.dc_public_key = std::getenv("NTM_DC_KEY");
+  cfg.node_name = std::getenv("NTM_NAME");
+  cfg.state_dir = std::getenv("NTM_STATE_DIR");
+  cfg.bind_address = std::getenv("NTM_BIND");
+  if (ntm_start(&cfg) != 0) {
+    std::fprintf(stderr, "ntm-bench: ntm_start: %s\n", ntm_last_error());
+    return -1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t mb = 64;
+  int runs = 5, npings = 200;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "sink-node") {  // child: tunnel sink
+      if (start_node_from_env() != 0) return 1;
+      Api api = ntm_api();
+      int l = listen_on(api, AF_INET, kSinkPort, nullptr);
+      std::printf("ready\n");
+      std::fflush(stdout);
+      run_sink(api, l);
+      return 0;
+    }
+    if (a == "sink-kernel") {  // child: kernel TCP sink on 127.0.0.1
+      Api api = kernel_api();
+      int l = listen_on(api, AF_INET, 0, "127.0.0.1");
+      sockaddr_in sa{};
+      socklen_t len = sizeof sa;
+      getsockname(l, reinterpret_cast<sockaddr*>(&sa), &len);
+      std::printf("ready port=%u\n", ntohs(sa.sin_port));
+      std::fflush(stdout);
+      run_sink(api, l);
+      return 0;
+    }
+    if (a == "--mb" && i + 1 < argc) mb = size_t(std::atol(argv[++i]));
+    else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
+    else if (a == "--pings" && i + 1 < argc) npings = std::atoi(argv[++i]);
+    else {
+      std::fprintf(stderr, "usage: ntm-bench [--mb MiB] [--runs N] [--pings N]\n");
+      return 2;
+    }
+  }
+  if (mb < 1 || runs < 1 || npings < 1) return 2;
+  size_t bytes = mb << 20;
+  std::string self = "/proc/self/exe";
+  char exe[4096];
+  ssize_t n = readlink(self.c_str(), exe, sizeof exe - 1);
+  if (n <= 0) return 1;
+  exe[n] = 0;
+
+  ntm::test::TempDir dir;
+  std::string state = dir.path() + "/dc";
+  Process key({ntm::test::bin("ntm-dc"), "--state-dir", state, "--print-public-key"});
+  std::string dc_key = key.read_line(std::chrono::seconds(5)).value_or("");
+  Process dc({ntm::test::bin("ntm-dc"), "--state-dir", state, "--listen", "127.0.0.1:0",
+              "--domain", "bench.ntm.test", "--port-file", dir.path() + "/port", "--log-level",
+              "warn"});
+  int dc_port = 0;
+  for (int i = 0; i < 200 && !dc_port; ++i) {
+    std::ifstream f(dir.path() + "/port");
+    f >> dc_port;
+    if (!dc_port) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!dc_port) return 1;
+  std::string dc_addr = "127.0.0.1:" + std::to_string(dc_port);
+  std::map<std::string, std::string> env = {{"NTM_DC", dc_addr},
+                                            {"NTM_DC_KEY", dc_key},
+                                            {"NTM_NAME", "sink"},
+                                            {"NTM_STATE_DIR", dir.path() + "/sink"},
+                                            {"NTM_BIND", "127.0.0.1:0"}};
+  Process sink({exe, "sink-node"}, env);
+  if (!sink.wait_for_line("ready", std::chrono::seconds(10))) return 1;
+  Process ksink({exe, "sink-kernel"});
+  auto kready = ksink.wait_for_line("ready", std::chrono::seconds(10));
+  if (!kready) return 1;
+  uint16_t kport = uint16_t(std::atoi(kready->substr(kready->find('=') + 1).c_str()));
+
+  setenv("NTM_DC", dc_addr.c_str(), 1);
+  setenv("NTM_DC_KEY", dc_key.c_str(), 1);
+  setenv("NTM_NAME", "source", 1);
+  setenv("NTM_STATE_DIR", (dir.path() + "/source").c_str(), 1);
+  setenv("NTM_BIND", "127.0.0.1:0", 1);
+  if (start_node_from_env() != 0) return 1;
+  sockaddr_in vip{};
+  socklen_t vlen = sizeof vip;
+  auto t0 = Clock::now();
+  if (ntm_getaddrinfo("sink.bench.ntm.test", AF_INET, kSinkPort, (sockaddr*)&vip, &vlen) != 0 ||
+      ntm_wait_tunnel((sockaddr*)&vip, vlen, 10000) != 0) {
+    std::fprintf(stderr, "ntm-bench: no tunnel: %s\n", ntm_last_error());
+    return 1;
+  }
+  double setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  sockaddr_in kaddr{};
+  kaddr.sin_family = AF_INET;
+  kaddr.sin_port = htons(kport);
+  kaddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+  std::vector<double> tun, ker;
+  for (int r = 0; r < runs; ++r) {  // interleaved, so both see the same machine load
+    tun.push_back(bulk(ntm_api(), vip, bytes));
+    ker.push_back(bulk(kernel_api(), kaddr, bytes));
+  }
+  int ts = ntm_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  vip.sin_port = 0;
+  auto tun_rtt = pings(ts, vip, npings, true);
+  int ks = ::socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);  // unprivileged ping socket
+  bool kraw = false;
+  if (ks < 0) {
+    ks = ::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+    kraw = true;
+  }
+  kaddr.sin_port = 0;
+  std::vector<double> ker_rtt;
+  if (ks >= 0) ker_rtt = pings(ks, kaddr, npings, false);
+  (void)kraw;
+
+  double tm = median(tun), km = median(ker), trtt = median(tun_rtt), krtt = median(ker_rtt);
+  std::printf("NTM tunnel vs kernel loopback (medians; runs interleaved in one process run)\n");
+  std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
+  std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",
+              mb, runs, tm, km, km > 0 ? tm / km : 0.0);
+  std::printf("  ICMP echo x %d:         tunnel %8.3f ms       kernel %8.3f ms       added %.3f ms\n",
+              npings, trtt, krtt, trtt - krtt);
+  std::printf("  tunnel runs (Mbit/s):");
+  for (double v : tun) std::printf(" %.0f", v);
+  std::printf("\n  kernel runs (Mbit/s):");
+  for (double v : ker) std::printf(" %.0f", v);
+  std::printf("\n  echoes answered: tunnel %zu/%d, kernel %zu/%d\n", tun_rtt.size(), npings,
+              ker_rtt.size(), npings);
+  ntm_close(ts);
+  ntm_stop();
+  bool ok = tm > 0 && km > 0 && !tun_rtt.empty();
+  return ok ? 0 : 1;
+}
