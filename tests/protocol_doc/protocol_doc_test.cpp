@@ -215,8 +215,11 @@ Bytes ip6(const char* t) {
   return b;
 }
 Bytes ep(uint8_t family, const Bytes& addr, uint16_t port) {
-  Bytes b = {family, uint8_t(port >> 8), uint8_t(port)};
-  b.insert(b.end(), addr.begin(), addr.end());
+  Bytes b(3 + addr.size());
+  b[0] = family;
+  b[1] = uint8_t(port >> 8);
+  b[2] = uint8_t(port);
+  std::copy(addr.begin(), addr.end(), b.begin() + 3);
   return b;
 }
 Bytes kb(const Key& k) {
