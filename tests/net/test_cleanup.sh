@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Cleanup leaves nothing behind, however a run ends.
+#
+#   before: `ip netns list`, the host namespace's interfaces, /run/ntm-net
+#   1. `topology.sh up` then `topology.sh down`, as a user types them
+#   2. a script that fails half way through (set -e)
+#   3. a script interrupted by Ctrl-C (SIGINT) while the topology is being built
+#   4. a script interrupted by SIGTERM once the topology is up
+#   5. a script killed with SIGKILL (no trap can run); `topology.sh gc` removes what it left
+#   after each: the same three lists as before, and no process of that run still alive
+#
+# Registered RUN_SERIAL: other tests building namespaces at the same time would change
+# `ip netns list` under us.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+net_require_root
+net_begin
+HERE=$(cd "$(dirname "$0")" && pwd)
+OUT=$NET_STATE/cases
+mkdir -p "$OUT"
+
+snapshot() {
+  ip netns list | awk '{print $1}' | sort
+  echo --
+  ip -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | sort
+  echo --
+  ls "$NET_ROOT" | sort
+}
+before=$(snapshot)
+
+# A run's processes all carry its state directory in their command line (pid files, logs).
+run_processes() { pgrep -f -- "$NET_ROOT/$1/" || true; }
+
+# check_clean CASE PREFIX
+check_clean() {
+  local what=$1 prefix=$2 now
+  [[ -n $prefix ]] || die "$what: the run never reported its prefix"
+  now=$(snapshot)
+  if [[ $now != "$before" ]]; then
+    diff <(echo "$before") <(echo "$now") >&2 || true
+    die "$what: something was left behind (diff above: < before, > after)"
+  fi
+  [[ -z $(run_processes "$prefix") ]] || die "$what: processes of run $prefix still alive"
+  pass "$what: nothing left behind"
+}
+
+# child MODE — a test-like script: builds the topology (one more process on dc1 for good
+# measure), then ends the way MODE says.
+child() {
+  cat >"$OUT/child.sh" <<'EOS'
+set -euo pipefail
+source "$HERE/topology.sh"
+net_begin
+echo "$NET_PREFIX" >"$OUT/prefix.$MODE"
+touch "$OUT/building.$MODE"
+topology_up
+bg dc1 sleeper sleep 60
+touch "$OUT/up.$MODE"
+case $MODE in
+fail) false ;;
+*) sleep 60 & wait $! ;;
+esac
+EOS
+  # Background jobs of a script start with SIGINT ignored; give it back its default, as a
+  # terminal's Ctrl-C would find it.
+  HERE=$HERE OUT=$OUT MODE=$1 NTM_BIN_DIR=${NTM_BIN_DIR:-} \
+    env --default-signal=INT,TERM bash "$OUT/child.sh" >"$OUT/log.$1" 2>&1 &
+  CHILD=$!
+}
+
+# --- 1. The command line ---------------------------------------------------------------
+prefix=cl$(printf '%x' $$)
+bash "$HERE/topology.sh" up --prefix "$prefix" 2>/dev/null
+(($(ip netns list | grep -c "^$prefix-") == 19)) || die "topology.sh up made $(ip netns list | grep -c "^$prefix-") namespaces, want 19"
+bash "$HERE/topology.sh" status --prefix "$prefix" >/dev/null
+bash "$HERE/topology.sh" down --prefix "$prefix" 2>/dev/null
+check_clean "topology.sh up; topology.sh down" "$prefix"
+
+# --- 2. A failing script ------------------------------------------------------------------
+child fail
+rc=0
+wait "$CHILD" || rc=$?
+((rc == 1)) || die "the failing script exited $rc, want 1"
+check_clean "script failing after topology_up" "$(cat "$OUT/prefix.fail")"
+
+# --- 3. Ctrl-C in the middle of building ----------------------------------------------------
+child mid
+wait_until 10 test -e "$OUT/building.mid" || die "the script did not start"
+sleep 0.1
+kill -INT "$CHILD"
+rc=0
+wait "$CHILD" || rc=$?
+((rc == 130)) || die "the interrupted script exited $rc, want 130"
+check_clean "Ctrl-C while building" "$(cat "$OUT/prefix.mid")"
+
+# --- 4. SIGTERM once up ----------------------------------------------------------------------
+child term
+wait_until 20 test -e "$OUT/up.term" || die "the script did not bring the topology up"
+kill -TERM "$CHILD"
+rc=0
+wait "$CHILD" || rc=$?
+((rc == 143)) || die "the terminated script exited $rc, want 143"
+check_clean "SIGTERM once up" "$(cat "$OUT/prefix.term")"
+
+# --- 5. SIGKILL, then gc -----------------------------------------------------------------------
+child kill
+wait_until 20 test -e "$OUT/up.kill" || die "the script did not bring the topology up"
+kill -KILL "$CHILD"
+wait "$CHILD" 2>/dev/null || true
+prefix=$(cat "$OUT/prefix.kill")
+[[ -n $(ip netns list | grep "^$prefix-") ]] || die "SIGKILL left nothing to collect?"
+bash "$HERE/topology.sh" gc 2>/dev/null
+check_clean "SIGKILL, then topology.sh gc" "$prefix"
