@@ -20,6 +20,7 @@
 #ifndef NTM_NTM_H
 #define NTM_NTM_H
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>

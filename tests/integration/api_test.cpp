@@ -1,0 +1,197 @@
+// The C API's contract, in-process against a real ntm-dc: errno values, BSD semantics on the
+// node's own vIP (lwIP loops packets to its own address back), ntm_event_fd(), restarts, and
+// the C++ wrappers. One node per process, so these tests run in their own executable.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "dc_fixture.h"
+#include "ntm/ntm.hpp"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Api : public DcFixture {
+ protected:
+  void SetUp() override {
+    start_dc();
+    env_ = node_env("self");
+    ntm_config_init(&cfg_);
+    cfg_.dc_address = env_["NTM_DC"].c_str();
+    cfg_.dc_public_key = env_["NTM_DC_KEY"].c_str();
+    cfg_.node_name = "self";
+    cfg_.state_dir = env_["NTM_STATE_DIR"].c_str();
+    cfg_.bind_address = "127.0.0.1:0";
+  }
+  std::map<std::string, std::string> env_;
+  ntm_config cfg_;
+};
+
+sockaddr_in vip4_port(uint16_t port) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  EXPECT_EQ(ntm_get_vip(AF_INET, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  a.sin_port = htons(port);
+  return a;
+}
+
+TEST_F(Api, CallsWithoutANodeFailWithEnotconn) {
+  errno = 0;
+  EXPECT_EQ(ntm_socket(AF_INET, SOCK_STREAM, 0), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(ntm_stop(), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  ntm_stats s;
+  EXPECT_EQ(ntm_get_stats(&s), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+}
+
+TEST_F(Api, StartRejectsBadConfigurationWithEinval) {
+  ntm_config bad = cfg_;
+  bad.node_name = nullptr;
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, EINVAL);
+  bad = cfg_;
+  bad.dc_public_key = "not-a-key";
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::string(ntm_last_error()).find("dc_public_key"), std::string::npos);
+  bad = cfg_;
+  bad.node_name = "Not A Label!";
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, EINVAL);
+  bad = cfg_;
+  bad.dc_address = "localhost";
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST_F(Api, WrongPinnedDcKeyTimesOut) {
+  ntm_config bad = cfg_;
+  bad.dc_public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";  // valid base64, wrong key
+  bad.start_timeout_ms = 1000;
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, ETIMEDOUT);
+}
+
+TEST_F(Api, SocketsBehaveLikeBsdSocketsOnTheOwnVip) {
+  ntm::Node node(cfg_);
+  EXPECT_EQ(node.fqdn(), fqdn("self"));
+  EXPECT_EQ(ntm_start(&cfg_), -1);
+  EXPECT_EQ(errno, EALREADY);
+
+  ntm::Socket listener(AF_INET, SOCK_STREAM);
+  sockaddr_in addr = vip4_port(8080);
+  ASSERT_EQ(ntm_bind(listener.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(ntm_listen(listener.fd(), 4), 0);
+  // A non-blocking accept with nothing pending.
+  ASSERT_EQ(ntm_fcntl(listener.fd(), F_SETFL, O_NONBLOCK), 0);
+  EXPECT_EQ(ntm_accept(listener.fd(), nullptr, nullptr), -1);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  EXPECT_EQ(ntm_fcntl(listener.fd(), F_GETFL, 0) & O_NONBLOCK, O_NONBLOCK);
+  EXPECT_EQ(ntm_fcntl(listener.fd(), F_DUPFD, 0), -1);
+  EXPECT_EQ(errno, EINVAL);
+
+  int efd = ntm_event_fd();
+  ASSERT_GE(efd, 0);
+  ntm_event_clear();
+
+  ntm::Socket client(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_connect(client.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  pollfd p{listener.fd(), POLLIN, 0};
+  ASSERT_EQ(ntm_poll(&p, 1, 2000), 1);
+  sockaddr_in peer{};
+  socklen_t plen = sizeof peer;
+  ntm::Socket server(ntm_accept(listener.fd(), reinterpret_cast<sockaddr*>(&peer), &plen));
+  ASSERT_GE(server.fd(), 0);
+  EXPECT_EQ(peer.sin_addr.s_addr, addr.sin_addr.s_addr);
+
+  sockaddr_in name{};
+  socklen_t nlen = sizeof name;
+  ASSERT_EQ(ntm_getpeername(client.fd(), reinterpret_cast<sockaddr*>(&name), &nlen), 0);
+  EXPECT_EQ(name.sin_port, htons(8080));
+  ASSERT_EQ(ntm_getsockname(server.fd(), reinterpret_cast<sockaddr*>(&name), &nlen), 0);
+  EXPECT_EQ(name.sin_port, htons(8080));
+
+  // The event fd turns readable once data is waiting, and clear() resets it.
+  ntm_event_clear();
+  pollfd e{efd, POLLIN, 0};
+  EXPECT_EQ(::poll(&e, 1, 0), 0);
+  ASSERT_EQ(ntm_send(client.fd(), "ping", 4, 0), 4);
+  EXPECT_EQ(::poll(&e, 1, 2000), 1);
+  ntm_event_clear();
+  EXPECT_EQ(::poll(&e, 1, 0), 0);
+
+  char buf[16] = {};
+  ASSERT_EQ(ntm_recv(server.fd(), buf, sizeof buf, 0), 4);
+  EXPECT_STREQ(buf, "ping");
+  ASSERT_EQ(ntm_fcntl(server.fd(), F_SETFL, O_NONBLOCK), 0);
+  EXPECT_EQ(ntm_recv(server.fd(), buf, sizeof buf, 0), -1);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+
+  int on = 1, got = 0;
+  socklen_t glen = sizeof got;
+  EXPECT_EQ(ntm_setsockopt(client.fd(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on), 0);
+  EXPECT_EQ(ntm_getsockopt(client.fd(), IPPROTO_TCP, TCP_NODELAY, &got, &glen), 0);
+  EXPECT_NE(got, 0);
+  EXPECT_EQ(ntm_getsockopt(client.fd(), SOL_SOCKET, SO_TYPE, &got, &glen), 0);
+  EXPECT_EQ(got, SOCK_STREAM);
+
+  ASSERT_EQ(ntm_shutdown(client.fd(), SHUT_WR), 0);
+  ASSERT_EQ(ntm_fcntl(server.fd(), F_SETFL, 0), 0);
+  EXPECT_EQ(ntm_recv(server.fd(), buf, sizeof buf, 0), 0) << "EOF after the peer's shutdown";
+
+  EXPECT_EQ(ntm_close(12345), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(ntm_send(12345, "x", 1, 0), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+TEST_F(Api, UdpOnTheOwnIpv6Vip) {
+  ntm::Node node(cfg_);
+  sockaddr_in6 a{};
+  socklen_t len = sizeof a;
+  ASSERT_EQ(ntm_get_vip(AF_INET6, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  a.sin6_port = htons(9999);
+  ntm::Socket rx(AF_INET6, SOCK_DGRAM), tx(AF_INET6, SOCK_DGRAM);
+  ASSERT_EQ(ntm_bind(rx.fd(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(ntm_sendto(tx.fd(), "dgram", 5, 0, reinterpret_cast<sockaddr*>(&a), sizeof a), 5);
+  char buf[16] = {};
+  sockaddr_in6 from{};
+  socklen_t flen = sizeof from;
+  timeval tv{2, 0};
+  ntm_setsockopt(rx.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(ntm_recvfrom(rx.fd(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &flen),
+            5);
+  EXPECT_STREQ(buf, "dgram");
+  EXPECT_EQ(std::memcmp(&from.sin6_addr, &a.sin6_addr, 16), 0);
+}
+
+TEST_F(Api, StopClosesSocketsAndAllowsARestartWithTheSameVip) {
+  sockaddr_in first{};
+  {
+    ntm::Node node(cfg_);
+    first = vip4_port(0);
+    int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(s, 0);
+  }  // ntm_stop() closes s
+  EXPECT_EQ(ntm_socket(AF_INET, SOCK_STREAM, 0), -1);
+  EXPECT_EQ(errno, ENOTCONN);
+  ntm::Node again(cfg_);
+  EXPECT_EQ(vip4_port(0).sin_addr.s_addr, first.sin_addr.s_addr);
+  sockaddr_in out{};
+  socklen_t len = 4;  // too small
+  EXPECT_EQ(ntm_get_vip(AF_INET, reinterpret_cast<sockaddr*>(&out), &len), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(ntm_get_vip(AF_UNIX, reinterpret_cast<sockaddr*>(&out), &len), -1);
+  EXPECT_EQ(errno, EAFNOSUPPORT);
+}
+
+}  // namespace
+}  // namespace ntm::test
