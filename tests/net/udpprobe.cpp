@@ -193,8 +193,7 @@ int cmd_echo(const Options& o) {
   auto keepalive = std::chrono::milliseconds(o.number("keepalive", 0));
   auto punch = [&] {
     const char msg[] = "PUNCH";
-    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&punch_to->ss),
-             punch_to->len);
+    ::sendto(fd, msg, sizeof msg - 1, 0, reinterpret_cast<sockaddr*>(&punch_to->ss), punch_to->len);
   };
   if (punch_to) punch();
   auto next_punch = Clock::now() + keepalive;

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# docker/docker-compose.yml stays a faithful mirror of topology.sh.
+#
+#   test_compose.sh validate   (no privileges needed)
+#     1. `docker-compose config -q` accepts the file (offline: no Docker engine involved).
+#     2. Every host and router of topology.sh is a service with the same addresses.
+#   test_compose.sh run        (needs CAP_NET_ADMIN)
+#     3. The compose file brought up without Docker: one namespace per service, a bridge per
+#        compose network, the addresses compose would give, and each service's own
+#        command — docker/netsetup.sh ROLE — run inside it. Then the things that make it
+#        the reference topology: ~10 ms from a node to dc1 through the emulated access link,
+#        NAT kinds as turnutils_natdiscovery sees them, the IPv6-only node, routed access.
+#
+#      ns "sw": bridge per network      internet   lan_a   lan_b   lan_c   access_v6   access_global
+#                                           |        |       |       |        |             |
+#      one ns per service, eth0..N:    inet dc1 .. rtr-a   na mn  ...  (as docker would attach them)
+set -euo pipefail
+# shellcheck source=topology.sh
+source "$(dirname "$0")/topology.sh"
+COMPOSE_FILE="$NET_REPO_DIR/docker/docker-compose.yml"
+mode=${1:-validate}
+
+# The compose file, normalised by docker-compose itself, as lines a shell can read:
+#   net NAME SUBNET...  |  link SERVICE NETWORK V4 V6  |  sysctl SERVICE K=V
+#   env SERVICE K=V     |  cmd SERVICE ARGS...
+compose_plan() {
+  docker-compose -f "$COMPOSE_FILE" config | python3 -c '
+import sys, yaml
+c = yaml.safe_load(sys.stdin)
+for name, net in c["networks"].items():
+    subnets = [cfg["subnet"] for cfg in net.get("ipam", {}).get("config", [])]
+    print("net", name, *subnets)
+for name, svc in c["services"].items():
+    for net, cfg in (svc.get("networks") or {}).items():
+        cfg = cfg or {}
+        print("link", name, net, cfg.get("ipv4_address", "-"), cfg.get("ipv6_address", "-"))
+    for k, v in (svc.get("sysctls") or {}).items():
+        print("sysctl", name, f"{k}={v}")
+    for k, v in (svc.get("environment") or {}).items():
+        print("env", name, f"{k}={v}")
+    print("cmd", name, *svc.get("command", []))
+'
+}
+
+validate() {
+  command -v docker-compose >/dev/null || die "docker-compose is not installed: run scripts/install-deps"
+  docker-compose -f "$COMPOSE_FILE" config -q || die "docker-compose rejects $COMPOSE_FILE"
+  pass "docker-compose config -q accepts docker/docker-compose.yml"
+
+  local plan want h x a missing=0
+  plan=$(compose_plan)
+  # has SERVICE ADDRESS — the service has that address on some network.
+  has() { awk -v s="$1" -v a="$2" '$1 == "link" && $2 == s && ($4 == a || $5 == a) {f = 1} END {exit !f}' <<<"$plan"; }
+  want=()
+  for h in "${INTERNET_HOSTS[@]}" na nb nc n6 ng; do
+    for a in ${HOST_V4[$h]:-} ${HOST_V6[$h]:-}; do want+=("$h $a"); done
+  done
+  for x in "${ACCESS_NETS[@]}"; do
+    for a in ${ACCESS_WAN[$x]} ${ACCESS_LAN[$x]}; do want+=("rtr-$x ${a%/*}"); done
+  done
+  want+=("$MOBILE ${MOBILE_V4[a]}" "inet $INET_V4" "inet $INET_V6")
+  for a in "${want[@]}"; do
+    read -r h x <<<"$a"
+    # stun's second addresses are added by netsetup.sh (Docker gives one per network).
+    [[ $h == stun && $x == *101 ]] && continue
+    has "$h" "$x" || {
+      log "compose service $h lacks $x"
+      missing=$((missing + 1))
+    }
+  done
+  ((missing == 0)) || die "$missing addresses of topology.sh are missing from the compose file"
+  pass "every host and router address of topology.sh is in the compose file (${#want[@]} checked)"
+}
+
+run() {
+  net_require_root
+  net_begin
+  local plan kind name net a4 a6 rest port=0
+  plan=$(compose_plan)
+  declare -A bridge=() nics=() envs=() prefix4=() prefix6=()
+  ns_add sw
+  while read -r kind name rest; do
+    [[ $kind == net ]] || continue
+    bridge[$name]=br${#bridge[@]}
+    bridge_add sw "${bridge[$name]}"
+    for a4 in $rest; do
+      if [[ $a4 == *:* ]]; then prefix6[$name]=${a4#*/}; else prefix4[$name]=${a4#*/}; fi
+    done
+  done <<<"$plan"
+  # Interfaces in the order compose lists the networks, like Docker's eth0, eth1, ...
+  while read -r kind name net a4 a6; do
+    [[ $kind == link ]] || continue
+    if [[ -z ${nics[$name]:-} ]]; then
+      ns_add "$name"
+      nics[$name]=0
+    fi
+    local dev=eth${nics[$name]}
+    nics[$name]=$((nics[$name] + 1))
+    port=$((port + 1))
+    veth "$name" "$dev" sw "p$port"
+    bridge_port sw "${bridge[$net]}" "p$port"
+    if [[ $a4 != - ]]; then addr "$name" "$dev" "$a4/${prefix4[$net]}"; fi
+    if [[ $a6 != - ]]; then addr "$name" "$dev" "$a6/${prefix6[$net]}"; fi
+  done <<<"$plan"
+  while read -r kind name rest; do
+    case $kind in
+    sysctl) n "$name" sysctl -qw "$rest" ;;
+    env) envs[$name]+="$rest " ;;
+    esac
+  done <<<"$plan"
+  local linkemu
+  linkemu=$(net_bin ntm-linkemu)
+  while read -r kind name rest; do
+    [[ $kind == cmd ]] || continue
+    mkdir -p "$NET_STATE/svc-$name"
+    # shellcheck disable=SC2086 # rest is the command's argument list
+    bg "$name" "svc-$name" env ${envs[$name]:-} LINKEMU="$linkemu" NETSETUP_STATE="$NET_STATE/svc-$name" \
+      bash "$NET_REPO_DIR/docker/netsetup.sh" $rest
+  done <<<"$plan"
+  while read -r kind name rest; do
+    [[ $kind == cmd ]] && bg_wait_line "svc-$name" '^netsetup: .* ready' 10
+  done <<<"$plan"
+  wait_until 10 stun_listening || die "turnserver in the stun service did not come up"
+  pass "all $(grep -c '^cmd' <<<"$plan") services up in namespaces, each configured by netsetup.sh"
+
+  local rtt
+  rtt=$(n na ping -c 5 -i 0.05 198.18.0.11 | sed -n 's|^rtt.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
+  awk -v r="$rtt" 'BEGIN {exit !(r >= 9 && r <= 13)}' || die "na -> dc1 RTT $rtt ms, want ~10"
+  pass "na -> dc1 through rtr-a's emulated access link: RTT $rtt ms"
+  local pids=() h
+  for h in na nb ng; do
+    (nat_discovery "$h" 198.18.0.100 >"$NET_STATE/natdiscovery.$h") &
+    pids+=($!)
+  done
+  (nat_discovery n6 2001:db8::100 >"$NET_STATE/natdiscovery.n6") &
+  pids+=($!)
+  wait "${pids[@]}"
+  grep -q 'UDP reflexive addr: 198.18.0.201:' "$NET_STATE/natdiscovery.na" &&
+    grep -q '^NAT with Endpoint Independent Mapping!' "$NET_STATE/natdiscovery.na" ||
+    die "na: $(cat "$NET_STATE/natdiscovery.na")"
+  grep -q 'UDP reflexive addr: 198.18.0.202:' "$NET_STATE/natdiscovery.nb" &&
+    grep -q '^NAT with Address and Port Dependent Mapping!' "$NET_STATE/natdiscovery.nb" ||
+    die "nb: $(cat "$NET_STATE/natdiscovery.nb")"
+  grep -q 'UDP reflexive addr: 198.18.7.10:' "$NET_STATE/natdiscovery.ng" ||
+    die "ng: $(cat "$NET_STATE/natdiscovery.ng")"
+  grep -q 'UDP reflexive addr: 2001:db8:6::10:' "$NET_STATE/natdiscovery.n6" ||
+    die "n6: $(cat "$NET_STATE/natdiscovery.n6")"
+  pass "natdiscovery: rtr-a endpoint-independent, rtr-b symmetric, ng and n6 un-NATed"
+  [[ -z $(n n6 ip -4 addr show scope global) ]] || die "n6 kept an IPv4 address"
+  pass "n6 is IPv6-only"
+}
+
+case $mode in
+validate) validate ;;
+run) run ;;
+*) die "usage: test_compose.sh validate|run" ;;
+esac
