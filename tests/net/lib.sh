@@ -101,9 +101,11 @@ net_bin() {
 # ---------------------------------------------------------------------------------------
 
 # net_begin [PREFIX] — reserves a prefix (generated if not given) and arms the cleanup trap.
+# Leftovers of earlier runs whose script was killed outright are collected first.
 net_begin() {
   local want=${1:-}
   mkdir -p "$NET_ROOT"
+  net_gc
   if [[ -n $want ]]; then
     [[ $want =~ ^[a-z0-9]{1,12}$ ]] || die "prefix must be 1-12 of [a-z0-9]: '$want'"
     mkdir "$NET_ROOT/$want" 2>/dev/null ||
@@ -121,11 +123,27 @@ net_begin() {
   mkdir -p "$NET_STATE/logs"
   : >"$NET_STATE/namespaces"
   : >"$NET_STATE/pids"
-  echo $$ >"$NET_STATE/owner"
+  echo $$ >"$NET_STATE/owner.tmp"
+  mv "$NET_STATE/owner.tmp" "$NET_STATE/owner"
   trap net_cleanup EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
   trap 'exit 129' HUP
+}
+
+# net_gc — removes what transient runs left when their script died without cleaning up
+# (SIGKILL, a ctest timeout). A run is collected only if it has an owner and the owner is
+# gone; topologies kept up with net_keep have no owner and are never touched.
+net_gc() {
+  local dir owner
+  for dir in "$NET_ROOT"/*/; do
+    [[ -f $dir/owner ]] || continue
+    owner=$(cat "$dir/owner" 2>/dev/null) || continue
+    [[ -z $owner ]] && continue
+    kill -0 "$owner" 2>/dev/null && continue
+    log "collecting leftovers of run $(basename "$dir") (its script, pid $owner, is gone)"
+    (net_attach "$(basename "$dir")" && net_teardown)
+  done
 }
 
 # net_keep — the run outlives this script (topology.sh up): no cleanup on a normal exit.
@@ -178,8 +196,8 @@ net_teardown() {
   done <"$NET_STATE/namespaces"
   if ((${#pids[@]})); then
     kill -TERM "${pids[@]}" 2>/dev/null
-    local i
-    for i in $(seq 50); do
+
+    for _ in $(seq 50); do
       local alive=0
       for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
       ((alive)) || break

@@ -2,7 +2,7 @@
 # Cleanup leaves nothing behind, however a run ends.
 #
 #   before: `ip netns list`, the host namespace's interfaces, /run/ntm-net
-#   1. `topology.sh up` then `topology.sh down`, as a user types them
+#   1. `topology.sh up` (in seconds) then `topology.sh down`, as a user types them
 #   2. a script that fails half way through (set -e)
 #   3. a script interrupted by Ctrl-C (SIGINT) while the topology is being built
 #   4. a script interrupted by SIGTERM once the topology is up
@@ -64,14 +64,18 @@ esac
 EOS
   # Background jobs of a script start with SIGINT ignored; give it back its default, as a
   # terminal's Ctrl-C would find it.
-  HERE=$HERE OUT=$OUT MODE=$1 NTM_BIN_DIR=${NTM_BIN_DIR:-} \
-    env --default-signal=INT,TERM bash "$OUT/child.sh" >"$OUT/log.$1" 2>&1 &
+  export HERE OUT NTM_BIN_DIR=${NTM_BIN_DIR:-}
+  MODE=$1 env --default-signal=INT,TERM bash "$OUT/child.sh" >"$OUT/log.$1" 2>&1 &
   CHILD=$!
 }
 
 # --- 1. The command line ---------------------------------------------------------------
 prefix=cl$(printf '%x' $$)
+t0=${EPOCHREALTIME/./}
 bash "$HERE/topology.sh" up --prefix "$prefix" 2>/dev/null
+took=$(((${EPOCHREALTIME/./} - t0) / 1000))
+((took < 10000)) || die "topology.sh up took $took ms; it should take seconds at most"
+pass "topology.sh up built the reference topology in $took ms"
 (($(ip netns list | grep -c "^$prefix-") == 19)) || die "topology.sh up made $(ip netns list | grep -c "^$prefix-") namespaces, want 19"
 bash "$HERE/topology.sh" status --prefix "$prefix" >/dev/null
 bash "$HERE/topology.sh" down --prefix "$prefix" 2>/dev/null

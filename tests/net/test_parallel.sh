@@ -42,7 +42,8 @@ EOS
 # --- 1. Build both at once ------------------------------------------------------------------
 runs=()
 for id in A B; do
-  HERE=$HERE OUT=$OUT ID=$id NTM_BIN_DIR=${NTM_BIN_DIR:-} bash "$OUT/run.sh" >"$OUT/log.$id" 2>&1 &
+  export HERE OUT NTM_BIN_DIR=${NTM_BIN_DIR:-}
+  ID=$id bash "$OUT/run.sh" >"$OUT/log.$id" 2>&1 &
   runs+=($!)
 done
 wait_until 30 test -e "$OUT/up.A" -a -e "$OUT/up.B" || {

@@ -243,44 +243,30 @@ topology_status() {
   echo "$MOBILE is on LAN $(node_lan "$MOBILE")"
 }
 
-# gc — removes leftovers of transient runs (tests) whose owning script is gone.
-topology_gc() {
-  local dir owner
-  for dir in "$NET_ROOT"/*/; do
-    [[ -f $dir/owner ]] || continue
-    owner=$(cat "$dir/owner")
-    kill -0 "$owner" 2>/dev/null && continue
-    log "removing leftovers of run $(basename "$dir") (owner $owner is gone)"
-    (net_attach "$(basename "$dir")" && net_teardown)
-  done
-}
-
 # ---------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------
 
 topology_main() {
-  local cmd=${1:-} prefix=${NTM_NET_PREFIX:-ntm} args=()
-  shift || true
+  local cmd="" prefix=${NTM_NET_PREFIX:-ntm} args=()
+  # --prefix may come anywhere, except inside the command given to `exec HOST`.
   while (($#)); do
-    case $1 in
-    --prefix)
-      prefix=$2
+    if [[ $1 == --prefix ]]; then
+      prefix=${2:?--prefix needs a value}
       shift 2
-      ;;
-    --delay)
-      NET_DELAY=$2
-      shift 2
-      ;;
-    *)
-      args+=("$1")
-      shift
-      ;;
-    esac
+      continue
+    fi
+    if [[ -z $cmd ]]; then cmd=$1; else args+=("$1"); fi
+    shift
+    if [[ $cmd == exec && ${#args[@]} -ge 1 ]]; then
+      args+=("$@")
+      break
+    fi
   done
   set -- "${args[@]+"${args[@]}"}"
   case $cmd in
   up)
+    if [[ ${1:-} == --delay ]]; then NET_DELAY=${2:?--delay needs a value, e.g. 5ms}; fi
     net_require_root
     local t0=$EPOCHREALTIME
     net_begin "$prefix"
@@ -320,7 +306,7 @@ topology_main() {
     (($# == 2)) || die "usage: timeout a|b|c SECONDS"
     nat_udp_timeout "rtr-$1" "$2"
     ;;
-  gc) topology_gc ;;
+  gc) net_gc ;;
   *)
     sed -n '/^# Usage/,/^# Tests source/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
