@@ -91,12 +91,15 @@ check_clean "script failing after topology_up" "$(cat "$OUT/prefix.fail")"
 # --- 3. Ctrl-C in the middle of building ----------------------------------------------------
 child mid
 wait_until 10 test -e "$OUT/building.mid" || die "the script did not start"
-sleep 0.1
+prefix=$(cat "$OUT/prefix.mid")
+built() { (($(ip netns list | grep -c "^$prefix-") >= 5)); }
+wait_until 10 built || die "the script built nothing"
 kill -INT "$CHILD"
 rc=0
 wait "$CHILD" || rc=$?
 ((rc == 130)) || die "the interrupted script exited $rc, want 130"
-check_clean "Ctrl-C while building" "$(cat "$OUT/prefix.mid")"
+[[ ! -e $OUT/up.mid ]] || die "the interrupt came too late: the topology was already up"
+check_clean "Ctrl-C while building" "$prefix"
 
 # --- 4. SIGTERM once up ----------------------------------------------------------------------
 child term
@@ -110,8 +113,10 @@ check_clean "SIGTERM once up" "$(cat "$OUT/prefix.term")"
 # --- 5. SIGKILL, then gc -----------------------------------------------------------------------
 child kill
 wait_until 20 test -e "$OUT/up.kill" || die "the script did not bring the topology up"
+exec 3>&2 2>/dev/null # bash would report "Killed" on stderr
 kill -KILL "$CHILD"
-wait "$CHILD" 2>/dev/null || true
+wait "$CHILD" || true
+exec 2>&3 3>&-
 prefix=$(cat "$OUT/prefix.kill")
 [[ -n $(ip netns list | grep "^$prefix-") ]] || die "SIGKILL left nothing to collect?"
 bash "$HERE/topology.sh" gc 2>/dev/null
