@@ -236,8 +236,14 @@ topology_status() {
          if (a != "") printf "%s:%s  ", $1, a }')"
   done <"$NET_STATE/namespaces"
   for x in "${ACCESS_NETS[@]}"; do
-    echo "rtr-$x: ${ACCESS_KIND[$x]}$([[ ${ACCESS_KIND[$x]} == eim || ${ACCESS_KIND[$x]} == symmetric ]] &&
-      echo ", udp binding timeout $(n "rtr-$x" sysctl -n net.netfilter.nf_conntrack_udp_timeout) s")"
+    local kind
+    kind=$(nat_kind "rtr-$x")
+    if [[ $kind == none ]]; then
+      echo "rtr-$x: no NAT (${ACCESS_KIND[$x]} access network)"
+    else
+      echo "rtr-$x: NAT $kind, udp binding timeout" \
+        "$(n "rtr-$x" sysctl -n net.netfilter.nf_conntrack_udp_timeout) s"
+    fi
     link_stats "rtr-$x" | sed 's/^/    /'
   done
   echo "$MOBILE is on LAN $(node_lan "$MOBILE")"
