@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -15,6 +17,22 @@ namespace ntm::test {
 
 class DcFixture : public ::testing::Test {
  protected:
+  /// On failure, the DC log and every node's stderr go to the test output (the temp
+  /// directory is removed afterwards).
+  void TearDown() override {
+    if (!HasFailure()) return;
+    for (auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+      auto ext = entry.path().extension();
+      if (ext != ".err" && ext != ".log") continue;
+      std::ifstream f(entry.path());
+      std::stringstream ss;
+      ss << f.rdbuf();
+      std::string text = ss.str();
+      if (text.size() > 20000) text = "..." + text.substr(text.size() - 20000);
+      std::cerr << "---- " << entry.path().filename().string() << " ----\n" << text;
+    }
+  }
+
   /// Extra ntm-dc flags for a test (e.g. a short registration lifetime).
   void start_dc(std::vector<std::string> extra = {}) {
     std::string state = dir_.path() + "/dc";

@@ -51,8 +51,12 @@ struct ntm_config {
   const char *bind_address;
   /** Milliseconds ntm_start() waits for the registration response (0 = 5000). */
   uint32_t start_timeout_ms;
-  /** Keep-alive interval towards the DC in milliseconds (0 = 15000). */
+  /** Keep-alive interval towards the DC in milliseconds (0 = 15000; at most a third of the
+   *  registration lifetime the DC grants). */
   uint32_t keepalive_interval_ms;
+  /** Milliseconds ntm_stop() waits for closed TCP connections to deliver their remaining
+   *  data and FIN before the stack goes away (0 = 3000). */
+  uint32_t stop_linger_ms;
 };
 
 /** Fills *cfg with defaults (all pointers NULL, all numbers 0). */
@@ -71,8 +75,12 @@ void ntm_config_init(struct ntm_config *cfg);
  */
 int ntm_start(const struct ntm_config *cfg);
 
-/** Stops the node: closes every ntm socket, tunnel and thread. Returns 0, or -1 with errno
- *  ENOTCONN when no node is running. After it returns, ntm_start() may be called again. */
+/** Stops the node: closes every ntm socket, waits up to stop_linger_ms for closed TCP
+ *  connections to deliver what they still hold (as a kernel would after close(2)), then ends
+ *  every tunnel and thread. Call it before exiting, or the peers of just-closed connections
+ *  may miss their last bytes. Must not race with other ntm_* calls on other threads.
+ *  Returns 0, or -1 with errno ENOTCONN when no node is running. After it returns,
+ *  ntm_start() may be called again. */
 int ntm_stop(void);
 
 /** Human-readable reason for the last failure of ntm_start() or ntm_getaddrinfo() in this

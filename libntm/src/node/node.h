@@ -27,6 +27,8 @@ class Node {
 
   /// Returns 0 or an errno value with `error` set (see ntm_start()).
   int start(const ntm_config& cfg, std::string& error);
+  /// Lets closed TCP connections deliver their last bytes (at most the configured linger
+  /// time), then tears everything down.
   void stop();
 
   asio::io_context io;
@@ -38,6 +40,7 @@ class Node {
 
  private:
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  uint32_t linger_ms_ = 3000;
   std::thread io_thread_;
 };
 

@@ -6,4 +6,5 @@
 extern "C" {
 #include "lwip/opt.h"
 #include "lwip/priv/sockets_priv.h"
+#include "lwip/priv/tcp_priv.h"
 }
