@@ -1,0 +1,372 @@
+// DcServer through its public interface: a real DC on 127.0.0.1 port 0 and test nodes that are
+// plain UDP sockets speaking the protocol with libntm's crypto and proto code. What nodes rely
+// on: a handshake gives a control session; registration answers with FQDN, vIPs and the NAT
+// address; a retransmitted request is answered again but processed once; replayed packets and
+// handshakes are dropped; a direction request reaches both nodes as route directions with one
+// temporal key and opposite roles; a node that moved is answered at its new address only once
+// a packet from there authenticates.
+#include "dc/dc_server.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include "crypto/handshake.h"
+#include "crypto/session.h"
+#include "printers.h"
+#include "proto/control_message.h"
+
+namespace ntm::dc {
+namespace {
+
+using namespace std::chrono_literals;
+using proto::AttrType;
+using proto::Bytes;
+using proto::ControlMessage;
+using proto::MessageType;
+
+class TestNode {
+ public:
+  explicit TestNode(const crypto::Key& dc_public)
+      : priv_(crypto::random_private_key()), handshake_(priv_, dc_public) {
+    rebind();
+  }
+  ~TestNode() { ::close(fd_); }
+
+  /// A new socket, so a new source port (what a NAT rebinding looks like to the DC).
+  void rebind() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  }
+  proto::Endpoint endpoint() const {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len);
+    return *proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+  }
+  crypto::Key public_key() const { return crypto::public_key(priv_); }
+
+  void send(const proto::Endpoint& to, const Bytes& d) {
+    last_sent = d;
+    ::sendto(fd_, d.data(), d.size(), 0, to.sa(), to.sa_len());
+  }
+  std::optional<Bytes> try_receive() {
+    uint8_t buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0) return std::nullopt;
+    return Bytes(buf, buf + n);
+  }
+
+  Bytes seal(const ControlMessage& m) {
+    Bytes plain = m.encode(), packet(plain.size() + proto::kSealedOverhead);
+    session->seal(proto::PacketType::kControl, plain, packet.data());
+    return packet;
+  }
+  std::optional<ControlMessage> open(const Bytes& packet) {
+    crypto::SealedHeader h;
+    if (!crypto::parse_sealed_header(packet, h) || h.type != proto::PacketType::kControl)
+      return std::nullopt;
+    Bytes plain(packet.size() - proto::kSealedOverhead);
+    if (session->open(h, packet, plain.data()) != crypto::Session::OpenStatus::kOk)
+      return std::nullopt;
+    proto::DecodeError err;
+    return ControlMessage::decode(plain, err);
+  }
+
+  crypto::Key priv_;
+  crypto::HandshakeInitiator handshake_;
+  std::unique_ptr<crypto::Session> session;
+  Bytes last_sent;
+  int fd_ = -1;
+};
+
+class DcServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::init();
+    spdlog::set_level(spdlog::level::off);
+    key_.private_key = crypto::random_private_key();
+    key_.public_key = crypto::public_key(key_.private_key);
+    DcConfig cfg;
+    cfg.listen = {"127.0.0.1:0"};
+    cfg.domain = "dc.test";
+    cfg.vip4_pool = server::Cidr::parse("100.64.0.0/24");
+    cfg.vip6_pool = server::Cidr::parse("fd00:6e74::/112");
+    cfg.registration_lifetime_s = 60;
+    dc_ = std::make_unique<DcServer>(io_, cfg, key_);
+    ASSERT_TRUE(dc_->open());
+    ASSERT_EQ(dc_->local_endpoints().size(), 1u);
+    dc_ep_ = dc_->local_endpoints()[0];
+    ASSERT_NE(dc_ep_.port(), 0);
+  }
+
+  std::unique_ptr<TestNode> node() { return std::make_unique<TestNode>(key_.public_key); }
+
+  /// Runs the DC until `n` receives a datagram or `wait` passes.
+  std::optional<Bytes> receive(TestNode& n, std::chrono::milliseconds wait = 1000ms) {
+    auto deadline = std::chrono::steady_clock::now() + wait;
+    do {
+      io_.run_for(2ms);
+      if (auto d = n.try_receive()) return d;
+    } while (std::chrono::steady_clock::now() < deadline);
+    return std::nullopt;
+  }
+  std::optional<ControlMessage> receive_control(TestNode& n) {
+    auto d = receive(n);
+    if (!d) return std::nullopt;
+    return n.open(*d);
+  }
+
+  void handshake(TestNode& n, uint32_t index = 0x100) {
+    n.send(dc_ep_, n.handshake_.create_init(index));
+    auto resp = receive(n);
+    ASSERT_TRUE(resp) << "no handshake response";
+    auto r = n.handshake_.consume_response(*resp);
+    ASSERT_TRUE(r);
+    n.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+  }
+
+  std::optional<ControlMessage> request(TestNode& n, const ControlMessage& m) {
+    n.send(dc_ep_, n.seal(m));
+    return receive_control(n);
+  }
+
+  std::optional<ControlMessage> register_node(TestNode& n, const std::string& name,
+                                              bool advertise_own_address, uint32_t id = 1) {
+    ControlMessage m(MessageType::kRegistrationRequest, id);
+    m.add_string(AttrType::kNodeName, name);
+    if (advertise_own_address) m.add_endpoint(AttrType::kRealAddress, n.endpoint());
+    return request(n, m);
+  }
+
+  asio::io_context io_;
+  crypto::StaticKeyPair key_;
+  std::unique_ptr<DcServer> dc_;
+  proto::Endpoint dc_ep_;
+};
+
+std::string v4(const std::array<uint8_t, 4>& a) {
+  char buf[INET_ADDRSTRLEN];
+  return inet_ntop(AF_INET, a.data(), buf, sizeof buf);
+}
+
+TEST_F(DcServerTest, RegistrationAssignsFqdnVipsAndReportsTheNatAddress) {
+  auto n = node();
+  handshake(*n);
+  auto resp = register_node(*n, "mn1", false, 0xabcdef);
+  ASSERT_TRUE(resp);
+  EXPECT_EQ(resp->type, MessageType::kRegistrationResponse);
+  EXPECT_EQ(resp->message_id, 0xabcdefu);
+  EXPECT_EQ(resp->get_string(AttrType::kFqdn), "mn1.dc.test");
+  auto vip4 = resp->get_fixed<4>(AttrType::kVip4);
+  ASSERT_TRUE(vip4);
+  EXPECT_EQ(v4(*vip4), "100.64.0.1");
+  EXPECT_TRUE(resp->get_fixed<16>(AttrType::kVip6));
+  EXPECT_EQ(resp->get_endpoint(AttrType::kNatAddress), n->endpoint());
+  EXPECT_EQ(resp->get_u32(AttrType::kLifetime), 60u);
+  EXPECT_EQ(dc_->stats().handshakes, 1u);
+  EXPECT_EQ(dc_->stats().registrations, 1u);
+}
+
+TEST_F(DcServerTest, RetransmittedRequestIsAnsweredAgainButProcessedOnce) {
+  auto n = node();
+  handshake(*n);
+  auto first = register_node(*n, "mn1", false, 7);
+  auto again = register_node(*n, "mn1", false, 7);  // a new packet, the same message ID
+  ASSERT_TRUE(first && again);
+  EXPECT_EQ(again->encode(), first->encode());
+  EXPECT_EQ(dc_->stats().registrations, 1u);
+}
+
+TEST_F(DcServerTest, ReplayedControlPacketIsDropped) {
+  auto n = node();
+  handshake(*n);
+  ASSERT_TRUE(register_node(*n, "mn1", false));
+  n->send(dc_ep_, n->last_sent);
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_replay, 1u);
+}
+
+TEST_F(DcServerTest, ReplayedHandshakeInitiationIsDropped) {
+  auto n = node();
+  Bytes init = n->handshake_.create_init(1);
+  n->send(dc_ep_, init);
+  ASSERT_TRUE(receive(*n));
+  n->send(dc_ep_, init);
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().handshakes, 1u);
+  EXPECT_EQ(dc_->stats().drop_replay, 1u);
+}
+
+TEST_F(DcServerTest, HandshakeWithTheWrongDcKeyIsDropped) {
+  TestNode n(crypto::public_key(crypto::random_private_key()));
+  n.send(dc_ep_, n.handshake_.create_init(1));
+  EXPECT_FALSE(receive(n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_handshake, 1u);
+}
+
+TEST_F(DcServerTest, GarbageIsCountedAndDoesNotDisturbService) {
+  auto n = node();
+  n->send(dc_ep_, {});
+  n->send(dc_ep_, {0x05, 0, 0, 0});
+  n->send(dc_ep_, {0x03, 0, 0, 0, 0, 0, 0, 1});
+  Bytes unknown_session(48, 0);
+  unknown_session[0] = 0x03;
+  proto::put_u32(&unknown_session[4], 0xdeadbeef);
+  n->send(dc_ep_, unknown_session);
+  Bytes short_init(proto::kHandshakeInitSize - 1, 0);
+  short_init[0] = 0x01;
+  n->send(dc_ep_, short_init);
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_malformed, 4u);
+  EXPECT_EQ(dc_->stats().drop_unknown_session, 1u);
+  handshake(*n);
+  EXPECT_TRUE(register_node(*n, "mn1", false));
+}
+
+TEST_F(DcServerTest, ForgedControlPacketIsDroppedAsUnauthentic) {
+  auto n = node();
+  handshake(*n);
+  Bytes packet = n->seal(ControlMessage(MessageType::kKeepAlive, 1));
+  packet.back() ^= 1;
+  n->send(dc_ep_, packet);
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_auth, 1u);
+}
+
+TEST_F(DcServerTest, ErrorsNameTheProblem) {
+  auto a = node(), b = node();
+  handshake(*a);
+  handshake(*b);
+  ControlMessage dir(MessageType::kDirectionRequest, 2);
+  dir.add_string(AttrType::kFqdn, "b.dc.test");
+  auto not_registered = request(*a, dir);
+  ASSERT_TRUE(not_registered);
+  EXPECT_EQ(not_registered->type, MessageType::kError);
+  EXPECT_EQ(not_registered->message_id, 2u);
+  EXPECT_EQ(not_registered->get_u16(AttrType::kErrorCode),
+            uint16_t(proto::ErrorCode::kNotRegistered));
+
+  ASSERT_TRUE(register_node(*a, "a", true));
+  dir.message_id = 3;
+  auto unknown = request(*a, dir);
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->get_u16(AttrType::kErrorCode), uint16_t(proto::ErrorCode::kUnknownFqdn));
+
+  auto taken = register_node(*b, "a", false);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->get_u16(AttrType::kErrorCode), uint16_t(proto::ErrorCode::kNameTaken));
+
+  auto invalid = register_node(*b, "B_1", false, 9);
+  ASSERT_TRUE(invalid);
+  EXPECT_EQ(invalid->get_u16(AttrType::kErrorCode), uint16_t(proto::ErrorCode::kInvalidName));
+
+  auto keepalive = request(*b, ControlMessage(MessageType::kKeepAlive, 10));
+  ASSERT_TRUE(keepalive);
+  EXPECT_EQ(keepalive->get_u16(AttrType::kErrorCode), uint16_t(proto::ErrorCode::kNotRegistered));
+}
+
+TEST_F(DcServerTest, DirectionRequestReachesBothNodesAsRouteDirections) {
+  // A advertises the address the DC sees (reachable); B is "behind NAT". B asks for A.
+  auto a = node(), b = node();
+  handshake(*a, 0xa);
+  handshake(*b, 0xb);
+  auto reg_a = register_node(*a, "a", true);
+  auto reg_b = register_node(*b, "b", false);
+  ASSERT_TRUE(reg_a && reg_b);
+
+  ControlMessage dir(MessageType::kDirectionRequest, 42);
+  dir.add_string(AttrType::kFqdn, "A.dc.test.");  // case and a trailing dot do not matter
+  b->send(dc_ep_, b->seal(dir));
+
+  std::optional<ControlMessage> resp, rd_b, rd_a;
+  for (int i = 0; i < 2; ++i) {  // B's direction response and route direction, either order
+    auto m = receive_control(*b);
+    ASSERT_TRUE(m);
+    (m->type == MessageType::kDirectionResponse ? resp : rd_b) = m;
+  }
+  rd_a = receive_control(*a);
+  ASSERT_TRUE(resp && rd_a && rd_b);
+  EXPECT_EQ(resp->message_id, 42u);
+  EXPECT_EQ(resp->get_string(AttrType::kFqdn), "a.dc.test");
+  EXPECT_EQ(resp->get_fixed<4>(AttrType::kPeerVip4), reg_a->get_fixed<4>(AttrType::kVip4));
+  ASSERT_EQ(rd_a->type, MessageType::kRouteDirection);
+  ASSERT_EQ(rd_b->type, MessageType::kRouteDirection);
+  auto id = resp->get_u32(AttrType::kDirectionId);
+  ASSERT_TRUE(id);
+  EXPECT_EQ(rd_a->get_u32(AttrType::kDirectionId), id);
+  EXPECT_EQ(rd_b->get_u32(AttrType::kDirectionId), id);
+  auto ta = rd_a->get_key(AttrType::kTemporalKey), tb = rd_b->get_key(AttrType::kTemporalKey);
+  ASSERT_TRUE(ta && tb);
+  EXPECT_EQ(*ta, *tb);
+  // The reachable node waits; the one behind NAT sends the tunnel request, to A's address.
+  EXPECT_EQ(rd_a->get_u8(AttrType::kRole), uint8_t(proto::Role::kResponder));
+  EXPECT_EQ(rd_b->get_u8(AttrType::kRole), uint8_t(proto::Role::kInitiator));
+  EXPECT_EQ(rd_b->get_endpoint(AttrType::kPeerEndpoint), a->endpoint());
+  EXPECT_EQ(rd_b->get_string(AttrType::kPeerFqdn), "a.dc.test");
+  EXPECT_EQ(rd_a->get_string(AttrType::kPeerFqdn), "b.dc.test");
+  EXPECT_EQ(rd_a->get_fixed<4>(AttrType::kPeerVip4), reg_b->get_fixed<4>(AttrType::kVip4));
+  EXPECT_EQ(dc_->stats().directions, 1u);
+
+  // Acknowledged route directions are not sent again (the first retransmission is at 200 ms).
+  for (TestNode* n : {a.get(), b.get()}) {
+    const ControlMessage& rd = n == a.get() ? *rd_a : *rd_b;
+    n->send(dc_ep_, n->seal(ControlMessage(MessageType::kRouteDirectionAck, rd.message_id)));
+  }
+  EXPECT_FALSE(receive(*a, 400ms));
+  EXPECT_FALSE(b->try_receive());
+}
+
+TEST_F(DcServerTest, UnacknowledgedRouteDirectionIsRetransmitted) {
+  auto a = node(), b = node();
+  handshake(*a, 0xa);
+  handshake(*b, 0xb);
+  ASSERT_TRUE(register_node(*a, "a", true));
+  ASSERT_TRUE(register_node(*b, "b", false));
+  ControlMessage dir(MessageType::kDirectionRequest, 2);  // IDs are unique per session
+  dir.add_string(AttrType::kFqdn, "a.dc.test");
+  b->send(dc_ep_, b->seal(dir));
+  auto first = receive_control(*a);
+  ASSERT_TRUE(first);
+  auto again = receive_control(*a);  // no ack: sent again after the retransmission timeout
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->type, MessageType::kRouteDirection);
+  EXPECT_EQ(again->message_id, first->message_id);
+  EXPECT_EQ(again->flags & proto::kFlagRetransmission, proto::kFlagRetransmission);
+  EXPECT_EQ(again->get_key(AttrType::kTemporalKey), first->get_key(AttrType::kTemporalKey));
+}
+
+TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
+  auto n = node();
+  handshake(*n);
+  ASSERT_TRUE(register_node(*n, "mn1", false));
+  proto::Endpoint old_ep = n->endpoint();
+
+  // A forged packet from elsewhere does not move the node.
+  auto intruder = node();
+  Bytes forged = n->seal(ControlMessage(MessageType::kKeepAlive, 2));
+  forged.back() ^= 1;
+  intruder->send(dc_ep_, forged);
+  EXPECT_FALSE(receive(*intruder, 100ms));
+
+  n->rebind();
+  ASSERT_FALSE(n->endpoint() == old_ep);
+  auto ack = request(*n, ControlMessage(MessageType::kKeepAlive, 3));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, MessageType::kKeepAliveAck);
+  EXPECT_EQ(ack->get_endpoint(AttrType::kNatAddress), n->endpoint());
+}
+
+}  // namespace
+}  // namespace ntm::dc
