@@ -158,9 +158,11 @@ void DcServer::on_control(size_t socket, proto::ByteView d, const proto::Endpoin
   proto::DecodeError err;
   auto m = proto::ControlMessage::decode(plain, err);
   if (!m) return drop(stats_.drop_malformed, from, proto::to_string(err));
-  if (const proto::Bytes* cached = responses_.find(h.receiver_index, m->message_id)) {
-    send_sealed(s, *cached);
-    return;
+  if (!proto::is_response(m->type)) {
+    if (const proto::Bytes* cached = responses_.find(h.receiver_index, m->message_id)) {
+      send_sealed(s, *cached);  // a retransmitted request: same answer, processed once
+      return;
+    }
   }
   dispatch(s, h.receiver_index, *m);
 }

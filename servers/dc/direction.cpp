@@ -9,6 +9,7 @@
 // 5. it sends route directions to both nodes in parallel — not one after the other as in
 //    the paper — so the tunnel exchange starts as soon as both have theirs
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -97,7 +98,7 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
       mn_role == proto::Role::kInitiator ? proto::Role::kResponder : proto::Role::kInitiator;
   send_route_direction(*cn, *mn, direction_id, temporal_key, cn_role);  // 5
   send_route_direction(*mn, *cn, direction_id, temporal_key, mn_role);
-  std::fill(temporal_key.begin(), temporal_key.end(), 0);
+  sodium_memzero(temporal_key.data(), temporal_key.size());
 }
 
 void DcServer::send_route_direction(const NodeRecord& to, const NodeRecord& peer,

@@ -128,7 +128,7 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
     handler(std::move(*msg));
     return true;
   }
-  if (const proto::Bytes* cached = responses_.find(0, msg->message_id)) {
+  if (const proto::Bytes* cached = responses_.find(0, msg->message_id)) {  // requests only here
     send_sealed(*cached);  // duplicate request: same answer, no second processing
     return true;
   }

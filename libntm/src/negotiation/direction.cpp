@@ -177,9 +177,9 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   });
   auto early = early_.find(*id);
   if (early != early_.end()) {
-    auto [bytes, from] = std::move(early->second);
+    Early e = std::move(early->second);
     early_.erase(early);
-    on_tunnel_control(bytes, from);
+    on_tunnel_control(e.packet, e.from);
   }
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <asio/steady_timer.hpp>
+#include <sodium.h>
 
 #include "crypto/tunnel_keys.h"
 #include "negotiation/negotiator.h"
@@ -9,7 +10,11 @@
 namespace ntm::negotiation {
 
 struct Negotiator::Negotiation {
-  explicit Negotiation(asio::io_context& io) : timer(io) {}
+  explicit Negotiation(asio::io_context& io) : timer(io), confirm_timer(io) {}
+  ~Negotiation() {
+    sodium_memzero(temporal_key.data(), temporal_key.size());
+    sodium_memzero(ephemeral_private.data(), ephemeral_private.size());
+  }
 
   uint32_t direction_id = 0;
   proto::Role role = proto::Role::kResponder;
@@ -26,6 +31,11 @@ struct Negotiator::Negotiation {
   uint32_t tries = 0;
   /// Initiator: retransmission; responder: expiry while waiting for the request.
   asio::steady_timer timer;
+  /// Responder: re-sends the tunnel response until the initiator's first data packet (its
+  /// keep-alive) confirms the tunnel, in case that keep-alive or the response was lost.
+  asio::steady_timer confirm_timer;
+  uint32_t confirm_tries = 0;
+  std::shared_ptr<packet::Tunnel> tunnel;
   bool established = false;
   crypto::Key peer_ephemeral{};   ///< the request we answered (responder)
   proto::Bytes cached_response;   ///< its encoded response, re-sent for duplicates

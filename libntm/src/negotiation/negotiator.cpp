@@ -138,7 +138,7 @@ void Negotiator::schedule_keepalive() {
         std::move(ka),
         [this](std::optional<proto::ControlMessage> resp) {
           if (stopped_) return;
-          if (!resp || (resp->type == proto::MessageType::kError)) {
+          if (!resp || resp->type != proto::MessageType::kKeepAliveAck) {
             ntm::log().info("keep-alive {}: registering again",
                          resp ? "refused" : "unanswered");
             recover();

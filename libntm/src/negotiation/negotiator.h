@@ -77,7 +77,7 @@ class Negotiator {
  private:
   struct Negotiation;
 
-  // registration.cpp
+  // negotiator.cpp
   void send_registration(std::function<void(bool, std::string)> done);
   void schedule_keepalive();
   void recover();
@@ -93,6 +93,7 @@ class Negotiator {
                                const proto::Endpoint& from);
   void install(Negotiation& n, const crypto::DirectionalKeys& keys, uint32_t peer_tunnel_id,
                const proto::Endpoint& from);
+  void schedule_confirm_check(Negotiation& n);
   void fail_negotiation(uint32_t direction_id, const char* why);
   void send_tunnel_control(Negotiation& n, const proto::ControlMessage& m);
   bool tunnel_exists(const std::optional<uint32_t>& vip4,
@@ -121,8 +122,14 @@ class Negotiator {
   /// Peer vIPs whose direction response arrived but whose route direction may not have yet:
   /// a packet queued for them in that gap must not start a second direction request.
   std::map<packet::VipKey, std::chrono::steady_clock::time_point> directed_;
-  /// Tunnel requests that arrived before their route direction (bounded).
-  std::map<uint32_t, std::pair<proto::Bytes, proto::Endpoint>> early_;
+  /// Tunnel requests that arrived before their route direction: at most kMaxEarly, each kept
+  /// for kEarlyLifetime at most.
+  struct Early {
+    proto::Bytes packet;
+    proto::Endpoint from;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<uint32_t, Early> early_;
 
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;

@@ -10,6 +10,7 @@ namespace ntm::negotiation {
 namespace {
 constexpr proto::RetransmitPolicy kTunnelRequestPolicy{100, 1000, 8};
 constexpr size_t kMaxEarly = 64;
+constexpr auto kEarlyLifetime = std::chrono::seconds(5);
 constexpr auto kOldTunnelGrace = std::chrono::seconds(10);
 }  // namespace
 
@@ -55,8 +56,11 @@ void Negotiator::on_tunnel_control(proto::ByteView d, const proto::Endpoint& fro
   auto it = negotiations_.find(h.receiver_index);
   if (it == negotiations_.end()) {
     // The peer's route direction may have been faster than ours: keep its request briefly.
+    // The key is an unauthenticated header field, so entries expire and the map is bounded.
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(early_, [&](auto& e) { return now - e.second.at > kEarlyLifetime; });
     if (early_.size() < kMaxEarly) {
-      early_[h.receiver_index] = {proto::Bytes(d.begin(), d.end()), from};
+      early_[h.receiver_index] = {proto::Bytes(d.begin(), d.end()), from, now};
     } else {
       stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
     }
@@ -117,13 +121,20 @@ void Negotiator::consume_tunnel_request(Negotiation& n, const proto::ControlMess
   resp.add_u32(proto::AttrType::kTunnelId, n.local_tunnel_id);
   n.peer_ephemeral = *peer_eph;
   n.cached_response = resp.encode();
-  install(n, keys, *peer_id, from);  // before the response leaves: data may follow at once
-  send_tunnel_control(n, resp);       // step 18
+  // Installed before the response leaves, as the initiator may send data right after it; our
+  // own queued packets wait until the initiator's first data packet confirms the tunnel.
+  install(n, keys, *peer_id, from);
+  send_tunnel_control(n, resp);  // step 18
 }
 
 void Negotiator::consume_tunnel_response(Negotiation& n, const proto::ControlMessage& m,
                                          const proto::Endpoint& from) {
-  if (n.established || m.message_id != n.request_message_id) return;  // duplicate
+  if (m.message_id != n.request_message_id) return;
+  if (n.established) {
+    // The responder repeats its response until it hears from us: our keep-alive was lost.
+    if (n.tunnel && data_plane_) data_plane_->send_keepalive(*n.tunnel);
+    return;
+  }
   auto peer_eph = m.get_key(proto::AttrType::kEphemeralKey);
   auto peer_id = m.get_u32(proto::AttrType::kTunnelId);
   crypto::DirectionalKeys keys;
@@ -152,8 +163,15 @@ void Negotiator::install(Negotiation& n, const crypto::DirectionalKeys& keys,
   if (n.peer_vip6) t->has_vip6 = true, t->peer_vip6 = *n.peer_vip6;
   t->session = std::make_unique<crypto::Session>(keys.send, keys.recv, peer_tunnel_id);
   t->set_endpoint(from);
+  // The initiator holds the tunnel response, so the responder has the tunnel: confirmed.
+  t->confirmed = n.role == proto::Role::kInitiator;
   n.established = true;
-  if (data_plane_) data_plane_->install_tunnel(t);
+  n.tunnel = t;
+  if (data_plane_) {
+    data_plane_->install_tunnel(t);
+    if (n.role == proto::Role::kInitiator) data_plane_->send_keepalive(*t);
+  }
+  if (n.role == proto::Role::kResponder) schedule_confirm_check(n);
   auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
                 std::chrono::steady_clock::now() - n.started)
                 .count() / 1000.0;
@@ -173,6 +191,23 @@ void Negotiator::install(Negotiation& n, const crypto::DirectionalKeys& keys,
   n.timer.expires_after(std::chrono::seconds(30));
   n.timer.async_wait([this, id = n.direction_id](std::error_code ec) {
     if (!ec) negotiations_.erase(id);
+  });
+}
+
+void Negotiator::schedule_confirm_check(Negotiation& n) {
+  n.confirm_timer.expires_after(
+      std::chrono::milliseconds(kTunnelRequestPolicy.timeout_ms(++n.confirm_tries)));
+  n.confirm_timer.async_wait([this, id = n.direction_id](std::error_code ec) {
+    if (ec) return;
+    auto it = negotiations_.find(id);
+    if (it == negotiations_.end()) return;
+    Negotiation& n = *it->second;
+    if (!n.tunnel || n.tunnel->confirmed || n.confirm_tries >= kTunnelRequestPolicy.max_tries)
+      return;
+    proto::DecodeError err;
+    if (auto cached = proto::ControlMessage::decode(n.cached_response, err))
+      send_tunnel_control(n, *cached);
+    schedule_confirm_check(n);
   });
 }
 

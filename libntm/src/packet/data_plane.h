@@ -56,9 +56,12 @@ class DataPlane {
   /// Stops the receive thread and removes the netif.
   void stop();
 
-  /// Installs `t` in the tunnel table and sends the packets queued for its peer vIPs, under
-  /// the lwIP core lock so no newer packet overtakes a queued one.
+  /// Installs `t` in the tunnel table and, when it is confirmed, sends the packets queued for
+  /// its peer vIPs, under the lwIP core lock so no newer packet overtakes a queued one.
   void install_tunnel(std::shared_ptr<Tunnel> t);
+  /// Sends a keep-alive: a data packet with an empty inner packet (docs/protocol.md §8). The
+  /// initiator sends one right after install so the responder confirms the tunnel at once.
+  void send_keepalive(Tunnel& t);
   /// Drops (and counts) the packets queued for `dst` after a failed negotiation.
   void drop_pending(const VipKey& dst);
 
@@ -68,6 +71,7 @@ class DataPlane {
  private:
   void receive_loop();                                   // receive.cpp
   void send_inner(Tunnel& t, const uint8_t* ip, size_t len);  // send.cpp
+  void flush_pending(Tunnel& t);  // send.cpp; core lock held
 
   UdpTransport& udp_;
   TunnelTable& tunnels_;

@@ -123,6 +123,7 @@ void DataPlane::attach_netif(std::optional<uint32_t> vip4, std::optional<Vip6> v
 }
 
 bool DataPlane::tcp_drained() const {
+  if (!netif_) return true;  // the stack never came up: nothing to deliver
   LOCK_TCPIP_CORE();
   bool drained = true;
   for (struct tcp_pcb* pcb = tcp_active_pcbs; pcb && drained; pcb = pcb->next)

@@ -5,9 +5,12 @@
 // 3. per datagram, the type byte: data packets stay here, everything else goes to the
 //    negotiation module
 // 4. data: exact header checks, tunnel by receiver ID, AEAD open, anti-replay — drop early
-// 5. the inner source address must be the tunnel peer's vIP (no spoofing)
-// 6. roam on proof: the peer's endpoint follows an authenticated, fresh packet
-// 7. the batch's inner packets enter lwIP as PBUF_RAM pbufs under one core-lock acquisition
+// 5. an empty inner packet is a keep-alive; otherwise the inner source address must be the
+//    tunnel peer's vIP (no spoofing)
+// 6. roam on proof: the peer's endpoint follows an authenticated, fresh packet; the first
+//    one also confirms a responder's tunnel
+// 7. under one core-lock acquisition per batch: newly confirmed tunnels flush their queued
+//    packets, then the inner packets enter lwIP as PBUF_RAM pbufs
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -44,6 +47,7 @@ void DataPlane::receive_loop() {
   iovec iov[kBatch];
   sockaddr_storage from[kBatch];
   pbuf* ready[kBatch];
+  std::shared_ptr<Tunnel> confirmed[kBatch];
 
   pollfd fds[2] = {{udp_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
@@ -57,7 +61,7 @@ void DataPlane::receive_loop() {
       }
       int n = recvmmsg(udp_.fd(), msgs, kBatch, MSG_DONTWAIT, nullptr);  // 2
       if (n <= 0) break;
-      int nready = 0;
+      int nready = 0, nconfirmed = 0;
       for (int i = 0; i < n; ++i) {
         proto::ByteView pkt(bufs[i].data(), msgs[i].msg_len);
         auto src = proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]),
@@ -98,11 +102,15 @@ void DataPlane::receive_loop() {
             continue;
         }
         size_t len = pkt.size() - proto::kSealedOverhead;
-        if (!source_is_peer(*t, plain[i].data(), len)) {  // 5
+        if (len > 0 && !source_is_peer(*t, plain[i].data(), len)) {  // 5
           stats_.drop_spoofed.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         if (t->set_endpoint(*src)) stats_.roams.fetch_add(1, std::memory_order_relaxed);  // 6
+        if (!t->confirmed.load(std::memory_order_relaxed)) confirmed[nconfirmed++] = t;
+        stats_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+        stats_.rx_bytes.fetch_add(pkt.size(), std::memory_order_relaxed);
+        if (len == 0) continue;  // keep-alive
         pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
         if (!p) {
           stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
@@ -110,11 +118,14 @@ void DataPlane::receive_loop() {
         }
         std::memcpy(p->payload, plain[i].data(), len);
         ready[nready++] = p;
-        stats_.rx_packets.fetch_add(1, std::memory_order_relaxed);
-        stats_.rx_bytes.fetch_add(pkt.size(), std::memory_order_relaxed);
       }
-      if (nready) {  // 7
+      if (nready || nconfirmed) {  // 7
         LOCK_TCPIP_CORE();
+        for (int i = 0; i < nconfirmed; ++i) {
+          if (!confirmed[i]->confirmed.exchange(true, std::memory_order_acq_rel))
+            flush_pending(*confirmed[i]);
+          confirmed[i].reset();
+        }
         for (int i = 0; i < nready; ++i)
           if (!netif_ || ip_input(ready[i], netif_) != ERR_OK) pbuf_free(ready[i]);
         UNLOCK_TCPIP_CORE();

@@ -3,7 +3,8 @@
 //
 // 1. lwIP hands an inner IP packet to the netif output (destination vIP known)
 // 2. tunnel lookup by destination vIP
-// 3. no tunnel: queue a copy (bounded) and tell the negotiation module, once per destination
+// 3. no tunnel: queue a copy (bounded) and tell the negotiation module, once per destination;
+//    a tunnel the peer has not confirmed yet: queue too (it would drop the packet)
 // 4. copy the pbuf chain behind 16 bytes of header room
 // 5. seal in place: counter assigned, header written, ChaCha20-Poly1305
 // 6. sendto the peer's current endpoint
@@ -36,14 +37,14 @@ bool is_unicast(const VipKey& dst) {
 }  // namespace
 
 int DataPlane::output(pbuf* p, const VipKey& dst) {
-  auto t = lookup(tunnels_, dst);  // 2
-  if (!t) {                        // 3
+  auto t = lookup(tunnels_, dst);                                 // 2
+  if (!t || !t->confirmed.load(std::memory_order_acquire)) {  // 3
     if (!is_unicast(dst)) return 0;  // lwIP's own ND/MLD chatter has nowhere to go
     proto::Bytes copy(p->tot_len);
     pbuf_copy_partial(p, copy.data(), p->tot_len, 0);
     switch (pending_.push(dst, std::move(copy))) {
       case PendingQueue::Result::kQueuedFirst:
-        if (hooks_.on_missing_tunnel) hooks_.on_missing_tunnel(dst);
+        if (!t && hooks_.on_missing_tunnel) hooks_.on_missing_tunnel(dst);
         break;
       case PendingQueue::Result::kQueued:
         break;
@@ -76,16 +77,26 @@ void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
 void DataPlane::install_tunnel(std::shared_ptr<Tunnel> t) {
   LOCK_TCPIP_CORE();
   tunnels_.insert(t);
+  if (t->confirmed.load(std::memory_order_acquire)) flush_pending(*t);
+  UNLOCK_TCPIP_CORE();
+  stats_.tunnels_established.fetch_add(1, std::memory_order_relaxed);
+}
+
+void DataPlane::flush_pending(Tunnel& t) {
   auto flush = [&](const VipKey& key) {
     for (auto& pkt : pending_.take(key)) {
       std::memcpy(send_buf_.data() + proto::kSealedHeaderSize, pkt.data(), pkt.size());
-      send_inner(*t, send_buf_.data() + proto::kSealedHeaderSize, pkt.size());
+      send_inner(t, send_buf_.data() + proto::kSealedHeaderSize, pkt.size());
     }
   };
-  if (t->has_vip4) flush(vip_key4(t->peer_vip4));
-  if (t->has_vip6) flush(vip_key6(t->peer_vip6));
-  UNLOCK_TCPIP_CORE();
-  stats_.tunnels_established.fetch_add(1, std::memory_order_relaxed);
+  if (t.has_vip4) flush(vip_key4(t.peer_vip4));
+  if (t.has_vip6) flush(vip_key6(t.peer_vip6));
+}
+
+void DataPlane::send_keepalive(Tunnel& t) {
+  uint8_t out[proto::kSealedOverhead];
+  if (t.session->seal(proto::PacketType::kData, {}, out) != crypto::Session::SealStatus::kExhausted)
+    udp_.send(t.endpoint(), out, sizeof out);
 }
 
 void DataPlane::drop_pending(const VipKey& dst) {

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -27,6 +28,10 @@ struct Tunnel {
   uint32_t peer_vip4 = 0;        ///< network byte order
   Vip6 peer_vip6{};
   std::unique_ptr<crypto::Session> session;
+  /// The peer is known to have this tunnel installed: set at once on the initiator (it holds
+  /// the tunnel response), on the responder by the first authenticated data packet. Until
+  /// then the responder queues outbound packets instead of sending what the peer would drop.
+  std::atomic<bool> confirmed{false};
 
   /// The peer's current UDP endpoint; changes only after an authenticated packet (roaming).
   proto::Endpoint endpoint() const {

@@ -1,5 +1,7 @@
 #include "proto/control_message.h"
 
+#include <stdexcept>
+
 namespace ntm::proto {
 namespace {
 
@@ -88,6 +90,8 @@ const char* to_string(ErrorCode c) {
 }
 
 ControlMessage& ControlMessage::add(AttrType t, ByteView v) {
+  // The length field is 16 bits; a longer value is a programming error, never wire input.
+  if (v.size() > 0xffff) throw std::length_error("attribute value longer than 65535 bytes");
   attrs.push_back({t, Bytes(v.begin(), v.end())});
   return *this;
 }
@@ -109,8 +113,7 @@ ControlMessage& ControlMessage::add_endpoint(AttrType t, const Endpoint& e) {
   Bytes b;
   Writer w(b);
   e.encode(w);
-  attrs.push_back({t, std::move(b)});
-  return *this;
+  return add(t, b);
 }
 
 const Attribute* ControlMessage::find(AttrType t) const {
@@ -213,7 +216,11 @@ std::optional<ControlMessage> ControlMessage::decode(ByteView wire, DecodeError&
 ControlMessage make_error(const ControlMessage& request, ErrorCode code, std::string_view text) {
   ControlMessage m(MessageType::kError, request.message_id);
   m.add_u16(AttrType::kErrorCode, uint16_t(code));
-  m.add_string(AttrType::kErrorText, text.substr(0, 200));
+  // At most 200 bytes, cut at a UTF-8 character boundary.
+  size_t n = std::min<size_t>(text.size(), 200);
+  if (n < text.size())
+    while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) --n;
+  m.add_string(AttrType::kErrorText, text.substr(0, n));
   return m;
 }
 

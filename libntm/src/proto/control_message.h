@@ -54,7 +54,8 @@ class ControlMessage {
   uint32_t message_id = 0;
   std::vector<Attribute> attrs;
 
-  // Builders (append one attribute; return *this for chaining).
+  // Builders (append one attribute; return *this for chaining). A value longer than 65535
+  // bytes throws std::length_error (a bug in the caller, never input from the network).
   ControlMessage& add(AttrType t, ByteView v);
   ControlMessage& add_u8(AttrType t, uint8_t v);
   ControlMessage& add_u16(AttrType t, uint16_t v);

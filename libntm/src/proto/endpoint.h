@@ -14,8 +14,9 @@
 
 namespace ntm::proto {
 
-/// An IPv4 or IPv6 socket address. IPv4-mapped IPv6 addresses are normalised to IPv4 so an
-/// endpoint seen on a dual-stack socket compares equal to the same endpoint seen on an IPv4 one.
+/// An IPv4 or IPv6 socket address. from_sockaddr() normalises IPv4-mapped IPv6 addresses to
+/// IPv4, so an endpoint seen on a dual-stack socket compares equal to the same endpoint seen
+/// on an IPv4 one; decode() keeps what the wire says.
 class Endpoint {
  public:
   Endpoint() = default;

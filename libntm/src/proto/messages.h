@@ -19,8 +19,8 @@ enum class PacketType : uint8_t {
   kData = 0x05,             ///< node ⇄ node: inner IP packet sealed with the tunnel key
 };
 
-/// Control message types (docs/protocol.md §4). Requests have odd numbers below 0x40 only by
-/// convention; the type alone says what a message is.
+/// Control message types (docs/protocol.md §4). The type alone says what a message is;
+/// is_response() tells requests from responses.
 enum class MessageType : uint8_t {
   kRegistrationRequest = 0x01,
   kRegistrationResponse = 0x02,
