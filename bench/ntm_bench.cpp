@@ -2,10 +2,14 @@
 // own loopback TCP and ICMP measured in the same run (the baseline), as medians and ratios.
 //
 //   ntm-bench [--mb MiB per run] [--runs N] [--pings N]
-//
-// It starts an ntm-dc and a sink node (this program again, as a child process), then runs the
-// source node in-process: N bulk TCP transfers to the sink's vIP, then N to a kernel TCP sink
-// on 127.0.0.1; then ICMP echoes to the sink's vIP and to 127.0.0.1.
+//     Loopback: starts an ntm-dc and a sink node (this program again, as a child process),
+//     then runs the source node in-process: N bulk TCP transfers to the sink's vIP
+//     interleaved with N to a kernel TCP sink on 127.0.0.1; then ICMP echoes to the sink's
+//     vIP and to 127.0.0.1.
+//   ntm-bench source FQDN KERNEL_IP:PORT [--mb ..] [--runs ..] [--pings ..]
+//     The same measurement between hosts (bench/wan.sh): node settings from NTM_* variables,
+//     tunnel sink at FQDN, kernel sink and ICMP target at KERNEL_IP.
+//   ntm-bench sink-node | sink-kernel [IP]     the two sinks (used by both modes)
 #include <arpa/inet.h>
 #include <netinet/ip_icmp.h>
 #include <poll.h>
@@ -183,11 +187,58 @@ int start_node_from_env() {
   return 0;
 }
 
+/// The measurement: tunnel to `fqdn` (port kSinkPort) against the kernel to `kaddr`.
+int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int npings) {
+  size_t bytes = mb << 20;
+  sockaddr_in vip{};
+  socklen_t vlen = sizeof vip;
+  auto t0 = Clock::now();
+  if (ntm_getaddrinfo(fqdn.c_str(), AF_INET, kSinkPort, (sockaddr*)&vip, &vlen) != 0 ||
+      ntm_wait_tunnel((sockaddr*)&vip, vlen, 10000) != 0) {
+    std::fprintf(stderr, "ntm-bench: no tunnel: %s\n", ntm_last_error());
+    return 1;
+  }
+  double setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  std::vector<double> tun, ker;
+  for (int r = 0; r < runs; ++r) {  // interleaved, so both see the same machine load
+    tun.push_back(bulk(ntm_api(), vip, bytes));
+    ker.push_back(bulk(kernel_api(), kaddr, bytes));
+  }
+  int ts = ntm_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  vip.sin_port = 0;
+  auto tun_rtt = pings(ts, vip, npings, true);
+  int ks = ::socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);  // unprivileged ping socket
+  if (ks < 0) ks = ::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  kaddr.sin_port = 0;
+  std::vector<double> ker_rtt;
+  if (ks >= 0) ker_rtt = pings(ks, kaddr, npings, false);
+
+  double tm = median(tun), km = median(ker), trtt = median(tun_rtt), krtt = median(ker_rtt);
+  std::printf("NTM tunnel vs kernel TCP/ICMP to %s (medians; runs interleaved)\n",
+              inet_ntoa(kaddr.sin_addr));
+  std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
+  std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",
+              mb, runs, tm, km, km > 0 ? tm / km : 0.0);
+  std::printf("  ICMP echo x %d:         tunnel %8.3f ms       kernel %8.3f ms       added %.3f ms\n",
+              npings, trtt, krtt, trtt - krtt);
+  std::printf("  tunnel runs (Mbit/s):");
+  for (double v : tun) std::printf(" %.0f", v);
+  std::printf("\n  kernel runs (Mbit/s):");
+  for (double v : ker) std::printf(" %.0f", v);
+  std::printf("\n  echoes answered: tunnel %zu/%d, kernel %zu/%d\n", tun_rtt.size(), npings,
+              ker_rtt.size(), npings);
+  ntm_close(ts);
+  bool ok = tm > 0 && km > 0 && !tun_rtt.empty();
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   size_t mb = 64;
   int runs = 5, npings = 200;
+  bool source_mode = false;
+  std::string peer_fqdn, kernel_peer;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "sink-node") {  // child: tunnel sink
@@ -199,9 +250,10 @@ int main(int argc, char** argv) {
       run_sink(api, l);
       return 0;
     }
-    if (a == "sink-kernel") {  // child: kernel TCP sink on 127.0.0.1
+    if (a == "sink-kernel") {  // child: kernel TCP sink on 127.0.0.1 (or the given IP)
       Api api = kernel_api();
-      int l = listen_on(api, AF_INET, 0, "127.0.0.1");
+      const char* ip = i + 1 < argc ? argv[i + 1] : "127.0.0.1";
+      int l = listen_on(api, AF_INET, 0, ip);
       sockaddr_in sa{};
       socklen_t len = sizeof sa;
       getsockname(l, reinterpret_cast<sockaddr*>(&sa), &len);
@@ -210,7 +262,11 @@ int main(int argc, char** argv) {
       run_sink(api, l);
       return 0;
     }
-    if (a == "--mb" && i + 1 < argc) mb = size_t(std::atol(argv[++i]));
+    if (a == "source" && i + 2 < argc) {
+      source_mode = true;
+      peer_fqdn = argv[++i];
+      kernel_peer = argv[++i];
+    } else if (a == "--mb" && i + 1 < argc) mb = size_t(std::atol(argv[++i]));
     else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
     else if (a == "--pings" && i + 1 < argc) npings = std::atoi(argv[++i]);
     else {
@@ -218,8 +274,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (source_mode) {
+    if (start_node_from_env() != 0) return 1;
+    sockaddr_in kaddr{};
+    auto colon = kernel_peer.rfind(':');
+    kaddr.sin_family = AF_INET;
+    if (colon == std::string::npos ||
+        inet_pton(AF_INET, kernel_peer.substr(0, colon).c_str(), &kaddr.sin_addr) != 1)
+      return 2;
+    kaddr.sin_port = htons(uint16_t(std::atoi(kernel_peer.substr(colon + 1).c_str())));
+    int rc = measure(peer_fqdn, kaddr, mb, runs, npings);
+    ntm_stop();
+    return rc;
+  }
   if (mb < 1 || runs < 1 || npings < 1) return 2;
-  size_t bytes = mb << 20;
   std::string self = "/proc/self/exe";
   char exe[4096];
   ssize_t n = readlink(self.c_str(), exe, sizeof exe - 1);
@@ -259,54 +327,11 @@ int main(int argc, char** argv) {
   setenv("NTM_STATE_DIR", (dir.path() + "/source").c_str(), 1);
   setenv("NTM_BIND", "127.0.0.1:0", 1);
   if (start_node_from_env() != 0) return 1;
-  sockaddr_in vip{};
-  socklen_t vlen = sizeof vip;
-  auto t0 = Clock::now();
-  if (ntm_getaddrinfo("sink.bench.ntm.test", AF_INET, kSinkPort, (sockaddr*)&vip, &vlen) != 0 ||
-      ntm_wait_tunnel((sockaddr*)&vip, vlen, 10000) != 0) {
-    std::fprintf(stderr, "ntm-bench: no tunnel: %s\n", ntm_last_error());
-    return 1;
-  }
-  double setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   sockaddr_in kaddr{};
   kaddr.sin_family = AF_INET;
   kaddr.sin_port = htons(kport);
   kaddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-
-  std::vector<double> tun, ker;
-  for (int r = 0; r < runs; ++r) {  // interleaved, so both see the same machine load
-    tun.push_back(bulk(ntm_api(), vip, bytes));
-    ker.push_back(bulk(kernel_api(), kaddr, bytes));
-  }
-  int ts = ntm_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-  vip.sin_port = 0;
-  auto tun_rtt = pings(ts, vip, npings, true);
-  int ks = ::socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);  // unprivileged ping socket
-  bool kraw = false;
-  if (ks < 0) {
-    ks = ::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
-    kraw = true;
-  }
-  kaddr.sin_port = 0;
-  std::vector<double> ker_rtt;
-  if (ks >= 0) ker_rtt = pings(ks, kaddr, npings, false);
-  (void)kraw;
-
-  double tm = median(tun), km = median(ker), trtt = median(tun_rtt), krtt = median(ker_rtt);
-  std::printf("NTM tunnel vs kernel loopback (medians; runs interleaved in one process run)\n");
-  std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
-  std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",
-              mb, runs, tm, km, km > 0 ? tm / km : 0.0);
-  std::printf("  ICMP echo x %d:         tunnel %8.3f ms       kernel %8.3f ms       added %.3f ms\n",
-              npings, trtt, krtt, trtt - krtt);
-  std::printf("  tunnel runs (Mbit/s):");
-  for (double v : tun) std::printf(" %.0f", v);
-  std::printf("\n  kernel runs (Mbit/s):");
-  for (double v : ker) std::printf(" %.0f", v);
-  std::printf("\n  echoes answered: tunnel %zu/%d, kernel %zu/%d\n", tun_rtt.size(), npings,
-              ker_rtt.size(), npings);
-  ntm_close(ts);
+  int rc = measure("sink.bench.ntm.test", kaddr, mb, runs, npings);
   ntm_stop();
-  bool ok = tm > 0 && km > 0 && !tun_rtt.empty();
-  return ok ? 0 : 1;
+  return rc;
 }

@@ -1,4 +1,5 @@
 # libntm: the node library (negotiation, packet manipulation, sockets) over lwIP.
+include(${CMAKE_CURRENT_SOURCE_DIR}/lwip.cmake)
 find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
 add_library(ntm STATIC
   src/negotiation/dc_link.cpp
@@ -18,5 +19,5 @@ add_library(ntm STATIC
 target_include_directories(ntm PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${ASIO_INCLUDE_DIR})
 target_compile_definitions(ntm PRIVATE ASIO_STANDALONE ASIO_NO_DEPRECATED)
-target_link_libraries(ntm PUBLIC ntm_crypto PkgConfig::LWIP Threads::Threads
+target_link_libraries(ntm PUBLIC ntm_crypto ${NTM_LWIP_TARGET} Threads::Threads
                       PRIVATE spdlog::spdlog)
