@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 namespace ntm::proto {
@@ -273,6 +274,28 @@ TEST(ControlMessageTest, MakeErrorEchoesMessageIdAndCapsText) {
   EXPECT_EQ(e.get_string(AttrType::kErrorText)->size(), 200u);  // docs/protocol.md: 0..200
   DecodeError err;
   EXPECT_TRUE(decode(e.encode(), err)) << to_string(err);
+}
+
+TEST(ControlMessageTest, MakeErrorCutsTextAtACharacterBoundary) {
+  ControlMessage req(MessageType::kRegistrationRequest, 1);
+  std::string text = std::string(199, 'x') + "\xc3\xa9" + "tail";  // 'é' straddles byte 200
+  ControlMessage e = make_error(req, ErrorCode::kInvalidName, text);
+  EXPECT_EQ(e.get_string(AttrType::kErrorText), std::string(199, 'x'));
+  std::string exact(200, 'y');
+  EXPECT_EQ(make_error(req, ErrorCode::kInternal, exact).get_string(AttrType::kErrorText), exact);
+}
+
+TEST(ControlMessageTest, LongestAttributeRoundTripsAndLongerIsRefused) {
+  // The length field is 16 bits: 65535 bytes fit, one more must not be silently truncated.
+  ControlMessage m(MessageType::kKeepAlive, 1);
+  m.add(AttrType::kErrorText, Bytes(0xffff, 'a'));
+  DecodeError err;
+  auto out = decode(m.encode(), err);
+  ASSERT_TRUE(out) << to_string(err);
+  EXPECT_EQ(out->find(AttrType::kErrorText)->value.size(), 0xffffu);
+  EXPECT_THROW(m.add(AttrType::kErrorText, Bytes(0x10000, 'a')), std::length_error);
+  EXPECT_THROW(m.add_string(AttrType::kFqdn, std::string(0x10000, 'a')), std::length_error);
+  EXPECT_EQ(m.attrs.size(), 1u);
 }
 
 TEST(ControlMessageTest, ResponsesAreTheTypesThatEchoARequest) {
