@@ -246,19 +246,6 @@ class Harness {
 
 }  // namespace
 
-// BUG outside the fuzz tree, suppressed here so the fuzzer can look past it: asio picks its
-// handler allocator from _GLIBCXX_HAVE_ALIGNED_ALLOC, which is only defined once a standard
-// header has been included. servers/dc/dc_server.cpp (and main.cpp, libntm's dc_link.cpp)
-// include <asio/...> first and get aligned_new = ::operator new, direction.cpp gets
-// std::aligned_alloc/std::free: two definitions of the same inline functions (an ODR
-// violation), so memory from one is released by the other. ASan reports alloc-dealloc-mismatch
-// on the first route direction; reproduce with
-//   ASAN_OPTIONS=alloc_dealloc_mismatch=1 fuzz_dc_datagram
-//   fuzz/corpus/dc_datagram/register_and_direct
-extern "C" const char* __asan_default_options() {
-  return "alloc_dealloc_mismatch=0";
-}
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static bool quiet = [] {
     spdlog::set_level(spdlog::level::off);

@@ -21,8 +21,10 @@ void check_round_trips(const Endpoint& e) {
   FUZZ_CHECK(wire.size() == e.encoded_size());
   auto again = Endpoint::decode(wire);
   FUZZ_CHECK(again && *again == e);
+  // Text round trip: parse() normalises IPv4-mapped IPv6 to IPv4, as from_sockaddr() does.
   auto parsed = Endpoint::parse(e.to_string());
-  FUZZ_CHECK(parsed && *parsed == e);
+  auto normal = Endpoint::from_sockaddr(e.sa(), e.sa_len());
+  FUZZ_CHECK(parsed && normal && *parsed == *normal);
   if (e.is_v4()) {
     Endpoint mapped = e.as_v6_mapped();
     auto back = Endpoint::from_sockaddr(mapped.sa(), mapped.sa_len());

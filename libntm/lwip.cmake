@@ -2,7 +2,7 @@
 # scripts/fetch-lwip) with our own lwipopts.h (libntm/lwip/) — large TCP windows, no checksum
 # checks inside the AEAD tunnel. Fallback: the packaged liblwip-dev, whose fixed options cap a
 # connection at a 64 KiB window. docs/benchmarks.md records why.
-set(NTM_LWIP_DIR ${CMAKE_SOURCE_DIR}/third_party/lwip)
+set(NTM_LWIP_DIR ${PROJECT_SOURCE_DIR}/third_party/lwip)
 if(EXISTS ${NTM_LWIP_DIR}/src/core/tcp.c)
   set(_ntm_lwip_default ON)
 else()
@@ -26,7 +26,7 @@ if(NTM_LWIP_FROM_SOURCE)
   file(WRITE ${CMAKE_BINARY_DIR}/lwip_port/sys_arch.c "${_sys_arch}")
   add_library(ntm_lwip STATIC ${lwipcore_SRCS} ${lwipcore4_SRCS} ${lwipcore6_SRCS}
                               ${lwipapi_SRCS} ${CMAKE_BINARY_DIR}/lwip_port/sys_arch.c)
-  target_include_directories(ntm_lwip SYSTEM PUBLIC ${CMAKE_SOURCE_DIR}/libntm/lwip
+  target_include_directories(ntm_lwip SYSTEM PUBLIC ${PROJECT_SOURCE_DIR}/libntm/lwip
                              ${LWIP_DIR}/port/include ${LWIP_DIR}/src/include)
   target_compile_options(ntm_lwip PRIVATE -w)  # third-party code: its warnings are not ours
   target_link_libraries(ntm_lwip PUBLIC Threads::Threads)

@@ -18,6 +18,9 @@ add_library(ntm STATIC
   src/socket/socket.cpp)
 target_include_directories(ntm PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
                            PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/src ${ASIO_INCLUDE_DIR})
-target_compile_definitions(ntm PRIVATE ASIO_STANDALONE ASIO_NO_DEPRECATED)
+# Every translation unit must see asio configured the same way (its allocator choice depends
+# on which standard headers came first otherwise: an ODR violation ASan reports).
+target_compile_definitions(ntm PRIVATE ASIO_STANDALONE ASIO_NO_DEPRECATED
+                           ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(ntm PUBLIC ntm_crypto ${NTM_LWIP_TARGET} Threads::Threads
                       PRIVATE spdlog::spdlog)

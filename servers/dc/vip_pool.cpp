@@ -9,8 +9,10 @@ namespace ntm::dc {
 VipPool::VipPool(const server::Cidr& cidr) : cidr_(cidr) {
   unsigned bits = std::min(cidr.host_bits(), 62u);
   uint64_t size = 1ull << bits;
-  // Offset 0 is the network address; for IPv4 the last one is the broadcast address.
-  capacity_ = cidr.family == AF_INET ? size - 2 : size - 1;
+  // Offset 0 is the network address; for IPv4 the last one is the broadcast address. A
+  // prefix with no host address left (IPv4 /31 and /32, IPv6 /128) has nothing to give.
+  uint64_t reserved = cidr.family == AF_INET ? 2 : 1;
+  capacity_ = size > reserved ? size - reserved : 0;
 }
 
 std::optional<Address> VipPool::acquire(const crypto::Key& identity) {

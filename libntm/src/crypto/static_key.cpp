@@ -41,10 +41,19 @@ std::optional<StaticKeyPair> load_or_create_key(const std::string& dir, const st
     return std::nullopt;
   }
   std::string path = dir + "/" + name;
+  // An existing key that cannot be read is an error, never a reason to make a new identity.
+  if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), R_OK) != 0) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
   std::ifstream in(path);
   if (in) {
     std::stringstream ss;
     ss << in.rdbuf();
+    if (in.bad()) {
+      error = "cannot read " + path;
+      return std::nullopt;
+    }
     auto k = key_from_base64(ss.str());
     if (!k) {
       error = path + " is not a base64 X25519 private key";

@@ -41,6 +41,8 @@ std::optional<Endpoint> Endpoint::parse(const std::string& text) {
     if (colon == std::string::npos) return std::nullopt;
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
+    // An IPv6 address needs brackets: "2001:db8::1:4500" is ambiguous.
+    if (host.find(':') != std::string::npos) return std::nullopt;
   }
   if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
     return std::nullopt;
@@ -57,7 +59,8 @@ std::optional<Endpoint> Endpoint::parse(const std::string& text) {
   if (inet_pton(AF_INET6, host.c_str(), &s6->sin6_addr) == 1) {
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons(uint16_t(p));
-    return e;
+    // "[::ffff:a.b.c.d]:p" is the IPv4 endpoint, as from_sockaddr() sees it on the wire.
+    return from_sockaddr(e.sa(), sizeof(sockaddr_in6));
   }
   return std::nullopt;
 }

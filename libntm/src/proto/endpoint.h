@@ -22,7 +22,8 @@ class Endpoint {
   Endpoint() = default;
   /// Copies a sockaddr_in or sockaddr_in6; returns nullopt for other families or short lengths.
   static std::optional<Endpoint> from_sockaddr(const sockaddr* sa, socklen_t len);
-  /// Parses "1.2.3.4:5" or "[::1]:5". Returns nullopt when the text is not such an endpoint.
+  /// Parses "1.2.3.4:5" or "[::1]:5" (IPv6 needs brackets; IPv4-mapped IPv6 becomes IPv4).
+  /// Returns nullopt when the text is not such an endpoint.
   static std::optional<Endpoint> parse(const std::string& text);
   /// Decodes the 7- or 19-byte wire form; nullopt on any other length or family byte.
   static std::optional<Endpoint> decode(ByteView wire);

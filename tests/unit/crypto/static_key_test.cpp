@@ -121,12 +121,7 @@ TEST_F(StaticKeyTest, UncreatableDirectoryIsAnError) {
   EXPECT_NE(error.find("cannot create"), std::string::npos) << error;
 }
 
-// BUG (libntm/src/crypto/static_key.cpp, load_or_create_key): an existing key file that cannot
-// be read (EACCES: wrong owner after a restore, or the daemon started as another user) is taken
-// for an absent one, and a fresh key is renamed over it. The node silently gets a new identity
-// (its name is then "taken" at the DC) or the DC a new key (every node's pinned key stops
-// matching). The header promises nullopt "on I/O error". Enable once fixed.
-TEST_F(StaticKeyTest, DISABLED_UnreadableKeyFileIsAnErrorNotReplaced) {
+TEST_F(StaticKeyTest, UnreadableKeyFileIsAnErrorNotReplaced) {
   std::string error;
   auto original = load_or_create_key(state_, "node.key", error);
   ASSERT_TRUE(original) << error;

@@ -216,14 +216,7 @@ TEST(EndpointTest, DecodeKeepsWhatTheWireSays) {
   EXPECT_EQ(encode(*e), wire);
 }
 
-// BUG (libntm/src/proto/endpoint.cpp Endpoint::parse, with negotiation/dc_link.cpp
-// DcLink::on_datagram): parse() keeps "[::ffff:a.b.c.d]:p" as an AF_INET6 endpoint, while
-// every received datagram's source goes through from_sockaddr(), which normalises it to IPv4.
-// A node configured with dc_address = "[::ffff:192.0.2.1]:4500" therefore sends to its DC but
-// drops every answer: `from == dc_` in DcLink::on_datagram never holds. Either parse() should
-// normalise like from_sockaddr() (this test) or DcLink should compare normalised endpoints.
-// Enable once fixed.
-TEST(EndpointTest, DISABLED_ParseNormalisesV4MappedToIpv4) {
+TEST(EndpointTest, ParseNormalisesV4MappedToIpv4) {
   auto e = Endpoint::parse("[::ffff:192.0.2.1]:4500");
   ASSERT_TRUE(e);
   EXPECT_TRUE(e->is_v4());

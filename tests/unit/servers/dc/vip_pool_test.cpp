@@ -175,12 +175,7 @@ TEST(VipPoolTest, PoolWithoutHostAddressesIsEmpty) {
   EXPECT_FALSE(p128.acquire(id(1)));
 }
 
-// BUG (servers/dc/vip_pool.cpp, VipPool::VipPool): for an IPv4 /32 pool the capacity is
-// computed as 2^0 − 2, which wraps to 2^64 − 1, so acquire() hands out 100.64.0.1, .2, ...
-// — addresses outside the configured prefix that the DC does not own ("vip4_pool =
-// 100.64.0.0/32" is accepted by Cidr::parse and dc_config). A /32 (like a /31) has no host
-// address to give. Enable once fixed.
-TEST(VipPoolTest, DISABLED_Ipv4Slash32HasNoAddressesToGive) {
+TEST(VipPoolTest, Ipv4Slash32HasNoAddressesToGive) {
   server::Cidr c = cidr("100.64.0.0/32");
   VipPool pool(c);
   EXPECT_EQ(pool.capacity(), 0u);
