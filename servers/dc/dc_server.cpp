@@ -116,9 +116,9 @@ void DcServer::on_handshake(size_t socket, proto::ByteView d, const proto::Endpo
   auto r = responder_.consume_init(d, index, response);
   if (!r) return drop(stats_.drop_handshake, from, "handshake initiation not authentic");
   auto last = last_init_.find(r->remote_static);
-  if (last != last_init_.end() && !(last->second < r->timestamp))
+  if (last != last_init_.end() && !(last->second.timestamp < r->timestamp))
     return drop(stats_.drop_replay, from, "replayed handshake initiation");
-  last_init_[r->remote_static] = r->timestamp;
+  last_init_[r->remote_static] = {r->timestamp, Clock::now()};
   // One control session per node identity: the new one replaces the old.
   for (auto it = sessions_.begin(); it != sessions_.end();)
     it = it->second.identity == r->remote_static ? sessions_.erase(it) : std::next(it);
@@ -288,6 +288,12 @@ void DcServer::schedule_expiry() {
     auto idle = std::chrono::seconds(3 * cfg_.registration_lifetime_s);
     for (auto it = sessions_.begin(); it != sessions_.end();)
       it = now - it->second.last_seen > idle ? sessions_.erase(it) : std::next(it);
+    // Anyone can make identities, so the replay table must not grow without bound: an
+    // identity with no registration forgets its last timestamp after three lifetimes (a
+    // replay after that creates a control session nobody can use).
+    for (auto it = last_init_.begin(); it != last_init_.end();)
+      it = now - it->second.seen > idle && !registry_.find(it->first) ? last_init_.erase(it)
+                                                                       : std::next(it);
     if (uint64_t n = drop_log_.take_suppressed())
       spdlog::info("{} more drops not logged (rate limit)", n);
     schedule_expiry();

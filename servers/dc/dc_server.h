@@ -85,7 +85,13 @@ class DcServer {
   Registry registry_;
   std::vector<Listener> listeners_;
   std::map<uint32_t, ControlSession> sessions_;        // by DC-side index
-  std::map<crypto::Key, crypto::Timestamp> last_init_;  // handshake replay protection
+  /// Handshake replay protection: the newest message-1 timestamp per node identity, and when
+  /// it was seen (entries of unregistered identities are pruned after 3 lifetimes).
+  struct LastInit {
+    crypto::Timestamp timestamp;
+    Clock::time_point seen;
+  };
+  std::map<crypto::Key, LastInit> last_init_;
   proto::ResponseCache responses_{8192};
   std::map<uint32_t, Outstanding> outstanding_;  // by message ID
   uint32_t next_message_id_;
