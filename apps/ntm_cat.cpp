@@ -168,9 +168,9 @@ int main(int argc, char** argv) {
   po::options_description desc("ntm-cat [options] (-l PORT | FQDN PORT)");
   desc.add_options()("help,h", "show this help")("listen,l", po::bool_switch(&o.listen),
                                                  "listen for one peer")(
-      "udp,u", po::bool_switch(&o.udp), "UDP instead of TCP")("ipv6,6", po::bool_switch(&o.v6),
-                                                              "use IPv6 vIPs")(
-      "verbose,v", po::bool_switch(&o.verbose), "print timings to stderr")(
+      "udp,u", po::bool_switch(&o.udp), "UDP instead of TCP")(
+      "ipv6,6", po::bool_switch(&o.v6), "use IPv6 vIPs")("verbose,v", po::bool_switch(&o.verbose),
+                                                         "print timings to stderr")(
       "wait,w", po::value(&o.idle_timeout_s), "UDP: exit after this many idle seconds");
   node.add_to(desc);
   po::options_description hidden;
@@ -264,8 +264,7 @@ int main(int argc, char** argv) {
     socklen_t plen = sizeof peer;
     if (ntm_getaddrinfo(o.host.c_str(), family, o.port, reinterpret_cast<sockaddr*>(&peer),
                         &plen) != 0) {
-      std::fprintf(stderr, "ntm-cat: cannot resolve %s: %s\n", o.host.c_str(),
-                   ntm_last_error());
+      std::fprintf(stderr, "ntm-cat: cannot resolve %s: %s\n", o.host.c_str(), ntm_last_error());
       return 1;
     }
     double resolve_ms = ms_since(t0);
@@ -275,8 +274,7 @@ int main(int argc, char** argv) {
       void* ip = family == AF_INET ? (void*)&reinterpret_cast<sockaddr_in*>(&peer)->sin_addr
                                    : (void*)&reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr;
       inet_ntop(family, ip, text, sizeof text);
-      std::fprintf(stderr,
-                   "ntm-cat: %s is %s; name resolution %.2f ms, tunnel setup %.2f ms%s\n",
+      std::fprintf(stderr, "ntm-cat: %s is %s; name resolution %.2f ms, tunnel setup %.2f ms%s\n",
                    o.host.c_str(), text, resolve_ms, ms_since(t0),
                    wait_rc == 0 ? "" : " (not yet up)");
     }

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       "interval,i", po::value(&interval_ms), "milliseconds between requests (default 1000)")(
       "timeout,W", po::value(&timeout_ms), "milliseconds to wait for each reply (default 2000)")(
       "size,s", po::value(&size), "payload bytes (default 56)")("ipv6,6", po::bool_switch(&v6),
-                                                                 "ping the IPv6 vIP");
+                                                                "ping the IPv6 vIP");
   node.add_to(desc);
   po::options_description hidden;
   hidden.add_options()("host", po::value(&host));
@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
   }
   if (host.empty() || count < 1 || count > 100000 || interval_ms < 0 || timeout_ms < 1 ||
       size < 8 || size > 1300) {
-    std::fprintf(stderr,
-                 "usage: ntm-ping [options] FQDN (count 1..100000, size 8..1300 bytes)\n");
+    std::fprintf(stderr, "usage: ntm-ping [options] FQDN (count 1..100000, size 8..1300 bytes)\n");
     return 2;
   }
   if (!node.complete("ntm-ping")) return 2;
@@ -114,9 +113,9 @@ int main(int argc, char** argv) {
     }
     bool got = false;
     for (;;) {
-      int left = timeout_ms - int(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      Clock::now() - sent)
-                                      .count());
+      int left =
+          timeout_ms -
+          int(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - sent).count());
       if (left <= 0) break;
       pollfd pfd{s, POLLIN, 0};
       if (ntm_poll(&pfd, 1, left) <= 0) break;
@@ -132,8 +131,7 @@ int main(int argc, char** argv) {
         continue;
       double ms = std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
       rtts.push_back(ms);
-      std::printf("%zd bytes from %s: icmp_seq=%d time=%.3f ms\n", n - ssize_t(off), text, seq,
-                  ms);
+      std::printf("%zd bytes from %s: icmp_seq=%d time=%.3f ms\n", n - ssize_t(off), text, seq, ms);
       got = true;
       break;
     }

@@ -162,7 +162,8 @@ std::vector<double> pings(int s, const sockaddr_in& to, int count, bool ntm_sock
                            : ::recvfrom(s, buf, sizeof buf, 0, nullptr, nullptr);
       if (n < 8) continue;
       size_t off = (buf[0] >> 4) == 4 ? size_t(buf[0] & 0x0f) * 4 : 0;
-      if (size_t(n) < off + 8 || buf[off] != ICMP_ECHOREPLY || (buf[off + 6] << 8 | buf[off + 7]) != seq)
+      if (size_t(n) < off + 8 || buf[off] != ICMP_ECHOREPLY ||
+          (buf[off + 6] << 8 | buf[off + 7]) != seq)
         continue;
       rtts.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
       break;
@@ -219,8 +220,9 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
   std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",
               mb, runs, tm, km, km > 0 ? tm / km : 0.0);
-  std::printf("  ICMP echo x %d:         tunnel %8.3f ms       kernel %8.3f ms       added %.3f ms\n",
-              npings, trtt, krtt, trtt - krtt);
+  std::printf(
+      "  ICMP echo x %d:         tunnel %8.3f ms       kernel %8.3f ms       added %.3f ms\n",
+      npings, trtt, krtt, trtt - krtt);
   std::printf("  tunnel runs (Mbit/s):");
   for (double v : tun) std::printf(" %.0f", v);
   std::printf("\n  kernel runs (Mbit/s):");
@@ -266,9 +268,12 @@ int main(int argc, char** argv) {
       source_mode = true;
       peer_fqdn = argv[++i];
       kernel_peer = argv[++i];
-    } else if (a == "--mb" && i + 1 < argc) mb = size_t(std::atol(argv[++i]));
-    else if (a == "--runs" && i + 1 < argc) runs = std::atoi(argv[++i]);
-    else if (a == "--pings" && i + 1 < argc) npings = std::atoi(argv[++i]);
+    } else if (a == "--mb" && i + 1 < argc)
+      mb = size_t(std::atol(argv[++i]));
+    else if (a == "--runs" && i + 1 < argc)
+      runs = std::atoi(argv[++i]);
+    else if (a == "--pings" && i + 1 < argc)
+      npings = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "usage: ntm-bench [--mb MiB] [--runs N] [--pings N]\n");
       return 2;
@@ -298,9 +303,8 @@ int main(int argc, char** argv) {
   std::string state = dir.path() + "/dc";
   Process key({ntm::test::bin("ntm-dc"), "--state-dir", state, "--print-public-key"});
   std::string dc_key = key.read_line(std::chrono::seconds(5)).value_or("");
-  Process dc({ntm::test::bin("ntm-dc"), "--state-dir", state, "--listen", "127.0.0.1:0",
-              "--domain", "bench.ntm.test", "--port-file", dir.path() + "/port", "--log-level",
-              "warn"});
+  Process dc({ntm::test::bin("ntm-dc"), "--state-dir", state, "--listen", "127.0.0.1:0", "--domain",
+              "bench.ntm.test", "--port-file", dir.path() + "/port", "--log-level", "warn"});
   int dc_port = 0;
   for (int i = 0; i < 200 && !dc_port; ++i) {
     std::ifstream f(dir.path() + "/port");

@@ -9,8 +9,8 @@
 namespace ntm::server {
 
 struct Cidr {
-  int family = 0;                   ///< AF_INET or AF_INET6
-  std::array<uint8_t, 16> base{};   ///< network address, first 4 bytes for IPv4
+  int family = 0;                  ///< AF_INET or AF_INET6
+  std::array<uint8_t, 16> base{};  ///< network address, first 4 bytes for IPv4
   unsigned prefix_len = 0;
 
   /// Parses "addr/len"; nullopt on bad syntax, length out of range, or host bits set.

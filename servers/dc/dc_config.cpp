@@ -14,23 +14,22 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   DcConfig c;
   std::string config_file, vip4, vip6;
   po::options_description cli("Command line");
-  cli.add_options()("help,h", "show this help")(
-      "config,c", po::value(&config_file), "config file (same keys as the long options)")(
+  cli.add_options()("help,h", "show this help")("config,c", po::value(&config_file),
+                                                "config file (same keys as the long options)")(
       "print-public-key", po::bool_switch(&c.print_public_key),
       "print the DC's static public key (base64; creates the key if needed) and exit");
   po::options_description opts("Options (command line or config file)");
   opts.add_options()("listen", po::value(&c.listen)->composing(),
                      "UDP control endpoint ip:port, repeatable (default 0.0.0.0:7100 and "
-                     "[::]:7100)")(
-      "domain", po::value(&c.domain)->default_value("dc.ntm.test"),
-      "DNS domain of this DC; nodes get <name>.<domain>")(
-      "vip4-pool", po::value(&vip4)->default_value("100.64.0.0/16"),
-      "IPv4 vIP pool (CIDR)")("vip6-pool", po::value(&vip6)->default_value("fd00:6e74:6d::/64"),
-                              "IPv6 vIP pool (CIDR); 'none' disables")(
+                     "[::]:7100)")("domain", po::value(&c.domain)->default_value("dc.ntm.test"),
+                                   "DNS domain of this DC; nodes get <name>.<domain>")(
+      "vip4-pool", po::value(&vip4)->default_value("100.64.0.0/16"), "IPv4 vIP pool (CIDR)")(
+      "vip6-pool", po::value(&vip6)->default_value("fd00:6e74:6d::/64"),
+      "IPv6 vIP pool (CIDR); 'none' disables")(
       "state-dir", po::value(&c.state_dir)->default_value("/var/lib/ntm-dc"),
-      "directory for the DC's key")(
-      "registration-lifetime", po::value(&c.registration_lifetime_s)->default_value(60),
-      "seconds a registration lives without a keep-alive")(
+      "directory for the DC's key")("registration-lifetime",
+                                    po::value(&c.registration_lifetime_s)->default_value(60),
+                                    "seconds a registration lives without a keep-alive")(
       "log-level", po::value(&c.log_level)->default_value("info"),
       "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
@@ -43,8 +42,7 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
     if (vm.count("config")) {
       std::ifstream f(vm["config"].as<std::string>());
       if (!f) {
-        std::cerr << "ntm-dc: cannot read config file " << vm["config"].as<std::string>()
-                  << "\n";
+        std::cerr << "ntm-dc: cannot read config file " << vm["config"].as<std::string>() << "\n";
         exit_code = 2;
         return std::nullopt;
       }

@@ -11,14 +11,14 @@
 namespace ntm::dc {
 
 struct DcConfig {
-  std::vector<std::string> listen;      ///< "ip:port" control endpoints (UDP)
-  std::string domain;                   ///< DC's DNS domain, e.g. "dc1.ntm.test"
+  std::vector<std::string> listen;  ///< "ip:port" control endpoints (UDP)
+  std::string domain;               ///< DC's DNS domain, e.g. "dc1.ntm.test"
   std::optional<server::Cidr> vip4_pool;
   std::optional<server::Cidr> vip6_pool;
-  std::string state_dir;                ///< holds dc.key
+  std::string state_dir;  ///< holds dc.key
   unsigned registration_lifetime_s = 60;
   std::string log_level = "info";
-  std::string port_file;                ///< when set, the bound ports are written here
+  std::string port_file;  ///< when set, the bound ports are written here
   bool print_public_key = false;
 };
 

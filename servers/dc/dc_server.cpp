@@ -30,7 +30,9 @@ proto::Endpoint from_asio(const asio::ip::udp::endpoint& e) {
   return proto::Endpoint::from_sockaddr(e.data(), socklen_t(e.size())).value_or(proto::Endpoint());
 }
 
-std::string short_key(const crypto::Key& k) { return crypto::key_to_base64(k).substr(0, 8); }
+std::string short_key(const crypto::Key& k) {
+  return crypto::key_to_base64(k).substr(0, 8);
+}
 
 }  // namespace
 
@@ -78,15 +80,15 @@ std::vector<proto::Endpoint> DcServer::local_endpoints() const {
 
 void DcServer::receive(size_t i) {
   Listener& l = listeners_[i];
-  l.socket->async_receive_from(asio::buffer(l.buf), l.from, [this, i](std::error_code ec,
-                                                                      size_t n) {
-    if (ec == asio::error::operation_aborted) return;
-    if (!ec) {
-      Listener& l = listeners_[i];
-      on_datagram(i, proto::ByteView(l.buf.data(), n), from_asio(l.from));
-    }
-    receive(i);
-  });
+  l.socket->async_receive_from(
+      asio::buffer(l.buf), l.from, [this, i](std::error_code ec, size_t n) {
+        if (ec == asio::error::operation_aborted) return;
+        if (!ec) {
+          Listener& l = listeners_[i];
+          on_datagram(i, proto::ByteView(l.buf.data(), n), from_asio(l.from));
+        }
+        receive(i);
+      });
 }
 
 void DcServer::drop(uint64_t& counter, const proto::Endpoint& from, const char* reason) {
@@ -197,8 +199,7 @@ void DcServer::dispatch(ControlSession& s, uint32_t index, const proto::ControlM
 void DcServer::on_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m) {
   auto name = m.get_string(proto::AttrType::kNodeName);
   if (!name)
-    return respond(s, index, m,
-                   proto::make_error(m, proto::ErrorCode::kMalformed, "no node name"));
+    return respond(s, index, m, proto::make_error(m, proto::ErrorCode::kMalformed, "no node name"));
   NodeRecord* r = nullptr;
   auto expires = Clock::now() + std::chrono::seconds(cfg_.registration_lifetime_s);
   switch (registry_.register_node(s.identity, *name, expires, &r)) {
@@ -293,7 +294,7 @@ void DcServer::schedule_expiry() {
     // replay after that creates a control session nobody can use).
     for (auto it = last_init_.begin(); it != last_init_.end();)
       it = now - it->second.seen > idle && !registry_.find(it->first) ? last_init_.erase(it)
-                                                                       : std::next(it);
+                                                                      : std::next(it);
     if (uint64_t n = drop_log_.take_suppressed())
       spdlog::info("{} more drops not logged (rate limit)", n);
     schedule_expiry();

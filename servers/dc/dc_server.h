@@ -84,7 +84,7 @@ class DcServer {
   crypto::HandshakeResponder responder_;
   Registry registry_;
   std::vector<Listener> listeners_;
-  std::map<uint32_t, ControlSession> sessions_;        // by DC-side index
+  std::map<uint32_t, ControlSession> sessions_;  // by DC-side index
   /// Handshake replay protection: the newest message-1 timestamp per node identity, and when
   /// it was seen (entries of unregistered identities are pruned after 3 lifetimes).
   struct LastInit {

@@ -7,11 +7,11 @@
 #include <fstream>
 #include <iostream>
 
+#include <spdlog/spdlog.h>
 #include "common/logging.h"
 #include "crypto/static_key.h"
 #include "dc/dc_config.h"
 #include "dc/dc_server.h"
-#include <spdlog/spdlog.h>
 
 int main(int argc, char** argv) {
   int exit_code = 0;

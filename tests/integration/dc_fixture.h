@@ -42,10 +42,18 @@ class DcFixture : public ::testing::Test {
       ASSERT_EQ(p.wait(std::chrono::seconds(5)), 0);
     }
     ASSERT_EQ(dc_key_.size(), 44u);
-    std::vector<std::string> argv = {bin("ntm-dc"),     "--state-dir", state,
-                                     "--listen",        "127.0.0.1:0", "--domain",
-                                     domain_,           "--port-file", dir_.path() + "/dc.port",
-                                     "--vip4-pool",     "100.64.0.0/24", "--vip6-pool",
+    std::vector<std::string> argv = {bin("ntm-dc"),
+                                     "--state-dir",
+                                     state,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--domain",
+                                     domain_,
+                                     "--port-file",
+                                     dir_.path() + "/dc.port",
+                                     "--vip4-pool",
+                                     "100.64.0.0/24",
+                                     "--vip6-pool",
                                      "fd00:6e74:6d::/112"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     dc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dc_log());

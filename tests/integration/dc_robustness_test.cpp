@@ -29,23 +29,23 @@ TEST_F(DcRobustness, GarbageAndTruncatedDatagramsAreDropped) {
     if (++sent % 16 == 0) std::this_thread::sleep_for(1ms);
   };
   std::mt19937 rng(42);
-  std::vector<uint8_t> init(116);                 // right size, random content
+  std::vector<uint8_t> init(116);  // right size, random content
   for (auto& b : init) b = uint8_t(rng());
   init[0] = 1, init[1] = init[2] = init[3] = 0;
   send(init);
-  std::vector<uint8_t> big(1400, 0x03);           // control packet for no session
+  std::vector<uint8_t> big(1400, 0x03);  // control packet for no session
   big[1] = big[2] = big[3] = 0;
   send(big);
-  send({0x42, 1, 2, 3});                          // unknown packet type
-  send({});                                       // empty
-  for (uint8_t type = 0; type < 8; ++type)        // every type byte, truncated at every size
+  send({0x42, 1, 2, 3});                    // unknown packet type
+  send({});                                 // empty
+  for (uint8_t type = 0; type < 8; ++type)  // every type byte, truncated at every size
     for (size_t len = 1; len < 130; len += 7) {
       std::vector<uint8_t> d(len);
       for (auto& b : d) b = uint8_t(rng());
       d[0] = type;
       send(d);
     }
-  for (int i = 0; i < 200; ++i) {                 // plain noise
+  for (int i = 0; i < 200; ++i) {  // plain noise
     std::vector<uint8_t> d(rng() % 1500);
     for (auto& b : d) b = uint8_t(rng());
     send(d);

@@ -31,7 +31,9 @@ namespace {
 std::map<std::string, std::string> g_opts;
 std::vector<std::string> g_pos;
 
-bool flag(const char* name) { return g_opts.count(name) > 0; }
+bool flag(const char* name) {
+  return g_opts.count(name) > 0;
+}
 long num(const char* name, long def) {
   auto it = g_opts.find(name);
   return it == g_opts.end() ? def : std::strtol(it->second.c_str(), nullptr, 10);
@@ -39,13 +41,20 @@ long num(const char* name, long def) {
 
 const char* errno_name(int e) {
   switch (e) {
-    case ENOENT: return "ENOENT";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case EINVAL: return "EINVAL";
-    case ENOTCONN: return "ENOTCONN";
-    default: return "EOTHER";
+    case ENOENT:
+      return "ENOENT";
+    case ETIMEDOUT:
+      return "ETIMEDOUT";
+    case EHOSTUNREACH:
+      return "EHOSTUNREACH";
+    case EAFNOSUPPORT:
+      return "EAFNOSUPPORT";
+    case EINVAL:
+      return "EINVAL";
+    case ENOTCONN:
+      return "ENOTCONN";
+    default:
+      return "EOTHER";
   }
 }
 
@@ -74,12 +83,13 @@ std::string addr_text(const sockaddr* a) {
   return buf;
 }
 
-int family() { return flag("v6") ? AF_INET6 : AF_INET; }
+int family() {
+  return flag("v6") ? AF_INET6 : AF_INET;
+}
 
 bool resolve(const std::string& name, uint16_t port, sockaddr_storage& out, socklen_t& len) {
   len = sizeof out;
-  if (ntm_getaddrinfo(name.c_str(), family(), port, reinterpret_cast<sockaddr*>(&out), &len) !=
-      0) {
+  if (ntm_getaddrinfo(name.c_str(), family(), port, reinterpret_cast<sockaddr*>(&out), &len) != 0) {
     int e = errno;
     std::printf("error errno=%s text=%s\n", errno_name(e), ntm_last_error());
     return false;
@@ -160,8 +170,8 @@ int cmd_serve() {
     for (;;) {
       sockaddr_storage from;
       socklen_t flen = sizeof from;
-      ssize_t n = ntm_recvfrom(s, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
-                               &flen);
+      ssize_t n =
+          ntm_recvfrom(s, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen);
       if (n < 0) break;
       if (n == 4 && std::memcmp(buf.data(), "QUIT", 4) == 0) break;
       ntm_sendto(s, buf.data(), size_t(n), 0, reinterpret_cast<sockaddr*>(&from), flen);
@@ -344,8 +354,7 @@ int cmd_eventfd_client() {
   poke.join();
   ntm_close(s);
   if (got != total || !connected || !saw_pipe) {
-    std::printf("fail reason=incomplete got=%zu connected=%d pipe=%d\n", got, connected,
-                saw_pipe);
+    std::printf("fail reason=incomplete got=%zu connected=%d pipe=%d\n", got, connected, saw_pipe);
     return 1;
   }
   std::printf("ok bytes=%zu\n", got);
@@ -378,7 +387,8 @@ int main(int argc, char** argv) {
   cfg.node_name = std::getenv("NTM_NAME");
   cfg.state_dir = std::getenv("NTM_STATE_DIR");
   cfg.bind_address = std::getenv("NTM_BIND");
-  if (const char* ka = std::getenv("NTM_KEEPALIVE_MS")) cfg.keepalive_interval_ms = uint32_t(std::atoi(ka));
+  if (const char* ka = std::getenv("NTM_KEEPALIVE_MS"))
+    cfg.keepalive_interval_ms = uint32_t(std::atoi(ka));
   if (ntm_start(&cfg) != 0) {
     std::printf("error errno=%s text=%s\n", errno_name(errno), ntm_last_error());
     return 1;

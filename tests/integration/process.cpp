@@ -139,7 +139,9 @@ void Process::signal(int sig) {
   if (!status_ && pid_ > 0) ::kill(pid_, sig);
 }
 
-std::string bin(const std::string& name) { return std::string(NTM_BIN_DIR) + "/" + name; }
+std::string bin(const std::string& name) {
+  return std::string(NTM_BIN_DIR) + "/" + name;
+}
 
 TempDir::TempDir() {
   char tmpl[] = "/tmp/ntm-test.XXXXXX";

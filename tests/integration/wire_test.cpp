@@ -45,9 +45,9 @@ TEST_F(Wire, NoPlaintextOnTheWire) {
   if (!tap.ok()) GTEST_SKIP() << "needs CAP_NET_RAW for an AF_PACKET capture on lo";
   auto srv = node("alpha", {"serve", "7100"}, "", "127.0.0.1:" + std::to_string(port_a_));
   ASSERT_TRUE(srv->wait_for_line("ready", 10s));
-  auto cli = node("beta", {"client", fqdn("alpha"), "7100", "--bytes", "300000", "--marker",
-                           kMarker},
-                  "", "127.0.0.1:" + std::to_string(port_b_));
+  auto cli =
+      node("beta", {"client", fqdn("alpha"), "7100", "--bytes", "300000", "--marker", kMarker}, "",
+           "127.0.0.1:" + std::to_string(port_b_));
   ASSERT_TRUE(cli->wait_for_line("ok ", 30s));
   // Positive control: the same marker sent in clear to alpha's port must be seen, so a
   // capture that sees nothing cannot pass this test.

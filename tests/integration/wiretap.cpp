@@ -45,8 +45,7 @@ void Wiretap::run() {
     if (poll(&p, 1, 50) <= 0) continue;
     sockaddr_ll from{};
     socklen_t flen = sizeof from;
-    ssize_t n = recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from),
-                         &flen);
+    ssize_t n = recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &flen);
     // On lo a packet socket bound with a protocol sees each packet once.
     if (n < 28) continue;
     size_t ihl = size_t(buf[0] & 0x0f) * 4;

@@ -38,17 +38,17 @@ extern "C" {
 /** Node configuration for ntm_start(). Strings are copied; the struct may be freed after. */
 struct ntm_config {
   /** DC control endpoint, "host:port" or "[v6]:port" with a numeric address. Required. */
-  const char *dc_address;
+  const char* dc_address;
   /** The DC's static X25519 public key, 44-char base64 (`ntm-dc --print-public-key`). Required. */
-  const char *dc_public_key;
+  const char* dc_public_key;
   /** Node name: one DNS label (a-z, 0-9, '-', 1..63 chars); the FQDN becomes
    *  "<name>.<dc domain>". Required. */
-  const char *node_name;
+  const char* node_name;
   /** Directory holding the node's static key ("node.key", created 0600 on first start).
    *  The key is the node's identity: the same key gets the same vIP. Required. */
-  const char *state_dir;
+  const char* state_dir;
   /** Local UDP address to bind, "ip:port"; NULL binds [::]:0 (dual stack, any port). */
-  const char *bind_address;
+  const char* bind_address;
   /** Milliseconds ntm_start() waits for the registration response (0 = 5000). */
   uint32_t start_timeout_ms;
   /** Keep-alive interval towards the DC in milliseconds (0 = 15000; at most a third of the
@@ -60,7 +60,7 @@ struct ntm_config {
 };
 
 /** Fills *cfg with defaults (all pointers NULL, all numbers 0). */
-void ntm_config_init(struct ntm_config *cfg);
+void ntm_config_init(struct ntm_config* cfg);
 
 /**
  * Starts the node: loads or creates its key, runs the handshake with the DC (Noise IK against
@@ -73,7 +73,7 @@ void ntm_config_init(struct ntm_config *cfg);
  *   ECONNREFUSED  the DC refused the registration (error text via ntm_last_error())
  *   EIO        the state directory or key file cannot be used
  */
-int ntm_start(const struct ntm_config *cfg);
+int ntm_start(const struct ntm_config* cfg);
 
 /** Stops the node: closes every ntm socket, waits up to stop_linger_ms for closed TCP
  *  connections to deliver what they still hold (as a kernel would after close(2)), then ends
@@ -85,7 +85,7 @@ int ntm_stop(void);
 
 /** Human-readable reason for the last failure of ntm_start() or ntm_getaddrinfo() in this
  *  thread ("" when none). The pointer stays valid until the thread's next ntm_* call. */
-const char *ntm_last_error(void);
+const char* ntm_last_error(void);
 
 /* ======================================================================================== */
 /* 2. Names and addresses                                                                    */
@@ -96,11 +96,11 @@ const char *ntm_last_error(void);
  * Returns 0, or -1 with errno: ENOTCONN (not started), EAFNOSUPPORT (bad family or the DC
  * assigned no vIP of that family), EINVAL (addr NULL or *addrlen too small).
  */
-int ntm_get_vip(int family, struct sockaddr *addr, socklen_t *addrlen);
+int ntm_get_vip(int family, struct sockaddr* addr, socklen_t* addrlen);
 
 /** This node's FQDN as the DC assigned it, copied to buf (NUL-terminated). Returns 0, or -1
  *  with errno ENOTCONN or ERANGE (buf too small). */
-int ntm_get_fqdn(char *buf, size_t len);
+int ntm_get_fqdn(char* buf, size_t len);
 
 /**
  * Resolves an NTM FQDN to its vIP through the DC (direction request, paper 002 Fig. 3 steps
@@ -115,15 +115,15 @@ int ntm_get_fqdn(char *buf, size_t len);
  *   ETIMEDOUT  the DC did not answer
  *   EINVAL     name NULL or too long, or *addrlen too small
  */
-int ntm_getaddrinfo(const char *name, int family, uint16_t port, struct sockaddr *addr,
-                    socklen_t *addrlen);
+int ntm_getaddrinfo(const char* name, int family, uint16_t port, struct sockaddr* addr,
+                    socklen_t* addrlen);
 
 /**
  * Blocks until the tunnel towards vIP `addr` is established (tunnel response received or
  * sent), or `timeout_ms` passes. Returns 0, or -1 with errno ETIMEDOUT, ENOTCONN, EINVAL.
  * Not needed before sending (packets queue while the tunnel is negotiated); useful to measure.
  */
-int ntm_wait_tunnel(const struct sockaddr *addr, socklen_t addrlen, int timeout_ms);
+int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_ms);
 
 /* ======================================================================================== */
 /* 3. Sockets — BSD semantics, over the vIPs                                                 */
@@ -134,25 +134,25 @@ int ntm_wait_tunnel(const struct sockaddr *addr, socklen_t addrlen, int timeout_
  *  ENFILE (socket table full), ENOMEM. */
 int ntm_socket(int domain, int type, int protocol);
 /** bind(2). Errors: EBADF, EINVAL, EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT. */
-int ntm_bind(int fd, const struct sockaddr *addr, socklen_t addrlen);
+int ntm_bind(int fd, const struct sockaddr* addr, socklen_t addrlen);
 /** listen(2). Errors: EBADF, EOPNOTSUPP (not a stream socket), ENOMEM. */
 int ntm_listen(int fd, int backlog);
 /** accept(2); writes the peer's vIP and port. Errors: EBADF, EINVAL (not listening),
  *  EWOULDBLOCK (non-blocking, none pending), ECONNABORTED, ENFILE. */
-int ntm_accept(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int ntm_accept(int fd, struct sockaddr* addr, socklen_t* addrlen);
 /** connect(2) to a vIP. Errors: EBADF, EINPROGRESS (non-blocking), ECONNREFUSED, ETIMEDOUT,
  *  EHOSTUNREACH, EISCONN, EALREADY, EAFNOSUPPORT. */
-int ntm_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+int ntm_connect(int fd, const struct sockaddr* addr, socklen_t addrlen);
 /** send(2). Errors: EBADF, ENOTCONN, EWOULDBLOCK, EPIPE/ECONNRESET, EMSGSIZE, ENOMEM. */
-ssize_t ntm_send(int fd, const void *buf, size_t len, int flags);
+ssize_t ntm_send(int fd, const void* buf, size_t len, int flags);
 /** recv(2); returns 0 at end of stream. Errors: EBADF, ENOTCONN, EWOULDBLOCK, ECONNRESET. */
-ssize_t ntm_recv(int fd, void *buf, size_t len, int flags);
+ssize_t ntm_recv(int fd, void* buf, size_t len, int flags);
 /** sendto(2). Errors as ntm_send, plus EDESTADDRREQ, EAFNOSUPPORT. */
-ssize_t ntm_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+ssize_t ntm_sendto(int fd, const void* buf, size_t len, int flags, const struct sockaddr* addr,
                    socklen_t addrlen);
 /** recvfrom(2). Errors as ntm_recv. */
-ssize_t ntm_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
-                     socklen_t *addrlen);
+ssize_t ntm_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* addr,
+                     socklen_t* addrlen);
 /** shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR. Errors: EBADF, ENOTCONN, EINVAL. */
 int ntm_shutdown(int fd, int how);
 /** close(2). Errors: EBADF. */
@@ -160,16 +160,16 @@ int ntm_close(int fd);
 /** setsockopt(2): SOL_SOCKET (SO_REUSEADDR, SO_KEEPALIVE, SO_RCVTIMEO, SO_SNDTIMEO, SO_RCVBUF,
  *  SO_LINGER, SO_BROADCAST), IPPROTO_TCP (TCP_NODELAY, TCP_KEEPIDLE, TCP_KEEPINTVL,
  *  TCP_KEEPCNT), IPPROTO_IP (IP_TOS, IP_TTL). Errors: EBADF, ENOPROTOOPT, EINVAL, EFAULT. */
-int ntm_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
+int ntm_setsockopt(int fd, int level, int optname, const void* optval, socklen_t optlen);
 /** getsockopt(2): the options above plus SO_ERROR, SO_TYPE, SO_ACCEPTCONN.
  *  Errors: EBADF, ENOPROTOOPT, EINVAL, EFAULT. */
-int ntm_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+int ntm_getsockopt(int fd, int level, int optname, void* optval, socklen_t* optlen);
 /** fcntl(2) with F_GETFL / F_SETFL (O_NONBLOCK only). Errors: EBADF, EINVAL (other cmd). */
 int ntm_fcntl(int fd, int cmd, int flags);
 /** getsockname(2). Errors: EBADF, EINVAL. */
-int ntm_getsockname(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int ntm_getsockname(int fd, struct sockaddr* addr, socklen_t* addrlen);
 /** getpeername(2). Errors: EBADF, ENOTCONN, EINVAL. */
-int ntm_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
+int ntm_getpeername(int fd, struct sockaddr* addr, socklen_t* addrlen);
 
 /* ======================================================================================== */
 /* 4. Waiting                                                                                */
@@ -177,7 +177,7 @@ int ntm_getpeername(int fd, struct sockaddr *addr, socklen_t *addrlen);
 
 /** poll(2) over ntm sockets only (fds[i].fd are ntm descriptors); timeout in ms, -1 = forever.
  *  Errors: EBADF... reported per entry as POLLNVAL; -1 with EINVAL, ENOMEM, ENOTCONN. */
-int ntm_poll(struct pollfd *fds, nfds_t nfds, int timeout_ms);
+int ntm_poll(struct pollfd* fds, nfds_t nfds, int timeout_ms);
 
 /**
  * An OS file descriptor (an eventfd) that becomes readable whenever any ntm socket may have
@@ -199,23 +199,23 @@ int ntm_event_clear(void);
 /** Counters of the node's packet path since ntm_start(). Every dropped datagram is counted
  *  under exactly one reason. */
 struct ntm_stats {
-  uint64_t tx_packets, tx_bytes;       /**< data packets sealed and sent (outer bytes) */
-  uint64_t rx_packets, rx_bytes;       /**< data packets accepted into the stack */
-  uint64_t drop_malformed;             /**< too short, bad header, unknown packet type */
-  uint64_t drop_unknown_tunnel;        /**< receiver tunnel ID not in the tunnel table */
-  uint64_t drop_auth;                  /**< AEAD authentication failed (tampered, wrong key) */
-  uint64_t drop_replay;                /**< counter already seen */
-  uint64_t drop_too_old;               /**< counter behind the replay window */
-  uint64_t drop_spoofed;               /**< inner source address is not the tunnel peer's vIP */
-  uint64_t drop_no_tunnel;             /**< outbound packet dropped: pending queue full or
-                                            tunnel negotiation failed */
-  uint64_t drop_control;               /**< control/handshake datagrams dropped */
-  uint64_t tunnels_established;        /**< tunnels installed since start */
-  uint64_t roams;                      /**< peer endpoint updated by an authenticated packet */
+  uint64_t tx_packets, tx_bytes; /**< data packets sealed and sent (outer bytes) */
+  uint64_t rx_packets, rx_bytes; /**< data packets accepted into the stack */
+  uint64_t drop_malformed;       /**< too short, bad header, unknown packet type */
+  uint64_t drop_unknown_tunnel;  /**< receiver tunnel ID not in the tunnel table */
+  uint64_t drop_auth;            /**< AEAD authentication failed (tampered, wrong key) */
+  uint64_t drop_replay;          /**< counter already seen */
+  uint64_t drop_too_old;         /**< counter behind the replay window */
+  uint64_t drop_spoofed;         /**< inner source address is not the tunnel peer's vIP */
+  uint64_t drop_no_tunnel;       /**< outbound packet dropped: pending queue full or
+                                      tunnel negotiation failed */
+  uint64_t drop_control;         /**< control/handshake datagrams dropped */
+  uint64_t tunnels_established;  /**< tunnels installed since start */
+  uint64_t roams;                /**< peer endpoint updated by an authenticated packet */
 };
 
 /** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */
-int ntm_get_stats(struct ntm_stats *stats);
+int ntm_get_stats(struct ntm_stats* stats);
 
 #ifdef __cplusplus
 }

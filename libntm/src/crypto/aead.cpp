@@ -71,7 +71,11 @@ Key random_private_key() {
   return k;
 }
 
-void random_bytes(void* p, size_t n) { randombytes_buf(p, n); }
-uint32_t random_u32() { return randombytes_random(); }
+void random_bytes(void* p, size_t n) {
+  randombytes_buf(p, n);
+}
+uint32_t random_u32() {
+  return randombytes_random();
+}
 
 }  // namespace ntm::crypto

@@ -10,8 +10,8 @@ namespace ntm::crypto {
 
 class ReplayWindow {
  public:
-  static constexpr uint64_t kBlocks = 64;              ///< ring of 64-bit words
-  static constexpr uint64_t kBits = kBlocks * 64;      ///< 4096 bits
+  static constexpr uint64_t kBlocks = 64;          ///< ring of 64-bit words
+  static constexpr uint64_t kBits = kBlocks * 64;  ///< 4096 bits
   /// Packets this far behind the newest one are still accepted (first-time only).
   static constexpr uint64_t kWindowSize = kBits - 64;  ///< 4032 ≥ 2048 required
 

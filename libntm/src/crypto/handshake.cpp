@@ -14,7 +14,9 @@ constexpr char kProtocolName[] = "Noise_IK_25519_ChaChaPoly_SHA256";  // exactly
 constexpr char kPrologue[] = "NTM v1";
 static_assert(sizeof(kProtocolName) - 1 == 32);
 
-proto::ByteView view(const Key& k) { return proto::ByteView(k.data(), k.size()); }
+proto::ByteView view(const Key& k) {
+  return proto::ByteView(k.data(), k.size());
+}
 
 }  // namespace
 
@@ -62,10 +64,14 @@ bool SymmetricState::decrypt_and_hash(proto::ByteView sealed, uint8_t* out) {
   return true;
 }
 
-void SymmetricState::split(Key& k1, Key& k2) const { hkdf2(ck_, {}, k1, k2); }
+void SymmetricState::split(Key& k1, Key& k2) const {
+  hkdf2(ck_, {}, k1, k2);
+}
 
 HandshakeInitiator::HandshakeInitiator(const Key& static_private, const Key& responder_static)
-    : s_priv_(static_private), s_pub_(crypto::public_key(static_private)), rs_pub_(responder_static) {}
+    : s_priv_(static_private),
+      s_pub_(crypto::public_key(static_private)),
+      rs_pub_(responder_static) {}
 
 proto::Bytes HandshakeInitiator::create_init(uint32_t local_index) {
   ss_ = SymmetricState();
@@ -79,11 +85,11 @@ proto::Bytes HandshakeInitiator::create_init(uint32_t local_index) {
   w.u8(0), w.u8(0), w.u8(0);
   w.u32(local_index);
   w.raw(e_pub.data(), 32);
-  ss_.mix_hash(view(e_pub));                                   // e
-  if (!dh(e_priv_, rs_pub_, shared)) return {};                // es
+  ss_.mix_hash(view(e_pub));                     // e
+  if (!dh(e_priv_, rs_pub_, shared)) return {};  // es
   ss_.mix_key(view(shared));
-  ss_.encrypt_and_hash(view(s_pub_), msg);                     // s
-  if (!dh(s_priv_, rs_pub_, shared)) return {};                // ss
+  ss_.encrypt_and_hash(view(s_pub_), msg);       // s
+  if (!dh(s_priv_, rs_pub_, shared)) return {};  // ss
   ss_.mix_key(view(shared));
   Timestamp ts = now_timestamp();
   ss_.encrypt_and_hash(proto::ByteView(ts.data(), ts.size()), msg);  // payload
@@ -102,10 +108,10 @@ std::optional<HandshakeResult> HandshakeInitiator::consume_response(proto::ByteV
   SymmetricState ss = ss_;  // keep our state intact if this response is forged
   Key re, shared;
   std::memcpy(re.data(), &msg[12], 32);
-  ss.mix_hash(view(re));                                   // e
-  if (!dh(e_priv_, re, shared)) return std::nullopt;       // ee
+  ss.mix_hash(view(re));                              // e
+  if (!dh(e_priv_, re, shared)) return std::nullopt;  // ee
   ss.mix_key(view(shared));
-  if (!dh(s_priv_, re, shared)) return std::nullopt;       // se
+  if (!dh(s_priv_, re, shared)) return std::nullopt;  // se
   ss.mix_key(view(shared));
   uint8_t empty[1];
   if (!ss.decrypt_and_hash(msg.subspan(44, proto::kTagSize), empty)) return std::nullopt;
@@ -131,8 +137,8 @@ std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView 
   ss.mix_hash(view(s_pub_));  // pre-message: <- s
   Key ie, shared;
   std::memcpy(ie.data(), &msg[8], 32);
-  ss.mix_hash(view(ie));                                          // e
-  if (!dh(s_priv_, ie, shared)) return std::nullopt;              // es
+  ss.mix_hash(view(ie));                              // e
+  if (!dh(s_priv_, ie, shared)) return std::nullopt;  // es
   ss.mix_key(view(shared));
   if (!ss.decrypt_and_hash(msg.subspan(40, 48), r.remote_static.data()))  // s
     return std::nullopt;
@@ -148,8 +154,8 @@ std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView 
   w.u32(local_index);
   w.u32(r.remote_index);
   w.raw(e_pub.data(), 32);
-  ss.mix_hash(view(e_pub));                                 // e
-  if (!dh(e_priv, ie, shared)) return std::nullopt;         // ee
+  ss.mix_hash(view(e_pub));                          // e
+  if (!dh(e_priv, ie, shared)) return std::nullopt;  // ee
   ss.mix_key(view(shared));
   if (!dh(e_priv, r.remote_static, shared)) return std::nullopt;  // se
   ss.mix_key(view(shared));

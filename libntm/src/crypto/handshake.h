@@ -28,7 +28,7 @@ Timestamp now_timestamp();
 struct HandshakeResult {
   Key send_key, recv_key;
   uint32_t local_index = 0, remote_index = 0;
-  Key remote_static{};  ///< the peer's static public key (the node identity, at the DC)
+  Key remote_static{};    ///< the peer's static public key (the node identity, at the DC)
   Timestamp timestamp{};  ///< message 1 timestamp (responder side)
 };
 

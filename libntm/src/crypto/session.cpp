@@ -50,9 +50,12 @@ Session::OpenStatus Session::open(const SealedHeader& h, proto::ByteView packet,
     return OpenStatus::kAuthFailed;
   std::lock_guard lock(replay_mu_);
   switch (replay_.check_and_update(h.counter)) {
-    case ReplayWindow::Verdict::kAccept: return OpenStatus::kOk;
-    case ReplayWindow::Verdict::kReplay: return OpenStatus::kReplay;
-    case ReplayWindow::Verdict::kTooOld: return OpenStatus::kTooOld;
+    case ReplayWindow::Verdict::kAccept:
+      return OpenStatus::kOk;
+    case ReplayWindow::Verdict::kReplay:
+      return OpenStatus::kReplay;
+    case ReplayWindow::Verdict::kTooOld:
+      return OpenStatus::kTooOld;
   }
   return OpenStatus::kAuthFailed;
 }

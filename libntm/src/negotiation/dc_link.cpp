@@ -33,7 +33,7 @@ void DcLink::send_init() {
     if (ec) return;
     if (handshake_tries_ >= handshake_max_) {
       ntm::log().warn("handshake with DC {} unanswered after {} tries", dc_.to_string(),
-                   handshake_tries_);
+                      handshake_tries_);
       if (auto done = std::move(handshake_done_)) done(false);
       return;
     }

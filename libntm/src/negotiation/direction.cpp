@@ -23,10 +23,10 @@ Resolution from_response(const proto::ControlMessage& m) {
   Resolution r;
   if (m.type == proto::MessageType::kError) {
     auto code = proto::ErrorCode(m.get_u16(proto::AttrType::kErrorCode).value_or(0));
-    r.error = code == proto::ErrorCode::kUnknownFqdn ? ENOENT
+    r.error = code == proto::ErrorCode::kUnknownFqdn       ? ENOENT
               : code == proto::ErrorCode::kPeerUnreachable ? EHOSTUNREACH
-              : code == proto::ErrorCode::kNotRegistered ? ENOTCONN
-                                                          : EIO;
+              : code == proto::ErrorCode::kNotRegistered   ? ENOTCONN
+                                                           : EIO;
     r.error_text = m.get_string(proto::AttrType::kErrorText).value_or(proto::to_string(code));
     return r;
   }
@@ -92,8 +92,7 @@ void Negotiator::on_missing_tunnel(const packet::VipKey& dst) {
   // DC to direct a tunnel to it, unless a negotiation towards it is already running or its
   // route direction is on its way.
   auto d = directed_.find(dst);
-  if (d != directed_.end() && std::chrono::steady_clock::now() - d->second < kResponderWait)
-    return;
+  if (d != directed_.end() && std::chrono::steady_clock::now() - d->second < kResponderWait) return;
   for (auto& [id, n] : negotiations_) {
     if ((dst.size() == 4 && n->peer_vip4 && packet::vip_key4(*n->peer_vip4) == dst) ||
         (dst.size() == 16 && n->peer_vip6 && packet::vip_key6(*n->peer_vip6) == dst))
@@ -163,7 +162,7 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   n->ephemeral_public = crypto::public_key(n->ephemeral_private);
   n->local_tunnel_id = tunnels_.allocate_id();
   ntm::log().debug("route direction {} to {} as {}", n->direction_id, n->peer_fqdn,
-                n->role == proto::Role::kInitiator ? "initiator" : "responder");
+                   n->role == proto::Role::kInitiator ? "initiator" : "responder");
   Negotiation& ref = *n;
   negotiations_[*id] = std::move(n);
 

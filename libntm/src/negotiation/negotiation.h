@@ -1,8 +1,8 @@
 // One tunnel negotiation, created by a route direction and named by its direction ID.
 #pragma once
 
-#include <asio/steady_timer.hpp>
 #include <sodium.h>
+#include <asio/steady_timer.hpp>
 
 #include "crypto/tunnel_keys.h"
 #include "negotiation/negotiator.h"
@@ -37,8 +37,8 @@ struct Negotiator::Negotiation {
   uint32_t confirm_tries = 0;
   std::shared_ptr<packet::Tunnel> tunnel;
   bool established = false;
-  crypto::Key peer_ephemeral{};   ///< the request we answered (responder)
-  proto::Bytes cached_response;   ///< its encoded response, re-sent for duplicates
+  crypto::Key peer_ephemeral{};  ///< the request we answered (responder)
+  proto::Bytes cached_response;  ///< its encoded response, re-sent for duplicates
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 

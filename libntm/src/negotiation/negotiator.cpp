@@ -11,9 +11,9 @@
 
 namespace ntm::negotiation {
 
-Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg,
-                       const crypto::StaticKeyPair& key, packet::UdpTransport& udp,
-                       packet::TunnelTable& tunnels, packet::Stats& stats)
+Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg, const crypto::StaticKeyPair& key,
+                       packet::UdpTransport& udp, packet::TunnelTable& tunnels,
+                       packet::Stats& stats)
     : io_(io),
       cfg_(std::move(cfg)),
       key_(key),
@@ -80,45 +80,45 @@ void Negotiator::send_registration(std::function<void(bool, std::string)> done) 
   proto::ControlMessage req(proto::MessageType::kRegistrationRequest, 0);
   req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
   for (auto& e : udp_.real_addresses()) req.add_endpoint(proto::AttrType::kRealAddress, e);
-  dc_.request(std::move(req), [this, done = std::move(done)](
-                                  std::optional<proto::ControlMessage> resp) {
-    if (!resp) {
-      done(false, "no registration response from the DC");
-      return;
-    }
-    if (resp->type == proto::MessageType::kError) {
-      done(false, "registration refused: " +
-                      resp->get_string(proto::AttrType::kErrorText).value_or("unknown error"));
-      return;
-    }
-    auto fqdn = resp->get_string(proto::AttrType::kFqdn);
-    auto vip4 = resp->get_fixed<4>(proto::AttrType::kVip4);
-    auto vip6 = resp->get_fixed<16>(proto::AttrType::kVip6);
-    auto nat = resp->get_endpoint(proto::AttrType::kNatAddress);
-    if (resp->type != proto::MessageType::kRegistrationResponse || !fqdn || (!vip4 && !vip6)) {
-      done(false, "malformed registration response");
-      return;
-    }
-    Registration r;
-    r.fqdn = *fqdn;
-    if (vip4) {
-      uint32_t v;
-      std::memcpy(&v, vip4->data(), 4);
-      r.vip4 = v;
-    }
-    if (vip6) r.vip6 = *vip6;
-    if (nat) r.nat_address = *nat;
-    r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
-    {
-      std::lock_guard l(reg_mu_);
-      if (!reg_.fqdn.empty() && (reg_.vip4 != r.vip4 || reg_.vip6 != r.vip6))
-        ntm::log().warn("re-registration changed this node's vIP; open connections will break");
-      reg_ = r;
-    }
-    ntm::log().info("registered as {} (NAT address {})", r.fqdn, r.nat_address.to_string());
-    schedule_keepalive();
-    done(true, "");
-  });
+  dc_.request(
+      std::move(req), [this, done = std::move(done)](std::optional<proto::ControlMessage> resp) {
+        if (!resp) {
+          done(false, "no registration response from the DC");
+          return;
+        }
+        if (resp->type == proto::MessageType::kError) {
+          done(false, "registration refused: " +
+                          resp->get_string(proto::AttrType::kErrorText).value_or("unknown error"));
+          return;
+        }
+        auto fqdn = resp->get_string(proto::AttrType::kFqdn);
+        auto vip4 = resp->get_fixed<4>(proto::AttrType::kVip4);
+        auto vip6 = resp->get_fixed<16>(proto::AttrType::kVip6);
+        auto nat = resp->get_endpoint(proto::AttrType::kNatAddress);
+        if (resp->type != proto::MessageType::kRegistrationResponse || !fqdn || (!vip4 && !vip6)) {
+          done(false, "malformed registration response");
+          return;
+        }
+        Registration r;
+        r.fqdn = *fqdn;
+        if (vip4) {
+          uint32_t v;
+          std::memcpy(&v, vip4->data(), 4);
+          r.vip4 = v;
+        }
+        if (vip6) r.vip6 = *vip6;
+        if (nat) r.nat_address = *nat;
+        r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
+        {
+          std::lock_guard l(reg_mu_);
+          if (!reg_.fqdn.empty() && (reg_.vip4 != r.vip4 || reg_.vip6 != r.vip6))
+            ntm::log().warn("re-registration changed this node's vIP; open connections will break");
+          reg_ = r;
+        }
+        ntm::log().info("registered as {} (NAT address {})", r.fqdn, r.nat_address.to_string());
+        schedule_keepalive();
+        done(true, "");
+      });
 }
 
 void Negotiator::schedule_keepalive() {
@@ -139,8 +139,7 @@ void Negotiator::schedule_keepalive() {
         [this](std::optional<proto::ControlMessage> resp) {
           if (stopped_) return;
           if (!resp || resp->type != proto::MessageType::kKeepAliveAck) {
-            ntm::log().info("keep-alive {}: registering again",
-                         resp ? "refused" : "unanswered");
+            ntm::log().info("keep-alive {}: registering again", resp ? "refused" : "unanswered");
             recover();
             return;
           }

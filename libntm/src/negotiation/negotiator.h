@@ -39,9 +39,9 @@ struct NegotiatorConfig {
 /// What the DC assigned at registration.
 struct Registration {
   std::string fqdn;
-  std::optional<uint32_t> vip4;       ///< network byte order
+  std::optional<uint32_t> vip4;  ///< network byte order
   std::optional<packet::Vip6> vip6;
-  proto::Endpoint nat_address;        ///< this node as the DC sees it
+  proto::Endpoint nat_address;  ///< this node as the DC sees it
   uint32_t lifetime_s = 0;
 };
 

@@ -80,8 +80,7 @@ void Negotiator::on_tunnel_control(proto::ByteView d, const proto::Endpoint& fro
   }
   if (m->type == proto::MessageType::kTunnelRequest && n.role == proto::Role::kResponder) {
     consume_tunnel_request(n, *m, from);
-  } else if (m->type == proto::MessageType::kTunnelResponse &&
-             n.role == proto::Role::kInitiator) {
+  } else if (m->type == proto::MessageType::kTunnelResponse && n.role == proto::Role::kInitiator) {
     consume_tunnel_response(n, *m, from);
   } else {
     stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
@@ -172,14 +171,13 @@ void Negotiator::install(Negotiation& n, const crypto::DirectionalKeys& keys,
     if (n.role == proto::Role::kInitiator) data_plane_->send_keepalive(*t);
   }
   if (n.role == proto::Role::kResponder) schedule_confirm_check(n);
-  auto ms = std::chrono::duration_cast<std::chrono::microseconds>(
-                std::chrono::steady_clock::now() - n.started)
-                .count() / 1000.0;
+  auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                  n.started)
+                .count() /
+            1000.0;
   ntm::log().info("tunnel {} to {} established via {} ({:.2f} ms after route direction)",
-               t->local_id, n.peer_fqdn, from.to_string(), ms);
-  {
-    std::lock_guard l(wait_mu_);
-  }
+                  t->local_id, n.peer_fqdn, from.to_string(), ms);
+  { std::lock_guard l(wait_mu_); }
   wait_cv_.notify_all();
   // Packets already in flight under a replaced tunnel still decrypt for a grace period.
   for (uint32_t old : replaced) {

@@ -52,7 +52,9 @@ bool write_addr(int family, const void* ip, uint16_t port_host, struct sockaddr*
 
 extern "C" {
 
-void ntm_config_init(struct ntm_config* cfg) { std::memset(cfg, 0, sizeof *cfg); }
+void ntm_config_init(struct ntm_config* cfg) {
+  std::memset(cfg, 0, sizeof *cfg);
+}
 
 int ntm_start(const struct ntm_config* cfg) {
   std::lock_guard l(g_lifecycle_mu);
@@ -78,7 +80,9 @@ int ntm_stop(void) {
   return 0;
 }
 
-const char* ntm_last_error(void) { return t_last_error.c_str(); }
+const char* ntm_last_error(void) {
+  return t_last_error.c_str();
+}
 
 int ntm_get_vip(int family, struct sockaddr* addr, socklen_t* addrlen) {
   auto* n = ntm::node::current();
@@ -146,8 +150,7 @@ int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_
         reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in*>(addr)->sin_addr), 4);
   } else if (addr->sa_family == AF_INET6 && addrlen >= sizeof(sockaddr_in6)) {
     key = ntm::packet::VipKey(
-        reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr),
-        16);
+        reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr), 16);
   } else {
     return fail(EINVAL);
   }

@@ -17,8 +17,12 @@ bool valid_label(const std::string& s) {
 }
 }  // namespace
 
-Node* current() { return g_node.load(std::memory_order_acquire); }
-void set_current(Node* n) { g_node.store(n, std::memory_order_release); }
+Node* current() {
+  return g_node.load(std::memory_order_acquire);
+}
+void set_current(Node* n) {
+  g_node.store(n, std::memory_order_release);
+}
 
 int Node::start(const ntm_config& cfg, std::string& error) {
   crypto::init();
@@ -59,8 +63,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   nc.dc_public_key = *dc_key;
   if (cfg.keepalive_interval_ms) nc.keepalive_interval_ms = cfg.keepalive_interval_ms;
   linger_ms_ = cfg.stop_linger_ms ? cfg.stop_linger_ms : 3000;
-  negotiator =
-      std::make_unique<negotiation::Negotiator>(io, nc, *key, udp, tunnels, stats);
+  negotiator = std::make_unique<negotiation::Negotiator>(io, nc, *key, udp, tunnels, stats);
   packet::DataPlaneHooks hooks;
   hooks.on_missing_tunnel = [this](const packet::VipKey& dst) {
     asio::post(io, [this, dst] { negotiator->on_missing_tunnel(dst); });

@@ -69,9 +69,9 @@ class DataPlane {
   int output(pbuf* p, const VipKey& dst);
 
  private:
-  void receive_loop();                                   // receive.cpp
+  void receive_loop();                                        // receive.cpp
   void send_inner(Tunnel& t, const uint8_t* ip, size_t len);  // send.cpp
-  void flush_pending(Tunnel& t);  // send.cpp; core lock held
+  void flush_pending(Tunnel& t);                              // send.cpp; core lock held
 
   UdpTransport& udp_;
   TunnelTable& tunnels_;

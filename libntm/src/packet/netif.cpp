@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+
 #include "lwip/ip.h"
 #include "lwip/ip4_addr.h"
 #include "lwip/netif.h"
@@ -70,8 +71,12 @@ err_t netif_init_fn(struct netif* n) {
 
 }  // namespace
 
-VipKey vip_key4(uint32_t v) { return VipKey(reinterpret_cast<const char*>(&v), 4); }
-VipKey vip_key6(const Vip6& v) { return VipKey(reinterpret_cast<const char*>(v.data()), 16); }
+VipKey vip_key4(uint32_t v) {
+  return VipKey(reinterpret_cast<const char*>(&v), 4);
+}
+VipKey vip_key6(const Vip6& v) {
+  return VipKey(reinterpret_cast<const char*>(v.data()), 16);
+}
 
 void Stats::copy_to(ntm_stats& s) const {
   s.tx_packets = tx_packets, s.tx_bytes = tx_bytes, s.rx_packets = rx_packets;
@@ -85,7 +90,9 @@ void Stats::copy_to(ntm_stats& s) const {
 DataPlane::DataPlane(UdpTransport& udp, TunnelTable& tunnels, Stats& stats, DataPlaneHooks hooks)
     : udp_(udp), tunnels_(tunnels), stats_(stats), hooks_(std::move(hooks)) {}
 
-DataPlane::~DataPlane() { stop(); }
+DataPlane::~DataPlane() {
+  stop();
+}
 
 bool DataPlane::start_receiver(std::string& error) {
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+
 #include "lwip/ip.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcpip.h"
@@ -36,7 +37,8 @@ bool source_is_peer(const Tunnel& t, const uint8_t* ip, size_t len) {
     std::memcpy(&src, ip + 12, 4);
     return t.has_vip4 && src == t.peer_vip4;
   }
-  if (len >= 40 && (ip[0] >> 4) == 6) return t.has_vip6 && std::memcmp(ip + 8, t.peer_vip6.data(), 16) == 0;
+  if (len >= 40 && (ip[0] >> 4) == 6)
+    return t.has_vip6 && std::memcmp(ip + 8, t.peer_vip6.data(), 16) == 0;
   return false;
 }
 }  // namespace
@@ -90,7 +92,8 @@ void DataPlane::receive_loop() {
           continue;
         }
         switch (t->session->open(h, pkt, plain[i].data())) {
-          case crypto::Session::OpenStatus::kOk: break;
+          case crypto::Session::OpenStatus::kOk:
+            break;
           case crypto::Session::OpenStatus::kAuthFailed:
             stats_.drop_auth.fetch_add(1, std::memory_order_relaxed);
             continue;

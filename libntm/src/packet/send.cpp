@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+
 #include "lwip/pbuf.h"
 #include "lwip/tcpip.h"
 #include "packet/data_plane.h"
@@ -37,7 +38,7 @@ bool is_unicast(const VipKey& dst) {
 }  // namespace
 
 int DataPlane::output(pbuf* p, const VipKey& dst) {
-  auto t = lookup(tunnels_, dst);                                 // 2
+  auto t = lookup(tunnels_, dst);                             // 2
   if (!t || !t->confirmed.load(std::memory_order_acquire)) {  // 3
     if (!is_unicast(dst)) return 0;  // lwIP's own ND/MLD chatter has nowhere to go
     proto::Bytes copy(p->tot_len);

@@ -4,7 +4,9 @@
 
 namespace ntm::packet {
 namespace {
-std::string key6(const Vip6& v) { return std::string(v.begin(), v.end()); }
+std::string key6(const Vip6& v) {
+  return std::string(v.begin(), v.end());
+}
 }  // namespace
 
 std::shared_ptr<Tunnel> TunnelTable::find_by_id(uint32_t local_id) const {

@@ -22,10 +22,10 @@ namespace ntm::packet {
 using Vip6 = std::array<uint8_t, 16>;
 
 struct Tunnel {
-  uint32_t local_id = 0;         ///< receiver index peers put in data packets to us
-  uint32_t direction_id = 0;     ///< the route direction that created it
+  uint32_t local_id = 0;      ///< receiver index peers put in data packets to us
+  uint32_t direction_id = 0;  ///< the route direction that created it
   bool has_vip4 = false, has_vip6 = false;
-  uint32_t peer_vip4 = 0;        ///< network byte order
+  uint32_t peer_vip4 = 0;  ///< network byte order
   Vip6 peer_vip6{};
   std::unique_ptr<crypto::Session> session;
   /// The peer is known to have this tunnel installed: set at once on the initiator (it holds
@@ -70,8 +70,8 @@ class TunnelTable {
 
  private:
   mutable std::shared_mutex mu_;
-  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;    // guarded by mu_
-  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;  // guarded by mu_
+  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;       // guarded by mu_
+  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;     // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<Tunnel>> by_vip6_;  // guarded by mu_
 };
 

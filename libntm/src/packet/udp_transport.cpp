@@ -76,7 +76,8 @@ std::vector<proto::Endpoint> UdpTransport::real_addresses() const {
   if (self.is_v4()) {
     wildcard = reinterpret_cast<const sockaddr_in*>(self.sa())->sin_addr.s_addr == INADDR_ANY;
   } else if (self.is_v6()) {
-    wildcard = IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(self.sa())->sin6_addr);
+    wildcard =
+        IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(self.sa())->sin6_addr);
   }
   if (!wildcard) {
     out.push_back(self);

@@ -24,11 +24,15 @@ inline void put_u32(uint8_t* p, uint32_t v) {
 inline void put_u64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; ++i) p[i] = uint8_t(v >> (56 - 8 * i));
 }
-inline uint16_t get_u16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
+inline uint16_t get_u16(const uint8_t* p) {
+  return uint16_t(p[0] << 8 | p[1]);
+}
 inline uint32_t get_u32(const uint8_t* p) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
-inline uint64_t get_u64(const uint8_t* p) { return uint64_t(get_u32(p)) << 32 | get_u32(p + 4); }
+inline uint64_t get_u64(const uint8_t* p) {
+  return uint64_t(get_u32(p)) << 32 | get_u32(p + 4);
+}
 
 /// Appends big-endian integers and raw bytes to a growing buffer.
 class Writer {

@@ -48,43 +48,68 @@ bool valid_endpoint_length(uint16_t t, size_t len) {
 
 const char* to_string(DecodeError e) {
   switch (e) {
-    case DecodeError::kNone: return "none";
-    case DecodeError::kTruncated: return "truncated";
-    case DecodeError::kBadVersion: return "bad version";
-    case DecodeError::kUnknownType: return "unknown message type";
-    case DecodeError::kBadAttrLength: return "bad attribute length";
-    case DecodeError::kTooManyAttrs: return "too many attributes";
+    case DecodeError::kNone:
+      return "none";
+    case DecodeError::kTruncated:
+      return "truncated";
+    case DecodeError::kBadVersion:
+      return "bad version";
+    case DecodeError::kUnknownType:
+      return "unknown message type";
+    case DecodeError::kBadAttrLength:
+      return "bad attribute length";
+    case DecodeError::kTooManyAttrs:
+      return "too many attributes";
   }
   return "?";
 }
 
 const char* to_string(MessageType t) {
   switch (t) {
-    case MessageType::kRegistrationRequest: return "registration request";
-    case MessageType::kRegistrationResponse: return "registration response";
-    case MessageType::kDirectionRequest: return "direction request";
-    case MessageType::kDirectionResponse: return "direction response";
-    case MessageType::kRouteDirection: return "route direction";
-    case MessageType::kRouteDirectionAck: return "route direction ack";
-    case MessageType::kTunnelRequest: return "tunnel request";
-    case MessageType::kTunnelResponse: return "tunnel response";
-    case MessageType::kKeepAlive: return "keep-alive";
-    case MessageType::kKeepAliveAck: return "keep-alive ack";
-    case MessageType::kError: return "error";
+    case MessageType::kRegistrationRequest:
+      return "registration request";
+    case MessageType::kRegistrationResponse:
+      return "registration response";
+    case MessageType::kDirectionRequest:
+      return "direction request";
+    case MessageType::kDirectionResponse:
+      return "direction response";
+    case MessageType::kRouteDirection:
+      return "route direction";
+    case MessageType::kRouteDirectionAck:
+      return "route direction ack";
+    case MessageType::kTunnelRequest:
+      return "tunnel request";
+    case MessageType::kTunnelResponse:
+      return "tunnel response";
+    case MessageType::kKeepAlive:
+      return "keep-alive";
+    case MessageType::kKeepAliveAck:
+      return "keep-alive ack";
+    case MessageType::kError:
+      return "error";
   }
   return "unknown";
 }
 
 const char* to_string(ErrorCode c) {
   switch (c) {
-    case ErrorCode::kMalformed: return "malformed request";
-    case ErrorCode::kUnknownFqdn: return "unknown FQDN";
-    case ErrorCode::kPoolExhausted: return "vIP pool exhausted";
-    case ErrorCode::kNotRegistered: return "not registered";
-    case ErrorCode::kInvalidName: return "invalid node name";
-    case ErrorCode::kPeerUnreachable: return "peer unreachable";
-    case ErrorCode::kNameTaken: return "name taken";
-    case ErrorCode::kInternal: return "internal error";
+    case ErrorCode::kMalformed:
+      return "malformed request";
+    case ErrorCode::kUnknownFqdn:
+      return "unknown FQDN";
+    case ErrorCode::kPoolExhausted:
+      return "vIP pool exhausted";
+    case ErrorCode::kNotRegistered:
+      return "not registered";
+    case ErrorCode::kInvalidName:
+      return "invalid node name";
+    case ErrorCode::kPeerUnreachable:
+      return "peer unreachable";
+    case ErrorCode::kNameTaken:
+      return "name taken";
+    case ErrorCode::kInternal:
+      return "internal error";
   }
   return "unknown error";
 }
@@ -95,7 +120,9 @@ ControlMessage& ControlMessage::add(AttrType t, ByteView v) {
   attrs.push_back({t, Bytes(v.begin(), v.end())});
   return *this;
 }
-ControlMessage& ControlMessage::add_u8(AttrType t, uint8_t v) { return add(t, ByteView(&v, 1)); }
+ControlMessage& ControlMessage::add_u8(AttrType t, uint8_t v) {
+  return add(t, ByteView(&v, 1));
+}
 ControlMessage& ControlMessage::add_u16(AttrType t, uint16_t v) {
   uint8_t b[2];
   put_u16(b, v);
@@ -153,7 +180,9 @@ std::vector<Endpoint> ControlMessage::get_endpoints(AttrType t) const {
       if (auto e = Endpoint::decode(a.value)) out.push_back(*e);
   return out;
 }
-std::optional<Key> ControlMessage::get_key(AttrType t) const { return get_fixed<kKeySize>(t); }
+std::optional<Key> ControlMessage::get_key(AttrType t) const {
+  return get_fixed<kKeySize>(t);
+}
 
 void ControlMessage::encode_to(Bytes& out) const {
   Writer w(out);

@@ -25,11 +25,11 @@ namespace ntm::proto {
 /// Why decode() refused a buffer. Each value is a counted drop reason at the receiver.
 enum class DecodeError {
   kNone = 0,
-  kTruncated,         ///< shorter than a header, or an attribute runs past the end
-  kBadVersion,        ///< version byte is not kProtocolVersion
-  kUnknownType,       ///< message type not in MessageType
-  kBadAttrLength,     ///< a known fixed-size attribute has the wrong length
-  kTooManyAttrs,      ///< more than kMaxAttributes attributes
+  kTruncated,      ///< shorter than a header, or an attribute runs past the end
+  kBadVersion,     ///< version byte is not kProtocolVersion
+  kUnknownType,    ///< message type not in MessageType
+  kBadAttrLength,  ///< a known fixed-size attribute has the wrong length
+  kTooManyAttrs,   ///< more than kMaxAttributes attributes
 };
 const char* to_string(DecodeError e);
 

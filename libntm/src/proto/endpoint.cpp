@@ -133,14 +133,14 @@ std::string Endpoint::to_string() const {
 bool Endpoint::operator==(const Endpoint& o) const {
   if (ss_.ss_family != o.ss_.ss_family) return false;
   if (is_v4()) {
-    auto *a = reinterpret_cast<const sockaddr_in*>(&ss_), *b = reinterpret_cast<const sockaddr_in*>(&o.ss_);
+    auto *a = reinterpret_cast<const sockaddr_in*>(&ss_),
+         *b = reinterpret_cast<const sockaddr_in*>(&o.ss_);
     return a->sin_port == b->sin_port && a->sin_addr.s_addr == b->sin_addr.s_addr;
   }
   if (is_v6()) {
     auto *a = reinterpret_cast<const sockaddr_in6*>(&ss_),
          *b = reinterpret_cast<const sockaddr_in6*>(&o.ss_);
-    return a->sin6_port == b->sin6_port &&
-           std::memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0 &&
+    return a->sin6_port == b->sin6_port && std::memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0 &&
            a->sin6_scope_id == b->sin6_scope_id;
   }
   return true;

@@ -12,11 +12,11 @@ namespace ntm::proto {
 
 /// First byte of every UDP payload NTM sends (docs/protocol.md §2).
 enum class PacketType : uint8_t {
-  kHandshakeInit = 0x01,    ///< node → DC: Noise IK message 1
-  kHandshakeResp = 0x02,    ///< DC → node: Noise IK message 2
-  kControl = 0x03,          ///< node ⇄ DC: control message sealed with the session key
-  kTunnelControl = 0x04,    ///< node ⇄ node: tunnel request/response sealed with the temporal key
-  kData = 0x05,             ///< node ⇄ node: inner IP packet sealed with the tunnel key
+  kHandshakeInit = 0x01,  ///< node → DC: Noise IK message 1
+  kHandshakeResp = 0x02,  ///< DC → node: Noise IK message 2
+  kControl = 0x03,        ///< node ⇄ DC: control message sealed with the session key
+  kTunnelControl = 0x04,  ///< node ⇄ node: tunnel request/response sealed with the temporal key
+  kData = 0x05,           ///< node ⇄ node: inner IP packet sealed with the tunnel key
 };
 
 /// Control message types (docs/protocol.md §4). The type alone says what a message is;
@@ -80,20 +80,20 @@ enum class Role : uint8_t {
 
 /// Error codes carried in kError messages (docs/protocol.md §6).
 enum class ErrorCode : uint16_t {
-  kMalformed = 1,         ///< the request could not be parsed or misses a mandatory attribute
-  kUnknownFqdn = 2,       ///< direction request for a name the DC does not know
-  kPoolExhausted = 3,     ///< no free vIP in the configured pool
-  kNotRegistered = 4,     ///< request on a session without a registration
-  kInvalidName = 5,       ///< node name is not a valid DNS label
-  kPeerUnreachable = 6,   ///< neither side can reach the other (needs a relay)
-  kNameTaken = 7,         ///< node name registered by a different node identity
+  kMalformed = 1,        ///< the request could not be parsed or misses a mandatory attribute
+  kUnknownFqdn = 2,      ///< direction request for a name the DC does not know
+  kPoolExhausted = 3,    ///< no free vIP in the configured pool
+  kNotRegistered = 4,    ///< request on a session without a registration
+  kInvalidName = 5,      ///< node name is not a valid DNS label
+  kPeerUnreachable = 6,  ///< neither side can reach the other (needs a relay)
+  kNameTaken = 7,        ///< node name registered by a different node identity
   kInternal = 8,
 };
 
 inline constexpr uint8_t kProtocolVersion = 1;
 
-inline constexpr size_t kKeySize = 32;        ///< X25519 keys, temporal keys, AEAD keys
-inline constexpr size_t kTagSize = 16;        ///< Poly1305 tag
+inline constexpr size_t kKeySize = 32;           ///< X25519 keys, temporal keys, AEAD keys
+inline constexpr size_t kTagSize = 16;           ///< Poly1305 tag
 inline constexpr size_t kSealedHeaderSize = 16;  ///< type, reserved[3], receiver index, counter
 /// Bytes a sealed packet adds to its plaintext: header + tag. Equal to WireGuard's overhead.
 inline constexpr size_t kSealedOverhead = kSealedHeaderSize + kTagSize;

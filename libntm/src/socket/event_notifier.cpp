@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+
 #include "lwip/api.h"
 #include "lwip/priv/sockets_priv.h"
 #include "lwip/sockets.h"

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
+
 #include "lwip/sockets.h"
 #include "node/node.h"
 #include "ntm/ntm.h"
@@ -41,12 +42,12 @@ void close_all_sockets() {
 
 using ntm::node::current;
 
-#define NTM_REQUIRE_NODE()     \
-  do {                         \
-    if (!current()) {          \
-      errno = ENOTCONN;        \
-      return -1;               \
-    }                          \
+#define NTM_REQUIRE_NODE() \
+  do {                     \
+    if (!current()) {      \
+      errno = ENOTCONN;    \
+      return -1;           \
+    }                      \
   } while (0)
 
 extern "C" {
