@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/node_options.h"
 #include "ntm/ntm.h"
 #include "process.h"
 
@@ -174,18 +175,9 @@ std::vector<double> pings(int s, const sockaddr_in& to, int count, bool ntm_sock
 }
 
 int start_node_from_env() {
+  ntm::apps::NodeOptions node;  // NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND
   ntm_config cfg;
-  ntm_config_init(&cfg);
-  cfg.dc_address = std::getenv("NTM_DC");
-  cfg.dc_public_key = std::getenv("NTM_DC_KEY");
-  cfg.node_name = std::getenv("NTM_NAME");
-  cfg.state_dir = std::getenv("NTM_STATE_DIR");
-  cfg.bind_address = std::getenv("NTM_BIND");
-  if (ntm_start(&cfg) != 0) {
-    std::fprintf(stderr, "ntm-bench: ntm_start: %s\n", ntm_last_error());
-    return -1;
-  }
-  return 0;
+  return node.complete("ntm-bench") && node.start_node("ntm-bench", cfg) ? 0 : -1;
 }
 
 /// The measurement: tunnel to `fqdn` (port kSinkPort) against the kernel to `kaddr`.

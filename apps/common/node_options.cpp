@@ -40,13 +40,17 @@ bool NodeOptions::complete(const char* prog) {
   return true;
 }
 
-bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
+void NodeOptions::fill(ntm_config& cfg) const {
   ntm_config_init(&cfg);
   cfg.dc_address = dc.c_str();
   cfg.dc_public_key = dc_key.c_str();
   cfg.node_name = name.c_str();
   cfg.state_dir = state_dir.c_str();
   cfg.bind_address = bind.empty() ? nullptr : bind.c_str();
+}
+
+bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
+  fill(cfg);
   if (ntm_start(&cfg) != 0) {
     std::fprintf(stderr, "%s: cannot start node: %s (%s)\n", prog, ntm_last_error(),
                  std::strerror(errno));
@@ -56,21 +60,30 @@ bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
 }
 
 void NodeOptions::print_stats() const {
-  if (!stats) return;
+  if (stats) write_stats(stderr);
+}
+
+void write_stats(FILE* out) {
   ntm_stats s;
   if (ntm_get_stats(&s) != 0) return;
-  std::fprintf(stderr,
-               "stat tx_packets=%llu tx_bytes=%llu rx_packets=%llu rx_bytes=%llu "
-               "drop_malformed=%llu drop_unknown_tunnel=%llu drop_auth=%llu drop_replay=%llu "
-               "drop_too_old=%llu drop_spoofed=%llu drop_no_tunnel=%llu drop_control=%llu "
-               "tunnels_established=%llu roams=%llu\n",
-               (unsigned long long)s.tx_packets, (unsigned long long)s.tx_bytes,
-               (unsigned long long)s.rx_packets, (unsigned long long)s.rx_bytes,
-               (unsigned long long)s.drop_malformed, (unsigned long long)s.drop_unknown_tunnel,
-               (unsigned long long)s.drop_auth, (unsigned long long)s.drop_replay,
-               (unsigned long long)s.drop_too_old, (unsigned long long)s.drop_spoofed,
-               (unsigned long long)s.drop_no_tunnel, (unsigned long long)s.drop_control,
-               (unsigned long long)s.tunnels_established, (unsigned long long)s.roams);
+  const std::pair<const char*, uint64_t> fields[] = {{"tx_packets", s.tx_packets},
+                                                     {"tx_bytes", s.tx_bytes},
+                                                     {"rx_packets", s.rx_packets},
+                                                     {"rx_bytes", s.rx_bytes},
+                                                     {"drop_malformed", s.drop_malformed},
+                                                     {"drop_unknown_tunnel", s.drop_unknown_tunnel},
+                                                     {"drop_auth", s.drop_auth},
+                                                     {"drop_replay", s.drop_replay},
+                                                     {"drop_too_old", s.drop_too_old},
+                                                     {"drop_spoofed", s.drop_spoofed},
+                                                     {"drop_no_tunnel", s.drop_no_tunnel},
+                                                     {"drop_control", s.drop_control},
+                                                     {"tunnels_established", s.tunnels_established},
+                                                     {"roams", s.roams}};
+  std::fprintf(out, "stats");
+  for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
+  std::fprintf(out, "\n");
+  std::fflush(out);
 }
 
 }  // namespace ntm::apps

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <string>
 
 #include "ntm/ntm.h"
@@ -17,10 +18,16 @@ struct NodeOptions {
   void add_to(boost::program_options::options_description& desc);
   /// Fills blanks from the environment; false (message on stderr) when one is still missing.
   bool complete(const char* prog);
+  /// Fills `cfg` from these options (the strings stay owned by this object).
+  void fill(ntm_config& cfg) const;
   /// ntm_start() with these options; prints the error and returns false on failure.
   bool start_node(const char* prog, ntm_config& cfg);
-  /// Prints ntm_get_stats() to stderr as "stat name=value" lines when --stats was given.
+  /// Prints ntm_get_stats() to stderr when --stats was given (see write_stats).
   void print_stats() const;
 };
+
+/// Writes the node's counters as one line "stats name=value ..." (the names of struct
+/// ntm_stats) to `out`; nothing when no node runs.
+void write_stats(FILE* out);
 
 }  // namespace ntm::apps

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/node_options.h"
 #include "ntm/ntm.h"
 
 namespace {
@@ -59,19 +60,7 @@ const char* errno_name(int e) {
 }
 
 void print_stats() {
-  ntm_stats s;
-  if (ntm_get_stats(&s) != 0) return;
-  std::printf(
-      "stats tx_packets=%llu rx_packets=%llu drop_malformed=%llu drop_unknown_tunnel=%llu "
-      "drop_auth=%llu drop_replay=%llu drop_too_old=%llu drop_spoofed=%llu drop_no_tunnel=%llu "
-      "drop_control=%llu tunnels_established=%llu roams=%llu\n",
-      (unsigned long long)s.tx_packets, (unsigned long long)s.rx_packets,
-      (unsigned long long)s.drop_malformed, (unsigned long long)s.drop_unknown_tunnel,
-      (unsigned long long)s.drop_auth, (unsigned long long)s.drop_replay,
-      (unsigned long long)s.drop_too_old, (unsigned long long)s.drop_spoofed,
-      (unsigned long long)s.drop_no_tunnel, (unsigned long long)s.drop_control,
-      (unsigned long long)s.tunnels_established, (unsigned long long)s.roams);
-  std::fflush(stdout);
+  ntm::apps::write_stats(stdout);
 }
 
 std::string addr_text(const sockaddr* a) {
@@ -380,15 +369,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: ntm-testnode info|resolve|serve|client|eventfd-client ...\n");
     return 2;
   }
+  ntm::apps::NodeOptions node;  // all from the environment
+  if (!node.complete("ntm-testnode")) return 2;
   ntm_config cfg;
-  ntm_config_init(&cfg);
-  cfg.dc_address = std::getenv("NTM_DC");
-  cfg.dc_public_key = std::getenv("NTM_DC_KEY");
-  cfg.node_name = std::getenv("NTM_NAME");
-  cfg.state_dir = std::getenv("NTM_STATE_DIR");
-  cfg.bind_address = std::getenv("NTM_BIND");
-  if (const char* ka = std::getenv("NTM_KEEPALIVE_MS"))
-    cfg.keepalive_interval_ms = uint32_t(std::atoi(ka));
+  node.fill(cfg);
   if (ntm_start(&cfg) != 0) {
     std::printf("error errno=%s text=%s\n", errno_name(errno), ntm_last_error());
     return 1;
