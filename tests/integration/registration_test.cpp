@@ -83,5 +83,52 @@ TEST_F(Registration, ExpiresWithoutKeepAlivesAndStaysWithThem) {
   EXPECT_NE(read_dc_log().find("registration silent.it.ntm.test expired"), std::string::npos);
 }
 
+TEST_F(Registration, ExampleConfigFileParses) {
+  Process p({bin("ntm-dc"), "--config",
+             std::string(NTM_SOURCE_DIR) + "/servers/dc/ntm-dc.conf.example", "--state-dir",
+             dir_.path() + "/example", "--print-public-key"});
+  auto key = p.read_line(5s);
+  EXPECT_EQ(p.wait(5s), 0);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->size(), 44u);
+}
+
+TEST_F(Registration, ConfigFileIsHonouredAndPoolExhaustionIsACleanError) {
+  // A /30 has two host addresses: the third node must be refused, cleanly.
+  std::string conf = dir_.path() + "/dc.conf";
+  std::ofstream(conf) << "listen = 127.0.0.1:0\n"
+                      << "domain = cfg.ntm.test\n"
+                      << "vip4-pool = 100.100.0.0/30\n"
+                      << "vip6-pool = none\n"
+                      << "state-dir = " << dir_.path() << "/dc\n"
+                      << "port-file = " << dir_.path() << "/dc.port\n";
+  {
+    Process k({bin("ntm-dc"), "--config", conf, "--print-public-key"});
+    dc_key_ = k.read_line(5s).value_or("");
+  }
+  dc_ = std::make_unique<Process>(std::vector<std::string>{bin("ntm-dc"), "--config", conf},
+                                  std::map<std::string, std::string>{}, dc_log());
+  for (int i = 0; i < 200 && dc_port_ == 0; ++i) {
+    std::ifstream f(dir_.path() + "/dc.port");
+    f >> dc_port_;
+    if (!dc_port_) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_NE(dc_port_, 0);
+  auto a = node("one", {"info", "--hold"});
+  auto b = node("two", {"info", "--hold"});
+  auto fa = fields(a->wait_for_line("info ", 10s).value_or(""));
+  auto fb = fields(b->wait_for_line("info ", 10s).value_or(""));
+  EXPECT_EQ(fa["fqdn"], "one.cfg.ntm.test");
+  std::set<std::string> got = {fa["vip4"], fb["vip4"]};
+  EXPECT_EQ(got, (std::set<std::string>{"100.100.0.1", "100.100.0.2"}));
+  EXPECT_EQ(fa["vip6"], "-") << "vip6-pool = none assigns no IPv6 vIP";
+  auto c = node("three", {"info"});
+  auto line = c->wait_for_line("error ", 10s);
+  ASSERT_TRUE(line);
+  EXPECT_NE(line->find("pool exhausted"), std::string::npos) << *line;
+  EXPECT_EQ(c->wait(10s), 1);
+  EXPECT_FALSE(dc_->wait(0ms)) << "the DC keeps serving";
+}
+
 }  // namespace
 }  // namespace ntm::test
