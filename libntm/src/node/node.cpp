@@ -75,11 +75,12 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   };
   data_plane = std::make_unique<packet::DataPlane>(udp, tunnels, stats, std::move(hooks));
   negotiator->set_data_plane(data_plane.get());
+
+  // The receive thread first: it starts lwIP, which the negotiation thread may then lock.
+  if (!data_plane->start_receiver(error)) return EIO;
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io.get_executor());
   io_thread_ = std::thread([this] { io.run(); });
-  if (!data_plane->start_receiver(error)) return EIO;
-
   auto done = std::make_shared<std::promise<std::pair<bool, std::string>>>();
   auto result = done->get_future();
   asio::post(io, [this, done] {

@@ -95,6 +95,10 @@ DataPlane::~DataPlane() {
 }
 
 bool DataPlane::start_receiver(std::string& error) {
+  // lwIP (and its core lock) must exist before any thread can take that lock: the receive
+  // thread, and the negotiation thread installing a tunnel for a route direction that can
+  // arrive right after registration, before attach_netif().
+  start_lwip_once();
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) {
     error = "eventfd failed";
@@ -105,7 +109,6 @@ bool DataPlane::start_receiver(std::string& error) {
 }
 
 void DataPlane::attach_netif(std::optional<uint32_t> vip4, std::optional<Vip6> vip6) {
-  start_lwip_once();
   LOCK_TCPIP_CORE();
   ip4_addr_t addr, mask, gw;
   ip4_addr_set_u32(&addr, vip4 ? *vip4 : 0);
