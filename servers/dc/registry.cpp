@@ -45,6 +45,8 @@ Registry::Result Registry::register_node(const crypto::Key& identity, const std:
         return Result::kPoolExhausted;
       }
     }
+    if (r.vip4) by_vip4_[*r.vip4] = identity;
+    if (r.vip6) by_vip6_[*r.vip6] = identity;
     it = nodes_.emplace(identity, std::move(r)).first;
   }
   NodeRecord& r = it->second;
@@ -70,11 +72,11 @@ NodeRecord* Registry::find_fqdn(const std::string& fqdn) {
 }
 
 NodeRecord* Registry::find_vip(const Address& vip, bool v6) {
-  for (auto& [id, r] : nodes_) {
-    if (!v6 && r.vip4 && std::equal(vip.begin(), vip.begin() + 4, r.vip4->begin())) return &r;
-    if (v6 && r.vip6 && *r.vip6 == vip) return &r;
-  }
-  return nullptr;
+  Address key{};  // an IPv4 vIP is its first 4 bytes, the rest zero (as the pool makes them)
+  std::copy(vip.begin(), vip.begin() + (v6 ? 16 : 4), key.begin());
+  auto& index = v6 ? by_vip6_ : by_vip4_;
+  auto it = index.find(key);
+  return it == index.end() ? nullptr : find(it->second);
 }
 
 std::vector<NodeRecord> Registry::expire(Clock::time_point now) {
@@ -84,6 +86,8 @@ std::vector<NodeRecord> Registry::expire(Clock::time_point now) {
       if (pool4_) pool4_->release(it->first);
       if (pool6_) pool6_->release(it->first);
       by_fqdn_.erase(it->second.fqdn);
+      if (it->second.vip4) by_vip4_.erase(*it->second.vip4);
+      if (it->second.vip6) by_vip6_.erase(*it->second.vip6);
       gone.push_back(std::move(it->second));
       it = nodes_.erase(it);
     } else {

@@ -56,6 +56,7 @@ class Registry {
   std::optional<VipPool> pool4_, pool6_;
   std::map<crypto::Key, NodeRecord> nodes_;
   std::map<std::string, crypto::Key> by_fqdn_;
+  std::map<Address, crypto::Key> by_vip4_, by_vip6_;  // IPv4 keys use the first 4 bytes
 };
 
 }  // namespace ntm::dc

@@ -30,9 +30,6 @@ struct Stats {
   void copy_to(ntm_stats& s) const;
 };
 
-/// A destination vIP as the pending queue keys it: 4 or 16 raw bytes.
-using VipKey = std::string;
-
 struct DataPlaneHooks {
   /// An inner packet needs a tunnel to `dst` that does not exist (first packet queued).
   /// Called with the lwIP core lock held: only post work elsewhere.
@@ -84,9 +81,5 @@ class DataPlane {
   int stop_fd_ = -1;
   std::thread rx_thread_;
 };
-
-/// VipKey helpers.
-VipKey vip_key4(uint32_t vip4_network_order);
-VipKey vip_key6(const Vip6& v6);
 
 }  // namespace ntm::packet

@@ -71,13 +71,6 @@ err_t netif_init_fn(struct netif* n) {
 
 }  // namespace
 
-VipKey vip_key4(uint32_t v) {
-  return VipKey(reinterpret_cast<const char*>(&v), 4);
-}
-VipKey vip_key6(const Vip6& v) {
-  return VipKey(reinterpret_cast<const char*>(v.data()), 16);
-}
-
 void Stats::copy_to(ntm_stats& s) const {
   s.tx_packets = tx_packets, s.tx_bytes = tx_bytes, s.rx_packets = rx_packets;
   s.rx_bytes = rx_bytes, s.drop_malformed = drop_malformed;

@@ -4,10 +4,10 @@
 
 #include <deque>
 #include <mutex>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "packet/vip_key.h"
 #include "proto/bytes.h"
 
 namespace ntm::packet {
@@ -18,8 +18,8 @@ class PendingQueue {
   static constexpr size_t kTotal = 4096;
 
   enum class Result { kQueuedFirst, kQueued, kFull };
-  /// Queues a copy of one inner IP packet for `dst` (4- or 16-byte vIP as a string key).
-  Result push(const std::string& dst, proto::Bytes packet) {
+  /// Queues a copy of one inner IP packet for `dst`.
+  Result push(const VipKey& dst, proto::Bytes packet) {
     std::lock_guard l(mu_);
     auto& q = queues_[dst];
     if (q.size() >= kPerDestination || total_ >= kTotal) return Result::kFull;
@@ -28,7 +28,7 @@ class PendingQueue {
     return q.size() == 1 ? Result::kQueuedFirst : Result::kQueued;
   }
   /// Removes and returns everything queued for `dst`.
-  std::deque<proto::Bytes> take(const std::string& dst) {
+  std::deque<proto::Bytes> take(const VipKey& dst) {
     std::lock_guard l(mu_);
     auto it = queues_.find(dst);
     if (it == queues_.end()) return {};
@@ -45,8 +45,8 @@ class PendingQueue {
 
  private:
   std::mutex mu_;
-  std::unordered_map<std::string, std::deque<proto::Bytes>> queues_;  // guarded by mu_
-  size_t total_ = 0;                                                  // guarded by mu_
+  std::unordered_map<VipKey, std::deque<proto::Bytes>, VipKeyHash> queues_;  // guarded by mu_
+  size_t total_ = 0;                                                         // guarded by mu_
 };
 
 }  // namespace ntm::packet

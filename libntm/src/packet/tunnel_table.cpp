@@ -3,12 +3,6 @@
 #include "crypto/aead.h"
 
 namespace ntm::packet {
-namespace {
-std::string key6(const Vip6& v) {
-  return std::string(v.begin(), v.end());
-}
-}  // namespace
-
 std::shared_ptr<Tunnel> TunnelTable::find_by_id(uint32_t local_id) const {
   std::shared_lock l(mu_);
   auto it = by_id_.find(local_id);
@@ -23,7 +17,7 @@ std::shared_ptr<Tunnel> TunnelTable::find_by_vip4(uint32_t vip4) const {
 
 std::shared_ptr<Tunnel> TunnelTable::find_by_vip6(const Vip6& vip6) const {
   std::shared_lock l(mu_);
-  auto it = by_vip6_.find(key6(vip6));
+  auto it = by_vip6_.find(vip_key6(vip6));
   return it == by_vip6_.end() ? nullptr : it->second;
 }
 
@@ -31,7 +25,7 @@ void TunnelTable::insert(std::shared_ptr<Tunnel> t) {
   std::unique_lock l(mu_);
   by_id_[t->local_id] = t;
   if (t->has_vip4) by_vip4_[t->peer_vip4] = t;
-  if (t->has_vip6) by_vip6_[key6(t->peer_vip6)] = t;
+  if (t->has_vip6) by_vip6_[vip_key6(t->peer_vip6)] = t;
 }
 
 void TunnelTable::remove(uint32_t local_id) {
@@ -45,7 +39,7 @@ void TunnelTable::remove(uint32_t local_id) {
     if (v != by_vip4_.end() && v->second == t) by_vip4_.erase(v);
   }
   if (t->has_vip6) {
-    auto v = by_vip6_.find(key6(t->peer_vip6));
+    auto v = by_vip6_.find(vip_key6(t->peer_vip6));
     if (v != by_vip6_.end() && v->second == t) by_vip6_.erase(v);
   }
 }

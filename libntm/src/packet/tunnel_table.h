@@ -15,11 +15,10 @@
 #include <vector>
 
 #include "crypto/session.h"
+#include "packet/vip_key.h"
 #include "proto/endpoint.h"
 
 namespace ntm::packet {
-
-using Vip6 = std::array<uint8_t, 16>;
 
 struct Tunnel {
   uint32_t local_id = 0;      ///< receiver index peers put in data packets to us
@@ -70,9 +69,9 @@ class TunnelTable {
 
  private:
   mutable std::shared_mutex mu_;
-  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;       // guarded by mu_
-  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;     // guarded by mu_
-  std::unordered_map<std::string, std::shared_ptr<Tunnel>> by_vip6_;  // guarded by mu_
+  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;              // guarded by mu_
+  std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;            // guarded by mu_
+  std::unordered_map<VipKey, std::shared_ptr<Tunnel>, VipKeyHash> by_vip6_;  // guarded by mu_
 };
 
 }  // namespace ntm::packet
