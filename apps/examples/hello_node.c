@@ -4,18 +4,19 @@
 int main(void) {
   struct ntm_config cfg;
   ntm_config_init(&cfg);
-  cfg.dc_address = "127.0.0.1:7100";                       /* the DC's control endpoint */
-  cfg.dc_public_key = "8XkdnT6+92tF5KMr1v80+ZcsFk+VvH2ixxn++bfqJVY="; /* ntm-dc --print-public-key */
-  cfg.node_name = "client";                                /* becomes client.<dc domain> */
-  cfg.state_dir = "/var/lib/myapp/ntm";                    /* the node's key: its identity */
-  if (ntm_start(&cfg) != 0) { fprintf(stderr, "%s\n", ntm_last_error()); return 1; }
-
+  cfg.dc_address = "127.0.0.1:7100"; /* the DC, and its key from ntm-dc --print-public-key: */
+  cfg.dc_public_key = "8XkdnT6+92tF5KMr1v80+ZcsFk+VvH2ixxn++bfqJVY=";
+  cfg.node_name = "client"; /* this node becomes client.<DC domain> */
+  cfg.state_dir = "/var/lib/myapp/ntm";
   struct sockaddr_storage peer;
-  socklen_t len = sizeof peer;                             /* FQDN -> vIP, starts the tunnel */
-  if (ntm_getaddrinfo("server.demo.ntm.test", AF_INET, 9000, (struct sockaddr *)&peer, &len))
-    { fprintf(stderr, "%s\n", ntm_last_error()); return 1; }
+  socklen_t len = sizeof peer;
+  if (ntm_start(&cfg) != 0 || /* registers; then FQDN -> vIP, which starts the tunnel */
+      ntm_getaddrinfo("server.demo.ntm.test", AF_INET, 9000, (struct sockaddr*)&peer, &len)) {
+    fprintf(stderr, "ntm: %s\n", ntm_last_error());
+    return 1;
+  }
   int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
-  if (ntm_connect(s, (struct sockaddr *)&peer, len) == 0) ntm_send(s, "hello\n", 6, 0);
+  if (ntm_connect(s, (struct sockaddr*)&peer, len) == 0) ntm_send(s, "hello\n", 6, 0);
   ntm_close(s);
-  return ntm_stop();                                       /* lets the data reach the peer */
+  return ntm_stop(); /* returns once the data reached the peer (3 s at most) */
 }
