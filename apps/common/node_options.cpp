@@ -15,6 +15,8 @@ void NodeOptions::add_to(po::options_description& desc) {
       "name", po::value(&name), "this node's name (env NTM_NAME)")(
       "state-dir", po::value(&state_dir), "directory for this node's key (env NTM_STATE_DIR)")(
       "bind", po::value(&bind), "local UDP address ip:port (env NTM_BIND; default [::]:0)")(
+      "keepalive-ms", po::value(&keepalive_ms),
+      "keep-alive interval to the DC and on idle tunnels (env NTM_KEEPALIVE_MS; default 15000)")(
       "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
 }
 
@@ -28,6 +30,8 @@ bool NodeOptions::complete(const char* prog) {
   fill(name, "NTM_NAME");
   fill(state_dir, "NTM_STATE_DIR");
   fill(bind, "NTM_BIND");
+  if (!keepalive_ms)
+    if (const char* e = std::getenv("NTM_KEEPALIVE_MS")) keepalive_ms = uint32_t(std::atol(e));
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
                         : name.empty()      ? "--name"
@@ -47,6 +51,7 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.node_name = name.c_str();
   cfg.state_dir = state_dir.c_str();
   cfg.bind_address = bind.empty() ? nullptr : bind.c_str();
+  cfg.keepalive_interval_ms = keepalive_ms;
 }
 
 bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {

@@ -1,5 +1,6 @@
-// Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, each with an
-// environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND).
+// Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, --keepalive-ms,
+// each with an environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND,
+// NTM_KEEPALIVE_MS).
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -12,6 +13,7 @@ namespace ntm::apps {
 
 struct NodeOptions {
   std::string dc, dc_key, name, state_dir, bind;
+  uint32_t keepalive_ms = 0;  ///< 0 = libntm's default
   bool stats = false;
 
   /// Adds the options to `desc`.

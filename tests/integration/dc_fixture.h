@@ -87,10 +87,12 @@ class DcFixture : public ::testing::Test {
   /// Starts `ntm-testnode <args...>` as node `name`; stderr goes to <tmp>/<name>.err.
   std::unique_ptr<Process> node(const std::string& name, std::vector<std::string> args,
                                 const std::string& state = "",
-                                const std::string& bind = "127.0.0.1:0") {
+                                const std::string& bind = "127.0.0.1:0",
+                                std::map<std::string, std::string> extra_env = {}) {
     args.insert(args.begin(), bin("ntm-testnode"));
-    return std::make_unique<Process>(args, node_env(name, state, bind),
-                                     dir_.path() + "/" + name + ".err");
+    auto env = node_env(name, state, bind);
+    env.insert(extra_env.begin(), extra_env.end());
+    return std::make_unique<Process>(args, env, dir_.path() + "/" + name + ".err");
   }
 
   std::string fqdn(const std::string& name) const { return name + "." + domain_; }

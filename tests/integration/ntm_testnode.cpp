@@ -5,8 +5,9 @@
 //   info [--hold]                     fqdn and vIPs; --hold keeps the node up until stdin EOF
 //   resolve NAME [--v6]               ntm_getaddrinfo result or its errno
 //   serve PORT [--udp] [--v6] [--conns N]   echo server for N connections (UDP: until "QUIT")
-//   client NAME PORT [--udp] [--v6] [--conns N] [--bytes B] [--marker TEXT]
-//                                     N concurrent connections, each echoes B bytes, verified
+//   client NAME PORT [--udp] [--v6] [--conns N] [--bytes B] [--marker TEXT] [--idle-ms T]
+//                                     N concurrent connections, each echoes B bytes, verified;
+//                                     --idle-ms: stats again after T ms of idling
 //   eventfd-client NAME PORT          non-blocking client driven by poll() on ntm_event_fd()
 //                                     together with an OS pipe
 #include <arpa/inet.h>
@@ -275,6 +276,10 @@ int cmd_client() {
   }
   std::printf("ok conns=%d bytes=%zu\n", conns, bytes);
   print_stats();
+  if (long idle = num("idle-ms", 0); idle > 0) {  // stay up, idle, then count again
+    std::this_thread::sleep_for(std::chrono::milliseconds(idle));
+    print_stats();
+  }
   return 0;
 }
 
@@ -358,7 +363,7 @@ int main(int argc, char** argv) {
     if (a.rfind("--", 0) == 0) {
       std::string key = a.substr(2), value = "1";
       if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0 &&
-          (key == "conns" || key == "bytes" || key == "marker"))
+          (key == "conns" || key == "bytes" || key == "marker" || key == "idle-ms"))
         value = argv[++i];
       g_opts[key] = value;
     } else {

@@ -90,5 +90,23 @@ TEST_F(Transfer, EventFdWaitsTogetherWithOsDescriptors) {
   EXPECT_EQ(line, "ok bytes=65536");
 }
 
+TEST_F(Transfer, IdleTunnelsSendKeepAlivesAndBusyOnesDoNot) {
+  // Paper 002 Fig. 3 step 20: an idle tunnel keeps the NAT bindings on its path open.
+  auto srv = server("alpha", {"7007", "--conns", "2"});
+  auto idle_tx = [&](const std::string& keepalive_ms) {
+    auto cli =
+        node("beta", {"client", fqdn("alpha"), "7007", "--bytes", "1000", "--idle-ms", "1500"}, "",
+             "127.0.0.1:0", {{"NTM_KEEPALIVE_MS", keepalive_ms}});
+    EXPECT_TRUE(cli->wait_for_line("ok ", 30s));
+    auto before = fields(cli->wait_for_line("stats ", 5s).value_or(""));
+    auto after = fields(cli->wait_for_line("stats ", 10s).value_or(""));
+    return std::stol(after["tx_packets"]) - std::stol(before["tx_packets"]);
+  };
+  long sent = idle_tx("200");  // ~7 intervals of 200 ms while idle
+  EXPECT_GE(sent, 4);
+  EXPECT_LE(sent, 9);
+  EXPECT_EQ(idle_tx("15000"), 0) << "no keep-alive before the interval has passed";
+}
+
 }  // namespace
 }  // namespace ntm::test

@@ -51,8 +51,9 @@ struct ntm_config {
   const char* bind_address;
   /** Milliseconds ntm_start() waits for the registration response (0 = 5000). */
   uint32_t start_timeout_ms;
-  /** Keep-alive interval towards the DC in milliseconds (0 = 15000; at most a third of the
-   *  registration lifetime the DC grants). */
+  /** Keep-alive interval in milliseconds (0 = 15000): towards the DC (at most a third of the
+   *  registration lifetime the DC grants), and on every tunnel that sent nothing during the
+   *  last interval, to hold NAT bindings on the path (paper 002 Fig. 3 step 20). */
   uint32_t keepalive_interval_ms;
   /** Milliseconds ntm_stop() waits for closed TCP connections to deliver their remaining
    *  data and FIN before the stack goes away (0 = 3000). */

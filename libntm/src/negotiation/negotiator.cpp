@@ -21,7 +21,8 @@ Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg, const crypto:
       tunnels_(tunnels),
       stats_(stats),
       dc_(io, udp, cfg_.dc_address, key.private_key, cfg_.dc_public_key),
-      keepalive_timer_(io) {
+      keepalive_timer_(io),
+      tunnel_keepalive_timer_(io) {
   dc_.set_request_handler([this](const proto::ControlMessage& m) {
     if (m.type == proto::MessageType::kRouteDirection) {
       on_route_direction(m);
@@ -41,11 +42,13 @@ void Negotiator::start(std::function<void(bool, std::string)> done) {
     }
     send_registration(std::move(done));
   });
+  schedule_tunnel_keepalive();
 }
 
 void Negotiator::shutdown() {
   stopped_ = true;
   keepalive_timer_.cancel();
+  tunnel_keepalive_timer_.cancel();
   for (auto& [id, n] : negotiations_) n->timer.cancel();
   negotiations_.clear();
   dc_.shutdown();

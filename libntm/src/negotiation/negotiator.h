@@ -94,6 +94,8 @@ class Negotiator {
   void install(Negotiation& n, const crypto::DirectionalKeys& keys, uint32_t peer_tunnel_id,
                const proto::Endpoint& from);
   void schedule_confirm_check(Negotiation& n);
+  // tunnel_keepalive.cpp
+  void schedule_tunnel_keepalive();
   void fail_negotiation(uint32_t direction_id, const char* why);
   void send_tunnel_control(Negotiation& n, const proto::ControlMessage& m);
   bool tunnel_exists(const std::optional<uint32_t>& vip4,
@@ -108,6 +110,9 @@ class Negotiator {
   packet::DataPlane* data_plane_ = nullptr;
   DcLink dc_;
   asio::steady_timer keepalive_timer_;
+  asio::steady_timer tunnel_keepalive_timer_;
+  /// Packets each tunnel had sent at the last tunnel keep-alive tick, by local tunnel ID.
+  std::map<uint32_t, uint64_t> sent_at_last_tick_;
   bool recovering_ = false;
   bool stopped_ = false;
 

@@ -96,8 +96,12 @@ void DataPlane::flush_pending(Tunnel& t) {
 
 void DataPlane::send_keepalive(Tunnel& t) {
   uint8_t out[proto::kSealedOverhead];
-  if (t.session->seal(proto::PacketType::kData, {}, out) != crypto::Session::SealStatus::kExhausted)
-    udp_.send(t.endpoint(), out, sizeof out);
+  if (t.session->seal(proto::PacketType::kData, {}, out) !=
+          crypto::Session::SealStatus::kExhausted &&
+      udp_.send(t.endpoint(), out, sizeof out)) {
+    stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
+    stats_.tx_bytes.fetch_add(sizeof out, std::memory_order_relaxed);
+  }
 }
 
 void DataPlane::drop_pending(const VipKey& dst) {
