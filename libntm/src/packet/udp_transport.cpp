@@ -36,10 +36,14 @@ bool UdpTransport::open(const std::optional<proto::Endpoint>& bind, std::string&
     int off = 0;
     setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
   }
-  // Large buffers absorb bursts of a fast tunnel; the kernel caps them at rmem_max/wmem_max.
-  int buf = 4 << 20;
-  setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-  setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+  // Large buffers absorb bursts of a fast tunnel: a UDP sender gets no backpressure, so what
+  // the receive thread cannot take in time is lost. The kernel caps them at rmem_max/wmem_max
+  // unless the process may exceed that (CAP_NET_ADMIN: the *FORCE options).
+  int buf = 8 << 20;
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof buf) != 0)
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+  if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof buf) != 0)
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
   if (::bind(fd_, addr.sa(), addr.sa_len()) != 0) {
     error = "bind " + addr.to_string() + ": " + std::strerror(errno);
     close();
