@@ -56,6 +56,7 @@ class DcFixture : public ::testing::Test {
                                      "--vip6-pool",
                                      "fd00:6e74:6d::/112"};
     argv.insert(argv.end(), extra.begin(), extra.end());
+    std::filesystem::remove(dir_.path() + "/dc.port");  // a restarted DC writes it anew
     dc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dc_log());
     for (int i = 0; i < 200 && dc_port_ == 0; ++i) {
       std::ifstream f(dir_.path() + "/dc.port");
@@ -91,7 +92,7 @@ class DcFixture : public ::testing::Test {
                                 std::map<std::string, std::string> extra_env = {}) {
     args.insert(args.begin(), bin("ntm-testnode"));
     auto env = node_env(name, state, bind);
-    env.insert(extra_env.begin(), extra_env.end());
+    for (auto& [k, v] : extra_env) env[k] = v;
     return std::make_unique<Process>(args, env, dir_.path() + "/" + name + ".err");
   }
 

@@ -90,6 +90,25 @@ TEST_F(Transfer, EventFdWaitsTogetherWithOsDescriptors) {
   EXPECT_EQ(line, "ok bytes=65536");
 }
 
+TEST_F(Transfer, Ipv6UnderlayToTheDcAndBetweenNodes) {
+  // The DC's second endpoint is IPv6; both nodes live on ::1, so registration, directions and
+  // the tunnel itself travel over IPv6 UDP.
+  DcFixture::dc_.reset();
+  dc_port_ = 0;
+  start_dc({"--listen", "[::1]:0"});
+  std::ifstream ports(dir_.path() + "/dc.port");
+  uint16_t v4 = 0, v6 = 0;
+  ports >> v4 >> v6;
+  ASSERT_NE(v6, 0) << "ntm-dc should have written its IPv6 port second";
+  std::map<std::string, std::string> env6 = {{"NTM_DC", "[::1]:" + std::to_string(v6)}};
+  auto srv = node("alpha6", {"serve", "7008"}, "", "[::1]:0", env6);
+  ASSERT_TRUE(srv->wait_for_line("ready", 10s));
+  auto cli =
+      node("beta6", {"client", fqdn("alpha6"), "7008", "--bytes", "300000"}, "", "[::1]:0", env6);
+  EXPECT_TRUE(cli->wait_for_line("ok ", 30s));
+  EXPECT_NE(read_dc_log().find("nat=[::1]:"), std::string::npos) << read_dc_log();
+}
+
 TEST_F(Transfer, IdleTunnelsSendKeepAlivesAndBusyOnesDoNot) {
   // Paper 002 Fig. 3 step 20: an idle tunnel keeps the NAT bindings on its path open.
   auto srv = server("alpha", {"7007", "--conns", "2"});
