@@ -27,6 +27,12 @@ set -- "${args[@]+"${args[@]}"}" -- "$@"
 DELAY=${DELAY:-5ms}
 LINKEMU=${LINKEMU:-/src/build/bin/ntm-linkemu}
 STATE=${NETSETUP_STATE:-/run} # pid files and turnserver's database
+die() {
+  echo "netsetup: $*" >&2
+  exit 1
+}
+# shellcheck source=../tests/net/routers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/net/routers.sh" # nat_ruleset
 
 # iface_of PATTERN — the interface holding an address that matches PATTERN (awk regex).
 iface_of() { ip -o addr show | awk -v p="$1" '$4 ~ p {print $2; exit}'; }
@@ -67,21 +73,7 @@ router)
   fi
   case $kind in
   eim | symmetric)
-    how=masquerade
-    [[ $kind == symmetric ]] && how="masquerade fully-random"
-    nft -f - <<EOF
-table ip ntm_nat {
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "$wan" $how comment "$kind"
-  }
-  chain forward {
-    type filter hook forward priority filter; policy accept;
-    iifname "$wan" ct state established,related accept
-    iifname "$wan" counter drop comment "unsolicited inbound"
-  }
-}
-EOF
+    nat_ruleset "$wan" "$kind" | nft -f -  # the ruleset tests/net/routers.sh installs
     ;;
   routed) ;;
   *) echo "netsetup: unknown router kind $kind" >&2 && exit 2 ;;

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "crypto/aead.h"
+#include "proto/bytes.h"
 
 /// Aborts (a crash for libFuzzer and the standalone driver) when an invariant does not hold.
 #define FUZZ_CHECK(cond)                                                                     \
@@ -69,5 +70,21 @@ enum KeyRole : uint8_t {
   kNodeBStatic = 3,  ///< node B's identity
   kSessionKey = 4,   ///< the sealed-packet target's receive key
 };
+
+/// The message a handshake target feeds to its parser: the fuzzer's bytes after the first,
+/// either taken as the message (first byte even) or XORed over a genuine message (odd), so
+/// mutations also reach the states behind a valid header and MAC.
+inline proto::Bytes raw_or_xored(const proto::Bytes& genuine, const uint8_t* data, size_t size) {
+  proto::ByteView rest(data + 1, size - 1);
+  if (!(data[0] & 1)) return proto::Bytes(rest.begin(), rest.end());
+  proto::Bytes msg = genuine;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    if (i < msg.size())
+      msg[i] ^= rest[i];
+    else
+      msg.push_back(rest[i]);
+  }
+  return msg;
+}
 
 }  // namespace ntm::fuzz

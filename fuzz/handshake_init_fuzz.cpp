@@ -38,19 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static Setup* s = new Setup;  // built once, after the randomness is deterministic
   if (size == 0) return 0;
   bool xor_mode = data[0] & 1;
-  proto::ByteView rest(data + 1, size - 1);
-  Bytes msg;
-  if (xor_mode) {
-    msg = s->genuine;
-    for (size_t i = 0; i < rest.size(); ++i) {
-      if (i < msg.size())
-        msg[i] ^= rest[i];
-      else
-        msg.push_back(rest[i]);
-    }
-  } else {
-    msg.assign(rest.begin(), rest.end());
-  }
+  Bytes msg = fuzz::raw_or_xored(s->genuine, data, size);
 
   Bytes response;
   auto r = s->dc.consume_init(msg, kDcIndex, response);

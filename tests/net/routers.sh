@@ -22,16 +22,16 @@
 #   default) until a reply is seen, nf_conntrack_udp_timeout_stream (120 s) after that;
 #   nat_udp_timeout sets both, per router namespace.
 
-# nat_router NS WAN_IF eim|symmetric — IPv4 NAT for everything leaving through WAN_IF.
-nat_router() {
-  local ns=$1 wan=$2 kind=$3 how
+# nat_ruleset WAN_IF eim|symmetric — prints the nftables ruleset of such a NAT router (also used
+# by docker/netsetup.sh, so the Docker mirror runs the very same rules).
+nat_ruleset() {
+  local wan=$1 kind=$2 how
   case $kind in
   eim) how="masquerade" ;;
   symmetric) how="masquerade fully-random" ;;
   *) die "nat_router: kind must be eim or symmetric, not '$kind'" ;;
   esac
-  ns_forwarding "$ns"
-  n "$ns" nft -f - <<EOF
+  cat <<EOF
 table ip ntm_nat {
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
@@ -44,6 +44,14 @@ table ip ntm_nat {
   }
 }
 EOF
+}
+
+# nat_router NS WAN_IF eim|symmetric — IPv4 NAT for everything leaving through WAN_IF.
+nat_router() {
+  local ns=$1 wan=$2 kind=$3 rules
+  rules=$(nat_ruleset "$wan" "$kind")
+  ns_forwarding "$ns"
+  n "$ns" nft -f - <<<"$rules"
 }
 
 # nat_kind NS — prints eim or symmetric (from the rule comment), or "none".
