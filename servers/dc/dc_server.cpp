@@ -36,11 +36,12 @@ std::string short_key(const crypto::Key& k) {
 
 }  // namespace
 
-DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::StaticKeyPair& key)
+DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::StaticKeyPair& key,
+                   BindingStore* store)
     : io_(io),
       cfg_(cfg),
       responder_(key.private_key),
-      registry_(cfg.vip4_pool, cfg.vip6_pool, cfg.domain),
+      registry_(cfg.vip4_pool, cfg.vip6_pool, cfg.domain, store),
       next_message_id_(crypto::random_u32()),
       expiry_timer_(io) {}
 

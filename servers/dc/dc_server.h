@@ -31,7 +31,9 @@ struct DcStats {
 
 class DcServer {
  public:
-  DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::StaticKeyPair& key);
+  /// `store` (may be null: bindings in memory only) keeps vIP bindings across restarts.
+  DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::StaticKeyPair& key,
+           BindingStore* store = nullptr);
   /// Opens every listen endpoint; false (logged) when one cannot be bound.
   bool open();
   /// The bound endpoints (ports resolved when 0 was asked).

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 #include "common/logging.h"
 #include "crypto/static_key.h"
+#include "dc/binding_store.h"
 #include "dc/dc_config.h"
 #include "dc/dc_server.h"
 
@@ -31,8 +32,14 @@ int main(int argc, char** argv) {
     std::cerr << "ntm-dc: unknown log level " << cfg->log_level << "\n";
     return 2;
   }
+  // vIP bindings survive restarts: a node keeps its vIP when the DC comes back.
+  auto store = ntm::dc::BindingStore::open(cfg->state_dir + "/dc.sqlite3", error);
+  if (!store) {
+    std::cerr << "ntm-dc: " << error << "\n";
+    return 1;
+  }
   asio::io_context io;
-  ntm::dc::DcServer server(io, *cfg, *key);
+  ntm::dc::DcServer server(io, *cfg, *key, store.get());
   if (!server.open()) return 1;
   if (!cfg->port_file.empty()) {
     std::string tmp = cfg->port_file + ".tmp";

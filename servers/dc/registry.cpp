@@ -10,10 +10,10 @@ bool NodeRecord::reachable() const {
 }
 
 Registry::Registry(std::optional<server::Cidr> vip4_pool, std::optional<server::Cidr> vip6_pool,
-                   std::string domain)
+                   std::string domain, BindingStore* store)
     : domain_(std::move(domain)) {
-  if (vip4_pool) pool4_.emplace(*vip4_pool);
-  if (vip6_pool) pool6_.emplace(*vip6_pool);
+  if (vip4_pool) pool4_.emplace(*vip4_pool, store);
+  if (vip6_pool) pool6_.emplace(*vip6_pool, store);
 }
 
 bool Registry::valid_label(const std::string& s) {

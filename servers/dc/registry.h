@@ -33,8 +33,9 @@ struct NodeRecord {
 
 class Registry {
  public:
+  /// `store` (may be null) makes vIP bindings survive restarts of the DC.
   Registry(std::optional<server::Cidr> vip4_pool, std::optional<server::Cidr> vip6_pool,
-           std::string domain);
+           std::string domain, BindingStore* store = nullptr);
 
   enum class Result { kOk, kInvalidName, kNameTaken, kPoolExhausted };
   /// Registers or refreshes the node `identity` under `name`; on kOk `*out` is its record.

@@ -2,6 +2,7 @@
 // duplication"). Sticky: a node identity keeps its vIP across re-registrations and restarts
 // of the node. When the pool has no never-used address left, the binding of the node
 // released longest ago is reused; a bound, live node's vIP is never handed to another.
+// With a BindingStore the bindings also survive restarts of the DC.
 #pragma once
 
 #include <array>
@@ -13,15 +14,15 @@
 
 #include "common/cidr.h"
 #include "crypto/aead.h"
+#include "dc/binding_store.h"
 
 namespace ntm::dc {
 
-using Address = std::array<uint8_t, 16>;  ///< IPv4 in the first 4 bytes
-
 class VipPool {
  public:
-  /// The network and (IPv4) broadcast addresses are never assigned.
-  explicit VipPool(const server::Cidr& cidr);
+  /// The network and (IPv4) broadcast addresses are never assigned. `store` (may be null)
+  /// supplies the bindings of earlier runs, as released ones, and records every new binding.
+  explicit VipPool(const server::Cidr& cidr, BindingStore* store = nullptr);
 
   /// The vIP of `identity`, binding a new one if needed; nullopt when the pool is exhausted.
   std::optional<Address> acquire(const crypto::Key& identity);
@@ -33,7 +34,11 @@ class VipPool {
   const server::Cidr& cidr() const { return cidr_; }
 
  private:
+  /// `vip`'s host offset inside the pool, or 0 when it is not a host address of the pool.
+  uint64_t offset_of(const Address& vip) const;
+
   server::Cidr cidr_;
+  BindingStore* store_;
   uint64_t capacity_;
   uint64_t next_fresh_ = 0;  // offsets [1, next_fresh_] have been handed out at least once
   std::map<crypto::Key, Address> bound_;

@@ -51,6 +51,26 @@ TEST_F(Registration, SameIdentityKeepsItsVipAcrossRestarts) {
   EXPECT_NE(a["vip4"], o["vip4"]);
 }
 
+TEST_F(Registration, VipsSurviveARestartOfTheDc) {
+  start_dc();
+  auto before = node("keeper", {"info"});
+  auto k1 = fields(before->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(before->wait(10s), 0);
+  dc_->signal(SIGTERM);  // the operator restarts the DC
+  ASSERT_EQ(dc_->wait(5s), 0);
+  dc_.reset();
+  dc_port_ = 0;
+  start_dc();
+  auto newcomer = node("newcomer", {"info"});  // registers first after the restart
+  auto n = fields(newcomer->wait_for_line("info ", 10s).value_or(""));
+  auto after = node("keeper", {"info"});
+  auto k2 = fields(after->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_FALSE(k1["vip4"].empty());
+  EXPECT_EQ(k2["vip4"], k1["vip4"]);
+  EXPECT_EQ(k2["vip6"], k1["vip6"]);
+  EXPECT_NE(n["vip4"], k1["vip4"]) << "a vIP bound before the restart is not handed to another";
+}
+
 TEST_F(Registration, NameOfAnotherIdentityIsRefused) {
   start_dc();
   auto owner = node("taken", {"info", "--hold"});
