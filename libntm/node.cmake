@@ -5,7 +5,7 @@ add_library(ntm STATIC
   src/negotiation/dc_link.cpp
   src/negotiation/direction.cpp
   src/negotiation/negotiator.cpp
-  src/negotiation/tunnel_keepalive.cpp
+  src/negotiation/tunnel_timers.cpp
   src/negotiation/tunnel_setup.cpp
   src/node/api.cpp
   src/node/log.cpp

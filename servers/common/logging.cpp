@@ -3,6 +3,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace ntm::server {
@@ -16,6 +17,25 @@ bool setup_logging(const std::string& daemon, const std::string& level) {
   logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
   return true;
+}
+
+std::string printable(std::string_view text, size_t max) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  size_t n = std::min(text.size(), max);
+  out.reserve(n + 8);
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(char(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  if (text.size() > max) out += "...";
+  return out;
 }
 
 bool LogLimiter::allow() {

@@ -30,6 +30,25 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "directory for the DC's key")("registration-lifetime",
                                     po::value(&c.registration_lifetime_s)->default_value(60),
                                     "seconds a registration lives without a keep-alive")(
+      "vip-reclaim-after", po::value(&c.vip_reclaim_after_s)->default_value(c.vip_reclaim_after_s),
+      "seconds after which the vIP binding of an identity not seen since is removed")(
+      "handshake-load-threshold",
+      po::value(&c.handshake_load_threshold)->default_value(c.handshake_load_threshold),
+      "handshake initiations per second above which cookies are demanded")(
+      "handshake-rate", po::value(&c.handshake_rate)->default_value(c.handshake_rate),
+      "handshakes per second per source address while under load")(
+      "handshake-burst", po::value(&c.handshake_burst)->default_value(c.handshake_burst),
+      "burst of handshakes per source address while under load")(
+      "request-rate", po::value(&c.request_rate)->default_value(c.request_rate),
+      "control requests per second per node")(
+      "request-burst", po::value(&c.request_burst)->default_value(c.request_burst),
+      "burst of control requests per node")(
+      "direction-rate", po::value(&c.direction_rate)->default_value(c.direction_rate),
+      "direction requests per second per node")(
+      "direction-burst", po::value(&c.direction_burst)->default_value(c.direction_burst),
+      "burst of direction requests per node")(
+      "max-sessions", po::value(&c.max_sessions)->default_value(c.max_sessions),
+      "control sessions held at most")(
       "log-level", po::value(&c.log_level)->default_value("info"),
       "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
@@ -84,6 +103,13 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   while (!c.domain.empty() && c.domain.back() == '.') c.domain.pop_back();
   if (c.domain.empty() || c.domain.size() > 180) {
     std::cerr << "ntm-dc: domain must be 1..180 characters\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (c.handshake_rate <= 0 || c.handshake_burst < 1 || c.request_rate <= 0 ||
+      c.request_burst < 1 || c.direction_rate <= 0 || c.direction_burst < 1 ||
+      c.max_sessions < 1) {
+    std::cerr << "ntm-dc: rates must be positive, bursts and max-sessions at least 1\n";
     exit_code = 2;
     return std::nullopt;
   }

@@ -17,6 +17,17 @@ struct DcConfig {
   std::optional<server::Cidr> vip6_pool;
   std::string state_dir;  ///< holds dc.key
   unsigned registration_lifetime_s = 60;
+  /// vIP bindings of identities unseen (no registration, no keep-alive) this long are removed.
+  unsigned vip_reclaim_after_s = 30 * 24 * 3600;
+  /// DoS limits (docs/protocol.md §3.8). Above this many handshake initiations per second the
+  /// DC is "under load": it demands a cookie (mac2) and rate-limits per source.
+  unsigned handshake_load_threshold = 1000;
+  double handshake_rate = 20, handshake_burst = 40;  ///< per source address, under load
+  double request_rate = 50, request_burst = 100;     ///< control requests per node session
+  double direction_rate = 10, direction_burst = 20;  ///< direction requests per node session
+  /// Control sessions held at most; beyond it only already registered identities may
+  /// handshake (they replace their own session).
+  size_t max_sessions = 100000;
   std::string log_level = "info";
   std::string port_file;  ///< when set, the bound ports are written here
   bool print_public_key = false;

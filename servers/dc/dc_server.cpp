@@ -1,10 +1,15 @@
-// DC control endpoint: receive path, handshakes, registration, keep-alive and expiry.
+// DC control endpoint: receive path, control sessions, path validation, maintenance.
 //
 // 1. a datagram arrives on one of the listening sockets
-// 2. the type byte and exact sizes are checked before any crypto (drop early, counted)
-// 3. handshake message 1 → Noise IK responder → new control session (replaces the node's old one)
-// 4. control packet → session by receiver index → AEAD open + anti-replay → TLV decode
-// 5. a duplicate request gets its cached response; a new one goes to its handler
+// 2. the source is checked (port 0, a family the socket cannot answer) and the type byte and
+//    exact sizes before any crypto (drop early, counted)
+// 3. handshake message 1 → handshake.cpp (MACs, cookies, rate limits, Noise IK) → a new,
+//    unconfirmed control session
+// 4. control packet → session by receiver index → AEAD open + anti-replay; the first one
+//    confirms the session (it replaces the node's old one); a newer packet from a new address
+//    starts path validation
+// 5. TLV decode; a duplicate request gets its cached response; a new one, within the node's
+//    request rate, goes to its handler
 #include "dc/dc_server.h"
 
 #include <arpa/inet.h>
@@ -20,18 +25,26 @@
 namespace ntm::dc {
 namespace {
 
+constexpr proto::RetransmitPolicy kDcRequestPolicy{200, 2000, 6};
+/// An unconfirmed session (handshake answered, no authenticated packet yet) lives this long.
+constexpr auto kUnconfirmedLifetime = std::chrono::seconds(15);
+/// Anti-amplification factor towards an address not yet validated (QUIC's, RFC 9000 §8).
+constexpr uint64_t kAmplificationFactor = 3;
+
 asio::ip::udp::endpoint to_asio(const proto::Endpoint& e) {
   asio::ip::udp::endpoint out;
   std::memcpy(out.data(), e.sa(), e.sa_len());
   return out;
 }
 
-proto::Endpoint from_asio(const asio::ip::udp::endpoint& e) {
-  return proto::Endpoint::from_sockaddr(e.data(), socklen_t(e.size())).value_or(proto::Endpoint());
+std::optional<proto::Endpoint> from_asio(const asio::ip::udp::endpoint& e) {
+  return proto::Endpoint::from_sockaddr(e.data(), socklen_t(e.size()));
 }
 
-std::string short_key(const crypto::Key& k) {
-  return crypto::key_to_base64(k).substr(0, 8);
+bool unspecified(const proto::Endpoint& e) {
+  if (e.is_v4()) return reinterpret_cast<const sockaddr_in*>(e.sa())->sin_addr.s_addr == 0;
+  const auto& a = reinterpret_cast<const sockaddr_in6*>(e.sa())->sin6_addr;
+  return IN6_IS_ADDR_UNSPECIFIED(&a);
 }
 
 }  // namespace
@@ -41,9 +54,17 @@ DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::Stat
     : io_(io),
       cfg_(cfg),
       responder_(key.private_key),
+      cookies_(key.public_key),
+      store_(store),
       registry_(cfg.vip4_pool, cfg.vip6_pool, cfg.domain, store),
+      handshake_limiter_(cfg.handshake_rate, cfg.handshake_burst),
       next_message_id_(crypto::random_u32()),
-      expiry_timer_(io) {}
+      maintenance_timer_(io) {
+  // Handshake timestamps of earlier runs: an old message 1 must not replay after a restart.
+  if (store_)
+    for (auto& row : store_->load_identities())
+      if (row.handshake) last_init_[row.identity] = {*row.handshake, Clock::now()};
+}
 
 bool DcServer::open() {
   for (auto& text : cfg_.listen) {
@@ -55,6 +76,7 @@ bool DcServer::open() {
     Listener l;
     asio::ip::udp::endpoint aep = to_asio(*ep);
     l.socket = std::make_unique<asio::ip::udp::socket>(io_);
+    l.v6_only = ep->is_v6();
     std::error_code ec;
     l.socket->open(aep.protocol(), ec);
     if (!ec && ep->is_v6()) l.socket->set_option(asio::ip::v6_only(true), ec);
@@ -69,14 +91,37 @@ bool DcServer::open() {
   }
   for (auto& e : local_endpoints()) spdlog::info("listening on udp {}", e.to_string());
   for (size_t i = 0; i < listeners_.size(); ++i) receive(i);
-  schedule_expiry();
+  schedule_maintenance();
   return true;
 }
 
 std::vector<proto::Endpoint> DcServer::local_endpoints() const {
   std::vector<proto::Endpoint> out;
-  for (auto& l : listeners_) out.push_back(from_asio(l.socket->local_endpoint()));
+  for (auto& l : listeners_) {
+    std::error_code ec;
+    auto local = l.socket->local_endpoint(ec);
+    if (auto e = from_asio(local); !ec && e) out.push_back(*e);
+  }
   return out;
+}
+
+const DcStats& DcServer::stats() const {
+  if (store_) stats_.store_dropped = store_->dropped();
+  return stats_;
+}
+
+std::string DcServer::stats_line() const {
+  const DcStats& s = stats();
+  return fmt::format(
+      "handshakes={} registrations={} directions={} expired={} reclaimed={} cookie_replies={} "
+      "path_challenges={} paths_validated={} sends_suppressed={} send_errors={} "
+      "sessions={} drops: malformed={} bad_source={} mac={} ratelimit={} handshake={} "
+      "unknown_session={} auth={} replay={} session_limit={} store_dropped={}",
+      s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
+      s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
+      s.drop_malformed, s.drop_bad_source, s.drop_mac, s.drop_ratelimit, s.drop_handshake,
+      s.drop_unknown_session, s.drop_auth, s.drop_replay, s.drop_session_limit,
+      s.store_dropped);
 }
 
 void DcServer::receive(size_t i) {
@@ -86,7 +131,19 @@ void DcServer::receive(size_t i) {
         if (ec == asio::error::operation_aborted) return;
         if (!ec) {
           Listener& l = listeners_[i];
-          on_datagram(i, proto::ByteView(l.buf.data(), n), from_asio(l.from));
+          auto from = from_asio(l.from);
+          // The parsers return errors rather than throw; this is the last line of defence so
+          // that nothing a packet triggers can stop the DC.
+          try {
+            if (from) {
+              on_datagram(i, proto::ByteView(l.buf.data(), n), *from);
+            } else {
+              ++stats_.drop_bad_source;
+            }
+          } catch (const std::exception& e) {
+            ++stats_.drop_malformed;
+            spdlog::error("datagram handler failed: {}", e.what());
+          }
         }
         receive(i);
       });
@@ -97,7 +154,20 @@ void DcServer::drop(uint64_t& counter, const proto::Endpoint& from, const char* 
   if (drop_log_.allow()) spdlog::info("drop datagram from {}: {}", from.to_string(), reason);
 }
 
+bool DcServer::send_to(size_t socket, proto::ByteView d, const proto::Endpoint& to) {
+  std::error_code ec;
+  listeners_[socket].socket->send_to(asio::buffer(d.data(), d.size()), to_asio(to), 0, ec);
+  if (!ec) return true;
+  ++stats_.send_errors;
+  if (drop_log_.allow()) spdlog::warn("cannot send to {}: {}", to.to_string(), ec.message());
+  return false;
+}
+
 void DcServer::on_datagram(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
+  // A reply must be sendable from this socket: no port 0, no wildcard address, and the
+  // socket's own family (an IPv6-only socket cannot answer an IPv4-mapped source).
+  if (from.port() == 0 || unspecified(from) || from.is_v6() != listeners_[socket].v6_only)
+    return drop(stats_.drop_bad_source, from, "source address cannot be answered");
   if (d.empty()) return drop(stats_.drop_malformed, from, "empty datagram");
   switch (proto::PacketType(d[0])) {
     case proto::PacketType::kHandshakeInit:
@@ -109,34 +179,6 @@ void DcServer::on_datagram(size_t socket, proto::ByteView d, const proto::Endpoi
   }
 }
 
-void DcServer::on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
-  if (d.size() != proto::kHandshakeInitSize)
-    return drop(stats_.drop_malformed, from, "handshake initiation of wrong size");
-  uint32_t index;
-  do index = crypto::random_u32();
-  while (index == 0 || sessions_.count(index));
-  proto::Bytes response;
-  auto r = responder_.consume_init(d, index, response);
-  if (!r) return drop(stats_.drop_handshake, from, "handshake initiation not authentic");
-  auto last = last_init_.find(r->remote_static);
-  if (last != last_init_.end() && !(last->second.timestamp < r->timestamp))
-    return drop(stats_.drop_replay, from, "replayed handshake initiation");
-  last_init_[r->remote_static] = {r->timestamp, Clock::now()};
-  // One control session per node identity: the new one replaces the old.
-  for (auto it = sessions_.begin(); it != sessions_.end();)
-    it = it->second.identity == r->remote_static ? sessions_.erase(it) : std::next(it);
-  ControlSession s;
-  s.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
-  s.identity = r->remote_static;
-  s.endpoint = from;
-  s.socket = socket;
-  s.last_seen = Clock::now();
-  sessions_.emplace(index, std::move(s));
-  ++stats_.handshakes;
-  spdlog::debug("handshake with node {} from {}", short_key(r->remote_static), from.to_string());
-  listeners_[socket].socket->send_to(asio::buffer(response), to_asio(from), 0);
-}
-
 void DcServer::on_control(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
   crypto::SealedHeader h;
   if (!crypto::parse_sealed_header(d, h))
@@ -144,9 +186,11 @@ void DcServer::on_control(size_t socket, proto::ByteView d, const proto::Endpoin
   auto it = sessions_.find(h.receiver_index);
   if (it == sessions_.end())
     return drop(stats_.drop_unknown_session, from, "control packet for unknown session");
+  uint32_t index = h.receiver_index;
   ControlSession& s = it->second;
   proto::Bytes plain(d.size() - proto::kSealedOverhead);
-  switch (s.session->open(h, d, plain.data())) {
+  bool newest = false;
+  switch (s.session->open(h, d, plain.data(), &newest)) {
     case crypto::Session::OpenStatus::kOk:
       break;
     case crypto::Session::OpenStatus::kAuthFailed:
@@ -154,20 +198,55 @@ void DcServer::on_control(size_t socket, proto::ByteView d, const proto::Endpoin
     default:
       return drop(stats_.drop_replay, from, "replayed control packet");
   }
-  // Authenticated: the node may have moved or its NAT rebound the port.
-  s.endpoint = from;
-  s.socket = socket;
-  s.last_seen = Clock::now();
+  on_authenticated(index, s, socket, d.size(), from, newest);
+  if (!sessions_.count(index)) return;
   proto::DecodeError err;
   auto m = proto::ControlMessage::decode(plain, err);
   if (!m) return drop(stats_.drop_malformed, from, proto::to_string(err));
   if (!proto::is_response(m->type)) {
-    if (const proto::Bytes* cached = responses_.find(h.receiver_index, m->message_id)) {
+    if (const proto::Bytes* cached = responses_.find(index, m->message_id)) {
       send_sealed(s, *cached);  // a retransmitted request: same answer, processed once
       return;
     }
+    if (!s.requests.allow())
+      return drop(stats_.drop_ratelimit, from, "node over its control request rate");
   }
-  dispatch(s, h.receiver_index, *m);
+  dispatch(s, index, *m);
+}
+
+void DcServer::on_authenticated(uint32_t index, ControlSession& s, size_t socket, size_t bytes,
+                                const proto::Endpoint& from, bool newest) {
+  s.last_seen = Clock::now();
+  if (!s.confirmed) {
+    // The node holds this session's keys, so it got message 2: the session (and the address
+    // message 2 went to) is the node's now, and replaces its previous one.
+    s.confirmed = true;
+    auto old = confirmed_by_identity_.find(s.identity);
+    if (old != confirmed_by_identity_.end() && old->second != index) erase_session(old->second);
+    confirmed_by_identity_[s.identity] = index;
+    auto pending = pending_by_identity_.find(s.identity);
+    if (pending != pending_by_identity_.end() && pending->second == index)
+      pending_by_identity_.erase(pending);
+  }
+  if (from == s.endpoint) {
+    if (newest) s.probe.reset();  // back on the validated path
+    return;
+  }
+  if (!newest) return;  // a held-back packet from elsewhere moves nothing
+  if (s.probe && s.probe->endpoint == from) {
+    s.probe->bytes_in += bytes;
+    return;
+  }
+  // Roam on proof, but answer the new address only within 3× what came from it until the
+  // node shows it receives there (a path challenge it answers).
+  s.probe = PathProbe{from, socket, 0, bytes, 0};
+  crypto::random_bytes(&s.probe->token, sizeof s.probe->token);
+  proto::ControlMessage challenge(proto::MessageType::kPathChallenge, next_message_id_++);
+  uint8_t token[8];
+  proto::put_u64(token, s.probe->token);
+  challenge.add(proto::AttrType::kPathToken, proto::ByteView(token, 8));
+  ++stats_.path_challenges;
+  send_request(index, challenge.encode());
 }
 
 void DcServer::dispatch(ControlSession& s, uint32_t index, const proto::ControlMessage& m) {
@@ -178,13 +257,17 @@ void DcServer::dispatch(ControlSession& s, uint32_t index, const proto::ControlM
       return on_keepalive(s, index, m);
     case proto::MessageType::kDirectionRequest:
       return on_direction_request(s, index, m);
+    case proto::MessageType::kPathResponse:
+      on_path_response(s, index, m);
+      [[fallthrough]];
     case proto::MessageType::kRouteDirectionAck:
     case proto::MessageType::kError: {
       auto it = outstanding_.find(m.message_id);
       if (it != outstanding_.end() && it->second.session_index == index) {
-        if (m.type == proto::MessageType::kError)
-          spdlog::warn("node refused route direction: {}",
-                       m.get_string(proto::AttrType::kErrorText).value_or("?"));
+        if (m.type == proto::MessageType::kError && event_log_.allow())
+          spdlog::warn("node refused a request: {}",
+                       server::printable(
+                           m.get_string(proto::AttrType::kErrorText).value_or("?"), 200));
         it->second.timer->cancel();
         outstanding_.erase(it);
       }
@@ -197,67 +280,21 @@ void DcServer::dispatch(ControlSession& s, uint32_t index, const proto::ControlM
   }
 }
 
-void DcServer::on_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m) {
-  auto name = m.get_string(proto::AttrType::kNodeName);
-  if (!name)
-    return respond(s, index, m, proto::make_error(m, proto::ErrorCode::kMalformed, "no node name"));
-  NodeRecord* r = nullptr;
-  auto expires = Clock::now() + std::chrono::seconds(cfg_.registration_lifetime_s);
-  switch (registry_.register_node(s.identity, *name, expires, &r)) {
-    case Registry::Result::kOk:
-      break;
-    case Registry::Result::kInvalidName:
-      spdlog::info("registration refused: invalid name '{}'", name->substr(0, 63));
-      return respond(s, index, m,
-                     proto::make_error(m, proto::ErrorCode::kInvalidName,
-                                       "node name must be one DNS label of [a-z0-9-]"));
-    case Registry::Result::kNameTaken:
-      spdlog::info("registration refused: {}.{} belongs to another node", *name, cfg_.domain);
-      return respond(s, index, m,
-                     proto::make_error(m, proto::ErrorCode::kNameTaken,
-                                       "name registered by another node identity"));
-    case Registry::Result::kPoolExhausted:
-      spdlog::warn("registration refused for {}: vIP pool exhausted", *name);
-      return respond(s, index, m,
-                     proto::make_error(m, proto::ErrorCode::kPoolExhausted, "vIP pool exhausted"));
-  }
-  r->real_addresses = m.get_endpoints(proto::AttrType::kRealAddress);
-  r->nat_address = s.endpoint;
-  r->session_index = index;
-  r->socket = s.socket;
-  ++stats_.registrations;
-
-  proto::ControlMessage resp(proto::MessageType::kRegistrationResponse, m.message_id);
-  resp.add_string(proto::AttrType::kFqdn, r->fqdn);
-  if (r->vip4) resp.add(proto::AttrType::kVip4, proto::ByteView(r->vip4->data(), 4));
-  if (r->vip6) resp.add(proto::AttrType::kVip6, proto::ByteView(r->vip6->data(), 16));
-  resp.add_endpoint(proto::AttrType::kNatAddress, s.endpoint);
-  resp.add_u32(proto::AttrType::kLifetime, cfg_.registration_lifetime_s);
-  char v4[INET_ADDRSTRLEN] = "-", v6[INET6_ADDRSTRLEN] = "-";
-  if (r->vip4) inet_ntop(AF_INET, r->vip4->data(), v4, sizeof v4);
-  if (r->vip6) inet_ntop(AF_INET6, r->vip6->data(), v6, sizeof v6);
-  spdlog::info("registration {} vip4={} vip6={} node={} real={} nat={}{}", r->fqdn, v4, v6,
-               short_key(r->identity),
-               r->real_addresses.empty() ? "-" : r->real_addresses.front().to_string(),
-               s.endpoint.to_string(), r->reachable() ? "" : " (behind NAT)");
-  respond(s, index, m, std::move(resp));
-}
-
-void DcServer::on_keepalive(ControlSession& s, uint32_t index, const proto::ControlMessage& m) {
+void DcServer::on_path_response(ControlSession& s, uint32_t index, const proto::ControlMessage& m) {
+  auto token = m.get_fixed<8>(proto::AttrType::kPathToken);
+  if (!s.probe || !token || proto::get_u64(token->data()) != s.probe->token) return;
+  // The node received the challenge, which went only to the probed address: it is there.
+  s.endpoint = s.probe->endpoint;
+  s.socket = s.probe->socket;
+  s.probe.reset();
+  ++stats_.paths_validated;
   NodeRecord* r = registry_.find(s.identity);
-  if (!r || r->session_index != index)
-    return respond(s, index, m,
-                   proto::make_error(m, proto::ErrorCode::kNotRegistered, "not registered"));
-  r->expires = Clock::now() + std::chrono::seconds(cfg_.registration_lifetime_s);
-  if (!(r->nat_address == s.endpoint)) {
+  if (r && r->session_index == index && !(r->nat_address == s.endpoint)) {
     spdlog::info("{} NAT address changed {} -> {}", r->fqdn, r->nat_address.to_string(),
                  s.endpoint.to_string());
     r->nat_address = s.endpoint;
+    r->socket = s.socket;
   }
-  r->socket = s.socket;
-  proto::ControlMessage ack(proto::MessageType::kKeepAliveAck, m.message_id);
-  ack.add_endpoint(proto::AttrType::kNatAddress, s.endpoint);
-  respond(s, index, m, std::move(ack));
 }
 
 void DcServer::respond(ControlSession& s, uint32_t index, const proto::ControlMessage& request,
@@ -273,32 +310,97 @@ void DcServer::send_sealed(ControlSession& s, const proto::Bytes& plaintext) {
   if (s.session->seal(proto::PacketType::kControl, plaintext, out.data()) ==
       crypto::Session::SealStatus::kExhausted)
     return;
-  std::error_code ec;
-  listeners_[s.socket].socket->send_to(asio::buffer(out), to_asio(s.endpoint), 0, ec);
+  if (!s.probe) {
+    send_to(s.socket, out, s.endpoint);
+    return;
+  }
+  PathProbe& p = *s.probe;
+  if (p.bytes_out + out.size() > kAmplificationFactor * p.bytes_in) {
+    ++stats_.sends_suppressed;
+    return;
+  }
+  p.bytes_out += out.size();
+  send_to(p.socket, out, p.endpoint);
 }
 
-void DcServer::schedule_expiry() {
-  expiry_timer_.expires_after(std::chrono::seconds(1));
-  expiry_timer_.async_wait([this](std::error_code ec) {
+void DcServer::send_request(uint32_t index, proto::Bytes plaintext) {
+  uint32_t id = proto::get_u32(&plaintext[4]);
+  Outstanding o;
+  o.session_index = index;
+  o.plaintext = std::move(plaintext);
+  o.timer = std::make_unique<asio::steady_timer>(io_);
+  outstanding_.emplace(id, std::move(o));
+  transmit_outstanding(id);
+}
+
+void DcServer::transmit_outstanding(uint32_t message_id) {
+  auto it = outstanding_.find(message_id);
+  if (it == outstanding_.end()) return;
+  Outstanding& o = it->second;
+  auto s = sessions_.find(o.session_index);
+  if (s == sessions_.end() || o.tries >= kDcRequestPolicy.max_tries) {
+    if (event_log_.allow())
+      spdlog::info("{} {:08x} unanswered; giving up",
+                   proto::to_string(proto::MessageType(o.plaintext[1])), message_id);
+    // An unanswered path challenge: the new address was not the node's; keep the old one.
+    if (s != sessions_.end() && o.plaintext[1] == uint8_t(proto::MessageType::kPathChallenge))
+      s->second.probe.reset();
+    outstanding_.erase(it);
+    return;
+  }
+  if (o.tries > 0) proto::put_u16(&o.plaintext[2], proto::kFlagRetransmission);
+  ++o.tries;
+  send_sealed(s->second, o.plaintext);
+  o.timer->expires_after(std::chrono::milliseconds(kDcRequestPolicy.timeout_ms(o.tries)));
+  o.timer->async_wait([this, message_id](std::error_code ec) {
+    if (!ec) transmit_outstanding(message_id);
+  });
+}
+
+void DcServer::erase_session(uint32_t index) {
+  auto it = sessions_.find(index);
+  if (it == sessions_.end()) return;
+  const crypto::Key& id = it->second.identity;
+  auto c = confirmed_by_identity_.find(id);
+  if (c != confirmed_by_identity_.end() && c->second == index) confirmed_by_identity_.erase(c);
+  auto p = pending_by_identity_.find(id);
+  if (p != pending_by_identity_.end() && p->second == index) pending_by_identity_.erase(p);
+  sessions_.erase(it);
+}
+
+void DcServer::schedule_maintenance() {
+  maintenance_timer_.expires_after(std::chrono::seconds(1));
+  maintenance_timer_.async_wait([this](std::error_code ec) {
     if (ec) return;
     auto now = Clock::now();
     for (auto& r : registry_.expire(now)) {
       ++stats_.expired;
-      spdlog::info("registration {} expired (no keep-alive)", r.fqdn);
+      if (event_log_.allow()) spdlog::info("registration {} expired (no keep-alive)", r.fqdn);
     }
-    // Sessions idle for three lifetimes are gone for good (their node re-handshakes).
+    // Unconfirmed sessions are a handshake nobody followed up (a replay, a lost node);
+    // confirmed ones idle for three lifetimes are gone for good (their node re-handshakes).
     auto idle = std::chrono::seconds(3 * cfg_.registration_lifetime_s);
-    for (auto it = sessions_.begin(); it != sessions_.end();)
-      it = now - it->second.last_seen > idle ? sessions_.erase(it) : std::next(it);
+    std::vector<uint32_t> gone;
+    for (auto& [index, s] : sessions_)
+      if ((!s.confirmed && now - s.created > kUnconfirmedLifetime) || now - s.last_seen > idle)
+        gone.push_back(index);
+    for (uint32_t index : gone) erase_session(index);
     // Anyone can make identities, so the replay table must not grow without bound: an
     // identity with no registration forgets its last timestamp after three lifetimes (a
-    // replay after that creates a control session nobody can use).
+    // replay after that creates an unconfirmed session nobody can use, which expires).
     for (auto it = last_init_.begin(); it != last_init_.end();)
       it = now - it->second.seen > idle && !registry_.find(it->first) ? last_init_.erase(it)
                                                                       : std::next(it);
-    if (uint64_t n = drop_log_.take_suppressed())
-      spdlog::info("{} more drops not logged (rate limit)", n);
-    schedule_expiry();
+    handshake_limiter_.collect(now);
+    // vIP bindings of identities unseen for the reclaim time (docs/protocol.md §4.4.1).
+    int64_t cutoff = int64_t(time(nullptr)) - int64_t(cfg_.vip_reclaim_after_s);
+    for (auto& identity : registry_.reclaim(cutoff)) {
+      ++stats_.reclaimed;
+      if (store_) store_->forget(identity);
+    }
+    if (uint64_t n = drop_log_.take_suppressed() + event_log_.take_suppressed())
+      spdlog::info("{} more log lines suppressed (rate limit)", n);
+    schedule_maintenance();
   });
 }
 

@@ -1,7 +1,9 @@
 // The Direction Coordinator's control endpoint: UDP sockets (IPv4 and IPv6), Noise IK
-// handshakes with nodes, sealed control messages, registration and keep-alive
-// (dc_server.cpp), direction requests and route directions (direction.cpp).
-// Single-threaded: everything runs on one asio::io_context.
+// handshakes with nodes behind a cookie/rate-limit guard (handshake.cpp), sealed control
+// messages and path validation (dc_server.cpp), registration and keep-alive
+// (registration.cpp), direction requests and route directions (direction.cpp).
+// Single-threaded: everything runs on one asio::io_context; storage writes go to the
+// BindingStore's own writer thread.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -9,9 +11,12 @@
 #include <asio/steady_timer.hpp>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/logging.h"
+#include "common/rate_limiter.h"
+#include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "crypto/static_key.h"
@@ -22,39 +27,68 @@
 
 namespace ntm::dc {
 
-/// Counters an operator (and the tests) can read from the log's periodic summary.
+/// Counters an operator (and the tests) can read; printed when the DC stops. Every datagram
+/// the DC drops is counted under exactly one drop_* reason.
 struct DcStats {
-  uint64_t handshakes = 0, registrations = 0, directions = 0, expired = 0;
-  uint64_t drop_malformed = 0, drop_handshake = 0, drop_unknown_session = 0, drop_auth = 0,
-           drop_replay = 0;
+  uint64_t handshakes = 0, registrations = 0, directions = 0, expired = 0, reclaimed = 0;
+  uint64_t cookie_replies = 0, path_challenges = 0, paths_validated = 0;
+  uint64_t sends_suppressed = 0;  ///< not sent: over a new address's anti-amplification budget
+  uint64_t send_errors = 0;       ///< the socket refused a datagram (logged, not fatal)
+  uint64_t drop_malformed = 0, drop_bad_source = 0, drop_mac = 0, drop_ratelimit = 0,
+           drop_handshake = 0, drop_unknown_session = 0, drop_auth = 0, drop_replay = 0,
+           drop_session_limit = 0;
+  uint64_t store_dropped = 0;  ///< storage writes lost to a full queue (from BindingStore)
 };
 
 class DcServer {
  public:
-  /// `store` (may be null: bindings in memory only) keeps vIP bindings across restarts.
+  /// `store` (may be null: state in memory only) keeps vIP bindings and handshake timestamps
+  /// across restarts.
   DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::StaticKeyPair& key,
            BindingStore* store = nullptr);
   /// Opens every listen endpoint; false (logged) when one cannot be bound.
   bool open();
   /// The bound endpoints (ports resolved when 0 was asked).
   std::vector<proto::Endpoint> local_endpoints() const;
-  const DcStats& stats() const { return stats_; }
+  const DcStats& stats() const;
+  /// One line of every counter, for the log.
+  std::string stats_line() const;
+  size_t session_count() const { return sessions_.size(); }
 
  private:
   struct Listener {
     std::unique_ptr<asio::ip::udp::socket> socket;
     asio::ip::udp::endpoint from;
+    bool v6_only = false;
     std::vector<uint8_t> buf = std::vector<uint8_t>(65536);
+  };
+  /// A new address a session's authenticated packets came from, not yet proven to be the
+  /// node's (docs/protocol.md §4.5): the DC sends there at most 3× what it received from it
+  /// until the node answers a path challenge from there.
+  struct PathProbe {
+    proto::Endpoint endpoint;
+    size_t socket = 0;
+    uint64_t token = 0;
+    uint64_t bytes_in = 0, bytes_out = 0;
   };
   /// A node's control session (after its handshake).
   struct ControlSession {
+    ControlSession(const DcConfig& c)
+        : requests(c.request_rate, c.request_burst),
+          directions(c.direction_rate, c.direction_burst) {}
     std::unique_ptr<crypto::Session> session;
     crypto::Key identity{};
-    proto::Endpoint endpoint;
+    crypto::Timestamp handshake_timestamp{};
+    proto::Endpoint endpoint;  ///< validated: the node has shown it receives here
     size_t socket = 0;
-    Clock::time_point last_seen;
+    /// False until the first authenticated packet: a replayed or spoofed message 1 makes a
+    /// session nobody can use, so it must not displace the node's working one.
+    bool confirmed = false;
+    Clock::time_point created, last_seen;
+    std::optional<PathProbe> probe;
+    server::TokenBucket requests, directions;
   };
-  /// A request the DC sent (route direction) awaiting its answer.
+  /// A request the DC sent (route direction, path challenge) awaiting its answer.
   struct Outstanding {
     uint32_t session_index = 0;
     proto::Bytes plaintext;
@@ -62,44 +96,64 @@ class DcServer {
     std::unique_ptr<asio::steady_timer> timer;
   };
 
+  // dc_server.cpp
   void receive(size_t i);
   void on_datagram(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from);
   void on_control(size_t socket, proto::ByteView d, const proto::Endpoint& from);
+  void on_authenticated(uint32_t index, ControlSession& s, size_t socket, size_t bytes,
+                        const proto::Endpoint& from, bool newest);
   void dispatch(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
+  void on_path_response(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
+  void respond(ControlSession& s, uint32_t index, const proto::ControlMessage& request,
+               proto::ControlMessage response);
+  void send_sealed(ControlSession& s, const proto::Bytes& plaintext);
+  bool send_to(size_t socket, proto::ByteView d, const proto::Endpoint& to);
+  /// Sends `plaintext` as a request on session `index` and retransmits it until answered.
+  void send_request(uint32_t index, proto::Bytes plaintext);
+  void transmit_outstanding(uint32_t message_id);
+  void drop(uint64_t& counter, const proto::Endpoint& from, const char* reason);
+  void erase_session(uint32_t index);
+  void schedule_maintenance();
+  // handshake.cpp
+  void on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from);
+  bool under_load();
+  // registration.cpp
   void on_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   void on_keepalive(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
+  void persist_identity(const ControlSession& s);
   // direction.cpp
   void on_direction_request(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   void send_route_direction(const NodeRecord& to, const NodeRecord& peer, uint32_t direction_id,
                             const crypto::Key& temporal_key, proto::Role role);
-  void transmit_outstanding(uint32_t message_id);
-
-  void respond(ControlSession& s, uint32_t index, const proto::ControlMessage& request,
-               proto::ControlMessage response);
-  void send_sealed(ControlSession& s, const proto::Bytes& plaintext);
-  void drop(uint64_t& counter, const proto::Endpoint& from, const char* reason);
-  void schedule_expiry();
 
   asio::io_context& io_;
   DcConfig cfg_;
   crypto::HandshakeResponder responder_;
+  crypto::CookieChecker cookies_;
+  BindingStore* store_;
   Registry registry_;
   std::vector<Listener> listeners_;
   std::map<uint32_t, ControlSession> sessions_;  // by DC-side index
+  /// The confirmed and the newest unconfirmed session of each identity (no scan per handshake).
+  std::map<crypto::Key, uint32_t> confirmed_by_identity_, pending_by_identity_;
   /// Handshake replay protection: the newest message-1 timestamp per node identity, and when
-  /// it was seen (entries of unregistered identities are pruned after 3 lifetimes).
+  /// it was seen. Persisted for registered identities (BindingStore), so it survives restarts;
+  /// entries of unregistered identities are pruned after 3 lifetimes.
   struct LastInit {
     crypto::Timestamp timestamp;
     Clock::time_point seen;
   };
   std::map<crypto::Key, LastInit> last_init_;
+  /// Handshake initiations with a valid mac1 in the current one-second window (load signal).
+  uint32_t window_initiations_ = 0;
+  Clock::time_point window_start_{}, under_load_until_{};
+  server::SourceRateLimiter handshake_limiter_;
   proto::ResponseCache responses_{8192};
   std::map<uint32_t, Outstanding> outstanding_;  // by message ID
   uint32_t next_message_id_;
-  asio::steady_timer expiry_timer_;
-  server::LogLimiter drop_log_{10};
-  DcStats stats_;
+  asio::steady_timer maintenance_timer_;
+  server::LogLimiter drop_log_{10}, event_log_{20};
+  mutable DcStats stats_;
 };
 
 }  // namespace ntm::dc

@@ -19,8 +19,6 @@
 
 namespace ntm::dc {
 namespace {
-constexpr proto::RetransmitPolicy kRouteDirectionPolicy{200, 2000, 6};
-
 std::string lower(std::string s) {
   for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   if (!s.empty() && s.back() == '.') s.pop_back();
@@ -34,6 +32,12 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   if (!mn || mn->session_index != index)
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kNotRegistered, "not registered"));
+  // Each direction request makes the DC send two route directions: a node may not turn the
+  // DC into a traffic source for itself (or for a victim posing as its peer's address).
+  if (!s.directions.allow())
+    return respond(s, index, m,
+                   proto::make_error(m, proto::ErrorCode::kRateLimited,
+                                     "too many direction requests; try again later"));
   NodeRecord* cn = nullptr;  // 1
   std::string wanted;
   if (auto fqdn = m.get_string(proto::AttrType::kFqdn)) {
@@ -57,7 +61,8 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
                                      "direction request names no FQDN or vIP"));
   }
   if (!cn) {
-    spdlog::info("direction {} -> {}: unknown", mn->fqdn, wanted);
+    if (event_log_.allow())
+      spdlog::info("direction {} -> {}: unknown", mn->fqdn, server::printable(wanted));
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kUnknownFqdn,
                                      "no node named " + wanted + " is registered"));
@@ -72,7 +77,9 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   } else if (mn->reachable()) {
     mn_role = proto::Role::kResponder;
   } else {
-    spdlog::info("direction {} -> {}: both behind NAT, no relay configured", mn->fqdn, cn->fqdn);
+    if (event_log_.allow())
+      spdlog::info("direction {} -> {}: both behind NAT, no relay configured", mn->fqdn,
+                   cn->fqdn);
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
                                      "both nodes are behind NAT and no relay server is "
@@ -90,7 +97,8 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   respond(s, index, m, std::move(resp));
 
   ++stats_.directions;
-  spdlog::info("direction {} -> {} id {:08x}: {} sends the tunnel request to {}", mn->fqdn,
+  if (event_log_.allow())
+    spdlog::info("direction {} -> {} id {:08x}: {} sends the tunnel request to {}", mn->fqdn,
                cn->fqdn, direction_id, mn_role == proto::Role::kInitiator ? mn->fqdn : cn->fqdn,
                mn_role == proto::Role::kInitiator ? cn->nat_address.to_string()
                                                   : mn->nat_address.to_string());
@@ -109,6 +117,7 @@ void DcServer::send_route_direction(const NodeRecord& to, const NodeRecord& peer
   rd.add(proto::AttrType::kTemporalKey, temporal_key);
   rd.add_u8(proto::AttrType::kRole, uint8_t(role));
   rd.add_string(proto::AttrType::kPeerFqdn, peer.fqdn);
+  rd.add(proto::AttrType::kPeerStaticKey, peer.identity);
   if (peer.vip4) rd.add(proto::AttrType::kPeerVip4, proto::ByteView(peer.vip4->data(), 4));
   if (peer.vip6) rd.add(proto::AttrType::kPeerVip6, proto::ByteView(peer.vip6->data(), 16));
   // Where to send the tunnel request: the peer as the DC sees it. Its self-reported
@@ -127,31 +136,7 @@ void DcServer::send_route_direction(const NodeRecord& to, const NodeRecord& peer
     for (auto& e : peer.real_addresses)
       if (!(e == peer.nat_address)) rd.add_endpoint(proto::AttrType::kPeerEndpoint, e);
 
-  Outstanding o;
-  o.session_index = to.session_index;
-  o.plaintext = rd.encode();
-  o.timer = std::make_unique<asio::steady_timer>(io_);
-  outstanding_.emplace(rd.message_id, std::move(o));
-  transmit_outstanding(rd.message_id);
-}
-
-void DcServer::transmit_outstanding(uint32_t message_id) {
-  auto it = outstanding_.find(message_id);
-  if (it == outstanding_.end()) return;
-  Outstanding& o = it->second;
-  auto s = sessions_.find(o.session_index);
-  if (s == sessions_.end() || o.tries >= kRouteDirectionPolicy.max_tries) {
-    spdlog::info("route direction {:08x} unacknowledged; giving up", message_id);
-    outstanding_.erase(it);
-    return;
-  }
-  if (o.tries > 0) proto::put_u16(&o.plaintext[2], proto::kFlagRetransmission);
-  ++o.tries;
-  send_sealed(s->second, o.plaintext);
-  o.timer->expires_after(std::chrono::milliseconds(kRouteDirectionPolicy.timeout_ms(o.tries)));
-  o.timer->async_wait([this, message_id](std::error_code ec) {
-    if (!ec) transmit_outstanding(message_id);
-  });
+  send_request(to.session_index, rd.encode());
 }
 
 }  // namespace ntm::dc

@@ -53,12 +53,7 @@ int main(int argc, char** argv) {
                ntm::crypto::key_to_base64(key->public_key));
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int sig) {
-    auto& s = server.stats();
-    spdlog::info(
-        "stopping on signal {}: handshakes={} registrations={} directions={} expired={} "
-        "drops: malformed={} handshake={} unknown_session={} auth={} replay={}",
-        sig, s.handshakes, s.registrations, s.directions, s.expired, s.drop_malformed,
-        s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay);
+    spdlog::info("stopping on signal {}: {}", sig, server.stats_line());
     io.stop();
   });
   io.run();

@@ -12,8 +12,29 @@ bool NodeRecord::reachable() const {
 Registry::Registry(std::optional<server::Cidr> vip4_pool, std::optional<server::Cidr> vip6_pool,
                    std::string domain, BindingStore* store)
     : domain_(std::move(domain)) {
-  if (vip4_pool) pool4_.emplace(*vip4_pool, store);
-  if (vip6_pool) pool6_.emplace(*vip6_pool, store);
+  std::map<crypto::Key, int64_t> last_seen;
+  if (store)
+    for (auto& row : store->load_identities()) last_seen[row.identity] = row.last_seen;
+  if (vip4_pool) pool4_.emplace(*vip4_pool, store, last_seen);
+  if (vip6_pool) pool6_.emplace(*vip6_pool, store, last_seen);
+}
+
+void Registry::seen(const crypto::Key& identity, int64_t unix_seconds) {
+  if (pool4_) pool4_->seen(identity, unix_seconds);
+  if (pool6_) pool6_->seen(identity, unix_seconds);
+}
+
+std::vector<crypto::Key> Registry::reclaim(int64_t cutoff) {
+  std::vector<crypto::Key> gone;
+  if (pool4_) gone = pool4_->reclaim(cutoff);
+  if (pool6_)
+    for (auto& k : pool6_->reclaim(cutoff))
+      if (std::find(gone.begin(), gone.end(), k) == gone.end()) gone.push_back(k);
+  return gone;
+}
+
+size_t Registry::bindings() const {
+  return std::max(pool4_ ? pool4_->bindings() : 0, pool6_ ? pool6_->bindings() : 0);
 }
 
 bool Registry::valid_label(const std::string& s) {

@@ -26,6 +26,7 @@ struct NodeRecord {
   uint32_t session_index = 0;                   ///< the DC-side index of its control session
   size_t socket = 0;                            ///< which listening socket reaches it
   Clock::time_point expires;
+  int64_t persisted_at = 0;  ///< unix seconds of the last last-seen write to the store
 
   /// Reachable from outside: the DC sees one of the node's own addresses (no NAT between).
   bool reachable() const;
@@ -46,6 +47,13 @@ class Registry {
   NodeRecord* find_vip(const Address& vip, bool v6);
   /// Removes and returns the records whose lifetime ended before `now`.
   std::vector<NodeRecord> expire(Clock::time_point now);
+  /// Records that `identity` was seen now (wall clock), for reclaim().
+  void seen(const crypto::Key& identity, int64_t unix_seconds);
+  /// Removes the vIP bindings (both families) of identities without a registration that were
+  /// last seen before `cutoff` (unix seconds). Returns those identities.
+  std::vector<crypto::Key> reclaim(int64_t cutoff);
+  /// Identities holding a vIP binding in either pool (registered or not).
+  size_t bindings() const;
   size_t size() const { return nodes_.size(); }
   const std::string& domain() const { return domain_; }
 

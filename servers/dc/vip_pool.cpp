@@ -3,10 +3,13 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <ctime>
 
 namespace ntm::dc {
 
-VipPool::VipPool(const server::Cidr& cidr, BindingStore* store) : cidr_(cidr), store_(store) {
+VipPool::VipPool(const server::Cidr& cidr, BindingStore* store,
+                 const std::map<crypto::Key, int64_t>& last_seen)
+    : cidr_(cidr), store_(store) {
   unsigned bits = std::min(cidr.host_bits(), 62u);
   uint64_t size = 1ull << bits;
   // Offset 0 is the network address; for IPv4 the last one is the broadcast address. A
@@ -21,6 +24,8 @@ VipPool::VipPool(const server::Cidr& cidr, BindingStore* store) : cidr_(cidr), s
     if (off == 0 || bound_.count(b.identity)) continue;  // another pool's, or a damaged row
     bound_[b.identity] = b.vip;
     live_[b.identity] = false;
+    auto seen = last_seen.find(b.identity);
+    last_seen_[b.identity] = seen != last_seen.end() ? seen->second : int64_t(time(nullptr));
     released_.push_back(b.identity);
     next_fresh_ = std::max(next_fresh_, off);
   }
@@ -55,19 +60,47 @@ std::optional<Address> VipPool::acquire(const crypto::Key& identity) {
   Address a;
   if (next_fresh_ < capacity_) {
     a = cidr_.at(++next_fresh_);
+  } else if (!free_.empty()) {
+    a = free_.back();
+    free_.pop_back();
   } else if (!released_.empty()) {
     crypto::Key old = released_.front();
     released_.pop_front();
     a = bound_[old];
     bound_.erase(old);
     live_.erase(old);
+    last_seen_.erase(old);
   } else {
     return std::nullopt;
   }
   bound_[identity] = a;
   live_[identity] = true;
+  last_seen_[identity] = int64_t(time(nullptr));
   if (store_) store_->put(cidr_.family, identity, a);
   return a;
+}
+
+void VipPool::seen(const crypto::Key& identity, int64_t unix_seconds) {
+  auto it = last_seen_.find(identity);
+  if (it != last_seen_.end()) it->second = unix_seconds;
+}
+
+std::vector<crypto::Key> VipPool::reclaim(int64_t cutoff) {
+  std::vector<crypto::Key> gone;
+  for (auto it = released_.begin(); it != released_.end();) {
+    if (last_seen_[*it] >= cutoff) {
+      ++it;
+      continue;
+    }
+    free_.push_back(bound_[*it]);
+    bound_.erase(*it);
+    live_.erase(*it);
+    last_seen_.erase(*it);
+    if (store_) store_->erase(cidr_.family, *it);
+    gone.push_back(*it);
+    it = released_.erase(it);
+  }
+  return gone;
 }
 
 void VipPool::release(const crypto::Key& identity) {

@@ -58,6 +58,16 @@ struct ntm_config {
   /** Milliseconds ntm_stop() waits for closed TCP connections to deliver their remaining
    *  data and FIN before the stack goes away (0 = 3000). */
   uint32_t stop_linger_ms;
+  /** Tunnel rekeying (docs/protocol.md §7.8): the side that initiated a tunnel runs a new
+   *  tunnel handshake when its keys are this many milliseconds old (0 = 120000), or when
+   *  either direction has sealed `rekey_after_messages` packets under them (0 = 2^60).
+   *  Traffic continues on the old keys until the new ones are confirmed. Keys older than
+   *  1.5 x rekey_after_ms are never used: the tunnel is dropped (and negotiated anew). */
+  uint32_t rekey_after_ms;
+  uint64_t rekey_after_messages;
+  /** A tunnel that received no authenticated packet for this many milliseconds is removed
+   *  (0 = 4 x keepalive_interval_ms; peers send keep-alives on idle tunnels). */
+  uint32_t tunnel_timeout_ms;
 };
 
 /** Fills *cfg with defaults (all pointers NULL, all numbers 0). */
@@ -83,6 +93,28 @@ int ntm_start(const struct ntm_config* cfg);
  *  Returns 0, or -1 with errno ENOTCONN when no node is running. After it returns,
  *  ntm_start() may be called again. */
 int ntm_stop(void);
+
+/** This node's static public key (its identity), 44-char base64 + NUL, to buf: what a peer
+ *  passes to ntm_pin_peer(). Returns 0, or -1 with errno ENOTCONN or ERANGE (len < 45). */
+int ntm_get_node_key(char* buf, size_t len);
+
+/**
+ * Pins the static public key of a peer: from now on a tunnel to `name` (an FQDN, or a numeric
+ * vIP) is set up only if the peer proves this key in the tunnel handshake, whatever the DC
+ * says. ntm_getaddrinfo() of a pinned name whose DC answer names another key fails with
+ * EKEYREJECTED, and route directions for it with another key are refused. `public_key` is
+ * 44-char base64; NULL removes the pin. Pins last until ntm_stop().
+ * Returns 0, or -1 with errno ENOTCONN, EINVAL (bad name or key).
+ */
+int ntm_pin_peer(const char* name, const char* public_key);
+
+/**
+ * The static public key of the peer behind vIP `addr` (as proven by the tunnel handshake),
+ * 44-char base64 + NUL, to buf. For a connected socket pass its ntm_getpeername() address.
+ * Returns 0, or -1 with errno ENOTCONN (node not started, or no tunnel to that vIP),
+ * EINVAL (bad address), ERANGE (len < 45).
+ */
+int ntm_get_peer_key(const struct sockaddr* addr, socklen_t addrlen, char* buf, size_t len);
 
 /** Human-readable reason for the last failure of ntm_start() or ntm_getaddrinfo() in this
  *  thread ("" when none). The pointer stays valid until the thread's next ntm_* call. */
@@ -113,6 +145,9 @@ int ntm_get_fqdn(char* buf, size_t len);
  *   ENOTCONN   node not started
  *   ENOENT     the DC knows no node with that FQDN (ntm_last_error() says so)
  *   EAFNOSUPPORT  the peer has no vIP of the requested family
+ *   EHOSTUNREACH  the DC cannot direct a tunnel between the two nodes (both behind NAT)
+ *   EKEYREJECTED  the peer's key (as the DC states it) is not the one pinned for `name`
+ *   EAGAIN     the DC rate-limited this node's direction requests; try again later
  *   ETIMEDOUT  the DC did not answer
  *   EINVAL     name NULL or too long, or *addrlen too small
  */
@@ -212,7 +247,18 @@ struct ntm_stats {
                                       tunnel negotiation failed */
   uint64_t drop_control;         /**< control/handshake datagrams dropped */
   uint64_t tunnels_established;  /**< tunnels installed since start */
-  uint64_t roams;                /**< peer endpoint updated by an authenticated packet */
+  uint64_t roams;                /**< peer endpoint moved by an authenticated, newest packet */
+  uint64_t drop_overload;        /**< control datagram dropped: the negotiation thread's queue
+                                      (1024) was full */
+  uint64_t drop_unvalidated_path; /**< outbound packet not sent: over 3x the bytes received
+                                       from a peer address not yet validated */
+  uint64_t path_challenges;      /**< path challenges sent to a peer's new address */
+  uint64_t paths_validated;      /**< peer addresses validated by a path response */
+  uint64_t rekeys;               /**< tunnel rekeys completed */
+  uint64_t tunnels_expired;      /**< tunnels removed: no authenticated packet for
+                                      tunnel_timeout_ms, or keys too old */
+  uint64_t tunnels_refused;      /**< route directions refused (not asked for, or a live
+                                      tunnel or a pin names another peer key) */
 };
 
 /** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */

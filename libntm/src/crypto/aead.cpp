@@ -55,6 +55,16 @@ void hkdf2(const Key& chaining_key, ByteView ikm, Key& out1, Key& out2) {
   sodium_memzero(temp, sizeof temp);
 }
 
+void hkdf3(const Key& chaining_key, ByteView ikm, Key& out1, Key& out2, Key& out3) {
+  uint8_t temp[32];
+  hmac(chaining_key, ikm, {}, temp);
+  const uint8_t one = 1, two = 2, three = 3;
+  hmac(ByteView(temp, 32), ByteView(&one, 1), {}, out1.data());
+  hmac(ByteView(temp, 32), out1, ByteView(&two, 1), out2.data());
+  hmac(ByteView(temp, 32), out2, ByteView(&three, 1), out3.data());
+  sodium_memzero(temp, sizeof temp);
+}
+
 Key public_key(const Key& private_key) {
   Key pub;
   crypto_scalarmult_curve25519_base(pub.data(), private_key.data());

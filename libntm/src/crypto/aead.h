@@ -26,6 +26,9 @@ bool open(const Key& key, uint64_t counter, ByteView aad, ByteView sealed, uint8
 /// HKDF with HMAC-SHA256 as Noise defines it: temp = HMAC(ck, ikm); out1 = HMAC(temp, 0x01);
 /// out2 = HMAC(temp, out1 || 0x02).
 void hkdf2(const Key& chaining_key, ByteView ikm, Key& out1, Key& out2);
+/// The three-output form (Noise rev. 34 §4.3), used by MixKeyAndHash for pre-shared keys:
+/// out3 = HMAC(temp, out2 || 0x03).
+void hkdf3(const Key& chaining_key, ByteView ikm, Key& out1, Key& out2, Key& out3);
 
 /// X25519 public key from a private key.
 Key public_key(const Key& private_key);

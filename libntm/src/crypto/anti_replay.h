@@ -22,6 +22,8 @@ class ReplayWindow {
   Verdict check_and_update(uint64_t counter);
   void reset();
   uint64_t highest() const { return highest_; }
+  /// False until the first counter was accepted.
+  bool any() const { return any_; }
 
  private:
   uint64_t highest_ = 0;

@@ -29,11 +29,40 @@ Timestamp now_timestamp() {
   return t;
 }
 
-SymmetricState::SymmetricState() {
-  // InitializeSymmetric: the name is HASHLEN long, so h = name and ck = h; then the prologue.
-  std::memcpy(h_.data(), kProtocolName, 32);
+SymmetricState::SymmetricState()
+    : SymmetricState(kProtocolName, proto::ByteView(reinterpret_cast<const uint8_t*>(kPrologue),
+                                                     sizeof(kPrologue) - 1)) {}
+
+SymmetricState::SymmetricState(std::string_view name, proto::ByteView prologue) {
+  if (name.size() <= h_.size()) {
+    std::memcpy(h_.data(), name.data(), name.size());
+  } else {
+    crypto_hash_sha256(h_.data(), reinterpret_cast<const uint8_t*>(name.data()), name.size());
+  }
   ck_ = h_;
-  mix_hash(proto::ByteView(reinterpret_cast<const uint8_t*>(kPrologue), sizeof(kPrologue) - 1));
+  mix_hash(prologue);
+}
+
+SymmetricState::~SymmetricState() {
+  sodium_memzero(ck_.data(), ck_.size());
+  sodium_memzero(k_.data(), k_.size());
+}
+
+void SymmetricState::mix_key_and_hash(proto::ByteView ikm) {
+  Key temp_h, temp_k;
+  hkdf3(ck_, ikm, ck_, temp_h, temp_k);
+  mix_hash(view(temp_h));
+  k_ = temp_k;
+  has_key_ = true;
+  n_ = 0;
+  sodium_memzero(temp_k.data(), temp_k.size());
+}
+
+Key SymmetricState::derive(std::string_view label) const {
+  Key a, b;
+  hkdf2(ck_, proto::ByteView(reinterpret_cast<const uint8_t*>(label.data()), label.size()), a, b);
+  sodium_memzero(b.data(), b.size());
+  return a;
 }
 
 void SymmetricState::mix_hash(proto::ByteView data) {
@@ -93,8 +122,13 @@ proto::Bytes HandshakeInitiator::create_init(uint32_t local_index) {
   ss_.mix_key(view(shared));
   Timestamp ts = now_timestamp();
   ss_.encrypt_and_hash(proto::ByteView(ts.data(), ts.size()), msg);  // payload
+  msg.resize(proto::kHandshakeInitSize);                              // mac1, mac2: zero
   sodium_memzero(shared.data(), shared.size());
   return msg;
+}
+
+HandshakeInitiator::~HandshakeInitiator() {
+  sodium_memzero(e_priv_.data(), e_priv_.size());
 }
 
 std::optional<HandshakeResult> HandshakeInitiator::consume_response(proto::ByteView msg) {
@@ -118,6 +152,8 @@ std::optional<HandshakeResult> HandshakeInitiator::consume_response(proto::ByteV
   ss.split(r.send_key, r.recv_key);
   r.remote_static = rs_pub_;
   sodium_memzero(shared.data(), shared.size());
+  sodium_memzero(e_priv_.data(), e_priv_.size());
+  local_index_ = 0;  // a second message 2 for this initiation is not accepted
   return r;
 }
 
@@ -145,6 +181,7 @@ std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView 
   if (!dh(s_priv_, r.remote_static, shared)) return std::nullopt;  // ss
   ss.mix_key(view(shared));
   if (!ss.decrypt_and_hash(msg.subspan(88, 28), r.timestamp.data())) return std::nullopt;
+  // Bytes 116..147 (mac1, mac2) are the DC's DoS check (crypto/cookie.h), done before this.
 
   Key e_priv = random_private_key(), e_pub = crypto::public_key(e_priv);
   response.clear();

@@ -2,8 +2,9 @@
 // The node (initiator) knows the DC's static public key in advance (pinned in its config);
 // the DC (responder) learns the node's static public key — the node identity — from message 1.
 //
-//   message 1 (node → DC), 116 bytes:  -> e, es, s, ss   payload: 12-byte timestamp
+//   message 1 (node → DC), 148 bytes:  -> e, es, s, ss   payload: 12-byte timestamp
 //     0x01 | 0 0 0 | sender index (u32 BE) | e (32) | enc(s) (48) | enc(timestamp) (28)
+//     | mac1 (16) | mac2 (16)          (the MACs are crypto/cookie.h's, outside the Noise transcript)
 //   message 2 (DC → node), 60 bytes:   <- e, ee, se      payload: empty
 //     0x02 | 0 0 0 | sender index (u32 BE) | receiver index (u32 BE) | e (32) | enc() (16)
 //
@@ -14,6 +15,7 @@
 
 #include <array>
 #include <optional>
+#include <string_view>
 
 #include "crypto/aead.h"
 #include "proto/bytes.h"
@@ -35,9 +37,18 @@ struct HandshakeResult {
 /// Noise symmetric state (ck, h, k, n).
 class SymmetricState {
  public:
+  /// The node ⇄ DC handshake's state: Noise_IK_25519_ChaChaPoly_SHA256, prologue "NTM v1".
   SymmetricState();
+  /// InitializeSymmetric(protocol_name) then MixHash(prologue) (Noise rev. 34 §5.2): a name of
+  /// at most 32 bytes is zero-padded into h, a longer one is hashed.
+  SymmetricState(std::string_view protocol_name, proto::ByteView prologue);
+  ~SymmetricState();
   void mix_hash(proto::ByteView data);
   void mix_key(proto::ByteView ikm);
+  /// MixKeyAndHash (Noise rev. 34 §5.2), for the psk token.
+  void mix_key_and_hash(proto::ByteView ikm);
+  /// HKDF(ck, label) first output: a secret bound to the whole transcript.
+  Key derive(std::string_view label) const;
   /// Appends enc(plain) to out and mixes it into h.
   void encrypt_and_hash(proto::ByteView plain, proto::Bytes& out);
   /// Decrypts `sealed` into out (sealed.size() − 16) and mixes it; false on auth failure.
@@ -54,10 +65,13 @@ class SymmetricState {
 class HandshakeInitiator {
  public:
   HandshakeInitiator(const Key& static_private, const Key& responder_static_public);
-  /// Builds message 1 with a fresh ephemeral key and `local_index`.
+  /// Builds message 1 (kHandshakeInitSize bytes, mac1 and mac2 zero: CookieGenerator fills
+  /// them) with a fresh ephemeral key and `local_index`.
   proto::Bytes create_init(uint32_t local_index);
-  /// Consumes message 2; nullopt when malformed, for another index, or not authentic.
+  /// Consumes message 2; nullopt when malformed, for another index, or not authentic. On
+  /// success the ephemeral private key is wiped (a handshake completes once).
   std::optional<HandshakeResult> consume_response(proto::ByteView msg);
+  ~HandshakeInitiator();
 
  private:
   Key s_priv_, s_pub_, rs_pub_;

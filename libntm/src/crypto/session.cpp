@@ -43,12 +43,14 @@ Session::SealStatus Session::seal(proto::PacketType type, proto::ByteView plain,
   return counter >= kRekeyAfterMessages ? SealStatus::kRekeySoon : SealStatus::kOk;
 }
 
-Session::OpenStatus Session::open(const SealedHeader& h, proto::ByteView packet, uint8_t* out) {
+Session::OpenStatus Session::open(const SealedHeader& h, proto::ByteView packet, uint8_t* out,
+                                  bool* newest) {
   if (h.counter >= kRejectAfterMessages) return OpenStatus::kTooOld;
   if (!crypto::open(recv_key_, h.counter, packet.first(proto::kSealedHeaderSize),
                     packet.subspan(proto::kSealedHeaderSize), out))
     return OpenStatus::kAuthFailed;
   std::lock_guard lock(replay_mu_);
+  if (newest) *newest = !replay_.any() || h.counter > replay_.highest();
   switch (replay_.check_and_update(h.counter)) {
     case ReplayWindow::Verdict::kAccept:
       return OpenStatus::kOk;
@@ -58,6 +60,11 @@ Session::OpenStatus Session::open(const SealedHeader& h, proto::ByteView packet,
       return OpenStatus::kTooOld;
   }
   return OpenStatus::kAuthFailed;
+}
+
+uint64_t Session::highest_received() {
+  std::lock_guard lock(replay_mu_);
+  return replay_.highest();
 }
 
 }  // namespace ntm::crypto

@@ -50,11 +50,18 @@ class Session {
 
   enum class OpenStatus { kOk, kAuthFailed, kReplay, kTooOld };
   /// Authenticates and decrypts a whole sealed packet (header already parsed into `h`) into
-  /// `out` (packet.size() − 32 bytes), then runs anti-replay. Thread-safe.
-  OpenStatus open(const SealedHeader& h, proto::ByteView packet, uint8_t* out);
+  /// `out` (packet.size() − 32 bytes), then runs anti-replay. Thread-safe. When `newest` is
+  /// given it is set, on kOk, to whether this counter is the highest accepted so far: only
+  /// such a packet may move a peer's endpoint (roaming), so a held-back older packet from an
+  /// old address cannot undo a roam.
+  OpenStatus open(const SealedHeader& h, proto::ByteView packet, uint8_t* out,
+                  bool* newest = nullptr);
 
   uint32_t remote_index() const { return remote_index_; }
   uint64_t packets_sent() const { return send_counter_.load(std::memory_order_relaxed); }
+  /// The highest counter accepted from the peer (0 before the first): how many packets the
+  /// peer has sealed under its key.
+  uint64_t highest_received();
 
  private:
   Key send_key_, recv_key_;

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+#include <string>
 
 namespace ntm::crypto {
 
@@ -33,6 +33,40 @@ std::optional<Key> key_from_base64(const std::string& text) {
   return k;
 }
 
+namespace {
+
+/// Reads the key file like ssh reads a private key: no symlink, a regular file, and not
+/// readable or writable by group or others.
+std::optional<StaticKeyPair> load_key(const std::string& path, int fd, std::string& error) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    error = path + " is not a regular file";
+    return std::nullopt;
+  }
+  if (st.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    error = path + " is accessible by group or others (mode " + mode +
+            "); a private key must be 0600: chmod 600 " + path;
+    return std::nullopt;
+  }
+  char buf[256];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n < 0) {
+    error = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  auto k = key_from_base64(std::string(buf, size_t(n)));
+  sodium_memzero(buf, sizeof buf);
+  if (!k) {
+    error = path + " is not a base64 X25519 private key";
+    return std::nullopt;
+  }
+  return StaticKeyPair{*k, public_key(*k)};
+}
+
+}  // namespace
+
 std::optional<StaticKeyPair> load_or_create_key(const std::string& dir, const std::string& name,
                                                 std::string& error) {
   init();
@@ -41,42 +75,46 @@ std::optional<StaticKeyPair> load_or_create_key(const std::string& dir, const st
     return std::nullopt;
   }
   std::string path = dir + "/" + name;
-  // An existing key that cannot be read is an error, never a reason to make a new identity.
-  if (::access(path.c_str(), F_OK) == 0 && ::access(path.c_str(), R_OK) != 0) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ifstream in(path);
-  if (in) {
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) {
-      error = "cannot read " + path;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      auto kp = load_key(path, fd, error);
+      ::close(fd);
+      return kp;
+    }
+    // An existing key that cannot be read is an error, never a reason to make a new identity.
+    if (errno != ENOENT) {
+      error = "cannot read " + path + ": " +
+              (errno == ELOOP ? std::string("it is a symbolic link") : std::strerror(errno));
       return std::nullopt;
     }
-    auto k = key_from_base64(ss.str());
-    if (!k) {
-      error = path + " is not a base64 X25519 private key";
+    // Write a new key to a file only we can have created (O_EXCL, no symlink followed), then
+    // link it into place: link() fails if another process created the key meanwhile, and we
+    // load theirs instead.
+    StaticKeyPair kp{random_private_key(), {}};
+    kp.public_key = public_key(kp.private_key);
+    std::string tmp = path + ".tmp." + std::to_string(getpid());
+    ::unlink(tmp.c_str());
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      error = "cannot write " + tmp + ": " + std::strerror(errno);
       return std::nullopt;
     }
-    return StaticKeyPair{*k, public_key(*k)};
+    std::string text = key_to_base64(kp.private_key) + "\n";
+    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
+    sodium_memzero(text.data(), text.size());
+    ::close(fd);
+    int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
+    int link_errno = errno;
+    ::unlink(tmp.c_str());
+    if (linked == 0) return kp;
+    if (!ok || link_errno != EEXIST) {
+      error = "cannot write " + path + ": " + std::strerror(link_errno);
+      return std::nullopt;
+    }
   }
-  StaticKeyPair kp{random_private_key(), {}};
-  kp.public_key = public_key(kp.private_key);
-  std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  if (fd < 0) {
-    error = "cannot write " + tmp + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string text = key_to_base64(kp.private_key) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
-  ::close(fd);
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    error = "cannot write " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  return kp;
+  error = "cannot create " + path;
+  return std::nullopt;
 }
 
 }  // namespace ntm::crypto

@@ -11,6 +11,7 @@ DcLink::DcLink(asio::io_context& io, packet::UdpTransport& udp, const proto::End
       udp_(udp),
       dc_(dc),
       initiator_(node_private, dc_public),
+      cookies_(dc_public),
       handshake_timer_(io),
       next_message_id_(crypto::random_u32()) {}
 
@@ -23,9 +24,12 @@ void DcLink::handshake(std::function<void(bool)> done, uint32_t max_tries) {
 
 void DcLink::send_init() {
   // Each try is a fresh message 1 (new ephemeral key and timestamp), as in WireGuard.
-  local_index_ = crypto::random_u32();
+  do local_index_ = crypto::random_u32();
+  while (local_index_ == 0);
   proto::Bytes init = initiator_.create_init(local_index_);
+  cookies_.add_macs(init);
   udp_.send(dc_, init.data(), init.size());
+  resent_with_cookie_ = false;
   ++handshake_tries_;
   proto::RetransmitPolicy policy{250, 2000, handshake_max_};
   handshake_timer_.expires_after(std::chrono::milliseconds(policy.timeout_ms(handshake_tries_)));
@@ -97,6 +101,21 @@ void DcLink::respond(const proto::ControlMessage& request, proto::ControlMessage
 
 bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
   if (!(from == dc_)) return false;
+  if (d[0] == uint8_t(proto::PacketType::kCookieReply)) {
+    // The DC is under load and wants proof that we receive at our address: the same try
+    // again, now with mac2, at once (once per try, so a stream of replies cannot make us
+    // send more than one extra message 1 each).
+    if (!handshake_done_ || d.size() != crypto::kCookieReplySize ||
+        proto::get_u32(&d[4]) != local_index_ || !cookies_.consume_reply(d))
+      return false;
+    if (!resent_with_cookie_) {
+      proto::Bytes init = initiator_.create_init(local_index_);
+      cookies_.add_macs(init);
+      udp_.send(dc_, init.data(), init.size());
+      resent_with_cookie_ = true;
+    }
+    return true;
+  }
   if (d[0] == uint8_t(proto::PacketType::kHandshakeResp)) {
     if (!handshake_done_) return false;
     auto r = initiator_.consume_response(d);

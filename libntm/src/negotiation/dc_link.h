@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 
+#include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "packet/udp_transport.h"
@@ -40,7 +41,8 @@ class DcLink {
   /// Where requests from the DC (route directions) go.
   void set_request_handler(RequestHandler h) { on_request_ = std::move(h); }
 
-  /// Handles a kHandshakeResp or kControl datagram from `from`. Returns false to count a drop.
+  /// Handles a kHandshakeResp, kCookieReply or kControl datagram from `from`. Returns false to
+  /// count a drop.
   bool on_datagram(proto::ByteView d, const proto::Endpoint& from);
   /// Fails every outstanding request (on stop).
   void shutdown();
@@ -61,7 +63,9 @@ class DcLink {
   packet::UdpTransport& udp_;
   proto::Endpoint dc_;
   crypto::HandshakeInitiator initiator_;
+  crypto::CookieGenerator cookies_;
   uint32_t local_index_ = 0;
+  bool resent_with_cookie_ = false;  ///< this try was already re-sent after a cookie reply
   std::unique_ptr<crypto::Session> session_;
   std::function<void(bool)> handshake_done_;
   uint32_t handshake_tries_ = 0, handshake_max_ = 0;

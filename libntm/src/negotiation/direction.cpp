@@ -1,10 +1,19 @@
 // Direction requests (paper 002 Fig. 3 steps 1-2) and route directions (steps 15-16).
+//
+// A route direction hands this node a temporal key and the peer's static key, and tells it to
+// build a tunnel. The DC is a directory, not the keeper of tunnels (docs/protocol.md §7.3):
+//   - a route direction never hands a live tunnel's vIP to another static key: it is accepted
+//     for a vIP with no tunnel, or one whose tunnel has the same peer key (the peer lost its
+//     tunnel, e.g. it restarted, and the new handshake proves the same key again); tunnels
+//     whose peer went silent expire (tunnel_timers.cpp) and stop counting;
+//   - never when the application pinned another key for the peer's name or vIP;
+//   - once per direction ID (remembered for kDirectionMemory), so a late retransmission of a
+//     finished negotiation's route direction starts nothing.
 #include <arpa/inet.h>
 #include "node/log.h"
 
 #include <cstring>
 
-#include "crypto/tunnel_keys.h"
 #include "negotiation/negotiation.h"
 #include "negotiation/negotiator.h"
 
@@ -12,11 +21,20 @@ namespace ntm::negotiation {
 namespace {
 
 constexpr auto kResponderWait = std::chrono::seconds(10);
+/// Longer than any DC retransmits a route direction (7 s) with margin for queues.
+constexpr auto kDirectionMemory = std::chrono::seconds(120);
+constexpr size_t kMaxDirections = 4096;
 
 std::string lower(std::string s) {
   for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
   if (!s.empty() && s.back() == '.') s.pop_back();
   return s;
+}
+
+std::string vip_text(int family, const void* addr) {
+  char t[INET6_ADDRSTRLEN] = "";
+  inet_ntop(family, addr, t, sizeof t);
+  return t;
 }
 
 Resolution from_response(const proto::ControlMessage& m) {
@@ -26,6 +44,7 @@ Resolution from_response(const proto::ControlMessage& m) {
     r.error = code == proto::ErrorCode::kUnknownFqdn       ? ENOENT
               : code == proto::ErrorCode::kPeerUnreachable ? EHOSTUNREACH
               : code == proto::ErrorCode::kNotRegistered   ? ENOTCONN
+              : code == proto::ErrorCode::kRateLimited     ? EAGAIN
                                                            : EIO;
     r.error_text = m.get_string(proto::AttrType::kErrorText).value_or(proto::to_string(code));
     return r;
@@ -41,6 +60,7 @@ Resolution from_response(const proto::ControlMessage& m) {
     r.vip4 = v;
   }
   if (auto v6 = m.get_fixed<16>(proto::AttrType::kPeerVip6)) r.vip6 = *v6;
+  r.peer_static = m.get_key(proto::AttrType::kPeerStaticKey);
   if (!r.vip4 && !r.vip6) {
     r.error = EIO;
     r.error_text = "direction response without a vIP";
@@ -58,15 +78,17 @@ void Negotiator::resolve(const std::string& name_in, std::function<void(Resoluti
   in6_addr a6;
   if (inet_pton(AF_INET, name.c_str(), &a4) == 1) {
     numeric.vip4 = a4.s_addr;
+    name = vip_text(AF_INET, &a4);
     req.add(proto::AttrType::kPeerVip4, proto::ByteView(reinterpret_cast<uint8_t*>(&a4), 4));
   } else if (inet_pton(AF_INET6, name.c_str(), &a6) == 1) {
     packet::Vip6 v;
     std::memcpy(v.data(), &a6, 16);
     numeric.vip6 = v;
+    name = vip_text(AF_INET6, &a6);
     req.add(proto::AttrType::kPeerVip6, v);
   } else {
     if (name.empty() || name.size() > 253) {
-      done(Resolution{EINVAL, "invalid name", {}, {}});
+      done(Resolution{EINVAL, "invalid name", {}, {}, {}});
       return;
     }
     // A known name with a live tunnel needs no DC round trip.
@@ -98,8 +120,7 @@ void Negotiator::on_missing_tunnel(const packet::VipKey& dst) {
         (dst.size() == 16 && n->peer_vip6 && packet::vip_key6(*n->peer_vip6) == dst))
       return;
   }
-  char text[INET6_ADDRSTRLEN];
-  inet_ntop(dst.size() == 4 ? AF_INET : AF_INET6, dst.data(), text, sizeof text);
+  std::string text = vip_text(dst.size() == 4 ? AF_INET : AF_INET6, dst.data());
   resolve(text, [this, dst](Resolution r) {
     if (r.error && data_plane_) {
       ntm::log().warn("no tunnel for queued packets: {}", r.error_text);
@@ -111,9 +132,25 @@ void Negotiator::on_missing_tunnel(const packet::VipKey& dst) {
 void Negotiator::send_direction_request(const std::string& key, proto::ControlMessage req) {
   dc_.request(std::move(req), [this, key](std::optional<proto::ControlMessage> resp) {
     Resolution r = resp ? from_response(*resp)
-                        : Resolution{ETIMEDOUT, "no direction response from the DC", {}, {}};
-    if (!r.error && resp->find(proto::AttrType::kFqdn))
-      names_[lower(*resp->get_string(proto::AttrType::kFqdn))] = r;
+                        : Resolution{ETIMEDOUT, "no direction response from the DC", {}, {}, {}};
+    std::string fqdn = resp && !r.error ? lower(resp->get_string(proto::AttrType::kFqdn).value_or(""))
+                                        : "";
+    // The DC names the peer's key: a pin on the name, or on either vIP, must match it.
+    if (!r.error) {
+      std::vector<std::string> names = {key};
+      if (!fqdn.empty()) names.push_back(fqdn);
+      if (r.vip4) names.push_back(vip_text(AF_INET, &*r.vip4));
+      if (r.vip6) names.push_back(vip_text(AF_INET6, r.vip6->data()));
+      for (auto& n : names) {
+        auto pin = pinned(n);
+        if (pin && (!r.peer_static || *r.peer_static != *pin)) {
+          r = Resolution{EKEYREJECTED, "the DC names another key than the one pinned for " + n,
+                         {}, {}, {}};
+          break;
+        }
+      }
+    }
+    if (!r.error && !fqdn.empty()) names_[fqdn] = r;
     if (!r.error) {
       auto now = std::chrono::steady_clock::now();
       std::erase_if(directed_, [&](auto& e) { return now - e.second > kResponderWait; });
@@ -126,59 +163,109 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
   });
 }
 
+bool Negotiator::remember_direction(uint32_t direction_id) {
+  auto now = std::chrono::steady_clock::now();
+  if (directions_seen_.size() >= kMaxDirections)
+    std::erase_if(directions_seen_, [&](auto& e) { return now - e.second > kDirectionMemory; });
+  if (directions_seen_.size() >= kMaxDirections) return false;
+  directions_seen_[direction_id] = now;
+  return true;
+}
+
+const char* Negotiator::refuse_route_direction(const std::string& peer_fqdn,
+                                               const std::optional<uint32_t>& vip4,
+                                               const std::optional<packet::Vip6>& vip6,
+                                               const crypto::Key& peer_static) const {
+  std::vector<std::string> names;
+  if (!peer_fqdn.empty()) names.push_back(lower(peer_fqdn));
+  if (vip4) names.push_back(vip_text(AF_INET, &*vip4));
+  if (vip6) names.push_back(vip_text(AF_INET6, vip6->data()));
+  for (auto& n : names)
+    if (auto pin = pinned(n); pin && *pin != peer_static)
+      return "the peer's key is not the one pinned for it";
+  // A live tunnel keeps its peer: only a tunnel that proves the same static key may replace
+  // it (a dead tunnel expires and stops counting, tunnel_timers.cpp).
+  std::shared_ptr<packet::Tunnel> live[2] = {vip4 ? tunnels_.find_by_vip4(*vip4) : nullptr,
+                                             vip6 ? tunnels_.find_by_vip6(*vip6) : nullptr};
+  for (auto& t : live)
+    if (t && t->peer_static != peer_static)
+      return "a live tunnel to that vIP belongs to another peer key";
+  return nullptr;
+}
+
 void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   auto id = m.get_u32(proto::AttrType::kDirectionId);
   auto key = m.get_key(proto::AttrType::kTemporalKey);
   auto role = m.get_u8(proto::AttrType::kRole);
+  auto peer_static = m.get_key(proto::AttrType::kPeerStaticKey);
   auto endpoints = m.get_endpoints(proto::AttrType::kPeerEndpoint);
   auto vip4 = m.get_fixed<4>(proto::AttrType::kPeerVip4);
   auto vip6 = m.get_fixed<16>(proto::AttrType::kPeerVip6);
-  if (!id || !key || !role || (*role != 1 && *role != 2) || (!vip4 && !vip6) ||
+  if (!id || !key || !role || (*role != 1 && *role != 2) || !peer_static || (!vip4 && !vip6) ||
       (*role == 1 && endpoints.empty())) {
     stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
     dc_.respond(m, proto::make_error(m, proto::ErrorCode::kMalformed, "bad route direction"));
     return;
   }
-  proto::ControlMessage ack(proto::MessageType::kRouteDirectionAck, m.message_id);
-  ack.add_u32(proto::AttrType::kDirectionId, *id);
-  dc_.respond(m, std::move(ack));  // step 16
-  if (negotiations_.count(*id)) return;
+  auto ack = [&] {
+    proto::ControlMessage a(proto::MessageType::kRouteDirectionAck, m.message_id);
+    a.add_u32(proto::AttrType::kDirectionId, *id);
+    dc_.respond(m, std::move(a));  // step 16
+  };
+  // Once per direction ID: a late copy is acknowledged and changes nothing.
+  if (negotiations_.count(*id) || directions_seen_.count(*id)) return ack();
+
+  std::optional<uint32_t> peer_vip4;
+  std::optional<packet::Vip6> peer_vip6;
+  if (vip4) {
+    uint32_t v;
+    std::memcpy(&v, vip4->data(), 4);
+    peer_vip4 = v;
+  }
+  if (vip6) peer_vip6 = *vip6;
+  std::string peer_fqdn = m.get_string(proto::AttrType::kPeerFqdn).value_or("");
+  const char* why = refuse_route_direction(peer_fqdn, peer_vip4, peer_vip6, *peer_static);
+  if (!why && !remember_direction(*id)) why = "too many route directions at once";
+  if (why) {
+    stats_.tunnels_refused.fetch_add(1, std::memory_order_relaxed);
+    ntm::log().warn("route direction {:08x} to {} refused: {}", *id, peer_fqdn.substr(0, 253),
+                    why);
+    dc_.respond(m, proto::make_error(m, proto::ErrorCode::kTunnelRefused, why));
+    return;
+  }
+  ack();
 
   auto n = std::make_unique<Negotiation>(io_);
   n->direction_id = *id;
   n->role = proto::Role(*role);
   n->temporal_key = *key;
-  if (vip4) {
-    uint32_t v;
-    std::memcpy(&v, vip4->data(), 4);
-    n->peer_vip4 = v;
-  }
-  if (vip6) n->peer_vip6 = *vip6;
-  n->peer_fqdn = m.get_string(proto::AttrType::kPeerFqdn).value_or("");
+  n->peer_static = *peer_static;
+  n->peer_vip4 = peer_vip4;
+  n->peer_vip6 = peer_vip6;
+  n->peer_fqdn = peer_fqdn.substr(0, 253);
   n->peer_endpoints = std::move(endpoints);
-  auto ctl = crypto::tunnel_control_keys(n->temporal_key, n->role);
-  n->control = std::make_unique<crypto::Session>(ctl.send, ctl.recv, n->direction_id);
-  n->ephemeral_private = crypto::random_private_key();
-  n->ephemeral_public = crypto::public_key(n->ephemeral_private);
-  n->local_tunnel_id = tunnels_.allocate_id();
-  ntm::log().debug("route direction {} to {} as {}", n->direction_id, n->peer_fqdn,
+  ntm::log().debug("route direction {:08x} to {} as {}", n->direction_id, n->peer_fqdn,
                    n->role == proto::Role::kInitiator ? "initiator" : "responder");
   Negotiation& ref = *n;
   negotiations_[*id] = std::move(n);
 
   if (ref.role == proto::Role::kInitiator) {
-    send_tunnel_request(ref);  // step 17
+    if (!start_handshake(ref, 0, ref.temporal_key))  // step 17
+      fail_negotiation(*id, "the peer's static key is not usable");
     return;
   }
   ref.timer.expires_after(kResponderWait);
   ref.timer.async_wait([this, id = *id](std::error_code ec) {
-    if (!ec) fail_negotiation(id, "no tunnel request from the peer");
+    if (ec) return;
+    auto it = negotiations_.find(id);
+    if (it != negotiations_.end() && it->second->response.empty())
+      fail_negotiation(id, "no tunnel request from the peer");
   });
   auto early = early_.find(*id);
   if (early != early_.end()) {
     Early e = std::move(early->second);
     early_.erase(early);
-    on_tunnel_control(e.packet, e.from);
+    on_tunnel_handshake(e.packet, e.from);
   }
 }
 

@@ -22,12 +22,24 @@ Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg, const crypto:
       stats_(stats),
       dc_(io, udp, cfg_.dc_address, key.private_key, cfg_.dc_public_key),
       keepalive_timer_(io),
-      tunnel_keepalive_timer_(io) {
+      tunnel_timer_(io) {
   dc_.set_request_handler([this](const proto::ControlMessage& m) {
-    if (m.type == proto::MessageType::kRouteDirection) {
-      on_route_direction(m);
-    } else {
-      dc_.respond(m, proto::make_error(m, proto::ErrorCode::kMalformed, "unexpected request"));
+    switch (m.type) {
+      case proto::MessageType::kRouteDirection:
+        return on_route_direction(m);
+      case proto::MessageType::kPathChallenge: {
+        // The DC checks we receive where our packets now come from (docs/protocol.md §4.5).
+        auto token = m.get_fixed<8>(proto::AttrType::kPathToken);
+        if (!token) {
+          dc_.respond(m, proto::make_error(m, proto::ErrorCode::kMalformed, "no path token"));
+          return;
+        }
+        proto::ControlMessage r(proto::MessageType::kPathResponse, m.message_id);
+        r.add(proto::AttrType::kPathToken, *token);
+        return dc_.respond(m, std::move(r));
+      }
+      default:
+        dc_.respond(m, proto::make_error(m, proto::ErrorCode::kMalformed, "unexpected request"));
     }
   });
 }
@@ -42,14 +54,17 @@ void Negotiator::start(std::function<void(bool, std::string)> done) {
     }
     send_registration(std::move(done));
   });
-  schedule_tunnel_keepalive();
+  schedule_tunnel_timers();
 }
 
 void Negotiator::shutdown() {
   stopped_ = true;
   keepalive_timer_.cancel();
-  tunnel_keepalive_timer_.cancel();
-  for (auto& [id, n] : negotiations_) n->timer.cancel();
+  tunnel_timer_.cancel();
+  for (auto& [id, n] : negotiations_) {
+    n->timer.cancel();
+    n->confirm_timer.cancel();
+  }
   negotiations_.clear();
   dc_.shutdown();
   auto resolving = std::move(resolving_);
@@ -63,10 +78,11 @@ void Negotiator::on_datagram(proto::Bytes d, const proto::Endpoint& from) {
   switch (proto::PacketType(d[0])) {
     case proto::PacketType::kHandshakeResp:
     case proto::PacketType::kControl:
+    case proto::PacketType::kCookieReply:
       ok = dc_.on_datagram(d, from);
       break;
-    case proto::PacketType::kTunnelControl:
-      on_tunnel_control(d, from);
+    case proto::PacketType::kTunnelHandshake:
+      on_tunnel_handshake(d, from);
       return;
     default:
       break;
@@ -177,6 +193,22 @@ void Negotiator::recover() {
 bool Negotiator::tunnel_exists(const std::optional<uint32_t>& vip4,
                                const std::optional<packet::Vip6>& vip6) const {
   return (vip4 && tunnels_.find_by_vip4(*vip4)) || (vip6 && tunnels_.find_by_vip6(*vip6));
+}
+
+void Negotiator::pin(const std::string& name, std::optional<crypto::Key> key) {
+  std::lock_guard l(pins_mu_);
+  if (key) {
+    pins_[name] = *key;
+  } else {
+    pins_.erase(name);
+  }
+}
+
+std::optional<crypto::Key> Negotiator::pinned(const std::string& name) const {
+  std::lock_guard l(pins_mu_);
+  auto it = pins_.find(name);
+  if (it == pins_.end()) return std::nullopt;
+  return it->second;
 }
 
 bool Negotiator::wait_tunnel(const packet::VipKey& dst, int timeout_ms) {

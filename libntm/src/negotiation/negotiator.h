@@ -4,11 +4,17 @@
 // thread (one asio::io_context); other threads reach it with asio::post.
 //
 // Tunnel creation, as this node sees it (paper 002 Fig. 3; steps 3-14 are the DCs' business):
-//   1-2.  resolve(FQDN) → direction request → direction response (the peer's vIPs)
-//   15-16 route direction from the DC (direction ID, temporal key, role, peer endpoints) → ack
-//   17.   initiator: tunnel request (ephemeral key, tunnel ID) to the peer, retransmitted
-//   18.   responder: tunnel response; both derive data keys and install the tunnel
+//   1-2.  resolve(FQDN) → direction request → direction response (the peer's vIPs and key)
+//   15-16 route direction from the DC (direction ID, temporal key, role, peer's static key,
+//         peer endpoints) → accepted only if this node asked for it or it makes a new tunnel
+//         (a live tunnel is never handed to another key) → ack
+//   17.   initiator: tunnel request = Noise KKpsk0 message 1, retransmitted
+//   18.   responder: tunnel response = message 2; both have data keys and the peer's proven
+//         static key; the responder's keypair carries traffic once the initiator's first
+//         packet confirms it
 //   19.   waiters (ntm_wait_tunnel) are woken; queued packets are flushed
+// Afterwards (tunnel_timers.cpp): keep-alives on idle tunnels, rekeying by age and packet
+// count, expiry of tunnels whose peer went silent.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -23,7 +29,6 @@
 #include <vector>
 
 #include "crypto/static_key.h"
-#include "crypto/tunnel_keys.h"
 #include "negotiation/dc_link.h"
 #include "packet/data_plane.h"
 
@@ -34,6 +39,9 @@ struct NegotiatorConfig {
   crypto::Key dc_public_key{};
   std::string node_name;
   uint32_t keepalive_interval_ms = 15000;
+  uint32_t rekey_after_ms = 120000;  ///< WireGuard's REKEY_AFTER_TIME
+  uint64_t rekey_after_messages = crypto::Session::kRekeyAfterMessages;
+  uint32_t tunnel_timeout_ms = 60000;  ///< no authenticated packet this long: tunnel removed
 };
 
 /// What the DC assigned at registration.
@@ -51,6 +59,7 @@ struct Resolution {
   std::string error_text;
   std::optional<uint32_t> vip4;
   std::optional<packet::Vip6> vip6;
+  std::optional<crypto::Key> peer_static;  ///< the peer's key as the DC states it
 };
 
 class Negotiator {
@@ -73,6 +82,12 @@ class Negotiator {
   Registration registration() const;
   /// Thread-safe: blocks until a tunnel to `dst` exists or `timeout_ms` passes.
   bool wait_tunnel(const packet::VipKey& dst, int timeout_ms);
+  /// Thread-safe: pins (or, with nullopt, unpins) the static key of `name` (a lower-case FQDN
+  /// or a canonical numeric vIP).
+  void pin(const std::string& name, std::optional<crypto::Key> key);
+  /// A responder's keypair was confirmed (DataPlaneHooks::on_confirmed, posted here).
+  void on_confirmed(const std::shared_ptr<packet::Tunnel>& t,
+                    const std::vector<std::shared_ptr<packet::Tunnel>>& replaced);
 
  private:
   struct Negotiation;
@@ -81,25 +96,39 @@ class Negotiator {
   void send_registration(std::function<void(bool, std::string)> done);
   void schedule_keepalive();
   void recover();
+  bool tunnel_exists(const std::optional<uint32_t>& vip4,
+                     const std::optional<packet::Vip6>& vip6) const;
+  /// The pinned key for a name or vIP (nullopt: none).
+  std::optional<crypto::Key> pinned(const std::string& name) const;
   // direction.cpp
   void send_direction_request(const std::string& key, proto::ControlMessage req);
   void on_route_direction(const proto::ControlMessage& m);
+  /// Why a route direction must be refused, or nullptr to accept it.
+  const char* refuse_route_direction(const std::string& peer_fqdn,
+                                     const std::optional<uint32_t>& vip4,
+                                     const std::optional<packet::Vip6>& vip6,
+                                     const crypto::Key& peer_static) const;
+  bool remember_direction(uint32_t direction_id);
   // tunnel_setup.cpp
+  /// Initiator: a new handshake `seq` with `psk`; false when it cannot be made (the peer's
+  /// static key is a low-order point).
+  bool start_handshake(Negotiation& n, uint32_t seq, const crypto::Key& psk);
   void send_tunnel_request(Negotiation& n);
-  void on_tunnel_control(proto::ByteView d, const proto::Endpoint& from);
-  void consume_tunnel_request(Negotiation& n, const proto::ControlMessage& m,
-                              const proto::Endpoint& from);
-  void consume_tunnel_response(Negotiation& n, const proto::ControlMessage& m,
-                               const proto::Endpoint& from);
-  void install(Negotiation& n, const crypto::DirectionalKeys& keys, uint32_t peer_tunnel_id,
-               const proto::Endpoint& from);
+  void on_tunnel_handshake(proto::ByteView d, const proto::Endpoint& from);
+  void consume_tunnel_request(Negotiation& n, proto::ByteView d, const proto::Endpoint& from);
+  void consume_tunnel_response(Negotiation& n, proto::ByteView d, const proto::Endpoint& from);
+  std::shared_ptr<packet::Tunnel> make_tunnel(Negotiation& n, uint32_t peer_tunnel_id,
+                                              const proto::Endpoint& from);
+  void on_established(Negotiation& n, const std::shared_ptr<packet::Tunnel>& t,
+                      std::vector<std::shared_ptr<packet::Tunnel>> replaced);
+  void retire(std::vector<std::shared_ptr<packet::Tunnel>> replaced, uint32_t keep_direction);
   void schedule_confirm_check(Negotiation& n);
-  // tunnel_keepalive.cpp
-  void schedule_tunnel_keepalive();
   void fail_negotiation(uint32_t direction_id, const char* why);
-  void send_tunnel_control(Negotiation& n, const proto::ControlMessage& m);
-  bool tunnel_exists(const std::optional<uint32_t>& vip4,
-                     const std::optional<packet::Vip6>& vip6) const;
+  /// Removes a negotiation and its keypairs from the tunnel table.
+  void erase_negotiation(uint32_t direction_id);
+  // tunnel_timers.cpp
+  void schedule_tunnel_timers();
+  void on_tunnel_tick();
 
   asio::io_context& io_;
   NegotiatorConfig cfg_;
@@ -110,9 +139,14 @@ class Negotiator {
   packet::DataPlane* data_plane_ = nullptr;
   DcLink dc_;
   asio::steady_timer keepalive_timer_;
-  asio::steady_timer tunnel_keepalive_timer_;
-  /// Packets each tunnel had sent at the last tunnel keep-alive tick, by local tunnel ID.
-  std::map<uint32_t, uint64_t> sent_at_last_tick_;
+  asio::steady_timer tunnel_timer_;
+  /// Idle detection for keep-alives: packets each keypair had sent at the last check, and when
+  /// that count last changed, by local tunnel ID.
+  struct SendActivity {
+    uint64_t sent = 0;
+    std::chrono::steady_clock::time_point changed;
+  };
+  std::map<uint32_t, SendActivity> send_activity_;
   bool recovering_ = false;
   bool stopped_ = false;
 
@@ -124,6 +158,10 @@ class Negotiator {
   /// FQDN → vIPs learned from direction responses.
   std::map<std::string, Resolution> names_;
   std::map<uint32_t, std::unique_ptr<Negotiation>> negotiations_;  // by direction ID
+  /// Every direction ID seen in a route direction, for kDirectionMemory (at most
+  /// kMaxDirections): a late retransmission of a finished negotiation's route direction must
+  /// not start it again (its tunnel handshake would run twice under one temporal key).
+  std::map<uint32_t, std::chrono::steady_clock::time_point> directions_seen_;
   /// Peer vIPs whose direction response arrived but whose route direction may not have yet:
   /// a packet queued for them in that gap must not start a second direction request.
   std::map<packet::VipKey, std::chrono::steady_clock::time_point> directed_;
@@ -138,6 +176,9 @@ class Negotiator {
 
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
+
+  mutable std::mutex pins_mu_;
+  std::map<std::string, crypto::Key> pins_;  // guarded by pins_mu_
 };
 
 }  // namespace ntm::negotiation

@@ -157,6 +157,60 @@ int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_
   return n->negotiator->wait_tunnel(key, timeout_ms) ? 0 : fail(ETIMEDOUT);
 }
 
+int ntm_get_node_key(char* buf, size_t len) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  std::string k = ntm::crypto::key_to_base64(n->public_key);
+  if (!buf || len < k.size() + 1) return fail(ERANGE);
+  std::memcpy(buf, k.c_str(), k.size() + 1);
+  return 0;
+}
+
+int ntm_pin_peer(const char* name, const char* public_key) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  if (!name || !*name || std::strlen(name) > 253) return fail(EINVAL, "invalid name");
+  std::optional<ntm::crypto::Key> key;
+  if (public_key) {
+    key = ntm::crypto::key_from_base64(public_key);
+    if (!key) return fail(EINVAL, "public_key is not a 44-character base64 X25519 key");
+  }
+  // The same canonical forms the negotiator compares: lower-case FQDN without a trailing dot,
+  // or inet_ntop's text of a numeric vIP.
+  std::string canon = name;
+  for (auto& c : canon) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (!canon.empty() && canon.back() == '.') canon.pop_back();
+  unsigned char raw[16];
+  char text[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET, canon.c_str(), raw) == 1) {
+    canon = inet_ntop(AF_INET, raw, text, sizeof text);
+  } else if (inet_pton(AF_INET6, canon.c_str(), raw) == 1) {
+    canon = inet_ntop(AF_INET6, raw, text, sizeof text);
+  }
+  n->negotiator->pin(canon, key);
+  return 0;
+}
+
+int ntm_get_peer_key(const struct sockaddr* addr, socklen_t addrlen, char* buf, size_t len) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  std::shared_ptr<ntm::packet::Tunnel> t;
+  if (addr && addr->sa_family == AF_INET && addrlen >= sizeof(sockaddr_in)) {
+    t = n->tunnels.find_by_vip4(reinterpret_cast<const sockaddr_in*>(addr)->sin_addr.s_addr);
+  } else if (addr && addr->sa_family == AF_INET6 && addrlen >= sizeof(sockaddr_in6)) {
+    ntm::packet::Vip6 v;
+    std::memcpy(v.data(), &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, 16);
+    t = n->tunnels.find_by_vip6(v);
+  } else {
+    return fail(EINVAL);
+  }
+  if (!t) return fail(ENOTCONN, "no tunnel to that vIP");
+  std::string k = ntm::crypto::key_to_base64(t->peer_static);
+  if (!buf || len < k.size() + 1) return fail(ERANGE);
+  std::memcpy(buf, k.c_str(), k.size() + 1);
+  return 0;
+}
+
 int ntm_get_stats(struct ntm_stats* stats) {
   auto* n = ntm::node::current();
   if (!n) return fail(ENOTCONN);

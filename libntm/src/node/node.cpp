@@ -57,11 +57,20 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   }
   auto key = crypto::load_or_create_key(cfg.state_dir, "node.key", error);
   if (!key) return EIO;
+  public_key = key->public_key;
   if (!udp.open(bind, error)) return EIO;
 
   nc.dc_address = *dc;
   nc.dc_public_key = *dc_key;
   if (cfg.keepalive_interval_ms) nc.keepalive_interval_ms = cfg.keepalive_interval_ms;
+  if (cfg.rekey_after_ms) nc.rekey_after_ms = cfg.rekey_after_ms;
+  if (cfg.rekey_after_messages) nc.rekey_after_messages = cfg.rekey_after_messages;
+  nc.tunnel_timeout_ms =
+      cfg.tunnel_timeout_ms ? cfg.tunnel_timeout_ms : 4 * nc.keepalive_interval_ms;
+  if (nc.tunnel_timeout_ms < 2 * nc.keepalive_interval_ms) {
+    error = "tunnel_timeout_ms must be at least twice keepalive_interval_ms";
+    return EINVAL;
+  }
   linger_ms_ = cfg.stop_linger_ms ? cfg.stop_linger_ms : 3000;
   negotiator = std::make_unique<negotiation::Negotiator>(io, nc, *key, udp, tunnels, stats);
   packet::DataPlaneHooks hooks;
@@ -69,8 +78,22 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     asio::post(io, [this, dst] { negotiator->on_missing_tunnel(dst); });
   };
   hooks.on_control = [this](proto::Bytes d, const proto::Endpoint& from) {
+    // Bounded: a flood of control-looking datagrams must not queue without limit in front of
+    // the negotiation thread (each one costs it at most a parse and one AEAD or DH).
+    if (control_queued_.fetch_add(1, std::memory_order_relaxed) >= kMaxControlQueue) {
+      control_queued_.fetch_sub(1, std::memory_order_relaxed);
+      stats.drop_overload.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
     asio::post(io, [this, d = std::move(d), from]() mutable {
+      control_queued_.fetch_sub(1, std::memory_order_relaxed);
       negotiator->on_datagram(std::move(d), from);
+    });
+  };
+  hooks.on_confirmed = [this](std::shared_ptr<packet::Tunnel> t,
+                              std::vector<std::shared_ptr<packet::Tunnel>> replaced) {
+    asio::post(io, [this, t = std::move(t), replaced = std::move(replaced)] {
+      negotiator->on_confirmed(t, replaced);
     });
   };
   data_plane = std::make_unique<packet::DataPlane>(udp, tunnels, stats, std::move(hooks));

@@ -9,6 +9,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,10 +38,14 @@ class Node {
   packet::Stats stats;
   std::unique_ptr<negotiation::Negotiator> negotiator;
   std::unique_ptr<packet::DataPlane> data_plane;
+  crypto::Key public_key{};  ///< this node's identity
 
  private:
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   uint32_t linger_ms_ = 3000;
+  /// Control datagrams posted to the negotiation thread and not yet handled.
+  static constexpr int kMaxControlQueue = 1024;
+  std::atomic<int> control_queued_{0};
   std::thread io_thread_;
 };
 

@@ -27,6 +27,9 @@ struct Stats {
   std::atomic<uint64_t> drop_malformed{0}, drop_unknown_tunnel{0}, drop_auth{0}, drop_replay{0},
       drop_too_old{0}, drop_spoofed{0}, drop_no_tunnel{0}, drop_control{0};
   std::atomic<uint64_t> tunnels_established{0}, roams{0};
+  std::atomic<uint64_t> drop_overload{0}, drop_unvalidated_path{0};
+  std::atomic<uint64_t> path_challenges{0}, paths_validated{0}, rekeys{0}, tunnels_expired{0},
+      tunnels_refused{0};
   void copy_to(ntm_stats& s) const;
 };
 
@@ -34,8 +37,14 @@ struct DataPlaneHooks {
   /// An inner packet needs a tunnel to `dst` that does not exist (first packet queued).
   /// Called with the lwIP core lock held: only post work elsewhere.
   std::function<void(const VipKey& dst)> on_missing_tunnel;
-  /// A control, handshake or tunnel-control datagram arrived (receive thread).
+  /// A control, handshake, cookie or tunnel-handshake datagram arrived (receive thread).
   std::function<void(proto::Bytes datagram, const proto::Endpoint& from)> on_control;
+  /// A responder's keypair was confirmed by the peer's first packet and now carries outbound
+  /// traffic; `replaced` are the keypairs it replaced (still accepting inbound packets).
+  /// Called on the receive thread with the lwIP core lock held: only post work elsewhere.
+  std::function<void(std::shared_ptr<Tunnel> confirmed,
+                     std::vector<std::shared_ptr<Tunnel>> replaced)>
+      on_confirmed;
 };
 
 class DataPlane {
@@ -53,9 +62,13 @@ class DataPlane {
   /// Stops the receive thread and removes the netif.
   void stop();
 
-  /// Installs `t` in the tunnel table and, when it is confirmed, sends the packets queued for
-  /// its peer vIPs, under the lwIP core lock so no newer packet overtakes a queued one.
-  void install_tunnel(std::shared_ptr<Tunnel> t);
+  /// Installs `t` in the tunnel table. A confirmed `t` becomes the outbound tunnel of its peer
+  /// vIPs at once and sends the packets queued for them, under the lwIP core lock so no newer
+  /// packet overtakes a queued one; returns the tunnels it replaced. An unconfirmed `t` (a
+  /// responder's keypair) only receives until the peer's first packet confirms it.
+  std::vector<std::shared_ptr<Tunnel>> install_tunnel(std::shared_ptr<Tunnel> t);
+  /// Sends a path challenge to `t`'s current endpoint (docs/protocol.md §8.3).
+  void send_path_challenge(Tunnel& t, uint64_t token);
   /// Sends a keep-alive: a data packet with an empty inner packet (docs/protocol.md §8). The
   /// initiator sends one right after install so the responder confirms the tunnel at once.
   void send_keepalive(Tunnel& t);
@@ -66,9 +79,15 @@ class DataPlane {
   int output(pbuf* p, const VipKey& dst);
 
  private:
-  void receive_loop();                                        // receive.cpp
+  void receive_loop();  // receive.cpp
+  /// receive.cpp: a tunnel message (path challenge/response) inside an authenticated packet.
+  void on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const proto::Endpoint& from);
   void send_inner(Tunnel& t, const uint8_t* ip, size_t len);  // send.cpp
   void flush_pending(Tunnel& t);                              // send.cpp; core lock held
+  /// send.cpp: seals a tunnel message; sends it to `to` (a reply to the challenge's source) or,
+  /// when null, to the endpoint under its budget.
+  void send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token,
+                           const proto::Endpoint* to);
 
   UdpTransport& udp_;
   TunnelTable& tunnels_;

@@ -5,12 +5,15 @@
 // 3. per datagram, the type byte: data packets stay here, everything else goes to the
 //    negotiation module
 // 4. data: exact header checks, tunnel by receiver ID, AEAD open, anti-replay — drop early
-// 5. an empty inner packet is a keep-alive; otherwise the inner source address must be the
-//    tunnel peer's vIP (no spoofing)
-// 6. roam on proof: the peer's endpoint follows an authenticated, fresh packet; the first
-//    one also confirms a responder's tunnel
-// 7. under one core-lock acquisition per batch: newly confirmed tunnels flush their queued
-//    packets, then the inner packets enter lwIP as PBUF_RAM pbufs
+// 5. an empty inner packet is a keep-alive, a 10-byte one starting with 0x00 a tunnel message
+//    (path challenge/response); otherwise the inner source address must be the tunnel peer's
+//    vIP (no spoofing)
+// 6. roam on proof: the peer's endpoint follows an authenticated packet with the highest
+//    counter so far, and a new address gets a path challenge and at most 3× its bytes until
+//    it answers; the first packet also confirms a responder's keypair
+// 7. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
+//    tunnel and flush their queued packets, then the inner packets enter lwIP as PBUF_RAM
+//    pbufs
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -73,8 +76,11 @@ void DataPlane::receive_loop() {
           continue;
         }
         if (pkt[0] != uint8_t(proto::PacketType::kData)) {  // 3
-          if (pkt[0] >= uint8_t(proto::PacketType::kHandshakeInit) &&
-              pkt[0] <= uint8_t(proto::PacketType::kTunnelControl) && hooks_.on_control) {
+          auto type = proto::PacketType(pkt[0]);
+          if ((type == proto::PacketType::kHandshakeResp || type == proto::PacketType::kControl ||
+               type == proto::PacketType::kTunnelHandshake ||
+               type == proto::PacketType::kCookieReply) &&
+              hooks_.on_control) {
             hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), *src);
           } else {
             stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
@@ -91,7 +97,8 @@ void DataPlane::receive_loop() {
           stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        switch (t->session->open(h, pkt, plain[i].data())) {
+        bool newest = false;
+        switch (t->session->open(h, pkt, plain[i].data(), &newest)) {
           case crypto::Session::OpenStatus::kOk:
             break;
           case crypto::Session::OpenStatus::kAuthFailed:
@@ -105,14 +112,29 @@ void DataPlane::receive_loop() {
             continue;
         }
         size_t len = pkt.size() - proto::kSealedOverhead;
-        if (len > 0 && !source_is_peer(*t, plain[i].data(), len)) {  // 5
+        bool message = len > 0 && plain[i][0] == proto::kTunnelMessageMarker;
+        if (len > 0 && !message && !source_is_peer(*t, plain[i].data(), len)) {  // 5
           stats_.drop_spoofed.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        if (t->set_endpoint(*src)) stats_.roams.fetch_add(1, std::memory_order_relaxed);  // 6
+        if (message && len != proto::kTunnelMessageSize) {
+          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        t->rx_packets.fetch_add(1, std::memory_order_relaxed);
+        if (newest) {  // 6
+          if (uint64_t token = t->on_newest_from(*src, pkt.size())) {
+            stats_.roams.fetch_add(1, std::memory_order_relaxed);
+            send_path_challenge(*t, token);
+          }
+        }
         if (!t->confirmed.load(std::memory_order_relaxed)) confirmed[nconfirmed++] = t;
         stats_.rx_packets.fetch_add(1, std::memory_order_relaxed);
         stats_.rx_bytes.fetch_add(pkt.size(), std::memory_order_relaxed);
+        if (message) {
+          on_tunnel_message(*t, plain[i].data(), len, *src);
+          continue;
+        }
         if (len == 0) continue;  // keep-alive
         pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
         if (!p) {
@@ -125,8 +147,11 @@ void DataPlane::receive_loop() {
       if (nready || nconfirmed) {  // 7
         LOCK_TCPIP_CORE();
         for (int i = 0; i < nconfirmed; ++i) {
-          if (!confirmed[i]->confirmed.exchange(true, std::memory_order_acq_rel))
+          if (!confirmed[i]->confirmed.exchange(true, std::memory_order_acq_rel)) {
+            auto replaced = tunnels_.promote(confirmed[i]);
             flush_pending(*confirmed[i]);
+            if (hooks_.on_confirmed) hooks_.on_confirmed(confirmed[i], std::move(replaced));
+          }
           confirmed[i].reset();
         }
         for (int i = 0; i < nready; ++i)
@@ -135,6 +160,23 @@ void DataPlane::receive_loop() {
       }
       if (n < kBatch) break;
     }
+  }
+}
+
+void DataPlane::on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len,
+                                  const proto::Endpoint& from) {
+  (void)len;  // exactly kTunnelMessageSize, checked by the caller
+  uint64_t token = proto::get_u64(plain + 2);
+  switch (proto::TunnelMessage(plain[1])) {
+    case proto::TunnelMessage::kPathChallenge:
+      // Answer where the challenge came from: that is the path being validated.
+      send_tunnel_message(t, proto::TunnelMessage::kPathResponse, token, &from);
+      break;
+    case proto::TunnelMessage::kPathResponse:
+      if (t.on_path_response(token)) stats_.paths_validated.fetch_add(1, std::memory_order_relaxed);
+      break;
+    default:
+      break;  // unknown kinds are ignored, so later versions can add some
   }
 }
 

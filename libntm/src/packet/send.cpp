@@ -69,18 +69,29 @@ void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
     return;
   }
   size_t total = len + proto::kSealedOverhead;
-  if (udp_.send(t.endpoint(), out, total)) {  // 6
+  proto::Endpoint to;
+  if (!t.endpoint_for_send(total, to)) {
+    stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (udp_.send(to, out, total)) {  // 6
     stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
     stats_.tx_bytes.fetch_add(total, std::memory_order_relaxed);
   }
 }
 
-void DataPlane::install_tunnel(std::shared_ptr<Tunnel> t) {
+std::vector<std::shared_ptr<Tunnel>> DataPlane::install_tunnel(std::shared_ptr<Tunnel> t) {
+  std::vector<std::shared_ptr<Tunnel>> replaced;
   LOCK_TCPIP_CORE();
-  tunnels_.insert(t);
-  if (t->confirmed.load(std::memory_order_acquire)) flush_pending(*t);
+  if (t->confirmed.load(std::memory_order_acquire)) {
+    replaced = tunnels_.insert(t);
+    flush_pending(*t);
+  } else {
+    tunnels_.insert_inbound(t);
+  }
   UNLOCK_TCPIP_CORE();
   stats_.tunnels_established.fetch_add(1, std::memory_order_relaxed);
+  return replaced;
 }
 
 void DataPlane::flush_pending(Tunnel& t) {
@@ -96,9 +107,40 @@ void DataPlane::flush_pending(Tunnel& t) {
 
 void DataPlane::send_keepalive(Tunnel& t) {
   uint8_t out[proto::kSealedOverhead];
+  proto::Endpoint to;
+  if (!t.endpoint_for_send(sizeof out, to)) {
+    stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   if (t.session->seal(proto::PacketType::kData, {}, out) !=
           crypto::Session::SealStatus::kExhausted &&
-      udp_.send(t.endpoint(), out, sizeof out)) {
+      udp_.send(to, out, sizeof out)) {
+    stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
+    stats_.tx_bytes.fetch_add(sizeof out, std::memory_order_relaxed);
+  }
+}
+
+void DataPlane::send_path_challenge(Tunnel& t, uint64_t token) {
+  stats_.path_challenges.fetch_add(1, std::memory_order_relaxed);
+  send_tunnel_message(t, proto::TunnelMessage::kPathChallenge, token, nullptr);
+}
+
+void DataPlane::send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token,
+                                    const proto::Endpoint* to) {
+  uint8_t plain[proto::kTunnelMessageSize] = {proto::kTunnelMessageMarker, uint8_t(kind)};
+  proto::put_u64(plain + 2, token);
+  uint8_t out[proto::kTunnelMessageSize + proto::kSealedOverhead];
+  proto::Endpoint dest;
+  if (to) {
+    dest = *to;  // a path response goes back the way its challenge came (same size: 1×)
+  } else if (!t.endpoint_for_send(sizeof out, dest)) {
+    stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (t.session->seal(proto::PacketType::kData, proto::ByteView(plain, sizeof plain), out) ==
+      crypto::Session::SealStatus::kExhausted)
+    return;
+  if (udp_.send(dest, out, sizeof out)) {
     stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
     stats_.tx_bytes.fetch_add(sizeof out, std::memory_order_relaxed);
   }

@@ -2,6 +2,8 @@
 
 #include "crypto/aead.h"
 
+#include <algorithm>
+
 namespace ntm::packet {
 std::shared_ptr<Tunnel> TunnelTable::find_by_id(uint32_t local_id) const {
   std::shared_lock l(mu_);
@@ -21,11 +23,31 @@ std::shared_ptr<Tunnel> TunnelTable::find_by_vip6(const Vip6& vip6) const {
   return it == by_vip6_.end() ? nullptr : it->second;
 }
 
-void TunnelTable::insert(std::shared_ptr<Tunnel> t) {
+std::vector<std::shared_ptr<Tunnel>> TunnelTable::insert(std::shared_ptr<Tunnel> t) {
+  {
+    std::unique_lock l(mu_);
+    by_id_[t->local_id] = t;
+  }
+  return promote(t);
+}
+
+void TunnelTable::insert_inbound(std::shared_ptr<Tunnel> t) {
   std::unique_lock l(mu_);
-  by_id_[t->local_id] = t;
-  if (t->has_vip4) by_vip4_[t->peer_vip4] = t;
-  if (t->has_vip6) by_vip6_[vip_key6(t->peer_vip6)] = t;
+  by_id_[t->local_id] = std::move(t);
+}
+
+std::vector<std::shared_ptr<Tunnel>> TunnelTable::promote(const std::shared_ptr<Tunnel>& t) {
+  std::unique_lock l(mu_);
+  std::vector<std::shared_ptr<Tunnel>> replaced;
+  auto put = [&](auto& map, const auto& key) {
+    auto& slot = map[key];
+    if (slot && slot != t && std::find(replaced.begin(), replaced.end(), slot) == replaced.end())
+      replaced.push_back(slot);
+    slot = t;
+  };
+  if (t->has_vip4) put(by_vip4_, t->peer_vip4);
+  if (t->has_vip6) put(by_vip6_, vip_key6(t->peer_vip6));
+  return replaced;
 }
 
 void TunnelTable::remove(uint32_t local_id) {

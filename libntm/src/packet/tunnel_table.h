@@ -8,46 +8,109 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "crypto/aead.h"
 #include "crypto/session.h"
 #include "packet/vip_key.h"
 #include "proto/endpoint.h"
 
 namespace ntm::packet {
 
+/// One tunnel keypair towards a peer: a data session (keys from one tunnel handshake), the
+/// peer's vIPs and static key, and the peer's endpoint with its validation state. A rekey
+/// makes a new Tunnel (new local ID, new keys) for the same peer.
 struct Tunnel {
+  /// Anti-amplification factor towards a peer address not yet validated (RFC 9000 §8).
+  static constexpr uint64_t kAmplificationFactor = 3;
+
   uint32_t local_id = 0;      ///< receiver index peers put in data packets to us
-  uint32_t direction_id = 0;  ///< the route direction that created it
+  uint32_t direction_id = 0;  ///< the route direction that created the tunnel
   bool has_vip4 = false, has_vip6 = false;
   uint32_t peer_vip4 = 0;  ///< network byte order
   Vip6 peer_vip6{};
+  crypto::Key peer_static{};  ///< the peer's static public key, proven by the handshake
+  std::chrono::steady_clock::time_point born = std::chrono::steady_clock::now();
   std::unique_ptr<crypto::Session> session;
-  /// The peer is known to have this tunnel installed: set at once on the initiator (it holds
-  /// the tunnel response), on the responder by the first authenticated data packet. Until
-  /// then the responder queues outbound packets instead of sending what the peer would drop.
+  /// The peer is known to hold this keypair: set at once on the handshake initiator (it holds
+  /// the tunnel response), on the responder by the first authenticated data packet. Until then
+  /// the responder's keypair only receives (TunnelTable::insert_inbound).
   std::atomic<bool> confirmed{false};
+  /// Authenticated data packets received (the negotiation thread watches it for expiry).
+  std::atomic<uint64_t> rx_packets{0};
 
-  /// The peer's current UDP endpoint; changes only after an authenticated packet (roaming).
+  /// The peer's current UDP endpoint; changes only after an authenticated, newest packet.
   proto::Endpoint endpoint() const {
     std::lock_guard l(endpoint_mu_);
     return endpoint_;
   }
-  /// Returns true when the endpoint changed.
+  /// Sets a validated endpoint (from the handshake); returns true when it changed.
   bool set_endpoint(const proto::Endpoint& e) {
     std::lock_guard l(endpoint_mu_);
+    probing_ = false;
     if (endpoint_ == e) return false;
     endpoint_ = e;
     return true;
   }
+  /// Where to send `bytes` now: false when the endpoint is being validated and this datagram
+  /// would exceed 3× the bytes received from it.
+  bool endpoint_for_send(size_t bytes, proto::Endpoint& out) {
+    std::lock_guard l(endpoint_mu_);
+    out = endpoint_;
+    if (!probing_) return true;
+    if (probe_out_ + bytes > kAmplificationFactor * probe_in_) return false;
+    probe_out_ += bytes;
+    return true;
+  }
+  /// An authenticated packet with the highest counter so far came from `from` (`bytes` long).
+  /// Returns a fresh path-challenge token when `from` is a new address (the caller sends the
+  /// challenge there), 0 otherwise.
+  uint64_t on_newest_from(const proto::Endpoint& from, size_t bytes) {
+    std::lock_guard l(endpoint_mu_);
+    if (from == endpoint_) {
+      if (probing_) probe_in_ += bytes;
+      return 0;
+    }
+    endpoint_ = from;
+    return start_probe_locked(bytes);
+  }
+  /// Treats the current endpoint as not validated yet (`bytes` received from it); returns the
+  /// path-challenge token to send there.
+  uint64_t start_probe(size_t bytes) {
+    std::lock_guard l(endpoint_mu_);
+    return start_probe_locked(bytes);
+  }
+  /// A path response with `token` arrived: true when it validates the current endpoint.
+  bool on_path_response(uint64_t token) {
+    std::lock_guard l(endpoint_mu_);
+    if (!probing_ || token != probe_token_) return false;
+    probing_ = false;
+    return true;
+  }
+  bool endpoint_validated() const {
+    std::lock_guard l(endpoint_mu_);
+    return !probing_;
+  }
 
  private:
+  uint64_t start_probe_locked(size_t bytes) {
+    probing_ = true;
+    probe_in_ = bytes;
+    probe_out_ = 0;
+    do crypto::random_bytes(&probe_token_, sizeof probe_token_);
+    while (probe_token_ == 0);
+    return probe_token_;
+  }
+
   mutable std::mutex endpoint_mu_;
   proto::Endpoint endpoint_;  // guarded by endpoint_mu_
+  bool probing_ = false;      // guarded by endpoint_mu_: endpoint_ not validated yet
+  uint64_t probe_token_ = 0, probe_in_ = 0, probe_out_ = 0;  // guarded by endpoint_mu_
 };
 
 class TunnelTable {
@@ -58,8 +121,13 @@ class TunnelTable {
 
   /// Installs `t`, replacing any tunnel to the same peer vIPs. The replaced tunnel keeps
   /// accepting inbound packets under its old ID until remove() (so packets already in flight
-  /// still decrypt); outbound traffic moves to `t` at once.
-  void insert(std::shared_ptr<Tunnel> t);
+  /// still decrypt); outbound traffic moves to `t` at once. Returns the replaced tunnels.
+  std::vector<std::shared_ptr<Tunnel>> insert(std::shared_ptr<Tunnel> t);
+  /// Installs `t` for inbound packets only (by its ID): a responder's keypair before the peer
+  /// confirmed it. promote() later makes it the outbound tunnel of its vIPs.
+  void insert_inbound(std::shared_ptr<Tunnel> t);
+  /// Makes an installed `t` the outbound tunnel of its peer vIPs; returns the replaced ones.
+  std::vector<std::shared_ptr<Tunnel>> promote(const std::shared_ptr<Tunnel>& t);
   void remove(uint32_t local_id);
   /// A random receiver index not in use (never 0).
   uint32_t allocate_id() const;

@@ -6,7 +6,7 @@ namespace ntm::proto {
 namespace {
 
 bool known_type(uint8_t t) {
-  return t >= uint8_t(MessageType::kRegistrationRequest) && t <= uint8_t(MessageType::kError);
+  return t >= uint8_t(MessageType::kRegistrationRequest) && t <= uint8_t(MessageType::kPathResponse);
 }
 
 /// Exact length of fixed-size attributes; 0 = variable (checked by the getters).
@@ -17,12 +17,15 @@ size_t fixed_length(uint16_t t) {
     case AttrType::kLifetime:
     case AttrType::kDirectionId:
     case AttrType::kTunnelId:
+    case AttrType::kHandshakeSeq:
       return 4;
+    case AttrType::kPathToken:
+      return 8;
     case AttrType::kVip6:
     case AttrType::kPeerVip6:
       return 16;
     case AttrType::kTemporalKey:
-    case AttrType::kEphemeralKey:
+    case AttrType::kPeerStaticKey:
       return 32;
     case AttrType::kRole:
       return 1;
@@ -88,6 +91,10 @@ const char* to_string(MessageType t) {
       return "keep-alive ack";
     case MessageType::kError:
       return "error";
+    case MessageType::kPathChallenge:
+      return "path challenge";
+    case MessageType::kPathResponse:
+      return "path response";
   }
   return "unknown";
 }
@@ -110,6 +117,10 @@ const char* to_string(ErrorCode c) {
       return "name taken";
     case ErrorCode::kInternal:
       return "internal error";
+    case ErrorCode::kRateLimited:
+      return "rate limited";
+    case ErrorCode::kTunnelRefused:
+      return "tunnel refused";
   }
   return "unknown error";
 }

@@ -12,11 +12,12 @@ namespace ntm::proto {
 
 /// First byte of every UDP payload NTM sends (docs/protocol.md §2).
 enum class PacketType : uint8_t {
-  kHandshakeInit = 0x01,  ///< node → DC: Noise IK message 1
-  kHandshakeResp = 0x02,  ///< DC → node: Noise IK message 2
-  kControl = 0x03,        ///< node ⇄ DC: control message sealed with the session key
-  kTunnelControl = 0x04,  ///< node ⇄ node: tunnel request/response sealed with the temporal key
-  kData = 0x05,           ///< node ⇄ node: inner IP packet sealed with the tunnel key
+  kHandshakeInit = 0x01,    ///< node → DC: Noise IK message 1 + mac1 + mac2
+  kHandshakeResp = 0x02,    ///< DC → node: Noise IK message 2
+  kControl = 0x03,          ///< node ⇄ DC: control message sealed with the session key
+  kTunnelHandshake = 0x04,  ///< node ⇄ node: tunnel request/response (Noise KKpsk0 messages)
+  kData = 0x05,             ///< node ⇄ node: inner IP packet sealed with the tunnel key
+  kCookieReply = 0x06,      ///< DC → node: cookie for mac2, instead of a handshake under load
 };
 
 /// Control message types (docs/protocol.md §4). The type alone says what a message is;
@@ -33,6 +34,8 @@ enum class MessageType : uint8_t {
   kKeepAlive = 0x09,
   kKeepAliveAck = 0x0A,
   kError = 0x0B,
+  kPathChallenge = 0x0C,  ///< DC → node: prove you receive at the address this came from
+  kPathResponse = 0x0D,   ///< node → DC: echoes the challenge's PathToken
 };
 
 /// True for the message types that answer a request (they echo its message ID).
@@ -44,6 +47,7 @@ constexpr bool is_response(MessageType t) {
     case MessageType::kTunnelResponse:
     case MessageType::kKeepAliveAck:
     case MessageType::kError:
+    case MessageType::kPathResponse:
       return true;
     default:
       return false;
@@ -63,13 +67,17 @@ enum class AttrType : uint16_t {
   kTemporalKey = 0x0009,   ///< 32 bytes, per-tunnel key from the route direction
   kRole = 0x000A,          ///< u8, Role
   kPeerEndpoint = 0x000B,  ///< endpoint of the peer to send the tunnel request to (repeatable)
-  kEphemeralKey = 0x000C,  ///< 32 bytes, X25519 public key
+  // 0x000C (EphemeralKey) was the ephemeral key of the old tunnel request; it is in the
+  // Noise message itself now (docs/protocol.md §7.5) and the code is not reused.
   kTunnelId = 0x000D,      ///< u32, receiver index the sender wants in data packets
   kErrorCode = 0x000E,     ///< u16, ErrorCode
   kErrorText = 0x000F,     ///< UTF-8, 0..200 bytes
   kPeerFqdn = 0x0010,      ///< UTF-8 FQDN of the peer node
   kPeerVip4 = 0x0011,      ///< 4 bytes
   kPeerVip6 = 0x0012,      ///< 16 bytes
+  kPeerStaticKey = 0x0013,  ///< 32 bytes, the peer node's static X25519 public key (identity)
+  kPathToken = 0x0014,      ///< 8 bytes, random: path challenge / path response
+  kHandshakeSeq = 0x0015,   ///< u32: 0 for a tunnel's first handshake, then 1, 2, ... per rekey
 };
 
 /// Which side of a directed tunnel sends the tunnel request (paper 002 Fig. 3 steps 15-18).
@@ -88,6 +96,9 @@ enum class ErrorCode : uint16_t {
   kPeerUnreachable = 6,  ///< neither side can reach the other (needs a relay)
   kNameTaken = 7,        ///< node name registered by a different node identity
   kInternal = 8,
+  kRateLimited = 9,    ///< too many requests of this kind from this node; try again later
+  kTunnelRefused = 10, ///< node → DC: route direction refused (not asked for, or a live
+                       ///< tunnel to that peer vIP belongs to another static key)
 };
 
 inline constexpr uint8_t kProtocolVersion = 1;
@@ -100,10 +111,27 @@ inline constexpr size_t kSealedOverhead = kSealedHeaderSize + kTagSize;
 inline constexpr size_t kControlHeaderSize = 8;  ///< version, type, flags, message ID
 inline constexpr size_t kAttrHeaderSize = 4;     ///< type, length
 
-/// Noise IK message 1: type, reserved[3], sender index, e, enc(s), enc(timestamp).
-inline constexpr size_t kHandshakeInitSize = 8 + 32 + (32 + kTagSize) + (12 + kTagSize);
+/// Noise IK message 1: type, reserved[3], sender index, e, enc(s), enc(timestamp), mac1, mac2.
+inline constexpr size_t kHandshakeInitSize = 8 + 32 + (32 + kTagSize) + (12 + kTagSize) + 32;
 /// Noise IK message 2: type, reserved[3], sender index, receiver index, e, enc(empty).
 inline constexpr size_t kHandshakeRespSize = 12 + 32 + kTagSize;
+
+/// Tunnel handshake messages (type 0x04): type, reserved[3], direction ID, e, then the sealed
+/// payload (a control message + tag). docs/protocol.md §7.5.
+inline constexpr size_t kTunnelHandshakeHeaderSize = 8 + 32;
+inline constexpr size_t kTunnelHandshakeMinSize = kTunnelHandshakeHeaderSize + 8 + kTagSize;
+/// Largest tunnel handshake message a node accepts (its payload is a few attributes).
+inline constexpr size_t kTunnelHandshakeMaxSize = 512;
+
+/// Data packets whose plaintext starts with this byte (never the first byte of an IPv4 or
+/// IPv6 packet) carry a tunnel message instead of an inner packet (docs/protocol.md §8.3):
+///   0x00 | kind (u8) | token (8)
+inline constexpr uint8_t kTunnelMessageMarker = 0x00;
+inline constexpr size_t kTunnelMessageSize = 10;
+enum class TunnelMessage : uint8_t {
+  kPathChallenge = 1,  ///< answer with a path response carrying the same token
+  kPathResponse = 2,
+};
 
 /// Largest UDP payload NTM sends or accepts.
 inline constexpr size_t kMaxDatagram = 65535 - 8 - 40;

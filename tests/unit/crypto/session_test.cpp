@@ -80,13 +80,13 @@ TEST_F(SessionTest, EmptyPlaintextRoundTrips) {
 TEST_F(SessionTest, HeaderCarriesTypeReceiverIndexAndCounterBigEndian) {
   seal(a_, plaintext(3));
   seal(a_, plaintext(3));
-  Bytes packet = seal(a_, plaintext(5), PacketType::kTunnelControl);
+  Bytes packet = seal(a_, plaintext(5), PacketType::kTunnelHandshake);
   ASSERT_EQ(packet.size(), 5 + proto::kSealedOverhead);
   Bytes head(packet.begin(), packet.begin() + 16);
   EXPECT_EQ(head, (Bytes{0x04, 0, 0, 0, 0x0b, 0x0b, 0x0b, 0x0b, 0, 0, 0, 0, 0, 0, 0, 2}));
   SealedHeader h;
   ASSERT_TRUE(parse_sealed_header(packet, h));
-  EXPECT_EQ(h.type, PacketType::kTunnelControl);
+  EXPECT_EQ(h.type, PacketType::kTunnelHandshake);
   EXPECT_EQ(h.receiver_index, kIndexOfB);
   EXPECT_EQ(h.counter, 2u);
 }

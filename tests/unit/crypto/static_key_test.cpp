@@ -26,9 +26,13 @@ std::string read_file(const fs::path& p) {
   return ss.str();
 }
 
-void write_file(const fs::path& p, const std::string& text) {
-  std::ofstream out(p, std::ios::trunc);
-  out << text;
+/// Writes a key file as a careful admin would: mode 0600.
+void write_file(const fs::path& p, const std::string& text, mode_t mode = 0600) {
+  {
+    std::ofstream out(p, std::ios::trunc);
+    out << text;
+  }
+  chmod(p.c_str(), mode);
 }
 
 /// Runs `fn` in a child process without root's right to read any file (as "nobody" when the
@@ -113,6 +117,49 @@ TEST_F(StaticKeyTest, CorruptFileIsRefusedAndKept) {
     EXPECT_NE(error.find("node.key"), std::string::npos) << error;
     EXPECT_EQ(read_file(state_ / "node.key"), bad);  // never overwritten
   }
+}
+
+TEST_F(StaticKeyTest, KeyReadableByOthersIsRefusedLikeSsh) {
+  fs::create_directory(state_);
+  std::string good = key_to_base64(random_private_key()) + "\n";
+  for (mode_t mode : {0640, 0604, 0660, 0644}) {
+    write_file(state_ / "node.key", good, mode);
+    std::string error;
+    EXPECT_FALSE(load_or_create_key(state_, "node.key", error)) << std::oct << mode;
+    EXPECT_NE(error.find("chmod 600"), std::string::npos) << error;
+    EXPECT_EQ(read_file(state_ / "node.key"), good);  // never replaced
+  }
+  chmod((state_ / "node.key").c_str(), 0400);  // read-only for the owner is fine
+  std::string error;
+  EXPECT_TRUE(load_or_create_key(state_, "node.key", error)) << error;
+}
+
+TEST_F(StaticKeyTest, SymlinkedKeyIsRefusedAndNotWrittenThrough) {
+  fs::create_directory(state_);
+  fs::path elsewhere = root_ / "elsewhere";
+  fs::create_symlink(elsewhere, state_ / "node.key");  // dangling: creation would write there
+  std::string error;
+  EXPECT_FALSE(load_or_create_key(state_, "node.key", error));
+  EXPECT_NE(error.find("symbolic link"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(elsewhere));
+  write_file(elsewhere, key_to_base64(random_private_key()) + "\n");
+  EXPECT_FALSE(load_or_create_key(state_, "node.key", error)) << "a symlink to a valid key";
+}
+
+TEST_F(StaticKeyTest, APlantedTemporaryFileIsNotFollowed) {
+  fs::create_directory(state_);
+  fs::path target = root_ / "target";
+  write_file(target, "precious\n");
+  // Whatever sits at the temporary name (here a symlink to another file) is not written to.
+  fs::create_symlink(target, state_ / ("node.key.tmp." + std::to_string(getpid())));
+  std::string error;
+  auto kp = load_or_create_key(state_, "node.key", error);
+  ASSERT_TRUE(kp) << error;
+  EXPECT_EQ(read_file(target), "precious\n");
+  struct stat st;
+  ASSERT_EQ(lstat((state_ / "node.key").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST_F(StaticKeyTest, UncreatableDirectoryIsAnError) {

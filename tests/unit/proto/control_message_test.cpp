@@ -50,7 +50,7 @@ ControlMessage registration_request() {
       .add_u16(AttrType::kErrorCode, uint16_t(ErrorCode::kNameTaken));
   Key k;
   for (size_t i = 0; i < k.size(); ++i) k[i] = uint8_t(i * 7);
-  m.add(AttrType::kEphemeralKey, k);
+  m.add(AttrType::kPeerStaticKey, k);
   return m;
 }
 
@@ -74,7 +74,7 @@ TEST(ControlMessageTest, EncodeDecodeRoundTripKeepsEveryField) {
   EXPECT_EQ(out->get_u32(AttrType::kLifetime), 60u);
   EXPECT_EQ(out->get_u8(AttrType::kRole), uint8_t(Role::kResponder));
   EXPECT_EQ(out->get_u16(AttrType::kErrorCode), uint16_t(ErrorCode::kNameTaken));
-  EXPECT_EQ(out->get_key(AttrType::kEphemeralKey), in.get_key(AttrType::kEphemeralKey));
+  EXPECT_EQ(out->get_key(AttrType::kPeerStaticKey), in.get_key(AttrType::kPeerStaticKey));
   auto reals = out->get_endpoints(AttrType::kRealAddress);
   ASSERT_EQ(reals.size(), 2u);
   EXPECT_EQ(reals[0], *Endpoint::parse("192.0.2.10:4500"));
@@ -154,7 +154,7 @@ TEST(ControlMessageTest, WrongVersionIsRefused) {
 }
 
 TEST(ControlMessageTest, UnknownMessageTypeIsRefused) {
-  for (uint8_t t : {uint8_t(0x00), uint8_t(0x0c), uint8_t(0x40), uint8_t(0xff)})
+  for (uint8_t t : {uint8_t(0x00), uint8_t(0x0e), uint8_t(0x40), uint8_t(0xff)})
     EXPECT_EQ(decode_error(header(t)), DecodeError::kUnknownType) << "type " << int(t);
 }
 
@@ -166,7 +166,7 @@ TEST(ControlMessageTest, FixedSizeAttributeWithWrongLengthIsRefused) {
   const Case cases[] = {
       {AttrType::kVip4, 4},        {AttrType::kPeerVip4, 4},     {AttrType::kLifetime, 4},
       {AttrType::kDirectionId, 4}, {AttrType::kTunnelId, 4},     {AttrType::kVip6, 16},
-      {AttrType::kPeerVip6, 16},   {AttrType::kTemporalKey, 32}, {AttrType::kEphemeralKey, 32},
+      {AttrType::kPeerVip6, 16},   {AttrType::kTemporalKey, 32}, {AttrType::kPeerStaticKey, 32}, {AttrType::kPathToken, 8}, {AttrType::kHandshakeSeq, 4},
       {AttrType::kRole, 1},        {AttrType::kErrorCode, 2},
   };
   for (const Case& c : cases) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <filesystem>
+#include <map>
 
 #include "dc/vip_pool.h"
 
@@ -39,11 +40,13 @@ class BindingStoreTest : public ::testing::Test {
 TEST_F(BindingStoreTest, PutReplacesTheIdentitysOldVipAndTheVipsOldHolder) {
   auto s = open();
   Address a{1}, b{2};
-  ASSERT_TRUE(s->put(AF_INET, id(1), a));
-  ASSERT_TRUE(s->put(AF_INET, id(1), b));  // id 1 moves to b
-  ASSERT_TRUE(s->put(AF_INET, id(2), a));
-  ASSERT_TRUE(s->put(AF_INET, id(3), a));  // a moves from id 2 to id 3
-  ASSERT_TRUE(s->put(AF_INET6, id(1), a));
+  s->put(AF_INET, id(1), a);
+  s->put(AF_INET, id(1), b);  // id 1 moves to b
+  s->put(AF_INET, id(2), a);
+  s->put(AF_INET, id(3), a);  // a moves from id 2 to id 3
+  s->put(AF_INET6, id(1), a);
+  s->flush();
+  EXPECT_EQ(s->dropped(), 0u);
   auto v4 = s->load(AF_INET);
   ASSERT_EQ(v4.size(), 2u);
   std::map<crypto::Key, Address> m;
@@ -76,11 +79,81 @@ TEST_F(BindingStoreTest, RowsOutsideThePoolAreIgnored) {
   auto s = open();
   Address outside{};
   inet_pton(AF_INET, "10.0.0.1", outside.data());
-  ASSERT_TRUE(s->put(AF_INET, id(9), outside));
+  s->put(AF_INET, id(9), outside);
+  s->flush();
   VipPool pool(*server::Cidr::parse("100.64.0.0/30"), s.get());
   auto a = pool.acquire(id(9));
   ASSERT_TRUE(a);
   EXPECT_NE(*a, outside) << "a binding from another pool configuration is not handed out";
+}
+
+TEST_F(BindingStoreTest, WritesQueuedBeforeStopSurviveIt) {
+  {
+    auto s = open();
+    for (uint8_t i = 1; i <= 200; ++i) s->put(AF_INET, id(i), Address{i});
+  }  // no flush: the destructor commits what is queued
+  EXPECT_EQ(open()->load(AF_INET).size(), 200u);
+}
+
+TEST_F(BindingStoreTest, HandshakeTimestampsAndLastSeenRoundTrip) {
+  crypto::Timestamp t1{}, t2{};
+  t1[7] = 1;
+  t2[7] = 2;
+  {
+    auto s = open();
+    s->touch(id(1), t1, 1000);
+    s->touch(id(2), t1, 2000);
+    s->touch(id(1), t2, 3000);  // a later handshake replaces the row
+    s->touch(id(3), t1, 4000);
+    s->forget(id(3));
+  }
+  auto rows = open()->load_identities();
+  ASSERT_EQ(rows.size(), 2u);
+  std::map<crypto::Key, BindingStore::IdentityRow> m;
+  for (auto& r : rows) m[r.identity] = r;
+  ASSERT_TRUE(m[id(1)].handshake);
+  EXPECT_EQ(*m[id(1)].handshake, t2);
+  EXPECT_EQ(m[id(1)].last_seen, 3000);
+  EXPECT_EQ(m[id(2)].last_seen, 2000);
+}
+
+TEST_F(BindingStoreTest, UnseenBindingsAreReclaimedAndTheirAddressesReused) {
+  auto cidr = *server::Cidr::parse("100.64.0.0/30");  // 2 host addresses
+  auto s = open();
+  VipPool pool(cidr, s.get());
+  Address a1 = *pool.acquire(id(1)), a2 = *pool.acquire(id(2));
+  pool.seen(id(1), 1000);
+  pool.seen(id(2), 5000);
+  EXPECT_TRUE(pool.reclaim(4000).empty()) << "live bindings are never reclaimed";
+  pool.release(id(1));
+  pool.release(id(2));
+  auto gone = pool.reclaim(4000);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0], id(1));
+  EXPECT_EQ(pool.bindings(), 1u);
+  EXPECT_EQ(pool.acquire(id(3)), a1) << "the reclaimed address is free again";
+  EXPECT_EQ(pool.acquire(id(2)), a2) << "the recent binding is kept";
+  s->flush();
+  auto rows = s->load(AF_INET);
+  ASSERT_EQ(rows.size(), 2u);  // id 1's row is gone, id 3 holds a1
+  for (auto& r : rows) EXPECT_NE(r.identity, id(1));
+}
+
+TEST_F(BindingStoreTest, AnIpv6PoolStaysBoundedByReclaiming) {
+  // An IPv6 pool never runs out of fresh addresses, so without reclaiming every identity ever
+  // seen would keep a binding (finding 6 of issue 6).
+  auto s = open();
+  VipPool pool(*server::Cidr::parse("fd00:6e74::/64"), s.get());
+  for (uint8_t i = 1; i <= 100; ++i) {
+    ASSERT_TRUE(pool.acquire(id(i)));
+    pool.seen(id(i), 1000);
+    pool.release(id(i));
+  }
+  EXPECT_EQ(pool.bindings(), 100u);
+  EXPECT_EQ(pool.reclaim(2000).size(), 100u);
+  EXPECT_EQ(pool.bindings(), 0u);
+  s->flush();
+  EXPECT_TRUE(s->load(AF_INET6).empty());
 }
 
 TEST_F(BindingStoreTest, AnUnwritableLocationIsAClearError) {

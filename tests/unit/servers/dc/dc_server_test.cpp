@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 
+#include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "printers.h"
@@ -35,8 +36,14 @@ using proto::MessageType;
 class TestNode {
  public:
   explicit TestNode(const crypto::Key& dc_public)
-      : priv_(crypto::random_private_key()), handshake_(priv_, dc_public) {
+      : priv_(crypto::random_private_key()), handshake_(priv_, dc_public), cookies_(dc_public) {
     rebind();
+  }
+  /// A handshake initiation with its MACs (mac2 when a cookie is held), as DcLink sends it.
+  Bytes init(uint32_t index) {
+    Bytes m = handshake_.create_init(index);
+    cookies_.add_macs(m);
+    return m;
   }
   ~TestNode() { ::close(fd_); }
 
@@ -86,6 +93,7 @@ class TestNode {
 
   crypto::Key priv_;
   crypto::HandshakeInitiator handshake_;
+  crypto::CookieGenerator cookies_;
   std::unique_ptr<crypto::Session> session;
   Bytes last_sent;
   int fd_ = -1;
@@ -129,7 +137,7 @@ class DcServerTest : public ::testing::Test {
   }
 
   void handshake(TestNode& n, uint32_t index = 0x100) {
-    n.send(dc_ep_, n.handshake_.create_init(index));
+    n.send(dc_ep_, n.init(index));
     auto resp = receive(n);
     ASSERT_TRUE(resp) << "no handshake response";
     auto r = n.handshake_.consume_response(*resp);
@@ -200,7 +208,7 @@ TEST_F(DcServerTest, ReplayedControlPacketIsDropped) {
 
 TEST_F(DcServerTest, ReplayedHandshakeInitiationIsDropped) {
   auto n = node();
-  Bytes init = n->handshake_.create_init(1);
+  Bytes init = n->init(1);
   n->send(dc_ep_, init);
   ASSERT_TRUE(receive(*n));
   n->send(dc_ep_, init);
@@ -211,7 +219,14 @@ TEST_F(DcServerTest, ReplayedHandshakeInitiationIsDropped) {
 
 TEST_F(DcServerTest, HandshakeWithTheWrongDcKeyIsDropped) {
   TestNode n(crypto::public_key(crypto::random_private_key()));
-  n.send(dc_ep_, n.handshake_.create_init(1));
+  n.send(dc_ep_, n.init(1));
+  EXPECT_FALSE(receive(n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_mac, 1u) << "mac1 is keyed by the DC key: no X25519 spent";
+  // With the right mac1 but a Noise message for another DC key, Noise itself refuses it.
+  Bytes m = n.handshake_.create_init(2);
+  crypto::CookieGenerator right(key_.public_key);
+  right.add_macs(m);
+  n.send(dc_ep_, m);
   EXPECT_FALSE(receive(n, 100ms));
   EXPECT_EQ(dc_->stats().drop_handshake, 1u);
 }
@@ -348,24 +363,74 @@ TEST_F(DcServerTest, UnacknowledgedRouteDirectionIsRetransmitted) {
 }
 
 TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
-  auto n = node();
+  auto n = node(), peer = node();
   handshake(*n);
-  ASSERT_TRUE(register_node(*n, "mn1", false));
+  handshake(*peer, 0x200);
+  ASSERT_TRUE(register_node(*n, "mn1", true));
+  ASSERT_TRUE(register_node(*peer, "cn1", false));
   proto::Endpoint old_ep = n->endpoint();
 
-  // A forged packet from elsewhere does not move the node.
+  // A forged packet from elsewhere moves nothing: the next route direction for mn1 still goes
+  // to its real endpoint.
   auto intruder = node();
   Bytes forged = n->seal(ControlMessage(MessageType::kKeepAlive, 2));
   forged.back() ^= 1;
   intruder->send(dc_ep_, forged);
   EXPECT_FALSE(receive(*intruder, 100ms));
+  ControlMessage dir(MessageType::kDirectionRequest, 5);
+  dir.add_string(AttrType::kFqdn, "mn1.dc.test");
+  peer->send(dc_ep_, peer->seal(dir));
+  auto rd = receive_control(*n);
+  ASSERT_TRUE(rd) << "the route direction did not reach mn1 at its real endpoint";
+  EXPECT_EQ(rd->type, MessageType::kRouteDirection);
+  EXPECT_FALSE(intruder->try_receive());
 
+  // The node moves (a NAT rebinding): its next packet authenticates from the new address. The
+  // DC answers there at once, but first asks for proof that the node receives there.
   n->rebind();
   ASSERT_FALSE(n->endpoint() == old_ep);
-  auto ack = request(*n, ControlMessage(MessageType::kKeepAlive, 3));
-  ASSERT_TRUE(ack);
+  n->send(dc_ep_, n->seal(ControlMessage(MessageType::kKeepAlive, 3)));
+  std::optional<ControlMessage> challenge, ack;
+  for (int i = 0; i < 2; ++i) {
+    auto m = receive_control(*n);
+    ASSERT_TRUE(m);
+    (m->type == MessageType::kPathChallenge ? challenge : ack) = m;
+  }
+  ASSERT_TRUE(challenge && ack);
   EXPECT_EQ(ack->type, MessageType::kKeepAliveAck);
   EXPECT_EQ(ack->get_endpoint(AttrType::kNatAddress), n->endpoint());
+  auto token = challenge->get_fixed<8>(AttrType::kPathToken);
+  ASSERT_TRUE(token);
+  ControlMessage response(MessageType::kPathResponse, challenge->message_id);
+  response.add(AttrType::kPathToken, *token);
+  n->send(dc_ep_, n->seal(response));
+  io_.run_for(20ms);
+  EXPECT_EQ(dc_->stats().paths_validated, 1u);
+  // Validated: the address other nodes are sent to is the new one (the node re-registers its
+  // new real address, as a node does after a move).
+  ASSERT_TRUE(register_node(*n, "mn1", true, 4));
+  dir.message_id = 6;
+  peer->send(dc_ep_, peer->seal(dir));
+  std::optional<ControlMessage> resp6;
+  std::vector<ControlMessage> rds;
+  for (int i = 0; i < 6 && !resp6; ++i) {
+    auto m = receive_control(*peer);
+    ASSERT_TRUE(m);
+    if (m->type == MessageType::kDirectionResponse && m->message_id == 6) resp6 = m;
+    if (m->type == MessageType::kRouteDirection) rds.push_back(*m);
+  }
+  ASSERT_TRUE(resp6);
+  std::optional<ControlMessage> from_peer;
+  for (int i = 0; i < 6 && !from_peer; ++i) {
+    for (auto& m : rds)
+      if (m.get_u32(AttrType::kDirectionId) == resp6->get_u32(AttrType::kDirectionId)) from_peer = m;
+    if (from_peer) break;
+    auto m = receive_control(*peer);
+    ASSERT_TRUE(m);
+    if (m->type == MessageType::kRouteDirection) rds.push_back(*m);
+  }
+  ASSERT_TRUE(from_peer);
+  EXPECT_EQ(from_peer->get_endpoint(AttrType::kPeerEndpoint), n->endpoint());
 }
 
 }  // namespace
