@@ -17,6 +17,13 @@ void NodeOptions::add_to(po::options_description& desc) {
       "bind", po::value(&bind), "local UDP address ip:port (env NTM_BIND; default [::]:0)")(
       "keepalive-ms", po::value(&keepalive_ms),
       "keep-alive interval to the DC and on idle tunnels (env NTM_KEEPALIVE_MS; default 15000)")(
+      "rekey-ms", po::value(&rekey_ms),
+      "rekey tunnels whose keys are this old (env NTM_REKEY_MS; default 120000)")(
+      "rekey-messages", po::value(&rekey_messages),
+      "rekey tunnels after this many packets either way (env NTM_REKEY_MESSAGES; default 2^60)")(
+      "tunnel-timeout-ms", po::value(&tunnel_timeout_ms),
+      "remove tunnels silent this long (env NTM_TUNNEL_TIMEOUT_MS; default 4 keep-alive "
+      "intervals)")(
       "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
 }
 
@@ -30,8 +37,14 @@ bool NodeOptions::complete(const char* prog) {
   fill(name, "NTM_NAME");
   fill(state_dir, "NTM_STATE_DIR");
   fill(bind, "NTM_BIND");
-  if (!keepalive_ms)
-    if (const char* e = std::getenv("NTM_KEEPALIVE_MS")) keepalive_ms = uint32_t(std::atol(e));
+  auto number = [](auto& v, const char* env) {
+    if (!v)
+      if (const char* e = std::getenv(env)) v = decltype(+v)(std::strtoull(e, nullptr, 10));
+  };
+  number(keepalive_ms, "NTM_KEEPALIVE_MS");
+  number(rekey_ms, "NTM_REKEY_MS");
+  number(rekey_messages, "NTM_REKEY_MESSAGES");
+  number(tunnel_timeout_ms, "NTM_TUNNEL_TIMEOUT_MS");
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
                         : name.empty()      ? "--name"
@@ -52,6 +65,9 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.state_dir = state_dir.c_str();
   cfg.bind_address = bind.empty() ? nullptr : bind.c_str();
   cfg.keepalive_interval_ms = keepalive_ms;
+  cfg.rekey_after_ms = rekey_ms;
+  cfg.rekey_after_messages = rekey_messages;
+  cfg.tunnel_timeout_ms = tunnel_timeout_ms;
 }
 
 bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
@@ -84,7 +100,15 @@ void write_stats(FILE* out) {
                                                      {"drop_no_tunnel", s.drop_no_tunnel},
                                                      {"drop_control", s.drop_control},
                                                      {"tunnels_established", s.tunnels_established},
-                                                     {"roams", s.roams}};
+                                                     {"roams", s.roams},
+                                                     {"drop_overload", s.drop_overload},
+                                                     {"drop_unvalidated_path",
+                                                      s.drop_unvalidated_path},
+                                                     {"path_challenges", s.path_challenges},
+                                                     {"paths_validated", s.paths_validated},
+                                                     {"rekeys", s.rekeys},
+                                                     {"tunnels_expired", s.tunnels_expired},
+                                                     {"tunnels_refused", s.tunnels_refused}};
   std::fprintf(out, "stats");
   for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
   std::fprintf(out, "\n");

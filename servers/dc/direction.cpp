@@ -94,6 +94,7 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   if (cn->vip4) resp.add(proto::AttrType::kPeerVip4, proto::ByteView(cn->vip4->data(), 4));
   if (cn->vip6) resp.add(proto::AttrType::kPeerVip6, proto::ByteView(cn->vip6->data(), 16));
   resp.add_u32(proto::AttrType::kDirectionId, direction_id);
+  resp.add(proto::AttrType::kPeerStaticKey, cn->identity);
   respond(s, index, m, std::move(resp));
 
   ++stats_.directions;

@@ -6,8 +6,12 @@
 //   resolve NAME [--v6]               ntm_getaddrinfo result or its errno
 //   serve PORT [--udp] [--v6] [--conns N]   echo server for N connections (UDP: until "QUIT")
 //   client NAME PORT [--udp] [--v6] [--conns N] [--bytes B] [--marker TEXT] [--idle-ms T]
-//                                     N concurrent connections, each echoes B bytes, verified;
-//                                     --idle-ms: stats again after T ms of idling
+//          [--pause-ms T]             N concurrent connections, each echoes B bytes, verified;
+//          [--samples K]              --idle-ms: stats again after T ms of idling (K times);
+//                                     --pause-ms:
+//                                     each writer stops for T ms halfway ("paused" on stdout)
+//   any command: --pin NAME=KEY       ntm_pin_peer(NAME, KEY) right after start
+//   info prints the node's key (key=...); client's ok line the peer's (peer_key=...)
 //   eventfd-client NAME PORT          non-blocking client driven by poll() on ntm_event_fd()
 //                                     together with an OS pipe
 #include <arpa/inet.h>
@@ -55,6 +59,12 @@ const char* errno_name(int e) {
       return "EINVAL";
     case ENOTCONN:
       return "ENOTCONN";
+    case ECONNREFUSED:
+      return "ECONNREFUSED";
+    case EKEYREJECTED:
+      return "EKEYREJECTED";
+    case EAGAIN:
+      return "EAGAIN";
     default:
       return "EOTHER";
   }
@@ -96,13 +106,14 @@ uint8_t pattern(int c, size_t i, const std::string& marker) {
 int cmd_info() {
   sockaddr_storage v4{}, v6{};
   socklen_t l4 = sizeof v4, l6 = sizeof v6;
-  char fqdn[256] = "";
+  char fqdn[256] = "", key[64] = "";
   ntm_get_fqdn(fqdn, sizeof fqdn);
+  ntm_get_node_key(key, sizeof key);
   ntm_get_vip(AF_INET, reinterpret_cast<sockaddr*>(&v4), &l4);
   ntm_get_vip(AF_INET6, reinterpret_cast<sockaddr*>(&v6), &l6);
-  std::printf("info fqdn=%s vip4=%s vip6=%s\n", fqdn,
+  std::printf("info fqdn=%s vip4=%s vip6=%s key=%s\n", fqdn,
               addr_text(reinterpret_cast<sockaddr*>(&v4)).c_str(),
-              addr_text(reinterpret_cast<sockaddr*>(&v6)).c_str());
+              addr_text(reinterpret_cast<sockaddr*>(&v6)).c_str(), key);
   std::fflush(stdout);
   if (flag("hold")) {
     char c;
@@ -241,7 +252,14 @@ int cmd_client() {
       }
       std::thread writer([&, s, c] {
         std::vector<uint8_t> buf(16384);
+        long pause = num("pause-ms", 0);
         for (size_t off = 0; off < bytes;) {
+          if (pause > 0 && off >= bytes / 2) {
+            std::printf("paused conn=%d\n", c);
+            std::fflush(stdout);
+            std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+            pause = 0;
+          }
           size_t n = std::min(buf.size(), bytes - off);
           for (size_t i = 0; i < n; ++i) buf[i] = pattern(c, off + i, marker);
           if (!send_all(s, buf.data(), n)) break;
@@ -274,11 +292,15 @@ int cmd_client() {
     print_stats();
     return 1;
   }
-  std::printf("ok conns=%d bytes=%zu\n", conns, bytes);
+  char peer_key[64] = "-";
+  ntm_get_peer_key(reinterpret_cast<sockaddr*>(&peer), plen, peer_key, sizeof peer_key);
+  std::printf("ok conns=%d bytes=%zu peer_key=%s\n", conns, bytes, peer_key);
   print_stats();
   if (long idle = num("idle-ms", 0); idle > 0) {  // stay up, idle, then count again
-    std::this_thread::sleep_for(std::chrono::milliseconds(idle));
-    print_stats();
+    for (long i = 0; i < num("samples", 1); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(idle));
+      print_stats();
+    }
   }
   return 0;
 }
@@ -363,7 +385,8 @@ int main(int argc, char** argv) {
     if (a.rfind("--", 0) == 0) {
       std::string key = a.substr(2), value = "1";
       if (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0 &&
-          (key == "conns" || key == "bytes" || key == "marker" || key == "idle-ms"))
+          (key == "conns" || key == "bytes" || key == "marker" || key == "idle-ms" ||
+           key == "pause-ms" || key == "pin" || key == "samples"))
         value = argv[++i];
       g_opts[key] = value;
     } else {
@@ -381,6 +404,14 @@ int main(int argc, char** argv) {
   if (ntm_start(&cfg) != 0) {
     std::printf("error errno=%s text=%s\n", errno_name(errno), ntm_last_error());
     return 1;
+  }
+  if (auto pin = g_opts.find("pin"); pin != g_opts.end()) {
+    auto eq = pin->second.find('=');
+    if (eq == std::string::npos ||
+        ntm_pin_peer(pin->second.substr(0, eq).c_str(), pin->second.substr(eq + 1).c_str()) != 0) {
+      std::printf("error errno=%s text=%s\n", errno_name(errno), ntm_last_error());
+      return 1;
+    }
   }
   std::string cmd = g_pos[0];
   int rc = cmd == "info"             ? cmd_info()

@@ -85,6 +85,8 @@ class Negotiator {
   /// Thread-safe: pins (or, with nullopt, unpins) the static key of `name` (a lower-case FQDN
   /// or a canonical numeric vIP).
   void pin(const std::string& name, std::optional<crypto::Key> key);
+  /// A keypair reached its packet budget (DataPlaneHooks::on_rekey_due, posted here).
+  void on_rekey_due(uint32_t local_id);
   /// A responder's keypair was confirmed (DataPlaneHooks::on_confirmed, posted here).
   void on_confirmed(const std::shared_ptr<packet::Tunnel>& t,
                     const std::vector<std::shared_ptr<packet::Tunnel>>& replaced);
@@ -129,6 +131,8 @@ class Negotiator {
   // tunnel_timers.cpp
   void schedule_tunnel_timers();
   void on_tunnel_tick();
+  /// Initiator: starts a rekey handshake on `n`; false when it cannot be made.
+  bool start_rekey(Negotiation& n);
 
   asio::io_context& io_;
   NegotiatorConfig cfg_;

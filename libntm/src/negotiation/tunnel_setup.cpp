@@ -224,6 +224,8 @@ std::shared_ptr<packet::Tunnel> Negotiator::make_tunnel(Negotiation& n, uint32_t
   if (n.peer_vip4) t->has_vip4 = true, t->peer_vip4 = *n.peer_vip4;
   if (n.peer_vip6) t->has_vip6 = true, t->peer_vip6 = *n.peer_vip6;
   t->peer_static = n.peer_static;
+  t->rekey_driver = n.role == proto::Role::kInitiator;
+  t->rekey_after_messages = cfg_.rekey_after_messages;
   const crypto::DirectionalKeys& keys = n.hs->keys();
   t->session = std::make_unique<crypto::Session>(keys.send, keys.recv, peer_tunnel_id);
   t->set_endpoint(from);

@@ -73,10 +73,7 @@ void Negotiator::on_tunnel_tick() {
     if (n.role != proto::Role::kInitiator || n.rekeying || now < n.next_rekey_attempt) continue;
     if (now - t.born >= rekey_after || sent >= cfg_.rekey_after_messages ||
         t.session->highest_received() >= cfg_.rekey_after_messages) {
-      n.rekeying = true;
-      n.peer_endpoints = {t.endpoint()};
-      if (!start_handshake(n, n.confirmed_seq + 1, n.rekey_secret))
-        expired.push_back({id, "its rekey handshake could not be made"});
+      if (!start_rekey(n)) expired.push_back({id, "its rekey handshake could not be made"});
     }
   }
   send_activity_ = std::move(activity);  // forgets removed keypairs
@@ -86,6 +83,22 @@ void Negotiator::on_tunnel_tick() {
     stats_.tunnels_expired.fetch_add(1, std::memory_order_relaxed);
     ntm::log().info("tunnel to {} removed: {}", it->second->peer_fqdn, why);
     erase_negotiation(id);
+  }
+}
+
+bool Negotiator::start_rekey(Negotiation& n) {
+  n.rekeying = true;
+  n.peer_endpoints = {n.tunnel->endpoint()};
+  return start_handshake(n, n.confirmed_seq + 1, n.rekey_secret);
+}
+
+void Negotiator::on_rekey_due(uint32_t local_id) {
+  for (auto& [id, n] : negotiations_) {
+    if (!n->tunnel || n->tunnel->local_id != local_id) continue;
+    if (n->role == proto::Role::kInitiator && !n->rekeying && !stopped_) {
+      if (!start_rekey(*n)) erase_negotiation(id);
+    }
+    return;
   }
 }
 

@@ -90,6 +90,9 @@ int Node::start(const ntm_config& cfg, std::string& error) {
       negotiator->on_datagram(std::move(d), from);
     });
   };
+  hooks.on_rekey_due = [this](uint32_t local_id) {
+    asio::post(io, [this, local_id] { negotiator->on_rekey_due(local_id); });
+  };
   hooks.on_confirmed = [this](std::shared_ptr<packet::Tunnel> t,
                               std::vector<std::shared_ptr<packet::Tunnel>> replaced) {
     asio::post(io, [this, t = std::move(t), replaced = std::move(replaced)] {

@@ -45,6 +45,9 @@ struct DataPlaneHooks {
   std::function<void(std::shared_ptr<Tunnel> confirmed,
                      std::vector<std::shared_ptr<Tunnel>> replaced)>
       on_confirmed;
+  /// A keypair of which this node drives rekeying reached its packet budget (once per
+  /// keypair). Called on the packet path, possibly with the lwIP core lock held: only post.
+  std::function<void(uint32_t local_id)> on_rekey_due;
 };
 
 class DataPlane {
@@ -84,6 +87,12 @@ class DataPlane {
   void on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const proto::Endpoint& from);
   void send_inner(Tunnel& t, const uint8_t* ip, size_t len);  // send.cpp
   void flush_pending(Tunnel& t);                              // send.cpp; core lock held
+  /// Reports `t` once when `counter` reached its rekey budget.
+  void check_rekey_budget(Tunnel& t, uint64_t counter) {
+    if (t.rekey_driver && counter >= t.rekey_after_messages &&
+        !t.rekey_requested.exchange(true, std::memory_order_relaxed) && hooks_.on_rekey_due)
+      hooks_.on_rekey_due(t.local_id);
+  }
   /// send.cpp: seals a tunnel message; sends it to `to` (a reply to the challenge's source) or,
   /// when null, to the endpoint under its budget.
   void send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token,

@@ -122,6 +122,7 @@ void DataPlane::receive_loop() {
           continue;
         }
         t->rx_packets.fetch_add(1, std::memory_order_relaxed);
+        check_rekey_budget(*t, h.counter);
         if (newest) {  // 6
           if (uint64_t token = t->on_newest_from(*src, pkt.size())) {
             stats_.roams.fetch_add(1, std::memory_order_relaxed);

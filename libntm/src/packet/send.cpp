@@ -68,6 +68,7 @@ void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
     stats_.drop_no_tunnel.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  check_rekey_budget(t, t.session->packets_sent());
   size_t total = len + proto::kSealedOverhead;
   proto::Endpoint to;
   if (!t.endpoint_for_send(total, to)) {

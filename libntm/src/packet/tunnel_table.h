@@ -43,6 +43,12 @@ struct Tunnel {
   std::atomic<bool> confirmed{false};
   /// Authenticated data packets received (the negotiation thread watches it for expiry).
   std::atomic<uint64_t> rx_packets{0};
+  /// Rekey by packet count (docs/protocol.md §7.8): on the handshake initiator's keypairs, the
+  /// packet path reports once (DataPlaneHooks::on_rekey_due) when either direction's counter
+  /// reaches rekey_after_messages.
+  bool rekey_driver = false;
+  uint64_t rekey_after_messages = ~0ull;
+  std::atomic<bool> rekey_requested{false};
 
   /// The peer's current UDP endpoint; changes only after an authenticated, newest packet.
   proto::Endpoint endpoint() const {
