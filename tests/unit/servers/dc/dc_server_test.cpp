@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <random>
 #include <memory>
 #include <optional>
 
@@ -22,6 +24,7 @@
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "printers.h"
+#include "raw_inject.h"
 #include "proto/control_message.h"
 
 namespace ntm::dc {
@@ -106,13 +109,21 @@ class DcServerTest : public ::testing::Test {
     spdlog::set_level(spdlog::level::off);
     key_.private_key = crypto::random_private_key();
     key_.public_key = crypto::public_key(key_.private_key);
-    DcConfig cfg;
-    cfg.listen = {"127.0.0.1:0"};
-    cfg.domain = "dc.test";
-    cfg.vip4_pool = server::Cidr::parse("100.64.0.0/24");
-    cfg.vip6_pool = server::Cidr::parse("fd00:6e74::/112");
-    cfg.registration_lifetime_s = 60;
-    dc_ = std::make_unique<DcServer>(io_, cfg, key_);
+    cfg_.listen = {"127.0.0.1:0"};
+    cfg_.domain = "dc.test";
+    cfg_.vip4_pool = server::Cidr::parse("100.64.0.0/24");
+    cfg_.vip6_pool = server::Cidr::parse("fd00:6e74::/112");
+    cfg_.registration_lifetime_s = 60;
+    configure(cfg_);
+    start();
+  }
+  /// Tests change the configuration here.
+  virtual void configure(DcConfig&) {}
+  /// (Re)starts the DC with cfg_ and `store` (a restart keeps the port).
+  void start(BindingStore* store = nullptr) {
+    if (dc_) cfg_.listen = {dc_ep_.to_string()};
+    dc_.reset();
+    dc_ = std::make_unique<DcServer>(io_, cfg_, key_, store);
     ASSERT_TRUE(dc_->open());
     ASSERT_EQ(dc_->local_endpoints().size(), 1u);
     dc_ep_ = dc_->local_endpoints()[0];
@@ -130,8 +141,9 @@ class DcServerTest : public ::testing::Test {
     } while (std::chrono::steady_clock::now() < deadline);
     return std::nullopt;
   }
-  std::optional<ControlMessage> receive_control(TestNode& n) {
-    auto d = receive(n);
+  std::optional<ControlMessage> receive_control(TestNode& n,
+                                               std::chrono::milliseconds wait = 1000ms) {
+    auto d = receive(n, wait);
     if (!d) return std::nullopt;
     return n.open(*d);
   }
@@ -160,6 +172,7 @@ class DcServerTest : public ::testing::Test {
 
   asio::io_context io_;
   crypto::StaticKeyPair key_;
+  DcConfig cfg_;
   std::unique_ptr<DcServer> dc_;
   proto::Endpoint dc_ep_;
 };
@@ -431,6 +444,255 @@ TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
   }
   ASSERT_TRUE(from_peer);
   EXPECT_EQ(from_peer->get_endpoint(AttrType::kPeerEndpoint), n->endpoint());
+}
+
+
+// ---- Issue 6: a DC that no packet can stop ------------------------------------------------
+
+TEST_F(DcServerTest, AnInitiationFromPortZeroOrAMappedSourceIsDroppedAndTheDcServesOn) {
+  // Finding 1: one valid message 1 from UDP source port 0 made send_to throw and the DC abort.
+  test::RawInjector raw;
+  if (!raw.ok() || geteuid() != 0) GTEST_SKIP() << "needs CAP_NET_RAW (AF_PACKET on lo)";
+  auto n = node();
+  raw.send4("127.0.0.1", 0, "127.0.0.1", dc_ep_.port(), n->init(1));
+  io_.run_for(50ms);
+  EXPECT_EQ(dc_->stats().drop_bad_source, 1u);
+  EXPECT_EQ(dc_->stats().handshakes, 0u) << "dropped before any crypto";
+  handshake(*n, 2);
+  EXPECT_TRUE(register_node(*n, "survivor", false)) << "the DC keeps serving";
+}
+
+class DcServerV6Test : public DcServerTest {
+  void configure(DcConfig& c) override { c.listen = {"[::1]:0"}; }
+};
+
+TEST_F(DcServerV6Test, AnIpv4MappedSourceOnTheIpv6OnlySocketIsDropped) {
+  test::RawInjector raw;
+  if (!raw.ok() || geteuid() != 0) GTEST_SKIP() << "needs CAP_NET_RAW (AF_PACKET on lo)";
+  auto n = node();
+  raw.send6("::ffff:127.0.0.1", 40000, "::1", dc_ep_.port(), n->init(1));
+  raw.send6("::1", 0, "::1", dc_ep_.port(), n->init(2));
+  io_.run_for(50ms);
+  EXPECT_EQ(dc_->stats().drop_bad_source, 2u);
+  EXPECT_EQ(dc_->stats().handshakes, 0u);
+}
+
+class DcUnderLoadTest : public DcServerTest {
+  void configure(DcConfig& c) override {
+    c.handshake_load_threshold = 3;
+    c.handshake_rate = 1;
+    c.handshake_burst = 2;
+  }
+};
+
+TEST_F(DcUnderLoadTest, UnderLoadAnInitiationWithoutACookieGetsACookieReplyNotADh) {
+  // Finding 2: every initiation cost an X25519 at once. Beyond the load threshold the DC
+  // answers with a 64-byte cookie reply and spends no DH until the sender proves its address.
+  std::vector<std::unique_ptr<TestNode>> flood;
+  for (int i = 0; i < 3; ++i) {
+    flood.push_back(node());
+    handshake(*flood.back(), 0x10 + i);
+  }
+  auto n = node();
+  n->send(dc_ep_, n->init(0x77));
+  auto reply = receive(*n);
+  ASSERT_TRUE(reply);
+  ASSERT_EQ(reply->size(), crypto::kCookieReplySize);
+  EXPECT_EQ((*reply)[0], uint8_t(proto::PacketType::kCookieReply));
+  EXPECT_EQ(dc_->stats().cookie_replies, 1u);
+  EXPECT_EQ(dc_->stats().handshakes, 3u) << "no handshake (no DH) for the initiation";
+  // The node takes the cookie and sends the initiation again with mac2: served.
+  ASSERT_TRUE(n->cookies_.consume_reply(*reply));
+  handshake(*n, 0x78);
+  ASSERT_TRUE(n->session);
+  EXPECT_TRUE(register_node(*n, "patient", false));
+  // With a cookie, a source is still limited (burst 2, 1/s): a third at once is dropped.
+  n->send(dc_ep_, n->init(0x79));
+  n->send(dc_ep_, n->init(0x7a));
+  io_.run_for(50ms);
+  EXPECT_GE(dc_->stats().drop_ratelimit, 1u);
+}
+
+TEST_F(DcServerTest, JunkInitiationsCostNoDh) {
+  auto n = node();
+  std::mt19937 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    Bytes junk(proto::kHandshakeInitSize);
+    for (auto& b : junk) b = uint8_t(rng());
+    junk[0] = 1, junk[1] = junk[2] = junk[3] = 0;
+    n->send(dc_ep_, junk);
+  }
+  EXPECT_FALSE(receive(*n, 200ms));
+  EXPECT_EQ(dc_->stats().drop_mac, 200u) << "all stopped by mac1";
+  EXPECT_EQ(dc_->stats().drop_handshake, 0u) << "none reached Noise";
+}
+
+class DcSessionLimitTest : public DcServerTest {
+  void configure(DcConfig& c) override { c.max_sessions = 2; }
+};
+
+TEST_F(DcSessionLimitTest, NewIdentitiesBeyondTheSessionLimitAreRefusedRegisteredOnesNot) {
+  auto a = node(), b = node(), c = node();
+  handshake(*a, 1);
+  ASSERT_TRUE(register_node(*a, "a", false));
+  handshake(*b, 2);
+  c->send(dc_ep_, c->init(3));
+  EXPECT_FALSE(receive(*c, 100ms));
+  EXPECT_EQ(dc_->stats().drop_session_limit, 1u);
+  // a is registered: its new handshake replaces its own session even at the limit.
+  a->handshake_ = crypto::HandshakeInitiator(a->priv_, key_.public_key);
+  handshake(*a, 4);
+  EXPECT_TRUE(register_node(*a, "a", false, 5));
+}
+
+TEST_F(DcServerTest, AReplayedInitiationDoesNotCutTheNodeOff) {
+  // Before: a new session for the identity deleted the node's working one at once. Now the
+  // replayed initiation's session waits for a packet under its keys, which never comes.
+  cfg_.registration_lifetime_s = 3;
+  auto n = node();
+  Bytes init = n->init(1);
+  n->send(dc_ep_, init);
+  auto resp = receive(*n);
+  ASSERT_TRUE(resp);
+  auto r = n->handshake_.consume_response(*resp);
+  ASSERT_TRUE(r);
+  n->session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+  ASSERT_TRUE(register_node(*n, "steady", false));
+  // A DC restart without a store forgets the timestamp: the old initiation is fresh again.
+  start();
+  n->send(dc_ep_, init);
+  ASSERT_TRUE(receive(*n)) << "answered (the DC cannot tell), making an unconfirmed session";
+  // The node's real session is gone with the restart; it handshakes again and keeps working
+  // even though the replay is still "pending".
+  n->handshake_ = crypto::HandshakeInitiator(n->priv_, key_.public_key);
+  handshake(*n, 2);
+  ASSERT_TRUE(register_node(*n, "steady", false, 3));
+  n->send(dc_ep_, init);  // the replay once more, now older than the accepted timestamp
+  EXPECT_FALSE(receive(*n, 100ms));
+  auto ack = request(*n, ControlMessage(MessageType::kKeepAlive, 4));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, MessageType::kKeepAliveAck) << "the working session survived";
+}
+
+TEST_F(DcServerTest, HandshakeTimestampsSurviveARestartWithTheStore) {
+  char tmpl[] = "/tmp/ntm-dc-store.XXXXXX";
+  ASSERT_TRUE(mkdtemp(tmpl));
+  std::string dir = tmpl;
+  std::string error;
+  auto store = BindingStore::open(dir + "/dc.sqlite3", error);
+  ASSERT_TRUE(store) << error;
+  start(store.get());
+  auto n = node();
+  Bytes init = n->init(1);
+  n->send(dc_ep_, init);
+  auto resp = receive(*n);
+  ASSERT_TRUE(resp);
+  auto r = n->handshake_.consume_response(*resp);
+  n->session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+  ASSERT_TRUE(register_node(*n, "kept", false));
+  store->flush();
+  dc_.reset();
+  store.reset();  // the DC stops, and comes back
+  store = BindingStore::open(dir + "/dc.sqlite3", error);
+  ASSERT_TRUE(store) << error;
+  start(store.get());
+  n->send(dc_ep_, init);  // finding 1: after a restart old initiations replayed
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_replay, 1u);
+  dc_.reset();
+  store.reset();
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(DcServerTest, AnAuthenticatedRequestFromASpoofedAddressIsNotAmplified) {
+  // Finding 3: a node (anyone can be one) sent a 66-byte direction request "from" victim V and
+  // the DC sent 1,026 bytes to V. Now V gets at most 3x what came from V until V answers a
+  // path challenge, which only the real V could.
+  auto a = node(), b = node();
+  handshake(*a, 1);
+  handshake(*b, 2);
+  ASSERT_TRUE(register_node(*a, "a", true));
+  ASSERT_TRUE(register_node(*b, "b", false));
+  TestNode victim(key_.public_key);  // a socket standing for V
+  ControlMessage dir(MessageType::kDirectionRequest, 9);
+  dir.add_string(AttrType::kFqdn, "b.dc.test");
+  Bytes spoofed = a->seal(dir);  // sealed with a's keys...
+  victim.send(dc_ep_, spoofed);  // ...but arriving from V
+  size_t received = 0;
+  auto deadline = std::chrono::steady_clock::now() + 3s;  // covers the route direction retries
+  while (std::chrono::steady_clock::now() < deadline) {
+    io_.run_for(5ms);
+    while (auto d = victim.try_receive()) received += d->size();
+  }
+  EXPECT_LE(received, 3 * spoofed.size());
+  EXPECT_GT(dc_->stats().sends_suppressed, 0u);
+  EXPECT_EQ(dc_->stats().paths_validated, 0u);
+}
+
+class DcDirectionRateTest : public DcServerTest {
+  void configure(DcConfig& c) override {
+    c.direction_rate = 1;
+    c.direction_burst = 3;
+  }
+};
+
+TEST_F(DcDirectionRateTest, DirectionRequestsAreRateLimitedPerNode) {
+  auto a = node(), b = node();
+  handshake(*a, 1);
+  handshake(*b, 2);
+  ASSERT_TRUE(register_node(*a, "a", true));
+  ASSERT_TRUE(register_node(*b, "b", true));
+  int limited = 0, answered = 0;
+  for (uint32_t id = 10; id < 16; ++id) {
+    ControlMessage dir(MessageType::kDirectionRequest, id);
+    dir.add_string(AttrType::kFqdn, "a.dc.test");
+    b->send(dc_ep_, b->seal(dir));
+    for (int i = 0; i < 4; ++i) {  // skip route directions; find this request's answer
+      auto m = receive_control(*b, 300ms);
+      if (!m) break;
+      if (m->message_id != id) continue;
+      ++answered;
+      if (m->type == MessageType::kError &&
+          m->get_u16(AttrType::kErrorCode) == uint16_t(proto::ErrorCode::kRateLimited))
+        ++limited;
+      break;
+    }
+  }
+  EXPECT_EQ(answered, 6);
+  EXPECT_EQ(limited, 3) << "a burst of 3, then refused";
+  EXPECT_EQ(dc_->stats().directions, 3u);
+}
+
+TEST_F(DcServerTest, RouteDirectionsNameThePeersStaticKey) {
+  auto a = node(), b = node();
+  handshake(*a, 1);
+  handshake(*b, 2);
+  ASSERT_TRUE(register_node(*a, "a", true));
+  ASSERT_TRUE(register_node(*b, "b", false));
+  ControlMessage dir(MessageType::kDirectionRequest, 3);
+  dir.add_string(AttrType::kFqdn, "a.dc.test");
+  b->send(dc_ep_, b->seal(dir));
+  auto rd_a = receive_control(*a);
+  ASSERT_TRUE(rd_a);
+  EXPECT_EQ(rd_a->get_key(AttrType::kPeerStaticKey), b->public_key());
+  std::optional<ControlMessage> resp, rd_b;
+  for (int i = 0; i < 2; ++i) {
+    auto m = receive_control(*b);
+    ASSERT_TRUE(m);
+    (m->type == MessageType::kDirectionResponse ? resp : rd_b) = m;
+  }
+  ASSERT_TRUE(resp && rd_b);
+  EXPECT_EQ(rd_b->get_key(AttrType::kPeerStaticKey), a->public_key());
+  EXPECT_EQ(resp->get_key(AttrType::kPeerStaticKey), a->public_key());
+}
+
+TEST(PrintableTest, AttackerStringsAreEscapedAndCut) {
+  EXPECT_EQ(server::printable("laptop-1"), "laptop-1");
+  EXPECT_EQ(server::printable(std::string("a\nb\x1b[31m\\", 9)), "a\\x0ab\\x1b[31m\\x5c");
+  EXPECT_EQ(server::printable(std::string("\0\xff", 2)), "\\x00\\xff");
+  std::string big(65000, 'x');
+  std::string out = server::printable(big);
+  EXPECT_EQ(out, std::string(64, 'x') + "...");
 }
 
 }  // namespace
