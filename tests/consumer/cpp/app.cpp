@@ -1,8 +1,8 @@
 // A C++ application embedding libntm through ntm/ntm.hpp, built by tests/consumer/consumer.sh
 // three ways (add_subdirectory, find_package, pkg-config). The same tiny netcat as ../c/app.c:
 //
-//   NTM_DC=ip:port NTM_DC_KEY=base64 NTM_NAME=name NTM_STATE_DIR=dir [NTM_BIND=ip:port] \
-//     app FQDN PORT < to-send > received
+//   NTM_DC=ip:port NTM_DC_KEY=base64 NTM_NAME=name NTM_STATE_DIR=dir [NTM_BIND=ip:port]
+//   app FQDN PORT < to-send > received
 //
 // One thread sends stdin and half-closes; the main thread copies what arrives to stdout until
 // the peer's FIN. Exit 0 when both are done, 1 with a message on stderr on any failure.
