@@ -70,6 +70,9 @@ foreach(prog ntm-dc ntm-cat ntm-ping)
     endif()
   endif()
 endforeach()
-install(FILES ${PROJECT_SOURCE_DIR}/servers/dc/ntm-dc.conf.example
-              ${PROJECT_SOURCE_DIR}/apps/examples/hello_node.c
+install(FILES ${PROJECT_SOURCE_DIR}/apps/examples/hello_node.c
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT Runtime)
+if(TARGET ntm-dc)
+  install(FILES ${PROJECT_SOURCE_DIR}/servers/dc/ntm-dc.conf.example
+          DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT Runtime)
+endif()

@@ -268,10 +268,11 @@ mode_add_subdirectory() {
       cmake -S . -B build && cmake --build build
     ) > "$dir.log" 2>&1 || { show "$dir.log"; die "$lang: add_subdirectory consumer did not build"; }
     echo "    $lang: configured and built with NTM inside in $((SECONDS - t0)) s"
-    # NTM as a subproject builds libntm only: no tests, apps or benchmarks, no GTest.
+    # NTM as a subproject builds libntm only: no tests, apps or benchmarks; no GTest, no Boost.
     [ -e "$dir/build/ntm/lib/libntm.so" ] || die "$lang: no libntm.so in the consumer's build"
     ! ls "$dir/build/ntm/bin" > /dev/null 2>&1 || die "$lang: NTM built programs as a subproject"
-    ! grep -q '^GTest_DIR' "$dir/build/CMakeCache.txt" || die "$lang: NTM looked for GTest"
+    ! grep -qE '^(GTest_DIR|GTEST_INCLUDE_DIR|Boost_DIR):' "$dir/build/CMakeCache.txt" ||
+      die "$lang: NTM looked for GTest or Boost as a subproject"
     [ "$(loaded_libntm "$dir/build/app")" = "$(readlink -f "$dir/build/ntm/lib/libntm.so")" ] ||
       die "$lang: the consumer does not load its own libntm: $(ldd "$dir/build/app" | grep ntm)"
     exchange "$lang-add-subdirectory" "$build/bin" "$dir/build/app"
