@@ -5,7 +5,7 @@
 #   consumer.sh install           DESTDIR-staged install of the NTM build: layout, SONAME, exported
 #                                 symbols, ntm.pc against the library's real dependencies
 #   consumer.sh find_package      C and C++ consumers: find_package(ntm) in the staged install
-#   consumer.sh pkg_config        C and C++ consumers: cc / c++ with $(pkg-config --cflags --libs ntm)
+#   consumer.sh pkg_config        C and C++ consumers: cc / c++ $(pkg-config --cflags --libs ntm)
 #   consumer.sh add_subdirectory  C and C++ consumers with NTM's source tree as their ntm/
 #
 # The consumers are c/app.c (project(app C)) and cpp/app.cpp (project(app CXX)). Each one built
@@ -50,7 +50,7 @@ start_dc() {
   "$bin/ntm-dc" --state-dir "$dc" --listen 127.0.0.1:0 --domain consumer.ntm.test \
     --vip4-pool 100.64.0.0/24 --vip6-pool fd00:6e74:6d::/112 --port-file "$run/dc.port" \
     2> "$run/dc.log" &
-  pids+=($!)
+  pids+=("$!")
   local i
   for ((i = 0; i < 200; i++)); do
     [ -s "$run/dc.port" ] && break
@@ -58,8 +58,9 @@ start_dc() {
     sleep 0.05
   done
   [ -s "$run/dc.port" ] || { show "$run/dc.log"; die "ntm-dc did not start"; }
-  export NTM_DC="127.0.0.1:$(head -1 "$run/dc.port")" NTM_DC_KEY="$(cat "$run/dc.pub")"
-  export NTM_BIND=127.0.0.1:0
+  NTM_DC="127.0.0.1:$(head -1 "$run/dc.port")"
+  NTM_DC_KEY=$(cat "$run/dc.pub")
+  export NTM_DC NTM_DC_KEY NTM_BIND=127.0.0.1:0
 }
 
 # exchange LABEL BIN_DIR CMD...: node peer-LABEL runs BIN_DIR/ntm-cat -l 9000; node LABEL runs
@@ -75,14 +76,17 @@ exchange() {
   NTM_NAME=peer-$label NTM_STATE_DIR=$d/peer-state timeout 120 "$bin/ntm-cat" -v -l 9000 \
     < "$d/peer.in" > "$d/peer.out" 2> "$d/peer.err" &
   local peer=$!
-  pids+=($peer)
+  pids+=("$peer")
   local i
   for ((i = 0; i < 400; i++)); do
     grep -q listening "$d/peer.err" 2>/dev/null && break
     kill -0 "$peer" 2>/dev/null || break
     sleep 0.05
   done
-  grep -q listening "$d/peer.err" || { show "$d/peer.err" "$run/dc.log"; die "$label: ntm-cat -l did not start"; }
+  if ! grep -q listening "$d/peer.err"; then
+    show "$d/peer.err" "$run/dc.log"
+    die "$label: ntm-cat -l did not start"
+  fi
   if ! NTM_NAME=$label NTM_STATE_DIR=$d/state timeout 120 "$@" \
     "peer-$label.consumer.ntm.test" 9000 < "$d/app.in" > "$d/app.out" 2> "$d/app.err"; then
     show "$d/app.err" "$d/peer.err" "$run/dc.log"
@@ -91,7 +95,7 @@ exchange() {
   wait "$peer" || { show "$d/peer.err"; die "$label: ntm-cat -l failed"; }
   cmp -s "$d/app.in" "$d/peer.out" || die "$label: bytes sent by the consumer arrived altered"
   cmp -s "$d/peer.in" "$d/app.out" || die "$label: bytes sent to the consumer arrived altered"
-  echo "ok  $label: $(stat -c %s "$d/app.in") bytes out, $(stat -c %s "$d/app.out") bytes in, intact"
+  echo "ok  $label: $(stat -c %s "$d/app.in") bytes out, $(stat -c %s "$d/app.out") in, intact"
 }
 
 # project LANG WAY: a fresh consumer project directory in $run/LANG (its path on stdout).
@@ -196,7 +200,8 @@ mode_install() {
   exported=$(nm -D --defined-only "$lib/libntm.so" | awk '{print $3}' | sed 's/@.*//' | sort -u)
   [ -n "$declared" ] || die "no declarations found in ntm.h"
   [ "$declared" = "$exported" ] ||
-    die "libntm.so exports other symbols than ntm.h declares: $(diff <(echo "$declared") <(echo "$exported") | grep '^[<>]' | tr '\n' ' ')"
+    die "libntm.so exports other symbols than ntm.h declares (< declared only, > exported only):" \
+      "$(diff <(echo "$declared") <(echo "$exported") | grep '^[<>]' | tr '\n' ' ')"
 
   # ntm.pc: the library's DT_NEEDED entries (beyond libc's own parts) are its Libs.private,
   # and a consumer's compile line gets NTM's include directory and nothing else.
@@ -206,8 +211,8 @@ mode_install() {
     grep -vxE -- '-l(c|m|gcc_s|pthread|dl|rt)' | sort)
   private=$(pkg-config --static --libs-only-l ntm | tr ' ' '\n' | grep -vxE -- '-l(ntm|c|m)|' |
     sort)
-  [ "$needed" = "$private" ] ||
-    die "ntm.pc Libs.private ($(echo $private)) is not what libntm.so needs ($(echo $needed))"
+  [ "$needed" = "$private" ] || die "ntm.pc Libs.private ($(tr '\n' ' ' <<< "$private"))" \
+    "is not what libntm.so is linked against ($(tr '\n' ' ' <<< "$needed"))"
   [ "$(pkg-config --modversion ntm)" = "$version" ] || die "ntm.pc version is not $version"
   local cflags
   cflags=$(pkg-config --cflags ntm | sed 's/[[:space:]]*$//')
@@ -215,7 +220,8 @@ mode_install() {
 
   # Installed programs find the installed libntm (RUNPATH $ORIGIN/../lib).
   [ "$(loaded_libntm "$root/bin/ntm-cat")" = "$(readlink -f "$lib/$soname")" ] ||
-    die "installed ntm-cat does not load the installed libntm: $(ldd "$root/bin/ntm-cat" | grep ntm)"
+    die "installed ntm-cat does not load the installed libntm:" \
+      "$(ldd "$root/bin/ntm-cat" | grep ntm)"
   echo "ok  install: $prefix in $stage, $soname exports $(echo "$exported" | wc -l) ntm_* functions"
 }
 
@@ -245,6 +251,7 @@ mode_pkg_config() {
     dir=$(project $lang "")
     (
       cd "$dir"
+      # shellcheck disable=SC2046  # the flags are words, as in the README
       if [ $lang = c ]; then
         cc app.c -o app $(pkg-config --cflags --libs ntm)
       else
@@ -266,7 +273,7 @@ mode_add_subdirectory() {
     (
       cd "$dir"
       cmake -S . -B build && cmake --build build
-    ) > "$dir.log" 2>&1 || { show "$dir.log"; die "$lang: add_subdirectory consumer did not build"; }
+    ) > "$dir.log" 2>&1 || { show "$dir.log"; die "$lang: add_subdirectory consumer failed"; }
     echo "    $lang: configured and built with NTM inside in $((SECONDS - t0)) s"
     # NTM as a subproject builds libntm only: no tests, apps or benchmarks; no GTest, no Boost.
     [ -e "$dir/build/ntm/lib/libntm.so" ] || die "$lang: no libntm.so in the consumer's build"
