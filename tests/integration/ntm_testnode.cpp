@@ -128,6 +128,7 @@ int cmd_resolve() {
   socklen_t len;
   if (g_pos.size() < 2 || !resolve(g_pos[1], 0, a, len)) return 1;
   std::printf("resolved vip=%s\n", addr_text(reinterpret_cast<sockaddr*>(&a)).c_str());
+  print_stats();
   return 0;
 }
 

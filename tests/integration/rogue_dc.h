@@ -106,6 +106,12 @@ class RogueDc {
   /// How many route directions the honest part sent (each direction request makes two).
   int directions() const { return directions_; }
   uint32_t last_direction_id() const { return last_direction_id_; }
+  /// Makes the DC, on a direction request, first send the requester a route direction that
+  /// names `key` for the peer's vIP under another name, then answer honestly.
+  void decoy_first(const crypto::Key& key) {
+    std::lock_guard l(mu_);
+    decoy_ = key;
+  }
 
  private:
   struct Session {
@@ -193,6 +199,14 @@ class RogueDc {
     uint32_t id = crypto::random_u32() | 1;
     crypto::Key t;
     crypto::random_bytes(t.data(), t.size());
+    if (decoy_) {
+      NodeInfo decoy = cn->info;
+      decoy.name = "decoy";
+      auto rd = route_direction(crypto::random_u32() | 1, t, proto::Role::kResponder, decoy,
+                                *decoy_, cn->info.endpoint);
+      rd.message_id = next_message_id_++;
+      send_sealed(mn, rd.encode());
+    }
     proto::ControlMessage resp(proto::MessageType::kDirectionResponse, m.message_id);
     resp.add_string(proto::AttrType::kFqdn, fqdn);
     resp.add(proto::AttrType::kPeerVip4,
@@ -231,6 +245,7 @@ class RogueDc {
   std::map<uint32_t, proto::ControlMessage> answers_;    // guarded by mu_
   uint32_t next_index_ = 1, next_message_id_ = 1000;     // guarded by mu_
   int assigned_ = 0;                                     // guarded by mu_
+  std::optional<crypto::Key> decoy_;                     // guarded by mu_
   std::thread thread_;
 };
 

@@ -173,6 +173,20 @@ TEST_F(Trust, AReplayedTunnelRequestCannotReplaceTheTunnel) {
   EXPECT_GE(std::stoi(b_stats["drop_control"]), 1) << "the tampered copy was dropped";
 }
 
+TEST_F(Trust, APinHoldsEvenWhenTheDcNamesThePeerDifferently) {
+  // The DC sends a route direction for b's vIP under another name and Mallory's key *before*
+  // the direction response that names b's (pinned) key: the pin on b's name must still apply.
+  auto info = node("b", {"info", "--hold"}, port_b_);
+  auto b = fields(info->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(b["key"].size(), 44u);
+  dc_.decoy_first(crypto::public_key(crypto::random_private_key()));
+  auto a = node("a", {"resolve", "b.rogue.test", "--pin", "b.rogue.test=" + b["key"]}, port_a_);
+  ASSERT_TRUE(a->wait_for_line("resolved ", 10s));
+  auto stats = fields(a->wait_for_line("stats ", 10s).value_or(""));
+  EXPECT_EQ(stats["tunnels_refused"], "1") << "the decoy negotiation was removed";
+  EXPECT_EQ(stats["tunnels_established"], "0");
+}
+
 TEST_F(Trust, ALateCopyOfARouteDirectionStartsNothing) {
   start_paused_stream();
   // The DC's retransmission of b's route direction arriving after b's answer cache forgot it:

@@ -141,12 +141,28 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
       if (!fqdn.empty()) names.push_back(fqdn);
       if (r.vip4) names.push_back(vip_text(AF_INET, &*r.vip4));
       if (r.vip6) names.push_back(vip_text(AF_INET6, r.vip6->data()));
+      std::optional<crypto::Key> pin;
       for (auto& n : names) {
-        auto pin = pinned(n);
+        pin = pinned(n);
         if (pin && (!r.peer_static || *r.peer_static != *pin)) {
           r = Resolution{EKEYREJECTED, "the DC names another key than the one pinned for " + n,
                          {}, {}, {}};
           break;
+        }
+        if (pin) break;
+      }
+      // A route direction may have come first (a DC may send it so), naming another key for
+      // these vIPs: a negotiation or tunnel with a key other than the pinned one goes.
+      if (!r.error && pin) {
+        std::vector<uint32_t> wrong;
+        for (auto& [id, n] : negotiations_)
+          if (((r.vip4 && n->peer_vip4 == r.vip4) || (r.vip6 && n->peer_vip6 == r.vip6)) &&
+              n->peer_static != *pin)
+            wrong.push_back(id);
+        for (uint32_t id : wrong) {
+          stats_.tunnels_refused.fetch_add(1, std::memory_order_relaxed);
+          ntm::log().warn("tunnel {:08x} to {} removed: its key is not the pinned one", id, key);
+          erase_negotiation(id);
         }
       }
     }
@@ -176,10 +192,15 @@ const char* Negotiator::refuse_route_direction(const std::string& peer_fqdn,
                                                const std::optional<uint32_t>& vip4,
                                                const std::optional<packet::Vip6>& vip6,
                                                const crypto::Key& peer_static) const {
+  // The pins that apply: on the name the route direction states, on the vIPs, and on every
+  // name this node resolved to one of these vIPs (a DC cannot dodge a name's pin by naming
+  // the peer differently in the route direction than in the direction response).
   std::vector<std::string> names;
   if (!peer_fqdn.empty()) names.push_back(lower(peer_fqdn));
   if (vip4) names.push_back(vip_text(AF_INET, &*vip4));
   if (vip6) names.push_back(vip_text(AF_INET6, vip6->data()));
+  for (auto& [name, r] : names_)
+    if ((vip4 && r.vip4 == vip4) || (vip6 && r.vip6 == vip6)) names.push_back(name);
   for (auto& n : names)
     if (auto pin = pinned(n); pin && *pin != peer_static)
       return "the peer's key is not the one pinned for it";
