@@ -1319,7 +1319,7 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
   }
   EXPECT_EQ(length[0x01], "exactly " + std::to_string(proto::kHandshakeInitSize));
   EXPECT_EQ(length[0x02], "exactly " + std::to_string(proto::kHandshakeRespSize));
-  EXPECT_EQ(length[0x03], "≥ " + std::to_string(proto::kSealedOverhead + 8));
+  EXPECT_EQ(length[0x03], "≥ " + std::to_string(proto::kSealedOverhead));
   EXPECT_EQ(length[0x04], std::to_string(proto::kTunnelHandshakeMinSize) + " to " +
                               std::to_string(proto::kTunnelHandshakeMaxSize));
   EXPECT_EQ(length[0x05], "≥ " + std::to_string(proto::kSealedOverhead));
