@@ -11,7 +11,7 @@
 //
 // Invariants beyond "no crash": a genuine handshake is always answered and completes; every
 // control packet the DC sends opens with the node's session, exactly once, and decodes.
-// (A raw 116-byte handshake initiation from the input could be a recorded genuine one that
+// (A raw 148-byte handshake initiation from the input could be a recorded genuine one that
 // replaces a node's session; those inputs skip the session checks.)
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -24,6 +24,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "dc/dc_server.h"
@@ -45,6 +46,7 @@ struct Node {
   uint32_t local_index = 0;
   int fd = -1;
   std::unique_ptr<crypto::HandshakeInitiator> handshake;
+  std::unique_ptr<crypto::CookieGenerator> cookies;
   bool awaiting_response = false;
   std::unique_ptr<crypto::Session> session;
   Bytes last;  // the last datagram sent, for kReplay
@@ -82,6 +84,7 @@ class Harness {
       n.priv = fuzz::fixed_key(i == 0 ? fuzz::kNodeAStatic : fuzz::kNodeBStatic);
       n.local_index = 0x1000 + uint32_t(i);
       n.handshake = std::make_unique<crypto::HandshakeInitiator>(n.priv, key.public_key);
+      n.cookies = std::make_unique<crypto::CookieGenerator>(key.public_key);
       n.open_socket();
     }
   }
@@ -172,7 +175,9 @@ class Harness {
 
   void handshake(Node& n) {
     n.awaiting_response = true;
-    send(n, n.handshake->create_init(n.local_index));
+    Bytes init = n.handshake->create_init(n.local_index);
+    n.cookies->add_macs(init);
+    send(n, init);
     pump();
     FUZZ_CHECK(!n.awaiting_response || raw_initiation_);  // a genuine initiation is answered
     n.awaiting_response = false;
@@ -210,6 +215,11 @@ class Harness {
       n.awaiting_response = false;
       return;
     }
+    if (d[0] == uint8_t(proto::PacketType::kCookieReply)) {  // only under load
+      FUZZ_CHECK(d.size() == crypto::kCookieReplySize);
+      n.cookies->consume_reply(d);
+      return;
+    }
     FUZZ_CHECK(d[0] == uint8_t(proto::PacketType::kControl));
     crypto::SealedHeader h;
     FUZZ_CHECK(crypto::parse_sealed_header(d, h));
@@ -225,8 +235,14 @@ class Harness {
     proto::DecodeError err;
     auto m = proto::ControlMessage::decode(plain, err);
     FUZZ_CHECK(m);
-    if (m->type == proto::MessageType::kRouteDirection) {  // as a node: acknowledge it
+    if (m->type == proto::MessageType::kRouteDirection ||
+        m->type == proto::MessageType::kPathChallenge) {  // as a node: answer it
       proto::ControlMessage ack(proto::MessageType::kRouteDirectionAck, m->message_id);
+      if (m->type == proto::MessageType::kPathChallenge) {
+        ack = proto::ControlMessage(proto::MessageType::kPathResponse, m->message_id);
+        if (auto token = m->get_fixed<8>(proto::AttrType::kPathToken))
+          ack.add(proto::AttrType::kPathToken, *token);
+      }
       Bytes p = ack.encode();
       Bytes packet(p.size() + proto::kSealedOverhead);
       n.session->seal(proto::PacketType::kControl, p, packet.data());

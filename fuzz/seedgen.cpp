@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "crypto/cookie.h"
 #include "crypto/handshake.h"
+#include "crypto/tunnel_handshake.h"
 #include "crypto/session.h"
 #include "dc_ops.h"
 #include "fuzz_support.h"
@@ -88,6 +90,7 @@ void control_message_seeds() {
       .add(AttrType::kTemporalKey, key_bytes(0x77))
       .add_u8(AttrType::kRole, uint8_t(proto::Role::kInitiator))
       .add_string(AttrType::kPeerFqdn, "cn1.dc1.ntm.test")
+      .add(AttrType::kPeerStaticKey, key_bytes(0x42))
       .add(AttrType::kPeerVip4, vip4)
       .add(AttrType::kPeerVip6, vip6)
       .add_endpoint(AttrType::kPeerEndpoint, ep("203.0.113.5:4500"))
@@ -95,10 +98,13 @@ void control_message_seeds() {
   write(t, "route_direction", rd.encode());
 
   ControlMessage treq(MessageType::kTunnelRequest, 9);
-  treq.add_u32(AttrType::kDirectionId, 0x1234567)
-      .add(AttrType::kEphemeralKey, key_bytes(0x09))
-      .add_u32(AttrType::kTunnelId, 0xabcdef);
+  treq.add_u32(AttrType::kTunnelId, 0xabcdef).add_u32(AttrType::kHandshakeSeq, 0);
   write(t, "tunnel_request", treq.encode());
+
+  uint8_t token[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  ControlMessage pc(MessageType::kPathChallenge, 0x80000002);
+  pc.add(AttrType::kPathToken, token);
+  write(t, "path_challenge", pc.encode());
 
   ControlMessage ka(MessageType::kKeepAliveAck, 10);
   ka.add_endpoint(AttrType::kNatAddress, ep("198.51.100.1:61001"));
@@ -136,7 +142,7 @@ void sealed_packet_seeds() {
   for (const Seed& s :
        {Seed{"data_first", proto::PacketType::kData, 0, 84},
         Seed{"control_empty", proto::PacketType::kControl, 3, 0},
-        Seed{"tunnel_control", proto::PacketType::kTunnelControl, 5000, 60},
+        Seed{"tunnel_message", proto::PacketType::kData, 5000, proto::kTunnelMessageSize},
         Seed{"data_mtu", proto::PacketType::kData, 1u << 20, proto::kTunnelMtu},
         Seed{"rekey_soon", proto::PacketType::kData, crypto::Session::kRekeyAfterMessages, 20},
         Seed{"last_counter", proto::PacketType::kData, crypto::Session::kRejectAfterMessages - 1,
@@ -168,7 +174,9 @@ void handshake_seeds() {
   crypto::Key node = fuzz::fixed_key(fuzz::kNodeAStatic), dc = fuzz::fixed_key(fuzz::kDcStatic);
   crypto::HandshakeInitiator init(node, crypto::public_key(dc));
   crypto::HandshakeResponder resp(dc);
+  crypto::CookieGenerator cookies(crypto::public_key(dc));
   Bytes m1 = init.create_init(0x11223344), m2;
+  cookies.add_macs(m1);
   resp.consume_init(m1, 0x55667788, m2);
 
   const char* t1 = "handshake_init";
@@ -194,6 +202,87 @@ void handshake_seeds() {
   mask[59] = 0x01;
   write(t2, "xor_tag", with_mode(1, mask));
   write(t2, "raw_other_handshake", with_mode(0, m2));
+}
+
+void tunnel_handshake_and_cookie_seeds() {
+  // The targets XOR over their genuine messages: an empty rest is the genuine message.
+  const char* t = "tunnel_handshake";
+  write(t, "xor_genuine_request", with_mode(1, {}));
+  write(t, "xor_genuine_response", with_mode(3, {}));
+  Bytes mask(8, 0);
+  mask[5] = 0x01;  // the direction ID in the header (bound through the prologue)
+  write(t, "xor_direction_id", with_mode(1, mask));
+  mask = Bytes(60, 0);
+  mask[45] = 0x80;  // inside the sealed payload
+  write(t, "xor_payload", with_mode(3, mask));
+  mask = Bytes(20, 0);
+  mask[12] = 0x01;  // inside e
+  write(t, "xor_ephemeral", with_mode(1, mask));
+
+  const char* c = "cookie";
+  write(c, "xor_genuine_initiation", with_mode(1, {}));
+  write(c, "xor_genuine_reply", with_mode(3, {}));
+  mask = Bytes(proto::kHandshakeInitSize, 0);
+  mask[140] = 0x01;  // mac2
+  write(c, "xor_mac2", with_mode(1, mask));
+  mask = Bytes(crypto::kCookieReplySize, 0);
+  mask[10] = 0x01;  // nonce
+  write(c, "xor_reply_nonce", with_mode(3, mask));
+}
+
+/// One operation of the node_negotiation target: code, length, bytes.
+void node_op(Bytes& s, uint8_t code, const Bytes& body) {
+  s.push_back(code);
+  s.push_back(uint8_t(body.size() >> 8));
+  s.push_back(uint8_t(body.size()));
+  s.insert(s.end(), body.begin(), body.end());
+}
+
+void node_negotiation_seeds() {
+  const char* t = "node_negotiation";
+  crypto::Key node_a = fuzz::fixed_key(fuzz::kNodeAStatic);
+  crypto::Key node_b = fuzz::fixed_key(fuzz::kNodeBStatic);
+  crypto::Key temporal = key_bytes(0x77);
+  uint32_t direction = 0x1234567;
+  uint8_t vip4[4] = {100, 64, 0, 9};
+  auto route_direction = [&](uint32_t id, proto::Role role) {
+    ControlMessage rd(MessageType::kRouteDirection, id);
+    rd.add_u32(AttrType::kDirectionId, direction)
+        .add(AttrType::kTemporalKey, temporal)
+        .add_u8(AttrType::kRole, uint8_t(role))
+        .add_string(AttrType::kPeerFqdn, "b.dc.fuzz")
+        .add(AttrType::kPeerStaticKey, crypto::public_key(node_b))
+        .add(AttrType::kPeerVip4, vip4)
+        .add_endpoint(AttrType::kPeerEndpoint, ep("127.0.0.1:9"));
+    return rd.encode();
+  };
+  // Responder: the route direction, then B's genuine tunnel request, then its duplicate.
+  crypto::TunnelHandshakeParams p;
+  p.local_static_private = node_b;
+  p.peer_static_public = crypto::public_key(node_a);
+  p.psk = temporal;
+  p.direction_id = direction;
+  p.role = proto::Role::kInitiator;
+  crypto::TunnelHandshake b(p);
+  ControlMessage treq(MessageType::kTunnelRequest, 0x7e570001);
+  treq.add_u32(AttrType::kTunnelId, 0xb0b00001).add_u32(AttrType::kHandshakeSeq, 0);
+  Bytes m1 = b.create_request(treq.encode());
+  Bytes s;
+  node_op(s, 1, route_direction(0x80000001, proto::Role::kResponder));
+  node_op(s, 2, m1);
+  node_op(s, 2, m1);
+  node_op(s, 1, route_direction(0x80000002, proto::Role::kResponder));  // a late copy
+  write(t, "responder_handshake", s);
+  // Initiator: sends a request to the discard port; a path challenge; garbage from a peer.
+  s.clear();
+  node_op(s, 1, route_direction(0x80000003, proto::Role::kInitiator));
+  uint8_t token[8] = {9, 8, 7, 6, 5, 4, 3, 2};
+  ControlMessage pc(MessageType::kPathChallenge, 0x80000004);
+  pc.add(AttrType::kPathToken, token);
+  node_op(s, 1, pc.encode());
+  node_op(s, 2, Bytes{0x04, 0, 0, 0, 0x01, 0x23, 0x45, 0x67});
+  node_op(s, 0, Bytes{0x06, 0, 0, 0, 1, 2, 3, 4});
+  write(t, "initiator_and_challenge", s);
 }
 
 Bytes plain(const ControlMessage& m) {
@@ -292,6 +381,8 @@ int main(int argc, char** argv) {
   sealed_packet_seeds();
   handshake_seeds();
   dc_datagram_seeds();
+  tunnel_handshake_and_cookie_seeds();
+  node_negotiation_seeds();
   std::printf("seeds written to %s\n", g_root.c_str());
   return 0;
 }

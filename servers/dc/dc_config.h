@@ -21,7 +21,7 @@ struct DcConfig {
   unsigned vip_reclaim_after_s = 30 * 24 * 3600;
   /// DoS limits (docs/protocol.md §3.8). Above this many handshake initiations per second the
   /// DC is "under load": it demands a cookie (mac2) and rate-limits per source.
-  unsigned handshake_load_threshold = 1000;
+  unsigned handshake_load_threshold = 100;
   double handshake_rate = 20, handshake_burst = 40;  ///< per source address, under load
   double request_rate = 50, request_burst = 100;     ///< control requests per node session
   double direction_rate = 10, direction_burst = 20;  ///< direction requests per node session

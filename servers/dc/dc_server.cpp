@@ -17,6 +17,8 @@
 
 #include <asio/ip/v6_only.hpp>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -80,8 +82,13 @@ bool DcServer::open() {
     std::error_code ec;
     l.socket->open(aep.protocol(), ec);
     if (!ec && ep->is_v6()) l.socket->set_option(asio::ip::v6_only(true), ec);
-    // A DC serves many nodes: a large receive buffer absorbs bursts (capped by rmem_max).
-    if (!ec) l.socket->set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
+    // A DC serves many nodes: a large receive buffer absorbs bursts, and a flood while the DC
+    // is descheduled. SO_RCVBUFFORCE passes rmem_max when we may (CAP_NET_ADMIN); otherwise
+    // SO_RCVBUF, capped by rmem_max.
+    int rcvbuf = 4 << 20;
+    if (!ec && ::setsockopt(l.socket->native_handle(), SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+                            sizeof rcvbuf) != 0)
+      l.socket->set_option(asio::socket_base::receive_buffer_size(rcvbuf), ec);
     if (!ec) l.socket->bind(aep, ec);
     if (ec) {
       spdlog::error("cannot listen on {}: {}", text, ec.message());
@@ -125,28 +132,51 @@ std::string DcServer::stats_line() const {
 }
 
 void DcServer::receive(size_t i) {
+  listeners_[i].socket->async_wait(asio::socket_base::wait_read, [this, i](std::error_code ec) {
+    if (ec == asio::error::operation_aborted) return;
+    drain(i);
+    receive(i);
+  });
+}
+
+void DcServer::drain(size_t i) {
+  // Batched reads: under a flood the DC must read faster than junk arrives, or its socket
+  // queue (and with it every legitimate node's latency) grows. Up to 16 batches per wake-up,
+  // so timers and the other socket get their turn.
   Listener& l = listeners_[i];
-  l.socket->async_receive_from(
-      asio::buffer(l.buf), l.from, [this, i](std::error_code ec, size_t n) {
-        if (ec == asio::error::operation_aborted) return;
-        if (!ec) {
-          Listener& l = listeners_[i];
-          auto from = from_asio(l.from);
-          // The parsers return errors rather than throw; this is the last line of defence so
-          // that nothing a packet triggers can stop the DC.
-          try {
-            if (from) {
-              on_datagram(i, proto::ByteView(l.buf.data(), n), *from);
-            } else {
-              ++stats_.drop_bad_source;
-            }
-          } catch (const std::exception& e) {
-            ++stats_.drop_malformed;
-            spdlog::error("datagram handler failed: {}", e.what());
-          }
+  mmsghdr msgs[kBatch];
+  iovec iov[kBatch];
+  sockaddr_storage from[kBatch];
+  for (int round = 0; round < 16; ++round) {
+    for (size_t k = 0; k < kBatch; ++k) {
+      iov[k] = {l.bufs.data() + k * kMaxDatagram, kMaxDatagram};
+      msgs[k].msg_hdr = {&from[k], sizeof from[k], &iov[k], 1, nullptr, 0, 0};
+      msgs[k].msg_len = 0;
+    }
+    int n = recvmmsg(l.socket->native_handle(), msgs, kBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) return;
+    for (int k = 0; k < n; ++k) {
+      auto src = proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[k]),
+                                                msgs[k].msg_hdr.msg_namelen);
+      // The parsers return errors rather than throw; this is the last line of defence so that
+      // nothing a packet triggers can stop the DC.
+      try {
+        if (!src) {
+          ++stats_.drop_bad_source;
+        } else if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
+          drop(stats_.drop_malformed, *src, "datagram longer than any control message");
+        } else {
+          on_datagram(i, proto::ByteView(l.bufs.data() + size_t(k) * kMaxDatagram,
+                                         msgs[k].msg_len),
+                      *src);
         }
-        receive(i);
-      });
+      } catch (const std::exception& e) {
+        ++stats_.drop_malformed;
+        spdlog::error("datagram handler failed: {}", e.what());
+      }
+    }
+    if (size_t(n) < kBatch) return;
+  }
 }
 
 void DcServer::drop(uint64_t& counter, const proto::Endpoint& from, const char* reason) {

@@ -56,11 +56,13 @@ class DcServer {
   size_t session_count() const { return sessions_.size(); }
 
  private:
+  /// Datagrams read per recvmmsg call, and the largest one accepted (control messages are a
+  /// few hundred bytes; a longer datagram is truncated and dropped as malformed).
+  static constexpr size_t kBatch = 64, kMaxDatagram = 4096;
   struct Listener {
     std::unique_ptr<asio::ip::udp::socket> socket;
-    asio::ip::udp::endpoint from;
     bool v6_only = false;
-    std::vector<uint8_t> buf = std::vector<uint8_t>(65536);
+    std::vector<uint8_t> bufs = std::vector<uint8_t>(kBatch * kMaxDatagram);
   };
   /// A new address a session's authenticated packets came from, not yet proven to be the
   /// node's (docs/protocol.md §4.5): the DC sends there at most 3× what it received from it
@@ -98,6 +100,7 @@ class DcServer {
 
   // dc_server.cpp
   void receive(size_t i);
+  void drain(size_t i);
   void on_datagram(size_t socket, proto::ByteView d, const proto::Endpoint& from);
   void on_control(size_t socket, proto::ByteView d, const proto::Endpoint& from);
   void on_authenticated(uint32_t index, ControlSession& s, size_t socket, size_t bytes,

@@ -41,8 +41,6 @@ class Trust : public ::testing::Test {
   /// b serves, a connects and pauses its stream halfway: returns once the tunnel carries data
   /// and a is paused.
   void start_paused_stream() {
-    port_a_ = free_udp_port();
-    port_b_ = free_udp_port();
     b_ = node("b", {"serve", "7000"}, port_b_);
     ASSERT_TRUE(b_->wait_for_line("ready", 10s));
     a_ = node("a", {"client", "b.rogue.test", "7000", "--bytes", "400000", "--pause-ms", "1500"},
@@ -61,7 +59,7 @@ class Trust : public ::testing::Test {
 
   TempDir dir_;
   RogueDc dc_;
-  uint16_t port_a_ = 0, port_b_ = 0;
+  uint16_t port_a_ = free_udp_port(), port_b_ = free_udp_port();
   std::unique_ptr<Process> a_, b_;
   RogueDc::NodeInfo ia_, ib_;
   std::map<std::string, std::string> a_stats_;
@@ -149,6 +147,32 @@ TEST_F(Trust, TheDcCannotCompleteATunnelInThePeersName) {
   EXPECT_GE(std::stoi(a_stats_["drop_control"]), 1) << "the forged response was dropped";
 }
 
+TEST_F(Trust, AReplayedTunnelRequestCannotReplaceTheTunnel) {
+  Wiretap tap({port_b_});
+  if (!tap.ok()) GTEST_SKIP() << "needs CAP_NET_RAW for an AF_PACKET capture on lo";
+  start_paused_stream();
+  // a initiated (b is reachable): its tunnel request went to b. Replay it to b, and a
+  // tampered copy, while the tunnel is up.
+  std::vector<uint8_t> request;
+  for (auto& d : tap.snapshot())
+    if (d.dst_port == port_b_ && !d.payload.empty() && d.payload[0] == 0x04) request = d.payload;
+  ASSERT_FALSE(request.empty()) << "no tunnel request seen";
+  int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port_b_);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto tampered = request;
+  tampered[20] ^= 1;  // another e: a "new" handshake only a holder of a's key could make
+  for (auto* m : {&request, &tampered, &request})
+    ::sendto(fd, m->data(), m->size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
+  ::close(fd);
+  expect_stream_reaches_b();
+  auto b_stats = fields(b_->wait_for_line("stats ", 10s).value_or(""));
+  EXPECT_EQ(b_stats["tunnels_established"], "1") << "no second keypair from a replay";
+  EXPECT_GE(std::stoi(b_stats["drop_control"]), 1) << "the tampered copy was dropped";
+}
+
 TEST_F(Trust, ALateCopyOfARouteDirectionStartsNothing) {
   start_paused_stream();
   // The DC's retransmission of b's route direction arriving after b's answer cache forgot it:
@@ -161,7 +185,6 @@ TEST_F(Trust, ALateCopyOfARouteDirectionStartsNothing) {
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->type, proto::MessageType::kRouteDirectionAck);
   expect_stream_reaches_b();
-  b_->close_stdin();
   auto b_stats = fields(b_->wait_for_line("stats ", 10s).value_or(""));
   EXPECT_EQ(b_stats["tunnels_established"], "1");
   EXPECT_EQ(b_stats["tunnels_refused"], "0");
