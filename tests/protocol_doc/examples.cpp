@@ -2,12 +2,15 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include <sodium.h>
+
+#include "crypto/cookie.h"
 #include "crypto/session.h"
-#include "crypto/tunnel_keys.h"
 #include "proto/endpoint.h"
 #include "proto/messages.h"
 
@@ -97,8 +100,18 @@ std::string render_value(uint16_t type, ByteView v) {
       return std::to_string(proto::get_u16(v.data())) + " = " +
              proto::to_string(proto::ErrorCode(proto::get_u16(v.data())));
     case AttrType::kTemporalKey:
-    case AttrType::kEphemeralKey:
       return "32-byte key";
+    case AttrType::kPeerStaticKey:
+      for (auto [priv, name] : {std::pair{&inputs().alice_static, "alice_static_public"},
+                                std::pair{&inputs().bob_static, "bob_static_public"}})
+        if (std::equal(v.begin(), v.end(), crypto::public_key(*priv).begin()))
+          return std::string("32-byte key: ") + name;
+      return "32-byte key";
+    case AttrType::kPathToken:
+      return fmt("0x%016llx", proto::get_u64(v.data()));
+    case AttrType::kHandshakeSeq:
+      return std::to_string(proto::get_u32(v.data())) +
+             (proto::get_u32(v.data()) == 0 ? " (first handshake: psk = T)" : " (rekey)");
   }
   return "";
 }
@@ -131,9 +144,8 @@ std::string list_sealed(const Bytes& wire, const std::string& key_name,
                         const std::string& plain_name) {
   Listing l;
   ByteView w(wire);
-  const char* names[] = {"", "", "", "control", "tunnel control", "data"};
   l.field(0, w.subspan(0, 1),
-          fmt("packet type = 0x%02llx ", wire[0]) + (wire[0] <= 5 ? names[wire[0]] : "?"));
+          fmt("packet type = 0x%02llx ", wire[0]) + (wire[0] == 3 ? "control" : "data"));
   l.field(1, w.subspan(1, 3), "reserved, zero");
   l.field(4, w.subspan(4, 4), fmt("receiver index = 0x%08llx", proto::get_u32(&wire[4])));
   l.field(8, w.subspan(8, 8), fmt("counter = %llu (u64 big-endian)", proto::get_u64(&wire[8])));
@@ -223,8 +235,6 @@ const char* attr_name(uint16_t type) {
       return "Role";
     case AttrType::kPeerEndpoint:
       return "PeerEndpoint";
-    case AttrType::kEphemeralKey:
-      return "EphemeralKey";
     case AttrType::kTunnelId:
       return "TunnelId";
     case AttrType::kErrorCode:
@@ -237,15 +247,35 @@ const char* attr_name(uint16_t type) {
       return "PeerVip4";
     case AttrType::kPeerVip6:
       return "PeerVip6";
+    case AttrType::kPeerStaticKey:
+      return "PeerStaticKey";
+    case AttrType::kPathToken:
+      return "PathToken";
+    case AttrType::kHandshakeSeq:
+      return "HandshakeSeq";
   }
-  return "unknown";
+  return type == 0x000C ? "(unused)" : "unknown";
 }
 
-crypto::Timestamp example_timestamp() {
+crypto::Timestamp example_timestamp(uint32_t nanos) {
   crypto::Timestamp t;
   proto::put_u64(t.data(), inputs().ts_seconds);
-  proto::put_u32(t.data() + 8, inputs().ts_nanos);
+  proto::put_u32(t.data() + 8, nanos);
   return t;
+}
+
+Bytes cookie_nonce() {
+  Bytes n(24);
+  for (size_t i = 0; i < n.size(); ++i) n[i] = uint8_t(inputs().cookie_nonce_first + i);
+  return n;
+}
+
+Bytes alice_source_address() {
+  return addr4("198.51.100.7");
+}
+
+uint16_t alice_source_port() {
+  return 40000;
 }
 
 Handshake build_handshake(const Key& node_static, const Key& dc_static, const Key& node_e,
@@ -268,6 +298,7 @@ Handshake build_handshake(const Key& node_static, const Key& dc_static, const Ke
   crypto::dh(node_static, rs_pub, shared);
   ss.mix_key(view(shared));                                      // ss
   ss.encrypt_and_hash(ByteView(ts.data(), ts.size()), hs.msg1);  // payload
+  hs.msg1.resize(proto::kHandshakeInitSize);                     // mac1, mac2: zero
   // Both sides now hold the same state; continue as the responder.
   proto::Writer w2(hs.msg2);
   w2.u8(uint8_t(proto::PacketType::kHandshakeResp));
@@ -285,6 +316,48 @@ Handshake build_handshake(const Key& node_static, const Key& dc_static, const Ke
   return hs;
 }
 
+TunnelHandshake build_tunnel_handshake(const Key& initiator_static, const Key& responder_static,
+                                       const Key& initiator_e, const Key& responder_e,
+                                       const Key& psk, uint32_t direction_id, ByteView payload1,
+                                       ByteView payload2) {
+  TunnelHandshake hs;
+  Key si = crypto::public_key(initiator_static), sr = crypto::public_key(responder_static);
+  Key ei = crypto::public_key(initiator_e), er = crypto::public_key(responder_e), shared;
+  Bytes prologue = {'N', 'T', 'M', ' ', 't', 'u', 'n', 'n', 'e', 'l', ' ', 'v', '1', 0, 0, 0, 0};
+  proto::put_u32(&prologue[13], direction_id);
+  crypto::SymmetricState ss("Noise_KKpsk0_25519_ChaChaPoly_SHA256", prologue);
+  ss.mix_hash(view(si));  // pre-message -> s
+  ss.mix_hash(view(sr));  // pre-message <- s
+  auto header = [&](Bytes& out, const Key& e) {
+    proto::Writer w(out);
+    w.u8(uint8_t(proto::PacketType::kTunnelHandshake));
+    w.u8(0), w.u8(0), w.u8(0);
+    w.u32(direction_id);
+    w.raw(e.data(), 32);
+  };
+  header(hs.msg1, ei);
+  ss.mix_key_and_hash(view(psk));  // psk
+  ss.mix_hash(view(ei));           // e (psk mode: MixHash and MixKey)
+  ss.mix_key(view(ei));
+  crypto::dh(initiator_e, sr, shared);
+  ss.mix_key(view(shared));  // es
+  crypto::dh(initiator_static, sr, shared);
+  ss.mix_key(view(shared));  // ss
+  ss.encrypt_and_hash(payload1, hs.msg1);
+  // Both sides now hold the same state; continue as the responder.
+  header(hs.msg2, er);
+  ss.mix_hash(view(er));  // e
+  ss.mix_key(view(er));
+  crypto::dh(responder_e, ei, shared);
+  ss.mix_key(view(shared));  // ee
+  crypto::dh(responder_e, si, shared);
+  ss.mix_key(view(shared));  // se
+  ss.encrypt_and_hash(payload2, hs.msg2);
+  ss.split(hs.k1, hs.k2);
+  hs.rekey_secret = ss.derive("ntm rekey");
+  return hs;
+}
+
 Bytes example_inner_packet() {
   // IPv4 ICMP echo request bob (100.64.0.3) → alice (100.64.0.2), id 0x6e74, seq 1, "NTMobile".
   Bytes p = {0x45, 0x00, 0x00, 0x24, 0x00, 0x01, 0x40, 0x00, 0x40, 0x01, 0x00, 0x00,
@@ -297,16 +370,74 @@ Bytes example_inner_packet() {
   return p;
 }
 
+namespace {
+
+/// The tunnel request / response payloads (control messages inside the Noise messages).
+proto::ControlMessage tunnel_request() {
+  proto::ControlMessage m(MessageType::kTunnelRequest, 0x7e570001);
+  m.add_u32(AttrType::kTunnelId, inputs().bob_tunnel_id);
+  m.add_u32(AttrType::kHandshakeSeq, 0);
+  return m;
+}
+proto::ControlMessage tunnel_response() {
+  proto::ControlMessage m(MessageType::kTunnelResponse, 0x7e570001);
+  m.add_u32(AttrType::kTunnelId, inputs().alice_tunnel_id);
+  m.add_u32(AttrType::kHandshakeSeq, 0);
+  return m;
+}
+
+TunnelHandshake example_tunnel_handshake() {
+  const Inputs& in = inputs();
+  return build_tunnel_handshake(in.bob_static, in.alice_static, in.bob_tunnel_ephemeral,
+                                in.alice_tunnel_ephemeral, in.temporal_key, in.direction_id,
+                                tunnel_request().encode(), tunnel_response().encode());
+}
+
+Handshake example_handshake() {
+  const Inputs& in = inputs();
+  return build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
+                         in.alice_index, in.dc_index, example_timestamp(in.ts_nanos));
+}
+
+/// The cookie the DC makes for alice's source address with the fixed secret R (§3.8).
+crypto::Mac example_cookie() {
+  Bytes in = alice_source_address();
+  in.push_back(uint8_t(alice_source_port() >> 8));
+  in.push_back(uint8_t(alice_source_port()));
+  crypto::Mac c;
+  crypto_generichash(c.data(), c.size(), in.data(), in.size(), inputs().cookie_secret.data(),
+                     inputs().cookie_secret.size());
+  return c;
+}
+
+/// BLAKE2b-256(label || S_dc), as crypto/cookie.cpp derives its keys.
+Key label_key(const char* label) {
+  Key dc_pub = crypto::public_key(inputs().dc_static);
+  Bytes in(label, label + 8);
+  in.insert(in.end(), dc_pub.begin(), dc_pub.end());
+  Key out;
+  crypto_generichash(out.data(), out.size(), in.data(), in.size(), nullptr, 0);
+  return out;
+}
+
+}  // namespace
+
 std::vector<std::pair<std::string, std::string>> input_values() {
   const Inputs& in = inputs();
   return {
       {"alice_static_private", hex(view(in.alice_static))},
+      {"bob_static_private", hex(view(in.bob_static))},
       {"dc_static_private", hex(view(in.dc_static))},
       {"alice_handshake_ephemeral_private", hex(view(in.alice_hs_ephemeral))},
+      {"alice_handshake_ephemeral_retry_private", hex(view(in.alice_hs_ephemeral_retry))},
       {"dc_handshake_ephemeral_private", hex(view(in.dc_hs_ephemeral))},
-      {"handshake_timestamp", hex(example_timestamp())},
+      {"handshake_timestamp", hex(example_timestamp(in.ts_nanos))},
+      {"handshake_timestamp_retry", hex(example_timestamp(in.ts_nanos_retry))},
       {"alice_index", fmt("%08llx", in.alice_index)},
       {"dc_index", fmt("%08llx", in.dc_index)},
+      {"alice_source", "198.51.100.7:40000"},
+      {"cookie_secret", hex(view(in.cookie_secret))},
+      {"cookie_nonce", hex(cookie_nonce())},
       {"temporal_key", hex(view(in.temporal_key))},
       {"direction_id", fmt("%08llx", in.direction_id)},
       {"bob_tunnel_ephemeral_private", hex(view(in.bob_tunnel_ephemeral))},
@@ -314,64 +445,76 @@ std::vector<std::pair<std::string, std::string>> input_values() {
       {"bob_tunnel_id", fmt("%08llx", in.bob_tunnel_id)},
       {"alice_tunnel_id", fmt("%08llx", in.alice_tunnel_id)},
       {"data_counter", fmt("%016llx", in.data_counter)},
+      {"tunnel_message_counter", fmt("%016llx", in.tunnel_message_counter)},
+      {"dc_path_token", fmt("%016llx", in.dc_path_token)},
+      {"tunnel_path_token", fmt("%016llx", in.tunnel_path_token)},
   };
 }
 
 std::vector<std::pair<std::string, std::string>> derived_values() {
   const Inputs& in = inputs();
-  Handshake hs =
-      build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
-                      in.alice_index, in.dc_index, example_timestamp());
-  auto ctl = crypto::tunnel_control_keys(in.temporal_key, proto::Role::kInitiator);
-  Key bob_pub = crypto::public_key(in.bob_tunnel_ephemeral);
-  Key alice_pub = crypto::public_key(in.alice_tunnel_ephemeral);
-  crypto::DirectionalKeys data;
-  crypto::tunnel_data_keys(in.temporal_key, proto::Role::kInitiator, in.bob_tunnel_ephemeral,
-                           bob_pub, alice_pub, data);
+  Handshake hs = example_handshake();
+  TunnelHandshake ths = example_tunnel_handshake();
+  crypto::Mac cookie = example_cookie();
   return {
       {"alice_static_public", hex(view(crypto::public_key(in.alice_static)))},
+      {"bob_static_public", hex(view(crypto::public_key(in.bob_static)))},
       {"dc_static_public", hex(view(crypto::public_key(in.dc_static)))},
       {"alice_handshake_ephemeral_public", hex(view(crypto::public_key(in.alice_hs_ephemeral)))},
+      {"alice_handshake_ephemeral_retry_public",
+       hex(view(crypto::public_key(in.alice_hs_ephemeral_retry)))},
       {"dc_handshake_ephemeral_public", hex(view(crypto::public_key(in.dc_hs_ephemeral)))},
       {"k1_node_to_dc", hex(view(hs.k1))},
       {"k2_dc_to_node", hex(view(hs.k2))},
-      {"tunnel_control_i2r", hex(view(ctl.send))},
-      {"tunnel_control_r2i", hex(view(ctl.recv))},
-      {"bob_tunnel_ephemeral_public", hex(view(bob_pub))},
-      {"alice_tunnel_ephemeral_public", hex(view(alice_pub))},
-      {"data_i2r", hex(view(data.send))},
-      {"data_r2i", hex(view(data.recv))},
+      {"mac1_key", hex(view(label_key("mac1----")))},
+      {"cookie_key", hex(view(label_key("cookie--")))},
+      {"cookie", hex(cookie)},
+      {"bob_tunnel_ephemeral_public", hex(view(crypto::public_key(in.bob_tunnel_ephemeral)))},
+      {"alice_tunnel_ephemeral_public", hex(view(crypto::public_key(in.alice_tunnel_ephemeral)))},
+      {"data_i2r", hex(view(ths.k1))},
+      {"data_r2i", hex(view(ths.k2))},
+      {"rekey_secret", hex(view(ths.rekey_secret))},
   };
 }
 
 std::vector<Example> build_examples() {
   const Inputs& in = inputs();
+  const Key dc_pub = crypto::public_key(in.dc_static);
   std::vector<Example> out;
   auto add_control = [&](std::string name, std::string title, std::string caption,
                          const ControlMessage& m) {
     Bytes b = m.encode();
     out.push_back({std::move(name), std::move(title), std::move(caption), b, list_control(b)});
   };
-
-  // Handshake.
-  Handshake hs =
-      build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
-                      in.alice_index, in.dc_index, example_timestamp());
-  {
+  auto list_init = [&](const Bytes& msg, const char* e_name, const char* ts_name,
+                       const char* mac2_what) {
     Listing l;
-    ByteView m(hs.msg1);
+    ByteView m(msg);
     l.field(0, m.subspan(0, 1), "packet type = 0x01 handshake initiation");
     l.field(1, m.subspan(1, 3), "reserved, zero");
     l.field(4, m.subspan(4, 4), fmt("sender index = 0x%08llx (alice's)", in.alice_index));
-    l.field(8, m.subspan(8, 32), "e: alice_handshake_ephemeral_public");
+    l.field(8, m.subspan(8, 32), std::string("e: ") + e_name);
     l.field(40, m.subspan(40, 48), "enc(s): alice_static_public encrypted (32) + tag (16)");
-    l.field(88, m.subspan(88, 28), "enc(timestamp): handshake_timestamp encrypted (12) + tag (16)");
-    out.push_back({"handshake-init", "Handshake message 1 (alice → DC)",
-                   "Noise IK message 1 built from the fixed inputs of §10.1 (alice's static and "
-                   "ephemeral keys, the DC's static public key, sender index 0x0a11ce00, the "
-                   "timestamp 2026-01-01T00:00:00.123456789Z). 116 bytes.",
-                   hs.msg1, l.str()});
-  }
+    l.field(88, m.subspan(88, 28),
+            std::string("enc(timestamp): ") + ts_name + " encrypted (12) + tag (16)");
+    l.field(116, m.subspan(116, 16), "mac1 = MAC(mac1_key, bytes 0..115)");
+    l.field(132, m.subspan(132, 16), mac2_what);
+    return l.str();
+  };
+
+  // Handshake (§3).
+  Handshake hs = example_handshake();
+  crypto::CookieGenerator node_cookies(dc_pub);  // the node's real MAC code
+  node_cookies.add_macs(hs.msg1);
+  out.push_back({"handshake-init", "Handshake message 1 (alice → DC)",
+                 "Noise IK message 1 built from the fixed inputs of §10.1 (alice's static and "
+                 "ephemeral keys, the DC's static public key, sender index 0x0a11ce00, the "
+                 "timestamp 2026-01-01T00:00:00.123456789Z), then mac1 by "
+                 "`crypto::CookieGenerator::add_macs`; alice holds no cookie, so mac2 is zero. "
+                 "148 bytes.",
+                 hs.msg1,
+                 list_init(hs.msg1, "alice_handshake_ephemeral_public", "handshake_timestamp",
+                           "mac2: zero (no cookie held)")});
   {
     Listing l;
     ByteView m(hs.msg2);
@@ -382,13 +525,63 @@ std::vector<Example> build_examples() {
     l.field(12, m.subspan(12, 32), "e: dc_handshake_ephemeral_public");
     l.field(44, m.subspan(44, 16), "enc(): tag over the empty payload");
     out.push_back({"handshake-resp", "Handshake message 2 (DC → alice)",
-                   "Noise IK message 2 answering the message above, with the DC's fixed "
-                   "ephemeral key and sender index 0xd0c00001. 60 bytes. After it both sides "
-                   "hold k1_node_to_dc and k2_dc_to_node (§10.1).",
+                   "Noise IK message 2 answering the message above (the DC is not under load), "
+                   "with the DC's fixed ephemeral key and sender index 0xd0c00001. 60 bytes. "
+                   "After it both sides hold k1_node_to_dc and k2_dc_to_node (§10.1).",
                    hs.msg2, l.str()});
   }
+  // Under load (§3.8): the DC answers the same message 1 with a cookie reply instead.
+  crypto::Mac cookie = example_cookie();
+  crypto::Mac mac1;
+  std::copy_n(hs.msg1.begin() + crypto::kMac1Offset, 16, mac1.begin());
+  Bytes reply(crypto::kCookieReplySize);
+  {
+    Key cookie_key = label_key("cookie--");
+    reply[0] = uint8_t(proto::PacketType::kCookieReply);
+    proto::put_u32(&reply[4], in.alice_index);
+    Bytes nonce = cookie_nonce();
+    std::copy(nonce.begin(), nonce.end(), reply.begin() + 8);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(&reply[32], &clen, cookie.data(), cookie.size(),
+                                               mac1.data(), mac1.size(), nullptr, &reply[8],
+                                               cookie_key.data());
+    Listing l;
+    ByteView m(reply);
+    l.field(0, m.subspan(0, 1), "packet type = 0x06 cookie reply");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4),
+            fmt("receiver index = 0x%08llx (message 1's sender index)", in.alice_index));
+    l.field(8, m.subspan(8, 24), "nonce: cookie_nonce");
+    l.field(32, m.subspan(32, 16), "XChaCha20-Poly1305 ciphertext of cookie (16), key cookie_key");
+    l.field(48, m.subspan(48, 16), "Poly1305 tag (ad = mac1 of message 1)");
+    out.push_back({"cookie-reply", "Cookie reply (DC → alice), under load",
+                   "What the DC sends instead of message 2 when it is under load and message 1 "
+                   "above carries no valid mac2: the cookie for alice's source address "
+                   "198.51.100.7:40000 under the fixed cookie secret R (cookie_secret), "
+                   "encrypted with cookie_key, the fixed nonce cookie_nonce and mac1 of message "
+                   "1 as associated data. Built with the same libsodium calls as "
+                   "`crypto::CookieChecker::create_reply` (whose secret and nonce are random); "
+                   "the test feeds it to the node's real `crypto::CookieGenerator`. 64 bytes.",
+                   reply, l.str()});
+  }
+  Handshake retry = build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral_retry,
+                                    in.dc_hs_ephemeral, in.alice_index, in.dc_index,
+                                    example_timestamp(in.ts_nanos_retry));
+  node_cookies.consume_reply(reply);
+  node_cookies.add_macs(retry.msg1);
+  out.push_back({"handshake-init-retry", "Handshake message 1 with mac2 (alice → DC)",
+                 "alice's answer to the cookie reply: a fresh message 1 (new ephemeral key "
+                 "alice_handshake_ephemeral_retry, timestamp handshake_timestamp_retry, 100 ms "
+                 "later) with the same sender index, mac1, and mac2 = MAC(cookie, bytes "
+                 "0..131), made by `crypto::CookieGenerator` after it consumed the cookie reply. "
+                 "The DC now spends its Diffie-Hellman operations on it. 148 bytes.",
+                 retry.msg1,
+                 list_init(retry.msg1, "alice_handshake_ephemeral_retry_public",
+                           "handshake_timestamp_retry", "mac2 = MAC(cookie, bytes 0..131)")});
 
-  // Control messages (plaintext: what is sealed inside kControl / kTunnelControl packets).
+  // Control messages (plaintext: what is sealed inside kControl packets, or carried as the
+  // payload of tunnel handshake messages).
+  Key alice_pub = crypto::public_key(in.alice_static), bob_pub = crypto::public_key(in.bob_static);
   ControlMessage reg(MessageType::kRegistrationRequest, 0x6d5a0001);
   reg.add_string(AttrType::kNodeName, "alice");
   reg.add_endpoint(AttrType::kRealAddress, ep("198.51.100.7:40000"));
@@ -427,21 +620,26 @@ std::vector<Example> build_examples() {
   dresp.add(AttrType::kPeerVip4, addr4("100.64.0.3"));
   dresp.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::3"));
   dresp.add_u32(AttrType::kDirectionId, in.direction_id);
+  dresp.add(AttrType::kPeerStaticKey, view(bob_pub));
   add_control("direction-response", "Direction response (DC → alice)",
-              "bob's vIPs, and the direction ID of the tunnel negotiation the DC started.", dresp);
+              "bob's vIPs, the direction ID of the tunnel negotiation the DC started, and bob's "
+              "static public key (checked against a pin, §4.4.4).",
+              dresp);
 
   ControlMessage rd(MessageType::kRouteDirection, 0x4c3b0001);
   rd.add_u32(AttrType::kDirectionId, in.direction_id);
   rd.add(AttrType::kTemporalKey, view(in.temporal_key));
   rd.add_u8(AttrType::kRole, 1);
   rd.add_string(AttrType::kPeerFqdn, "alice.dc.ntm.test");
+  rd.add(AttrType::kPeerStaticKey, view(alice_pub));
   rd.add(AttrType::kPeerVip4, addr4("100.64.0.2"));
   rd.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::2"));
   rd.add_endpoint(AttrType::kPeerEndpoint, ep("198.51.100.7:40000"));
   add_control("route-direction", "Route direction to the initiator (DC → bob)",
               "Fig. 3 steps 12/15 collapsed: bob is behind a NAT and alice is reachable, so bob "
               "initiates and sends the tunnel request to alice's NAT address. The temporal key "
-              "is the fixed input temporal_key. DC message ID 0x4c3b0001.",
+              "is the fixed input temporal_key; PeerStaticKey is alice's identity, which the "
+              "tunnel handshake will make alice prove. DC message ID 0x4c3b0001.",
               rd);
 
   ControlMessage rd2(MessageType::kRouteDirection, 0x4c3b0002);
@@ -449,13 +647,14 @@ std::vector<Example> build_examples() {
   rd2.add(AttrType::kTemporalKey, view(in.temporal_key));
   rd2.add_u8(AttrType::kRole, 2);
   rd2.add_string(AttrType::kPeerFqdn, "bob.dc.ntm.test");
+  rd2.add(AttrType::kPeerStaticKey, view(bob_pub));
   rd2.add(AttrType::kPeerVip4, addr4("100.64.0.3"));
   rd2.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::3"));
   rd2.add_endpoint(AttrType::kPeerEndpoint, ep("203.0.113.9:61001"));
   add_control("route-direction-responder", "Route direction to the responder (DC → alice)",
               "Same direction ID and temporal key; alice waits for bob's tunnel request. "
-              "PeerEndpoint is bob's NAT outside address (unused by a responder). DC message "
-              "ID 0x4c3b0002.",
+              "PeerStaticKey is bob's identity; PeerEndpoint is bob's NAT outside address "
+              "(unused by a responder). DC message ID 0x4c3b0002.",
               rd2);
 
   ControlMessage ack(MessageType::kRouteDirectionAck, 0x4c3b0001);
@@ -463,25 +662,16 @@ std::vector<Example> build_examples() {
   add_control("route-direction-ack", "Route direction ack (bob → DC)",
               "Fig. 3 steps 13/16: echoes the route direction's message ID.", ack);
 
-  Key bob_pub = crypto::public_key(in.bob_tunnel_ephemeral);
-  Key alice_pub = crypto::public_key(in.alice_tunnel_ephemeral);
-  ControlMessage treq(MessageType::kTunnelRequest, 0x7e570001);
-  treq.add_u32(AttrType::kDirectionId, in.direction_id);
-  treq.add(AttrType::kEphemeralKey, view(bob_pub));
-  treq.add_u32(AttrType::kTunnelId, in.bob_tunnel_id);
-  add_control("tunnel-request", "Tunnel request (bob → alice), plaintext",
-              "Fig. 3 step 17: bob's ephemeral public key (bob_tunnel_ephemeral_public) and the "
-              "tunnel ID alice must put in data packets to bob. Message ID 0x7e570001.",
-              treq);
-
-  ControlMessage tresp(MessageType::kTunnelResponse, 0x7e570001);
-  tresp.add_u32(AttrType::kDirectionId, in.direction_id);
-  tresp.add(AttrType::kEphemeralKey, view(alice_pub));
-  tresp.add_u32(AttrType::kTunnelId, in.alice_tunnel_id);
-  add_control("tunnel-response", "Tunnel response (alice → bob), plaintext",
-              "Fig. 3 step 18: alice's ephemeral public key and alice's tunnel ID; echoes the "
+  add_control("tunnel-request", "Tunnel request (bob → alice), the payload of message 1",
+              "Fig. 3 step 17: the control message carried, encrypted, in tunnel handshake "
+              "message 1 (below): the tunnel ID alice must put in data packets to "
+              "bob, and HandshakeSeq 0 (the first handshake of this direction, psk = T). "
+              "Message ID 0x7e570001.",
+              tunnel_request());
+  add_control("tunnel-response", "Tunnel response (alice → bob), the payload of message 2",
+              "Fig. 3 step 18: alice's tunnel ID and the same HandshakeSeq; echoes the "
               "request's message ID.",
-              tresp);
+              tunnel_response());
 
   ControlMessage ka(MessageType::kKeepAlive, 0x6d5a0003);
   add_control("keep-alive", "Keep-alive (alice → DC)",
@@ -500,7 +690,22 @@ std::vector<Example> build_examples() {
               proto::make_error(carol, proto::ErrorCode::kUnknownFqdn,
                                 "no node named carol.dc.ntm.test is registered"));
 
-  // Sealed packets.
+  uint8_t token[8];
+  proto::put_u64(token, in.dc_path_token);
+  ControlMessage pc(MessageType::kPathChallenge, 0x4c3b0003);
+  pc.add(AttrType::kPathToken, ByteView(token, 8));
+  add_control("path-challenge", "Path challenge (DC → alice)",
+              "§4.5: an authenticated packet of alice's arrived, with the newest counter, from "
+              "an address the DC had not seen her at; the DC sends this challenge (a DC "
+              "request, message ID 0x4c3b0003) to that address only, with a random token "
+              "(here the fixed dc_path_token).",
+              pc);
+  ControlMessage pr(MessageType::kPathResponse, 0x4c3b0003);
+  pr.add(AttrType::kPathToken, ByteView(token, 8));
+  add_control("path-response", "Path response (alice → DC)",
+              "alice echoes the challenge's message ID and token; the address is validated.", pr);
+
+  // Sealed control packets (§2.2).
   Bytes reg_plain = reg.encode();
   Bytes sealed = seal(hs.k1, in.dc_index, 0, proto::PacketType::kControl, reg_plain);
   out.push_back({"sealed-control", "Sealed control packet (alice → DC)",
@@ -517,30 +722,62 @@ std::vector<Example> build_examples() {
                  "index 0x0a11ce00 (alice's index from handshake message 1), counter 0.",
                  sealed2, list_sealed(sealed2, "k2_dc_to_node", "registration-response")});
 
-  auto ctl = crypto::tunnel_control_keys(in.temporal_key, proto::Role::kInitiator);
-  Bytes tc = seal(ctl.send, in.direction_id, 0, proto::PacketType::kTunnelControl, treq.encode());
-  out.push_back({"tunnel-control-request", "Tunnel-control packet: tunnel request (bob → alice)",
-                 "The tunnel request above sealed with tunnel_control_i2r; receiver index = the "
-                 "direction ID 0x5a17c0d3, counter 0. Sent to every PeerEndpoint of bob's route "
-                 "direction.",
-                 tc, list_sealed(tc, "tunnel_control_i2r", "tunnel-request")});
-  Bytes tc2 = seal(ctl.recv, in.direction_id, 0, proto::PacketType::kTunnelControl, tresp.encode());
-  out.push_back({"tunnel-control-response", "Tunnel-control packet: tunnel response (alice → bob)",
-                 "The tunnel response above sealed with tunnel_control_r2i; receiver index = the "
-                 "direction ID, counter 0 (alice's first packet under that key). Sent to the "
-                 "address the request came from.",
-                 tc2, list_sealed(tc2, "tunnel_control_r2i", "tunnel-response")});
+  // Tunnel handshake (§7.4-7.5).
+  TunnelHandshake ths = example_tunnel_handshake();
+  auto list_tunnel_hs = [&](const Bytes& msg, const char* e_name, const char* payload_name) {
+    Listing l;
+    ByteView m(msg);
+    size_t n = msg.size() - proto::kTunnelHandshakeHeaderSize - proto::kTagSize;
+    l.field(0, m.subspan(0, 1), "packet type = 0x04 tunnel handshake");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("direction ID = 0x%08llx", in.direction_id));
+    l.field(8, m.subspan(8, 32), std::string("e: ") + e_name);
+    l.field(40, m.subspan(40, n),
+            std::string("ChaCha20-Poly1305 ciphertext of ") + payload_name + " (" +
+                std::to_string(n) + " bytes)");
+    l.field(40 + n, m.subspan(40 + n, 16), "Poly1305 tag");
+    return l.str();
+  };
+  out.push_back(
+      {"tunnel-handshake-request", "Tunnel handshake message 1: tunnel request (bob → alice)",
+       "Noise KKpsk0 message 1 (-> psk, e, es, ss) from bob (initiator) to alice, "
+       "built from bob_static_private, alice_static_public, bob's fixed tunnel "
+       "ephemeral key, psk = temporal_key and the prologue \"NTM tunnel v1\" ‖ "
+       "5a 17 c0 d3; its payload is the tunnel request above. Sent to every "
+       "PeerEndpoint of bob's route direction. 40 + 24 + 16 = 80 bytes.",
+       ths.msg1, list_tunnel_hs(ths.msg1, "bob_tunnel_ephemeral_public", "tunnel-request")});
+  out.push_back(
+      {"tunnel-handshake-response", "Tunnel handshake message 2: tunnel response (alice → bob)",
+       "Noise KKpsk0 message 2 (<- e, ee, se) from alice with her fixed tunnel "
+       "ephemeral key; its payload is the tunnel response above. Sent to the "
+       "address message 1 came from. After it both sides hold data_i2r and data_r2i "
+       "(Split) and rekey_secret (§10.1).",
+       ths.msg2, list_tunnel_hs(ths.msg2, "alice_tunnel_ephemeral_public", "tunnel-response")});
 
-  crypto::DirectionalKeys data;
-  crypto::tunnel_data_keys(in.temporal_key, proto::Role::kInitiator, in.bob_tunnel_ephemeral,
-                           bob_pub, alice_pub, data);
+  // Data packets (§8).
+  Bytes tm = {proto::kTunnelMessageMarker, uint8_t(proto::TunnelMessage::kPathChallenge)};
+  tm.resize(proto::kTunnelMessageSize);
+  proto::put_u64(&tm[2], in.tunnel_path_token);
+  Bytes tmp =
+      seal(ths.k2, in.bob_tunnel_id, in.tunnel_message_counter, proto::PacketType::kData, tm);
+  out.push_back({"tunnel-message",
+                 "Data packet carrying a tunnel message: path challenge (alice → bob)",
+                 "§8.3: bob's packets start arriving from a new address (his NAT rebound); alice "
+                 "moves bob's endpoint there on the first authenticated packet with a new "
+                 "highest counter and sends this path challenge to it: the 10-byte plaintext "
+                 "00 01 ‖ tunnel_path_token, sealed with data_r2i (alice is the responder), "
+                 "receiver index = bob's tunnel ID 0xb0b00001, counter 42. bob answers with kind "
+                 "2 and the same token. 10 + 32 = 42 bytes.",
+                 tmp, list_sealed(tmp, "data_r2i", "the tunnel message")});
+
   Bytes inner = example_inner_packet();
-  Bytes dp = seal(data.send, in.alice_tunnel_id, in.data_counter, proto::PacketType::kData, inner);
+  Bytes dp = seal(ths.k1, in.alice_tunnel_id, in.data_counter, proto::PacketType::kData, inner);
   out.push_back({"data", "Data packet (bob → alice)",
                  "A 36-byte IPv4 ICMP echo request from bob's vIP 100.64.0.3 to alice's vIP "
-                 "100.64.0.2 (inner packet below), sealed with data_i2r (bob is the initiator); "
-                 "receiver index = alice's tunnel ID 0xa11c0001; counter 263 = 0x107, so the "
-                 "header carries 00 00 00 00 00 00 01 07 and the nonce is " +
+                 "100.64.0.2 (inner packet below), sealed with data_i2r (bob is the initiator, "
+                 "k1 of the tunnel handshake's Split); receiver index = alice's tunnel ID "
+                 "0xa11c0001; counter 263 = 0x107, so the header carries 00 00 00 00 00 00 01 07 "
+                 "and the nonce is " +
                      nonce_hex(in.data_counter) + ". 36 + 32 = 68 bytes.",
                  dp, list_sealed(dp, "data_i2r", "the inner IPv4 packet")});
   return out;

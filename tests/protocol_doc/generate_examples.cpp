@@ -28,27 +28,44 @@ std::string key_value_block(const char* tag,
   return s + "```\n";
 }
 
+ntm::proto::Bytes example_payload(const std::string& name) {
+  for (auto& e : ntm::protocol_doc::build_examples())
+    if (e.name == name) return e.bytes;
+  return {};
+}
+
 std::string generate() {
   using namespace ntm::protocol_doc;
   const Inputs& in = inputs();
   std::ostringstream o;
   o << kBegin << "\n\n";
-  o << "### 10.1 Fixed inputs, derived keys and handshake trace\n\n";
+  o << "### 10.1 Fixed inputs, derived keys and handshake traces\n\n";
   o << "Every example below is built from these inputs; nothing is random. Private keys are "
        "X25519 scalars as stored (libsodium clamps them when used). Indices, IDs and counters "
        "are shown as big-endian hex.\n\n";
   o << key_value_block("inputs", input_values()) << "\n";
   o << "Values derived from them by the library itself (`crypto::public_key`, Split() of the "
-       "handshake, `crypto::tunnel_control_keys`, `crypto::tunnel_data_keys`):\n\n";
+       "node ⇄ DC handshake, the BLAKE2b keys and cookie of §3.8, Split() and the rekey secret "
+       "of the tunnel handshake):\n\n";
   o << key_value_block("derived", derived_values()) << "\n";
   auto ref =
       reference::handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
-                           in.alice_index, in.dc_index, example_timestamp());
+                           in.alice_index, in.dc_index, example_timestamp(in.ts_nanos));
   std::vector<std::pair<std::string, std::string>> trace;
   for (auto& [label, value] : ref.trace) trace.push_back({label, hex(value)});
-  o << "The symmetric state while the example handshake runs (§3.3), as computed by the "
-       "independent reference implementation in `tests/protocol_doc/reference.cpp`:\n\n";
+  o << "The symmetric state while the example node ⇄ DC handshake runs (§3.3), as computed by "
+       "the independent reference implementation in `tests/protocol_doc/reference.cpp`:\n\n";
   o << key_value_block("handshake-trace", trace) << "\n";
+  auto tref = reference::tunnel_handshake(in.bob_static, in.alice_static, in.bob_tunnel_ephemeral,
+                                          in.alice_tunnel_ephemeral, in.temporal_key,
+                                          in.direction_id, example_payload("tunnel-request"),
+                                          example_payload("tunnel-response"));
+  trace.clear();
+  for (auto& [label, value] : tref.trace) trace.push_back({label, hex(value)});
+  o << "The symmetric state while the example tunnel handshake runs (§7.5; bob is the "
+       "initiator, alice the responder, psk = temporal_key), from the same reference "
+       "implementation:\n\n";
+  o << key_value_block("tunnel-handshake-trace", trace) << "\n";
 
   int n = 2;
   for (auto& e : build_examples()) {
@@ -59,6 +76,11 @@ std::string generate() {
     if (e.name == "data") {
       o << "The inner packet (the plaintext of the data packet):\n\n";
       o << "```hex plaintext=data\n" << hex_block(example_inner_packet()) << "\n```\n\n";
+    }
+    if (e.name == "tunnel-message") {
+      o << "Its plaintext: marker 0x00, kind 1 (path challenge), the token (u64 BE):\n\n";
+      o << "```hex plaintext=tunnel-message\n"
+        << hex_block(reference::tunnel_message(1, in.tunnel_path_token)) << "\n```\n\n";
     }
   }
   o << kEnd << "\n";

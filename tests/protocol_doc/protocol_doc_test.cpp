@@ -6,11 +6,16 @@
 // - The expected example names are listed here: a missing, duplicated or unknown example fails.
 // - The examples must equal what the library's encoders produce today from the documented
 //   inputs (so a changed encoder fails even when the parsers still accept the old bytes).
-// - An independent implementation of §2, §3 and §7 (reference.cpp, libsodium only) must
-//   reproduce the documented bytes, keys and handshake trace.
+// - An independent implementation of §2, §3 (handshake, MACs, cookies), §7 (tunnel handshake,
+//   keys) and §8 (reference.cpp, libsodium only) must reproduce the documented bytes, keys and
+//   handshake traces.
+// - The real parsers and state machines that can be driven without sockets
+//   (HandshakeResponder, CookieChecker/CookieGenerator, TunnelHandshake, Session,
+//   ReplayWindow, ResponseCache, the DC's rate limiters) behave as the text says.
 // - The tables marked <!-- table:... --> must match the code's enums and constants.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include <fstream>
 #include <map>
@@ -19,11 +24,15 @@
 #include <string>
 #include <vector>
 
+#include "common/rate_limiter.h"
 #include "crypto/anti_replay.h"
+#include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
-#include "crypto/tunnel_keys.h"
+#include "crypto/tunnel_handshake.h"
+#include "dc/dc_config.h"
 #include "examples.h"
+#include "packet/tunnel_table.h"
 #include "proto/control_message.h"
 #include "proto/messages.h"
 #include "proto/response_cache.h"
@@ -273,9 +282,34 @@ Key derived_key(const std::string& n) {
   return key_of(kv(doc_derived(), n));
 }
 
+crypto::Mac mac_of(const std::string& hexstr) {
+  crypto::Mac m{};
+  Bytes b = from_hex(hexstr);
+  EXPECT_EQ(b.size(), 16u) << hexstr;
+  std::copy_n(b.begin(), std::min<size_t>(16, b.size()), m.begin());
+  return m;
+}
+crypto::Mac mac_at(const Bytes& b, size_t off) {
+  crypto::Mac m{};
+  if (b.size() >= off + 16) std::copy_n(b.begin() + off, 16, m.begin());
+  return m;
+}
+Bytes with_zero_macs(Bytes msg1) {
+  if (msg1.size() == proto::kHandshakeInitSize)
+    std::fill(msg1.begin() + crypto::kMac1Offset, msg1.end(), 0);
+  return msg1;
+}
+proto::Endpoint endpoint(const char* text) {
+  auto e = proto::Endpoint::parse(text);
+  EXPECT_TRUE(e) << text;
+  return e.value_or(proto::Endpoint());
+}
+
 const std::vector<std::string> kExpectedExamples = {
     "handshake-init",
     "handshake-resp",
+    "cookie-reply",
+    "handshake-init-retry",
     "registration-request",
     "registration-response",
     "direction-request",
@@ -289,11 +323,32 @@ const std::vector<std::string> kExpectedExamples = {
     "keep-alive",
     "keep-alive-ack",
     "error",
+    "path-challenge",
+    "path-response",
     "sealed-control",
     "sealed-control-from-dc",
-    "tunnel-control-request",
-    "tunnel-control-response",
+    "tunnel-handshake-request",
+    "tunnel-handshake-response",
+    "tunnel-message",
     "data",
+};
+/// The examples that are control-message plaintexts (the rest are whole UDP payloads).
+const std::set<std::string> kControlExamples = {
+    "registration-request",
+    "registration-response",
+    "direction-request",
+    "direction-request-vip4",
+    "direction-response",
+    "route-direction",
+    "route-direction-responder",
+    "route-direction-ack",
+    "tunnel-request",
+    "tunnel-response",
+    "keep-alive",
+    "keep-alive-ack",
+    "error",
+    "path-challenge",
+    "path-response",
 };
 
 class ProtocolDoc : public ::testing::Test {
@@ -317,12 +372,18 @@ TEST_F(ProtocolDoc, EveryExpectedExampleIsPresentAndNoOther) {
   }
   // Every control message type has a plaintext example.
   std::set<uint8_t> types;
+  for (auto& n : kControlExamples) {
+    Bytes b = ex(n);
+    if (b.size() >= 8) types.insert(b[1]);
+  }
+  for (uint8_t t = 0x01; t <= 0x0D; ++t)
+    EXPECT_TRUE(types.count(t)) << "no example of message type " << int(t);
+  // Every packet type has an example of its own.
+  std::set<uint8_t> packets;
   for (auto& [n, b] : examples())
-    if (b.size() >= 8 && b[0] == 1 && n.find("handshake") == std::string::npos &&
-        n.find("sealed") == std::string::npos && n.find("tunnel-control") == std::string::npos)
-      types.insert(b[1]);
-  for (uint8_t t = 0x01; t <= 0x0B; ++t)
-    EXPECT_TRUE(types.count(t)) << "no example of type " << int(t);
+    if (!kControlExamples.count(n) && !b.empty()) packets.insert(b[0]);
+  for (uint8_t t = 0x01; t <= 0x06; ++t)
+    EXPECT_TRUE(packets.count(t)) << "no example of packet type " << int(t);
 }
 
 TEST_F(ProtocolDoc, ExamplesEqualWhatTheEncodersProduceToday) {
@@ -334,6 +395,7 @@ TEST_F(ProtocolDoc, ExamplesEqualWhatTheEncodersProduceToday) {
   }
   auto plain = hex_blocks("plaintext");
   EXPECT_EQ(hex(plain["data"]), hex(example_inner_packet()));
+  EXPECT_EQ(plain.size(), 2u);
 }
 
 TEST_F(ProtocolDoc, DocumentedInputsAndDerivedValuesAreTheGeneratorsAndTheLibrarys) {
@@ -342,46 +404,21 @@ TEST_F(ProtocolDoc, DocumentedInputsAndDerivedValuesAreTheGeneratorsAndTheLibrar
 }
 
 // ---------------------------------------------------------------------------------------------
-// Key derivations (§3.5, §7.4, §7.6): library, reference and document agree.
+// Key derivations: library, reference and document agree.
 
-TEST_F(ProtocolDoc, PublicKeysAndTunnelKeysFollowFromTheDocumentedInputs) {
+TEST_F(ProtocolDoc, PublicKeysFollowFromTheDocumentedInputs) {
   for (auto [priv, pub] : std::vector<std::pair<const char*, const char*>>{
            {"alice_static_private", "alice_static_public"},
+           {"bob_static_private", "bob_static_public"},
            {"dc_static_private", "dc_static_public"},
            {"alice_handshake_ephemeral_private", "alice_handshake_ephemeral_public"},
+           {"alice_handshake_ephemeral_retry_private", "alice_handshake_ephemeral_retry_public"},
            {"dc_handshake_ephemeral_private", "dc_handshake_ephemeral_public"},
            {"bob_tunnel_ephemeral_private", "bob_tunnel_ephemeral_public"},
            {"alice_tunnel_ephemeral_private", "alice_tunnel_ephemeral_public"}}) {
     EXPECT_EQ(crypto::public_key(in_key(priv)), derived_key(pub)) << pub;
     EXPECT_EQ(reference::x25519_public(in_key(priv)), derived_key(pub)) << pub;
   }
-  Key T = in_key("temporal_key");
-  auto [ri2r, rr2i] = reference::tunnel_control_keys(T);
-  EXPECT_EQ(ri2r, derived_key("tunnel_control_i2r"));
-  EXPECT_EQ(rr2i, derived_key("tunnel_control_r2i"));
-  auto init = crypto::tunnel_control_keys(T, proto::Role::kInitiator);
-  auto resp = crypto::tunnel_control_keys(T, proto::Role::kResponder);
-  EXPECT_EQ(init.send, ri2r);  // the initiator seals with Ki2r
-  EXPECT_EQ(init.recv, rr2i);
-  EXPECT_EQ(resp.send, rr2i);  // the responder seals with Kr2i
-  EXPECT_EQ(resp.recv, ri2r);
-
-  Key ei = in_key("bob_tunnel_ephemeral_private"), er = in_key("alice_tunnel_ephemeral_private");
-  Key Ei = derived_key("bob_tunnel_ephemeral_public"),
-      Er = derived_key("alice_tunnel_ephemeral_public");
-  auto [di2r, dr2i] = reference::tunnel_data_keys(T, ei, Er);
-  EXPECT_EQ(di2r, derived_key("data_i2r"));
-  EXPECT_EQ(dr2i, derived_key("data_r2i"));
-  crypto::DirectionalKeys i, r;
-  ASSERT_TRUE(crypto::tunnel_data_keys(T, proto::Role::kInitiator, ei, Ei, Er, i));
-  ASSERT_TRUE(crypto::tunnel_data_keys(T, proto::Role::kResponder, er, Er, Ei, r));
-  EXPECT_EQ(i.send, di2r);
-  EXPECT_EQ(i.recv, dr2i);
-  EXPECT_EQ(r.send, dr2i);
-  EXPECT_EQ(r.recv, di2r);
-  // A low-order peer key is refused (§7.5: "drop on a low-order key").
-  Key zero{};
-  EXPECT_FALSE(crypto::tunnel_data_keys(T, proto::Role::kInitiator, ei, Ei, zero, i));
 }
 
 TEST_F(ProtocolDoc, HandshakeTraceAndKeysMatchTheReferenceImplementation) {
@@ -399,18 +436,52 @@ TEST_F(ProtocolDoc, HandshakeTraceAndKeysMatchTheReferenceImplementation) {
     EXPECT_EQ(trace[i].second, hex(ref.trace[i].second)) << trace[i].first;
   }
   EXPECT_EQ(ref.trace.front().second, key_of(hex(str("Noise_IK_25519_ChaChaPoly_SHA256"))));
-  EXPECT_EQ(hex(ref.msg1), hex(ex("handshake-init")));
+  Bytes m1 = ex("handshake-init");
+  ASSERT_EQ(m1.size(), 148u);
+  EXPECT_EQ(hex(ref.msg1), hex(ByteView(m1).first(116))) << "the Noise part: bytes 0..115";
   EXPECT_EQ(hex(ref.msg2), hex(ex("handshake-resp")));
   EXPECT_EQ(ref.k1, derived_key("k1_node_to_dc"));
   EXPECT_EQ(ref.k2, derived_key("k2_dc_to_node"));
+  // The retry: same index, its own ephemeral key and timestamp.
+  auto ts2 = from_hex(kv(doc_inputs(), "handshake_timestamp_retry"));
+  auto ref2 = reference::handshake(in_key("alice_static_private"), in_key("dc_static_private"),
+                                   in_key("alice_handshake_ephemeral_retry_private"),
+                                   in_key("dc_handshake_ephemeral_private"),
+                                   uint32_t(num_of(kv(doc_inputs(), "alice_index"))),
+                                   uint32_t(num_of(kv(doc_inputs(), "dc_index"))), ts2);
+  EXPECT_EQ(hex(ref2.msg1), hex(ByteView(ex("handshake-init-retry")).first(116)));
+}
+
+TEST_F(ProtocolDoc, TunnelHandshakeTraceKeysAndRekeySecretMatchTheReferenceImplementation) {
+  uint32_t direction = uint32_t(num_of(kv(doc_inputs(), "direction_id")));
+  auto ref = reference::tunnel_handshake(
+      in_key("bob_static_private"), in_key("alice_static_private"),
+      in_key("bob_tunnel_ephemeral_private"), in_key("alice_tunnel_ephemeral_private"),
+      in_key("temporal_key"), direction, ex("tunnel-request"), ex("tunnel-response"));
+  auto trace = key_values("tunnel-handshake-trace");
+  ASSERT_EQ(trace.size(), ref.trace.size());
+  for (size_t i = 0; i < trace.size(); ++i) {
+    EXPECT_EQ(trace[i].first, ref.trace[i].first);
+    EXPECT_EQ(trace[i].second, hex(ref.trace[i].second)) << trace[i].first;
+  }
+  // The protocol name is 36 bytes, longer than HASHLEN: h = SHA-256(name) (Noise §5.2).
+  Key name_hash;
+  crypto_hash_sha256(name_hash.data(),
+                     reinterpret_cast<const uint8_t*>("Noise_KKpsk0_25519_ChaChaPoly_SHA256"), 36);
+  EXPECT_EQ(ref.trace.front().second, name_hash);
+  EXPECT_EQ(hex(ref.msg1), hex(ex("tunnel-handshake-request")));
+  EXPECT_EQ(hex(ref.msg2), hex(ex("tunnel-handshake-response")));
+  EXPECT_EQ(ref.k1, derived_key("data_i2r"));
+  EXPECT_EQ(ref.k2, derived_key("data_r2i"));
+  EXPECT_EQ(ref.rekey_secret, derived_key("rekey_secret"));
 }
 
 // ---------------------------------------------------------------------------------------------
-// Handshake (§3).
+// Node ⇄ DC handshake (§3).
 
 TEST_F(ProtocolDoc, HandshakeInitDecodesWithTheRealResponder) {
   Bytes m = ex("handshake-init");
-  ASSERT_EQ(m.size(), 116u);
+  ASSERT_EQ(m.size(), 148u);
   EXPECT_EQ(m[0], 0x01);
   EXPECT_EQ(m[1] | m[2] | m[3], 0);
   EXPECT_EQ(proto::get_u32(&m[4]), 0x0a11ce00u);
@@ -435,19 +506,32 @@ TEST_F(ProtocolDoc, HandshakeInitDecodesWithTheRealResponder) {
   EXPECT_EQ(response[1] | response[2] | response[3], 0);
   EXPECT_EQ(proto::get_u32(&response[4]), 0x12345678u) << "sender index = the DC's";
   EXPECT_EQ(proto::get_u32(&response[8]), 0x0a11ce00u) << "receiver index = the node's";
-  // Any change to a byte the transcript covers is rejected.
+  // Any change to a byte the transcript covers is rejected; mac1 and mac2 are outside it.
   for (size_t off : {8u, 40u, 87u, 88u, 115u}) {
     Bytes bad = m;
     bad[off] ^= 1;
     EXPECT_FALSE(dc.consume_init(bad, 1, response)) << "flipped byte " << off;
   }
-  Bytes wrong_size = m;
-  wrong_size.push_back(0);
-  EXPECT_FALSE(dc.consume_init(wrong_size, 1, response));
+  for (size_t off : {116u, 131u, 132u, 147u}) {
+    Bytes other = m;
+    other[off] ^= 1;
+    EXPECT_TRUE(dc.consume_init(other, 1, response)) << "byte " << off << " is not Noise's";
+  }
+  for (size_t size : {116u, 147u, 149u}) {
+    Bytes wrong_size = m;
+    wrong_size.resize(size);
+    EXPECT_FALSE(dc.consume_init(wrong_size, 1, response)) << size;
+  }
+  // The retry authenticates too, and its timestamp is newer (§3.4: strictly greater).
+  auto r2 = dc.consume_init(ex("handshake-init-retry"), 2, response);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->remote_static, r->remote_static);
+  EXPECT_TRUE(r->timestamp < r2->timestamp);
 }
 
 TEST_F(ProtocolDoc, HandshakeRespAuthenticatesAgainstTheDocumentedInitiatorState) {
   Bytes m1 = ex("handshake-init"), m2 = ex("handshake-resp");
+  ASSERT_EQ(m1.size(), 148u);
   ASSERT_EQ(m2.size(), 60u);
   EXPECT_EQ(m2[0], 0x02);
   EXPECT_EQ(m2[1] | m2[2] | m2[3], 0);
@@ -508,6 +592,8 @@ TEST_F(ProtocolDoc, LiveHandshakeHasTheDocumentedLayoutAndKeyPairing) {
   ASSERT_EQ(m1.size(), proto::kHandshakeInitSize);
   EXPECT_EQ(m1[0], 0x01);
   EXPECT_EQ(proto::get_u32(&m1[4]), 0x0a11ce00u);
+  EXPECT_EQ(hex(ByteView(m1).subspan(116)), std::string(64, '0'))
+      << "create_init leaves mac1 and mac2 zero for CookieGenerator::add_macs";
   auto r = resp.consume_init(m1, 0xd0c00001, m2);
   ASSERT_TRUE(r);
   ASSERT_EQ(m2.size(), proto::kHandshakeRespSize);
@@ -519,6 +605,7 @@ TEST_F(ProtocolDoc, LiveHandshakeHasTheDocumentedLayoutAndKeyPairing) {
   EXPECT_FALSE(ini.consume_response(other_index)) << "receiver index must be the node's";
   auto n = ini.consume_response(m2);
   ASSERT_TRUE(n);
+  EXPECT_FALSE(ini.consume_response(m2)) << "a second message 2 for one message 1";
   EXPECT_EQ(n->remote_index, 0xd0c00001u);
   EXPECT_EQ(n->local_index, 0x0a11ce00u);
   EXPECT_EQ(n->send_key, r->recv_key);  // node sends with k1, the DC receives with k1
@@ -535,6 +622,122 @@ TEST_F(ProtocolDoc, LiveHandshakeHasTheDocumentedLayoutAndKeyPairing) {
   EXPECT_EQ(back, plain);
   // The timestamp is now (§3.2).
   EXPECT_GT(proto::get_u64(r->timestamp.data()), 1700000000u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MACs and cookies (§3.8).
+
+TEST_F(ProtocolDoc, MacKeysAndMac1FollowTheText) {
+  Key dc_pub = derived_key("dc_static_public");
+  EXPECT_EQ(reference::label_key("mac1----", dc_pub), derived_key("mac1_key"));
+  EXPECT_EQ(reference::label_key("cookie--", dc_pub), derived_key("cookie_key"));
+  crypto::CookieChecker dc(dc_pub);
+  for (const char* name : {"handshake-init", "handshake-init-retry"}) {
+    SCOPED_TRACE(name);
+    Bytes m = ex(name);
+    ASSERT_EQ(m.size(), 148u);
+    EXPECT_EQ(reference::mac1(dc_pub, m), mac_at(m, 116));
+    EXPECT_EQ(reference::mac(derived_key("mac1_key"), ByteView(m).first(116)), mac_at(m, 116));
+    EXPECT_TRUE(dc.check_mac1(m)) << "the DC's real check accepts the documented mac1";
+    for (size_t off : {0u, 8u, 115u, 116u, 131u}) {
+      Bytes bad = m;
+      bad[off] ^= 1;
+      EXPECT_FALSE(dc.check_mac1(bad)) << "flipped byte " << off;
+    }
+    Bytes other_mac2 = m;
+    other_mac2[140] ^= 1;
+    EXPECT_TRUE(dc.check_mac1(other_mac2)) << "mac1 does not cover mac2";
+    EXPECT_FALSE(dc.check_mac1(ByteView(m).first(147)));
+  }
+  // A DC with another static key rejects it: mac1 proves knowledge of S_dc.
+  crypto::CookieChecker other(crypto::public_key(in_key("alice_static_private")));
+  EXPECT_FALSE(other.check_mac1(ex("handshake-init")));
+}
+
+TEST_F(ProtocolDoc, CookieReplyAndMac2FollowTheText) {
+  Key dc_pub = derived_key("dc_static_public");
+  Bytes init = ex("handshake-init"), reply = ex("cookie-reply"), retry = ex("handshake-init-retry");
+  ASSERT_EQ(reply.size(), 64u);
+  EXPECT_EQ(reply[0], 0x06);
+  EXPECT_EQ(reply[1] | reply[2] | reply[3], 0);
+  EXPECT_EQ(proto::get_u32(&reply[4]), proto::get_u32(&init[4])) << "receiver = sender index";
+  EXPECT_EQ(hex(ByteView(reply).subspan(8, 24)), kv(doc_inputs(), "cookie_nonce"));
+  // cookie = MAC(R, address || port BE) for 198.51.100.7:40000.
+  EXPECT_EQ(kv(doc_inputs(), "alice_source"), "198.51.100.7:40000");
+  crypto::Mac cookie = reference::cookie(in_key("cookie_secret"), ip4("198.51.100.7"), 40000);
+  EXPECT_EQ(cookie, mac_of(kv(doc_derived(), "cookie")));
+  EXPECT_EQ(hex(reference::cookie_reply(dc_pub, 0x0a11ce00, mac_at(init, 116),
+                                        ByteView(reply).subspan(8, 24), cookie)),
+            hex(reply));
+  crypto::Mac opened{};
+  ASSERT_TRUE(reference::open_cookie_reply(dc_pub, mac_at(init, 116), reply, opened));
+  EXPECT_EQ(opened, cookie);
+  EXPECT_FALSE(reference::open_cookie_reply(dc_pub, mac_at(retry, 116), reply, opened))
+      << "the reply is bound to the mac1 of the message it answers";
+  EXPECT_EQ(reference::mac2(cookie, retry), mac_at(retry, 132));
+
+  // The node's real code: mac1 on send, the reply consumed, mac2 on the retry.
+  crypto::CookieGenerator node(dc_pub);
+  EXPECT_FALSE(node.consume_reply(reply)) << "nothing sent yet";
+  Bytes m = with_zero_macs(init);
+  node.add_macs(m);
+  EXPECT_EQ(hex(m), hex(init));
+  EXPECT_FALSE(node.has_cookie());
+  for (size_t off : {1u, 8u, 32u, 63u}) {
+    Bytes bad = reply;
+    bad[off] ^= 1;
+    EXPECT_FALSE(node.consume_reply(bad)) << "flipped byte " << off;
+  }
+  EXPECT_FALSE(node.consume_reply(ByteView(reply).first(63)));
+  ASSERT_TRUE(node.consume_reply(reply));
+  EXPECT_TRUE(node.has_cookie());
+  Bytes r = with_zero_macs(retry);
+  node.add_macs(r);
+  EXPECT_EQ(hex(r), hex(retry)) << "mac1 and mac2 of the retry";
+}
+
+TEST_F(ProtocolDoc, LiveCookieRoundTripProvesTheSourceAddress) {
+  Key dc_pub = derived_key("dc_static_public");
+  crypto::CookieChecker dc(dc_pub);
+  crypto::CookieGenerator node(dc_pub);
+  auto from = endpoint("198.51.100.7:40000");
+  Bytes m1 = with_zero_macs(ex("handshake-init"));
+  node.add_macs(m1);
+  EXPECT_FALSE(dc.check_mac2(m1, from)) << "a zero mac2";
+  Bytes reply = dc.create_reply(m1, from);
+  ASSERT_EQ(reply.size(), crypto::kCookieReplySize);
+  EXPECT_EQ(reply[0], 0x06);
+  EXPECT_EQ(reply[1] | reply[2] | reply[3], 0);
+  EXPECT_EQ(proto::get_u32(&reply[4]), 0x0a11ce00u);
+  ASSERT_TRUE(node.consume_reply(reply));
+  Bytes m2 = with_zero_macs(ex("handshake-init-retry"));
+  node.add_macs(m2);
+  EXPECT_TRUE(dc.check_mac1(m2));
+  EXPECT_TRUE(dc.check_mac2(m2, from));
+  EXPECT_FALSE(dc.check_mac2(m2, endpoint("198.51.100.7:40001"))) << "another port";
+  EXPECT_FALSE(dc.check_mac2(m2, endpoint("198.51.100.8:40000"))) << "another address";
+  Bytes bad = m2;
+  bad[20] ^= 1;
+  EXPECT_FALSE(dc.check_mac2(bad, from)) << "mac2 covers bytes 0..131";
+}
+
+TEST_F(ProtocolDoc, HandshakeRateLimiterKeysOnIpv4AddressesAndIpv6Slash64) {
+  auto t0 = server::Clock::now();
+  server::SourceRateLimiter limiter(1, 2);  // 1 per second, burst 2
+  auto a = endpoint("198.51.100.7:1"), a_other_port = endpoint("198.51.100.7:2");
+  EXPECT_TRUE(limiter.allow(a, t0));
+  EXPECT_TRUE(limiter.allow(a_other_port, t0)) << "one bucket per address, any port";
+  EXPECT_FALSE(limiter.allow(a, t0));
+  EXPECT_TRUE(limiter.allow(endpoint("198.51.100.8:1"), t0)) << "another IPv4 address";
+  EXPECT_TRUE(limiter.allow(a, t0 + std::chrono::seconds(1))) << "refilled at `rate`";
+  EXPECT_TRUE(limiter.allow(endpoint("[2001:db8:1:2::1]:1"), t0));
+  EXPECT_TRUE(limiter.allow(endpoint("[2001:db8:1:2:ffff::9]:7"), t0));
+  EXPECT_FALSE(limiter.allow(endpoint("[2001:db8:1:2::3]:1"), t0)) << "same /64";
+  EXPECT_TRUE(limiter.allow(endpoint("[2001:db8:1:3::1]:1"), t0)) << "another /64";
+  server::TokenBucket per_node(10, 20);
+  int allowed = 0;
+  for (int i = 0; i < 25; ++i) allowed += per_node.allow(t0);
+  EXPECT_EQ(allowed, 20) << "a burst of `burst`";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -588,9 +791,11 @@ TEST_F(ProtocolDoc, DirectionResponse) {
                           {{0x0002, str("bob.dc.ntm.test")},
                            {0x0011, ip4("100.64.0.3")},
                            {0x0012, ip6("fd00:6e74:6d::3")},
-                           {0x0008, be32(0x5a17c0d3)}}});
+                           {0x0008, be32(0x5a17c0d3)},
+                           {0x0013, kb(derived_key("bob_static_public"))}}});
   ASSERT_TRUE(m);
   EXPECT_EQ(m->get_u32(AttrType::kDirectionId), 0x5a17c0d3u);
+  EXPECT_EQ(m->get_key(AttrType::kPeerStaticKey), derived_key("bob_static_public"));
   EXPECT_EQ(*m->get_u32(AttrType::kDirectionId) & 1, 1u) << "direction IDs are odd (§4.4.3)";
 }
 
@@ -603,6 +808,7 @@ TEST_F(ProtocolDoc, RouteDirections) {
                            {0x0009, kb(T)},
                            {0x000A, {1}},
                            {0x0010, str("alice.dc.ntm.test")},
+                           {0x0013, kb(derived_key("alice_static_public"))},
                            {0x0011, ip4("100.64.0.2")},
                            {0x0012, ip6("fd00:6e74:6d::2")},
                            {0x000B, ep(4, ip4("198.51.100.7"), 40000)}}});
@@ -618,28 +824,24 @@ TEST_F(ProtocolDoc, RouteDirections) {
                             {0x0009, kb(T)},
                             {0x000A, {2}},
                             {0x0010, str("bob.dc.ntm.test")},
+                            {0x0013, kb(derived_key("bob_static_public"))},
                             {0x0011, ip4("100.64.0.3")},
                             {0x0012, ip6("fd00:6e74:6d::3")},
                             {0x000B, ep(4, ip4("203.0.113.9"), 61001)}}});
   ASSERT_TRUE(m2);
   EXPECT_EQ(m2->get_u8(AttrType::kRole), uint8_t(proto::Role::kResponder));
+  // Each node is told the other's identity: the key its tunnel handshake will demand.
+  EXPECT_EQ(m->get_key(AttrType::kPeerStaticKey), derived_key("alice_static_public"));
+  EXPECT_EQ(m2->get_key(AttrType::kPeerStaticKey), derived_key("bob_static_public"));
   check_message("route-direction-ack", ex("route-direction-ack"),
                 {0x06, 0x4c3b0001, {{0x0008, be32(0x5a17c0d3)}}});
 }
 
-TEST_F(ProtocolDoc, TunnelRequestAndResponse) {
+TEST_F(ProtocolDoc, TunnelRequestAndResponsePayloads) {
   auto req = check_message("tunnel-request", ex("tunnel-request"),
-                           {0x07,
-                            0x7e570001,
-                            {{0x0008, be32(0x5a17c0d3)},
-                             {0x000C, kb(derived_key("bob_tunnel_ephemeral_public"))},
-                             {0x000D, be32(0xb0b00001)}}});
+                           {0x07, 0x7e570001, {{0x000D, be32(0xb0b00001)}, {0x0015, be32(0)}}});
   auto resp = check_message("tunnel-response", ex("tunnel-response"),
-                            {0x08,
-                             0x7e570001,
-                             {{0x0008, be32(0x5a17c0d3)},
-                              {0x000C, kb(derived_key("alice_tunnel_ephemeral_public"))},
-                              {0x000D, be32(0xa11c0001)}}});
+                            {0x08, 0x7e570001, {{0x000D, be32(0xa11c0001)}, {0x0015, be32(0)}}});
   ASSERT_TRUE(req && resp);
   EXPECT_FALSE(proto::is_response(req->type));
   EXPECT_TRUE(proto::is_response(resp->type));
@@ -668,6 +870,17 @@ TEST_F(ProtocolDoc, Error) {
   EXPECT_EQ(long_error.find(AttrType::kErrorText)->value.size(), 200u);
 }
 
+TEST_F(ProtocolDoc, PathChallengeAndResponse) {
+  Bytes token = from_hex(kv(doc_inputs(), "dc_path_token"));
+  auto c =
+      check_message("path-challenge", ex("path-challenge"), {0x0C, 0x4c3b0003, {{0x0014, token}}});
+  auto r =
+      check_message("path-response", ex("path-response"), {0x0D, 0x4c3b0003, {{0x0014, token}}});
+  ASSERT_TRUE(c && r);
+  EXPECT_FALSE(proto::is_response(c->type)) << "the DC's request";
+  EXPECT_TRUE(proto::is_response(r->type));
+}
+
 TEST_F(ProtocolDoc, DecodeRulesOfSection4_1) {
   Bytes ka = ex("keep-alive");
   ASSERT_EQ(ka.size(), 8u);
@@ -679,7 +892,7 @@ TEST_F(ProtocolDoc, DecodeRulesOfSection4_1) {
   v[0] = 2;
   EXPECT_FALSE(decode(v));
   EXPECT_EQ(err, proto::DecodeError::kBadVersion);
-  for (uint8_t t : {0x00, 0x0C, 0xFF}) {
+  for (uint8_t t : {0x00, 0x0E, 0xFF}) {
     v = ka;
     v[1] = t;
     EXPECT_FALSE(decode(v));
@@ -701,6 +914,13 @@ TEST_F(ProtocolDoc, DecodeRulesOfSection4_1) {
   auto m = ControlMessage::decode(unknown, err);
   ASSERT_TRUE(m);
   EXPECT_EQ(m->attrs.size(), 1u);
+  // 0x000C (once EphemeralKey) is unused: like an unknown type, any length passes.
+  for (size_t len : {0u, 5u, 32u}) {
+    Bytes old = ka;
+    old.insert(old.end(), {0x00, 0x0C, 0x00, uint8_t(len)});
+    old.resize(old.size() + len, 0xee);
+    EXPECT_TRUE(decode(old)) << len;
+  }
   Bytes many = ka;
   for (int i = 0; i < 64; ++i) many.insert(many.end(), {0x00, 0x01, 0x00, 0x00});
   EXPECT_TRUE(decode(many));
@@ -740,7 +960,8 @@ TEST_F(ProtocolDoc, EndpointEncodingOfSection5_1) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sealed packets (§2.2, §3.5, §7.4, §7.6, §8).
+// ---------------------------------------------------------------------------------------------
+// Sealed packets (§2.2, §3.5, §8).
 
 struct SealedExpect {
   uint8_t type;
@@ -801,35 +1022,195 @@ TEST_F(ProtocolDoc, SealedControlPacketsOpenWithTheSplitKeys) {
   EXPECT_EQ(wrong.open(h, p, out.data()), crypto::Session::OpenStatus::kAuthFailed);
 }
 
-TEST_F(ProtocolDoc, TunnelControlPacketsOpenWithKeysFromTheRouteDirectionsTemporalKey) {
+// ---------------------------------------------------------------------------------------------
+// Tunnel handshake (§7.4-7.6).
+
+crypto::TunnelHandshakeParams alice_params(const Key& psk) {
+  // What alice holds after her route direction (§10.12): T, bob's static key, the direction ID.
   proto::DecodeError err;
-  auto rd = ControlMessage::decode(ex("route-direction"), err);
-  ASSERT_TRUE(rd);
-  Key T = *rd->get_key(AttrType::kTemporalKey);
-  uint32_t direction = *rd->get_u32(AttrType::kDirectionId);
-  auto responder = crypto::tunnel_control_keys(T, proto::Role::kResponder);
-  auto initiator = crypto::tunnel_control_keys(T, proto::Role::kInitiator);
-  Bytes req = open_sealed("tunnel-control-request", responder.recv, {0x04, direction, 0});
-  EXPECT_EQ(hex(req), hex(ex("tunnel-request")));
-  Bytes resp = open_sealed("tunnel-control-response", initiator.recv, {0x04, direction, 0});
-  EXPECT_EQ(hex(resp), hex(ex("tunnel-response")));
+  auto rd = ControlMessage::decode(ex("route-direction-responder"), err);
+  crypto::TunnelHandshakeParams p;
+  p.local_static_private = in_key("alice_static_private");
+  if (rd) {
+    p.peer_static_public = rd->get_key(AttrType::kPeerStaticKey).value_or(Key{});
+    p.direction_id = rd->get_u32(AttrType::kDirectionId).value_or(0);
+  }
+  p.psk = psk;
+  p.role = proto::Role::kResponder;
+  return p;
 }
 
-TEST_F(ProtocolDoc, DataPacketOpensWithTheDataKeyAndCarriesThePeersVip) {
+TEST_F(ProtocolDoc, TunnelHandshakeMessagesHaveTheDocumentedLayout) {
+  for (const char* name : {"tunnel-handshake-request", "tunnel-handshake-response"}) {
+    SCOPED_TRACE(name);
+    Bytes m = ex(name);
+    ASSERT_GE(m.size(), proto::kTunnelHandshakeMinSize);
+    EXPECT_EQ(m[0], 0x04);
+    EXPECT_EQ(m[1] | m[2] | m[3], 0);
+    uint32_t id = 0;
+    EXPECT_TRUE(crypto::parse_tunnel_handshake(m, id));
+    EXPECT_EQ(id, 0x5a17c0d3u) << "the direction ID at offset 4";
+    EXPECT_EQ(m.size(), 40u + 24u + 16u) << "header 40, payload 24, tag 16";
+    Bytes bad = m;
+    bad[3] = 1;
+    EXPECT_FALSE(crypto::parse_tunnel_handshake(bad, id)) << "reserved byte";
+    bad = m;
+    bad[0] = 0x03;
+    EXPECT_FALSE(crypto::parse_tunnel_handshake(bad, id)) << "type";
+    EXPECT_FALSE(crypto::parse_tunnel_handshake(ByteView(m).first(63), id)) << "below 64";
+    Bytes big = m;
+    big.resize(512);
+    EXPECT_TRUE(crypto::parse_tunnel_handshake(big, id));
+    big.resize(513);
+    EXPECT_FALSE(crypto::parse_tunnel_handshake(big, id)) << "above 512";
+  }
+  Key e;
+  std::copy_n(ex("tunnel-handshake-request").begin() + 8, 32, e.begin());
+  EXPECT_EQ(e, derived_key("bob_tunnel_ephemeral_public"));
+  std::copy_n(ex("tunnel-handshake-response").begin() + 8, 32, e.begin());
+  EXPECT_EQ(e, derived_key("alice_tunnel_ephemeral_public"));
+}
+
+TEST_F(ProtocolDoc, TunnelRequestIsConsumedByTheRealResponder) {
+  Bytes m1 = ex("tunnel-handshake-request");
+  proto::DecodeError err;
+  auto rd = ControlMessage::decode(ex("route-direction-responder"), err);
+  ASSERT_TRUE(rd);
+  Key T = *rd->get_key(AttrType::kTemporalKey);
+  crypto::TunnelHandshake alice(alice_params(T));
+  auto payload = alice.consume_request(m1);
+  ASSERT_TRUE(payload) << "alice's real TunnelHandshake rejects the documented message 1";
+  EXPECT_EQ(hex(*payload), hex(ex("tunnel-request")));
+  EXPECT_EQ(alice.initiator_ephemeral(), derived_key("bob_tunnel_ephemeral_public"));
+  // Message 2 from alice's side (random ephemeral key) has the layout of §7.5.
+  Bytes m2 = alice.create_response(ex("tunnel-response"));
+  ASSERT_EQ(m2.size(), m1.size());
+  EXPECT_EQ(hex(ByteView(m2).first(8)), hex(ByteView(m1).first(8)));
+  EXPECT_TRUE(alice.complete());
+
+  // Everything the handshake binds: T (psk), both static keys, the direction ID (prologue),
+  // and every byte of the message.
+  Key wrong_t = T;
+  wrong_t[0] ^= 1;
+  EXPECT_FALSE(crypto::TunnelHandshake(alice_params(wrong_t)).consume_request(m1)) << "T";
+  auto p = alice_params(T);
+  p.peer_static_public = derived_key("alice_static_public");  // not bob
+  EXPECT_FALSE(crypto::TunnelHandshake(p).consume_request(m1)) << "the initiator's static key";
+  p = alice_params(T);
+  p.local_static_private = in_key("dc_static_private");  // not alice
+  EXPECT_FALSE(crypto::TunnelHandshake(p).consume_request(m1)) << "the responder's static key";
+  p = alice_params(T);
+  p.direction_id ^= 2;
+  EXPECT_FALSE(crypto::TunnelHandshake(p).consume_request(m1)) << "another negotiation";
+  Bytes renamed = m1;
+  renamed[7] ^= 2;  // the same message under another direction ID: the prologue differs
+  p = alice_params(T);
+  p.direction_id = proto::get_u32(&renamed[4]);
+  EXPECT_FALSE(crypto::TunnelHandshake(p).consume_request(renamed)) << "direction ID in prologue";
+  for (size_t off : {size_t(8), size_t(39), size_t(40), m1.size() - 1}) {
+    Bytes bad = m1;
+    bad[off] ^= 1;
+    EXPECT_FALSE(crypto::TunnelHandshake(alice_params(T)).consume_request(bad)) << off;
+  }
+}
+
+TEST_F(ProtocolDoc, TunnelResponseAuthenticatesAgainstTheDocumentedInitiatorState) {
+  // bob's side of §7.5 with the library's SymmetricState, from the documented private keys.
+  Bytes m1 = ex("tunnel-handshake-request"), m2 = ex("tunnel-handshake-response");
+  Key s = in_key("bob_static_private"), e = in_key("bob_tunnel_ephemeral_private");
+  Key Si = derived_key("bob_static_public"), Sr = derived_key("alice_static_public");
+  Key T = in_key("temporal_key"), shared;
+  auto v = [](const Key& k) { return ByteView(k.data(), k.size()); };
+  Bytes prologue = str("NTM tunnel v1");
+  Bytes id = be32(0x5a17c0d3);
+  prologue.insert(prologue.end(), id.begin(), id.end());
+  crypto::SymmetricState ss("Noise_KKpsk0_25519_ChaChaPoly_SHA256", prologue);
+  ss.mix_hash(v(Si));
+  ss.mix_hash(v(Sr));
+  ss.mix_key_and_hash(v(T));
+  ss.mix_hash(ByteView(m1).subspan(8, 32));
+  ss.mix_key(ByteView(m1).subspan(8, 32));
+  ASSERT_TRUE(crypto::dh(e, Sr, shared));
+  ss.mix_key(v(shared));
+  ASSERT_TRUE(crypto::dh(s, Sr, shared));
+  ss.mix_key(v(shared));
+  Bytes again;
+  ss.encrypt_and_hash(ex("tunnel-request"), again);
+  EXPECT_EQ(hex(again), hex(ByteView(m1).subspan(40))) << "message 1's payload";
+  auto consume_m2 = [&](crypto::SymmetricState st, const Bytes& msg) -> std::optional<Bytes> {
+    Key er;
+    std::copy_n(msg.begin() + 8, 32, er.begin());
+    st.mix_hash(v(er));
+    st.mix_key(v(er));
+    if (!crypto::dh(e, er, shared)) return std::nullopt;  // ee
+    st.mix_key(v(shared));
+    if (!crypto::dh(s, er, shared)) return std::nullopt;  // se
+    st.mix_key(v(shared));
+    Bytes plain(msg.size() - 40 - 16);
+    if (!st.decrypt_and_hash(ByteView(msg).subspan(40), plain.data())) return std::nullopt;
+    Key k1, k2;
+    st.split(k1, k2);
+    EXPECT_EQ(k1, derived_key("data_i2r")) << "the initiator sends with k1";
+    EXPECT_EQ(k2, derived_key("data_r2i"));
+    EXPECT_EQ(st.derive("ntm rekey"), derived_key("rekey_secret"));
+    return plain;
+  };
+  auto payload = consume_m2(ss, m2);
+  ASSERT_TRUE(payload) << "message 2 does not authenticate";
+  EXPECT_EQ(hex(*payload), hex(ex("tunnel-response")));
+  for (size_t off : {size_t(8), size_t(39), size_t(40), m2.size() - 1}) {
+    Bytes bad = m2;
+    bad[off] ^= 1;
+    EXPECT_FALSE(consume_m2(ss, bad)) << "flipped byte " << off;
+  }
+}
+
+TEST_F(ProtocolDoc, LiveTunnelHandshakeAndRekeyPairKeysAsDocumented) {
+  Key bob = in_key("bob_static_private"), alice = in_key("alice_static_private");
+  Key T = in_key("temporal_key");
+  auto params = [&](proto::Role role, const Key& psk) {
+    crypto::TunnelHandshakeParams p;
+    p.local_static_private = role == proto::Role::kInitiator ? bob : alice;
+    p.peer_static_public = crypto::public_key(role == proto::Role::kInitiator ? alice : bob);
+    p.psk = psk;
+    p.direction_id = 0x5a17c0d3;
+    p.role = role;
+    return p;
+  };
+  auto run = [&](const Key& psk_i, const Key& psk_r, Key* rekey) {
+    crypto::TunnelHandshake i(params(proto::Role::kInitiator, psk_i));
+    crypto::TunnelHandshake r(params(proto::Role::kResponder, psk_r));
+    Bytes m1 = i.create_request(ex("tunnel-request"));
+    EXPECT_EQ(m1.size(), 40 + ex("tunnel-request").size() + 16);
+    if (!r.consume_request(m1)) return false;
+    EXPECT_EQ(r.initiator_ephemeral(), i.initiator_ephemeral()) << "duplicates are told by e";
+    Bytes m2 = r.create_response(ex("tunnel-response"));
+    if (!i.consume_response(m2)) return false;
+    EXPECT_FALSE(i.consume_response(m2)) << "completes once";
+    EXPECT_EQ(i.keys().send, r.keys().recv);  // initiator → responder: k1
+    EXPECT_EQ(i.keys().recv, r.keys().send);
+    EXPECT_NE(i.keys().send, i.keys().recv);
+    EXPECT_EQ(i.rekey_secret(), r.rekey_secret());
+    if (rekey) *rekey = i.rekey_secret();
+    return true;
+  };
+  Key R;
+  ASSERT_TRUE(run(T, T, &R));
+  EXPECT_NE(R, T);
+  Key R2;
+  EXPECT_TRUE(run(R, R, &R2)) << "a rekey: psk = the previous handshake's rekey secret";
+  EXPECT_NE(R2, R);
+  EXPECT_FALSE(run(R, T, nullptr)) << "T does not open a rekey";
+  EXPECT_FALSE(run(T, R, nullptr));
+}
+
+TEST_F(ProtocolDoc, DataPacketOpensWithTheKkDataKeyAndCarriesThePeersVip) {
   proto::DecodeError err;
   auto rd = ControlMessage::decode(ex("route-direction-responder"), err);  // what alice holds
-  auto treq = ControlMessage::decode(ex("tunnel-request"), err);
   auto tresp = ControlMessage::decode(ex("tunnel-response"), err);
-  ASSERT_TRUE(rd && treq && tresp);
-  Key T = *rd->get_key(AttrType::kTemporalKey);
-  Key alice_e = in_key("alice_tunnel_ephemeral_private");
-  Key alice_E = crypto::public_key(alice_e);
-  EXPECT_EQ(alice_E, *tresp->get_key(AttrType::kEphemeralKey));
-  crypto::DirectionalKeys keys;
-  ASSERT_TRUE(crypto::tunnel_data_keys(T, proto::Role::kResponder, alice_e, alice_E,
-                                       *treq->get_key(AttrType::kEphemeralKey), keys));
+  ASSERT_TRUE(rd && tresp);
   uint32_t alice_tunnel_id = *tresp->get_u32(AttrType::kTunnelId);
-  Bytes inner = open_sealed("data", keys.recv, {0x05, alice_tunnel_id, 0x107});
+  Bytes inner = open_sealed("data", derived_key("data_i2r"), {0x05, alice_tunnel_id, 0x107});
   EXPECT_EQ(hex(inner), hex(hex_blocks("plaintext")["data"]));
   EXPECT_EQ(ex("data").size(), inner.size() + 32) << "overhead 32 bytes";
   // Header counter big-endian, nonce little-endian (§1.4, §2.2).
@@ -840,6 +1221,45 @@ TEST_F(ProtocolDoc, DataPacketOpensWithTheDataKeyAndCarriesThePeersVip) {
   EXPECT_EQ(hex(ByteView(inner).subspan(12, 4)), hex(*rd->get_fixed<4>(AttrType::kPeerVip4)));
   EXPECT_EQ(hex(ByteView(inner).subspan(16, 4)), hex(ip4("100.64.0.2")));
   EXPECT_EQ(inner.size(), 36u);
+}
+
+TEST_F(ProtocolDoc, TunnelMessageIsAPathChallengeInsideADataPacket) {
+  proto::DecodeError err;
+  auto treq = ControlMessage::decode(ex("tunnel-request"), err);
+  ASSERT_TRUE(treq);
+  uint32_t bob_tunnel_id = *treq->get_u32(AttrType::kTunnelId);
+  uint64_t counter = num_of(kv(doc_inputs(), "tunnel_message_counter"));
+  Bytes plain =
+      open_sealed("tunnel-message", derived_key("data_r2i"), {0x05, bob_tunnel_id, counter});
+  ASSERT_EQ(plain.size(), proto::kTunnelMessageSize);
+  EXPECT_EQ(plain[0], proto::kTunnelMessageMarker) << "never the first byte of an IP packet";
+  EXPECT_EQ(plain[1], uint8_t(proto::TunnelMessage::kPathChallenge));
+  EXPECT_EQ(proto::get_u64(&plain[2]), num_of(kv(doc_inputs(), "tunnel_path_token")));
+  EXPECT_EQ(hex(plain), hex(hex_blocks("plaintext")["tunnel-message"]));
+  EXPECT_EQ(hex(plain), hex(reference::tunnel_message(1, proto::get_u64(&plain[2]))));
+}
+
+TEST_F(ProtocolDoc, OnlyTheNewestCounterMayMoveAnEndpoint) {
+  // §8.3 / §4.5: Session::open reports whether a packet carries the highest counter so far.
+  Key k = derived_key("data_i2r");
+  crypto::Session tx(k, k, 7), rx(k, k, 7);
+  std::vector<Bytes> sent;
+  for (int i = 0; i < 3; ++i) {
+    Bytes out(32);
+    tx.seal(proto::PacketType::kData, {}, out.data());
+    sent.push_back(out);
+  }
+  auto open = [&](const Bytes& p) {
+    crypto::SealedHeader h;
+    EXPECT_TRUE(crypto::parse_sealed_header(p, h));
+    bool newest = false;
+    uint8_t none[1];
+    EXPECT_EQ(rx.open(h, p, none, &newest), crypto::Session::OpenStatus::kOk);
+    return newest;
+  };
+  EXPECT_TRUE(open(sent[1])) << "the first accepted counter";
+  EXPECT_FALSE(open(sent[0])) << "held back: accepted, but older than the highest";
+  EXPECT_TRUE(open(sent[2]));
 }
 
 TEST_F(ProtocolDoc, ReplayWindowOfSection2_3) {
@@ -874,6 +1294,7 @@ TEST_F(ProtocolDoc, RetransmissionSchedulesOfSection4_2) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ---------------------------------------------------------------------------------------------
 // Tables.
 
 TEST_F(ProtocolDoc, PacketTypeTable) {
@@ -881,25 +1302,33 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
       {0x01, {proto::PacketType::kHandshakeInit, "handshake initiation"}},
       {0x02, {proto::PacketType::kHandshakeResp, "handshake response"}},
       {0x03, {proto::PacketType::kControl, "control"}},
-      {0x04, {proto::PacketType::kTunnelControl, "tunnel control"}},
+      {0x04, {proto::PacketType::kTunnelHandshake, "tunnel handshake"}},
       {0x05, {proto::PacketType::kData, "data"}},
+      {0x06, {proto::PacketType::kCookieReply, "cookie reply"}},
   };
   auto rows = table("packet-types");
   ASSERT_EQ(rows.size(), want.size());
+  std::map<uint8_t, std::string> length;
   for (auto& r : rows) {
     ASSERT_GE(r.size(), 4u);
     uint8_t code = uint8_t(std::stoul(r[0], nullptr, 16));
     ASSERT_TRUE(want.count(code)) << r[0];
     EXPECT_EQ(uint8_t(want.at(code).first), code);
     EXPECT_EQ(r[1], want.at(code).second);
+    length[code] = r[3];
   }
-  EXPECT_EQ(table("packet-types")[0][3], "exactly " + std::to_string(proto::kHandshakeInitSize));
-  EXPECT_EQ(table("packet-types")[1][3], "exactly " + std::to_string(proto::kHandshakeRespSize));
+  EXPECT_EQ(length[0x01], "exactly " + std::to_string(proto::kHandshakeInitSize));
+  EXPECT_EQ(length[0x02], "exactly " + std::to_string(proto::kHandshakeRespSize));
+  EXPECT_EQ(length[0x03], "≥ " + std::to_string(proto::kSealedOverhead));
+  EXPECT_EQ(length[0x04], std::to_string(proto::kTunnelHandshakeMinSize) + " to " +
+                              std::to_string(proto::kTunnelHandshakeMaxSize));
+  EXPECT_EQ(length[0x05], "≥ " + std::to_string(proto::kSealedOverhead));
+  EXPECT_EQ(length[0x06], "exactly " + std::to_string(crypto::kCookieReplySize));
 }
 
 TEST_F(ProtocolDoc, MessageTypeTable) {
   auto rows = table("message-types");
-  ASSERT_EQ(rows.size(), 11u);
+  ASSERT_EQ(rows.size(), 13u);
   std::set<int> seen;
   for (auto& r : rows) {
     ASSERT_GE(r.size(), 5u);
@@ -911,32 +1340,26 @@ TEST_F(ProtocolDoc, MessageTypeTable) {
     EXPECT_TRUE(r[4] == "response" || r[4] == "request") << r[0];
     EXPECT_EQ(r[3], (code == 0x07 || code == 0x08) ? "0x04" : "0x03") << r[0];
   }
-  EXPECT_EQ(seen.size(), 11u);
+  EXPECT_EQ(seen.size(), 13u);
   EXPECT_EQ(*seen.begin(), 0x01);
-  EXPECT_EQ(*seen.rbegin(), 0x0B);
+  EXPECT_EQ(*seen.rbegin(), 0x0D);
+  EXPECT_STREQ(proto::to_string(proto::MessageType(0x0E)), "unknown") << "new type: document it";
 }
 
 TEST_F(ProtocolDoc, AttributeTable) {
-  const std::map<uint16_t, std::pair<AttrType, std::string>> want = {
-      {0x0001, {AttrType::kNodeName, "NodeName"}},
-      {0x0002, {AttrType::kFqdn, "Fqdn"}},
-      {0x0003, {AttrType::kVip4, "Vip4"}},
-      {0x0004, {AttrType::kVip6, "Vip6"}},
-      {0x0005, {AttrType::kRealAddress, "RealAddress"}},
-      {0x0006, {AttrType::kNatAddress, "NatAddress"}},
-      {0x0007, {AttrType::kLifetime, "Lifetime"}},
-      {0x0008, {AttrType::kDirectionId, "DirectionId"}},
-      {0x0009, {AttrType::kTemporalKey, "TemporalKey"}},
-      {0x000A, {AttrType::kRole, "Role"}},
-      {0x000B, {AttrType::kPeerEndpoint, "PeerEndpoint"}},
-      {0x000C, {AttrType::kEphemeralKey, "EphemeralKey"}},
-      {0x000D, {AttrType::kTunnelId, "TunnelId"}},
-      {0x000E, {AttrType::kErrorCode, "ErrorCode"}},
-      {0x000F, {AttrType::kErrorText, "ErrorText"}},
-      {0x0010, {AttrType::kPeerFqdn, "PeerFqdn"}},
-      {0x0011, {AttrType::kPeerVip4, "PeerVip4"}},
-      {0x0012, {AttrType::kPeerVip6, "PeerVip6"}},
+  const std::map<uint16_t, std::string> want = {
+      {0x0001, "NodeName"},      {0x0002, "Fqdn"},         {0x0003, "Vip4"},
+      {0x0004, "Vip6"},          {0x0005, "RealAddress"},  {0x0006, "NatAddress"},
+      {0x0007, "Lifetime"},      {0x0008, "DirectionId"},  {0x0009, "TemporalKey"},
+      {0x000A, "Role"},          {0x000B, "PeerEndpoint"}, {0x000C, "(unused)"},
+      {0x000D, "TunnelId"},      {0x000E, "ErrorCode"},    {0x000F, "ErrorText"},
+      {0x0010, "PeerFqdn"},      {0x0011, "PeerVip4"},     {0x0012, "PeerVip6"},
+      {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},    {0x0015, "HandshakeSeq"},
   };
+  // The code's names, where the enum has the value (0x000C has none any more).
+  EXPECT_EQ(uint16_t(AttrType::kPeerStaticKey), 0x0013);
+  EXPECT_EQ(uint16_t(AttrType::kPathToken), 0x0014);
+  EXPECT_EQ(uint16_t(AttrType::kHandshakeSeq), 0x0015);
   auto rows = table("attributes");
   ASSERT_EQ(rows.size(), want.size());
   auto accepts = [](uint16_t type, size_t len) {
@@ -955,8 +1378,7 @@ TEST_F(ProtocolDoc, AttributeTable) {
     ASSERT_GE(r.size(), 3u);
     uint16_t code = uint16_t(std::stoul(r[0], nullptr, 16));
     ASSERT_TRUE(want.count(code)) << r[0];
-    EXPECT_EQ(uint16_t(want.at(code).first), code) << r[1];
-    EXPECT_EQ(r[1], want.at(code).second);
+    EXPECT_EQ(r[1], want.at(code));
     EXPECT_EQ(r[1], attr_name(code));
     const std::string& rule = r[2];
     SCOPED_TRACE(r[1] + ": " + rule);
@@ -981,13 +1403,15 @@ TEST_F(ProtocolDoc, AttributeTable) {
 
 TEST_F(ProtocolDoc, ErrorCodeTable) {
   auto rows = table("error-codes");
-  ASSERT_EQ(rows.size(), 8u);
+  ASSERT_EQ(rows.size(), 10u);
   for (size_t i = 0; i < rows.size(); ++i) {
     ASSERT_GE(rows[i].size(), 2u);
     EXPECT_EQ(std::stoi(rows[i][0]), int(i + 1));
     EXPECT_EQ(rows[i][1], proto::to_string(proto::ErrorCode(i + 1)));
   }
-  EXPECT_STREQ(proto::to_string(proto::ErrorCode(9)), "unknown error") << "new code: document it";
+  EXPECT_EQ(uint16_t(proto::ErrorCode::kRateLimited), 9);
+  EXPECT_EQ(uint16_t(proto::ErrorCode::kTunnelRefused), 10);
+  EXPECT_STREQ(proto::to_string(proto::ErrorCode(11)), "unknown error") << "new code: document it";
 }
 
 TEST_F(ProtocolDoc, ConstantsTable) {
@@ -1001,14 +1425,25 @@ TEST_F(ProtocolDoc, ConstantsTable) {
       {"proto::kAttrHeaderSize", proto::kAttrHeaderSize},
       {"proto::kHandshakeInitSize", proto::kHandshakeInitSize},
       {"proto::kHandshakeRespSize", proto::kHandshakeRespSize},
+      {"proto::kTunnelHandshakeHeaderSize", proto::kTunnelHandshakeHeaderSize},
+      {"proto::kTunnelHandshakeMinSize", proto::kTunnelHandshakeMinSize},
+      {"proto::kTunnelHandshakeMaxSize", proto::kTunnelHandshakeMaxSize},
+      {"proto::kTunnelMessageMarker", proto::kTunnelMessageMarker},
+      {"proto::kTunnelMessageSize", proto::kTunnelMessageSize},
       {"proto::kMaxDatagram", proto::kMaxDatagram},
       {"proto::kTunnelMtu", proto::kTunnelMtu},
       {"proto::kFlagRetransmission", proto::kFlagRetransmission},
       {"proto::ControlMessage::kMaxAttributes", ControlMessage::kMaxAttributes},
+      {"crypto::kMac1Offset", crypto::kMac1Offset},
+      {"crypto::kMac2Offset", crypto::kMac2Offset},
+      {"crypto::kCookieReplySize", crypto::kCookieReplySize},
+      {"crypto::kCookieSecretLifetime", uint64_t(crypto::kCookieSecretLifetime.count())},
+      {"crypto::kCookieLifetime", uint64_t(crypto::kCookieLifetime.count())},
       {"crypto::ReplayWindow::kBits", crypto::ReplayWindow::kBits},
       {"crypto::ReplayWindow::kWindowSize", crypto::ReplayWindow::kWindowSize},
       {"crypto::Session::kRekeyAfterMessages", crypto::Session::kRekeyAfterMessages},
       {"crypto::Session::kRejectAfterMessages", crypto::Session::kRejectAfterMessages},
+      {"packet::Tunnel::kAmplificationFactor", packet::Tunnel::kAmplificationFactor},
   };
   auto rows = table("constants");
   std::set<std::string> seen;
@@ -1017,6 +1452,31 @@ TEST_F(ProtocolDoc, ConstantsTable) {
     ASSERT_TRUE(code.count(r[0])) << "unknown constant " << r[0];
     seen.insert(r[0]);
     EXPECT_EQ(std::stoull(r[1], nullptr, 0), code.at(r[0])) << r[0];
+  }
+  EXPECT_EQ(seen.size(), code.size());
+}
+
+TEST_F(ProtocolDoc, DcLimitsTable) {
+  const dc::DcConfig c;
+  const std::map<std::string, double> code = {
+      {"registration-lifetime", c.registration_lifetime_s},
+      {"vip-reclaim-after", c.vip_reclaim_after_s},
+      {"handshake-load-threshold", c.handshake_load_threshold},
+      {"handshake-rate", c.handshake_rate},
+      {"handshake-burst", c.handshake_burst},
+      {"request-rate", c.request_rate},
+      {"request-burst", c.request_burst},
+      {"direction-rate", c.direction_rate},
+      {"direction-burst", c.direction_burst},
+      {"max-sessions", double(c.max_sessions)},
+  };
+  auto rows = table("dc-limits");
+  std::set<std::string> seen;
+  for (auto& r : rows) {
+    ASSERT_GE(r.size(), 2u);
+    ASSERT_TRUE(code.count(r[0])) << "unknown option " << r[0];
+    seen.insert(r[0]);
+    EXPECT_EQ(std::stod(r[1]), code.at(r[0])) << r[0];
   }
   EXPECT_EQ(seen.size(), code.size());
 }

@@ -44,6 +44,15 @@ std::pair<Key, Key> hkdf(const Key& ck, ByteView ikm) {
   return {out1, out2};
 }
 
+std::array<Key, 3> hkdf3(const Key& ck, ByteView ikm) {
+  Key temp = hmac(ck, ikm);
+  const uint8_t one = 0x01, two = 0x02, three = 0x03;
+  Key out1 = hmac(temp, ByteView(&one, 1));
+  Key out2 = hmac(temp, out1, ByteView(&two, 1));
+  Key out3 = hmac(temp, out2, ByteView(&three, 1));
+  return {out1, out2, out3};
+}
+
 Bytes aead_seal(const Key& k, uint64_t counter, ByteView ad, ByteView plain) {
   uint8_t nonce[12] = {0, 0, 0, 0};
   for (int i = 0; i < 8; ++i) nonce[4 + i] = uint8_t(counter >> (8 * i));
@@ -123,18 +132,126 @@ Handshake handshake(const Key& node_static, const Key& dc_static, const Key& nod
   return r;
 }
 
-std::pair<Key, Key> tunnel_control_keys(const Key& temporal_key) {
-  const char* label = "ntm tunnel control";
-  return hkdf(temporal_key, ByteView(reinterpret_cast<const uint8_t*>(label), 18));
+Key label_key(const char* label, const Key& dc_public) {
+  Bytes in(reinterpret_cast<const uint8_t*>(label), reinterpret_cast<const uint8_t*>(label) + 8);
+  append(in, dc_public);
+  Key out;
+  crypto_generichash(out.data(), out.size(), in.data(), in.size(), nullptr, 0);
+  return out;
 }
 
-std::pair<Key, Key> tunnel_data_keys(const Key& temporal_key, const Key& initiator_e_priv,
-                                     const Key& responder_e_pub) {
-  Bytes ikm;
-  append(ikm, x25519(initiator_e_priv, responder_e_pub));
-  append(ikm, x25519_public(initiator_e_priv));
-  append(ikm, responder_e_pub);
-  return hkdf(temporal_key, ikm);
+Mac mac(ByteView key, ByteView data) {
+  Mac out;
+  crypto_generichash(out.data(), out.size(), data.data(), data.size(), key.data(), key.size());
+  return out;
+}
+
+Mac mac1(const Key& dc_public, ByteView msg) {
+  return mac(label_key("mac1----", dc_public), msg.first(116));
+}
+
+Mac cookie(const Key& secret, ByteView address, uint16_t port) {
+  Bytes in(address.begin(), address.end());
+  in.push_back(uint8_t(port >> 8));
+  in.push_back(uint8_t(port));
+  return mac(secret, in);
+}
+
+Mac mac2(const Mac& cookie, ByteView msg) {
+  return mac(cookie, msg.first(132));
+}
+
+Bytes cookie_reply(const Key& dc_public, uint32_t receiver_index, const Mac& msg1_mac1,
+                   ByteView nonce24, const Mac& cookie) {
+  Bytes out = {0x06, 0, 0, 0};
+  put_be32(out, receiver_index);
+  append(out, nonce24);
+  Key k = label_key("cookie--", dc_public);
+  Bytes sealed(cookie.size() + crypto_aead_xchacha20poly1305_ietf_ABYTES);
+  unsigned long long len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(sealed.data(), &len, cookie.data(), cookie.size(),
+                                             msg1_mac1.data(), msg1_mac1.size(), nullptr,
+                                             nonce24.data(), k.data());
+  append(out, sealed);
+  return out;
+}
+
+bool open_cookie_reply(const Key& dc_public, const Mac& msg1_mac1, ByteView reply, Mac& cookie) {
+  if (reply.size() != 64 || reply[0] != 0x06) return false;
+  Key k = label_key("cookie--", dc_public);
+  unsigned long long len = 0;
+  return crypto_aead_xchacha20poly1305_ietf_decrypt(cookie.data(), &len, nullptr, reply.data() + 32,
+                                                    32, msg1_mac1.data(), msg1_mac1.size(),
+                                                    reply.data() + 8, k.data()) == 0;
+}
+
+TunnelHandshake tunnel_handshake(const Key& initiator_static, const Key& responder_static,
+                                 const Key& initiator_e, const Key& responder_e, const Key& psk,
+                                 uint32_t direction_id, ByteView payload1, ByteView payload2) {
+  TunnelHandshake r;
+  const char* name = "Noise_KKpsk0_25519_ChaChaPoly_SHA256";  // 36 bytes: longer than 32
+  Key h, ck, k;
+  crypto_hash_sha256(h.data(), reinterpret_cast<const uint8_t*>(name), 36);
+  ck = h;
+  r.trace.push_back({"h = ck = HASH(protocol name)", h});
+  Bytes prologue(reinterpret_cast<const uint8_t*>("NTM tunnel v1"),
+                 reinterpret_cast<const uint8_t*>("NTM tunnel v1") + 13);
+  put_be32(prologue, direction_id);
+  h = sha256(h, prologue);
+  r.trace.push_back({"h after MixHash(prologue)", h});
+  Key Si = x25519_public(initiator_static), Sr = x25519_public(responder_static);
+  Key Ei = x25519_public(initiator_e), Er = x25519_public(responder_e);
+  h = sha256(h, Si);
+  r.trace.push_back({"h after MixHash(S_i)  [pre-message -> s]", h});
+  h = sha256(h, Sr);
+  r.trace.push_back({"h after MixHash(S_r)  [pre-message <- s]", h});
+  auto mix_key = [&](ByteView ikm) { std::tie(ck, k) = hkdf(ck, ikm); };
+  auto header = [&](Bytes& out, const Key& e) {
+    out = {0x04, 0, 0, 0};
+    put_be32(out, direction_id);
+    append(out, e);
+  };
+
+  // Message 1: -> psk, e, es, ss ; payload = tunnel request
+  header(r.msg1, Ei);
+  auto [ck1, temp_h, temp_k] = hkdf3(ck, psk);  // MixKeyAndHash(psk)
+  ck = ck1;
+  h = sha256(h, temp_h);
+  k = temp_k;
+  r.trace.push_back({"ck after psk", ck});
+  r.trace.push_back({"h after psk", h});
+  h = sha256(h, Ei);
+  mix_key(Ei);  // psk mode: e is also MixKey(e)
+  r.trace.push_back({"h after MixHash(e)", h});
+  r.trace.push_back({"ck after MixKey(e)", ck});
+  mix_key(x25519(initiator_e, Sr));
+  r.trace.push_back({"ck after es", ck});
+  mix_key(x25519(initiator_static, Sr));
+  r.trace.push_back({"ck after ss", ck});
+  r.trace.push_back({"k after ss", k});
+  Bytes c1 = aead_seal(k, 0, h, payload1);
+  append(r.msg1, c1);
+  h = sha256(h, c1);
+  r.trace.push_back({"h after the payload (end of message 1)", h});
+
+  // Message 2: <- e, ee, se ; payload = tunnel response
+  header(r.msg2, Er);
+  h = sha256(h, Er);
+  mix_key(Er);
+  r.trace.push_back({"h after MixHash(e) of message 2", h});
+  r.trace.push_back({"ck after MixKey(e) of message 2", ck});
+  mix_key(x25519(responder_e, Ei));
+  r.trace.push_back({"ck after ee", ck});
+  mix_key(x25519(responder_e, Si));
+  r.trace.push_back({"ck after se", ck});
+  r.trace.push_back({"k after se", k});
+  Bytes c2 = aead_seal(k, 0, h, payload2);
+  append(r.msg2, c2);
+  h = sha256(h, c2);
+  r.trace.push_back({"h after the payload (end of message 2)", h});
+  std::tie(r.k1, r.k2) = hkdf(ck, {});
+  r.rekey_secret = hkdf(ck, ByteView(reinterpret_cast<const uint8_t*>("ntm rekey"), 9)).first;
+  return r;
 }
 
 Bytes seal_packet(uint8_t type, uint32_t receiver_index, uint64_t counter, const Key& key,
@@ -145,6 +262,13 @@ Bytes seal_packet(uint8_t type, uint32_t receiver_index, uint64_t counter, const
   put_be32(out, uint32_t(counter));
   Bytes sealed = aead_seal(key, counter, out, plain);
   append(out, sealed);
+  return out;
+}
+
+Bytes tunnel_message(uint8_t kind, uint64_t token) {
+  Bytes out = {0x00, kind};
+  put_be32(out, uint32_t(token >> 32));
+  put_be32(out, uint32_t(token));
   return out;
 }
 
