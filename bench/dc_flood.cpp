@@ -177,10 +177,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "dc-flood: cannot start ntm-dc\n");
     return 1;
   }
-  test::Process dc({test::bin("ntm-dc"), "--state-dir", state, "--listen", "127.0.0.1:0",
-                    "--port-file", dir.path() + "/port", "--domain", "flood.test", "--vip4-pool",
-                    "100.64.0.0/10"},
-                   {}, dir.path() + "/dc.log");
+  test::Process dc(
+      {test::bin("ntm-dc"), "--state-dir", state, "--listen", "127.0.0.1:0", "--port-file",
+       dir.path() + "/port", "--domain", "flood.test", "--vip4-pool", "100.64.0.0/10"},
+      {}, dir.path() + "/dc.log");
   uint16_t port = 0;
   for (int i = 0; i < 200 && !port; ++i) {
     std::ifstream f(dir.path() + "/port");
@@ -231,20 +231,23 @@ int main(int argc, char** argv) {
   std::vector<std::thread> flood;
   flood.emplace_back([&] {
     std::vector<int> fds;
-    for (int i = 0; i < 32; ++i) fds.push_back(udp_socket(("127.0.2." + std::to_string(i + 1)).c_str()));
+    for (int i = 0; i < 32; ++i)
+      fds.push_back(udp_socket(("127.0.2." + std::to_string(i + 1)).c_str()));
     std::mt19937 rng(1);
     Bytes junk(proto::kHandshakeInitSize);
     paced(junk_pps, [&](long n) {
       for (auto& b : junk) b = uint8_t(rng());
       junk[0] = 1, junk[1] = junk[2] = junk[3] = 0;
-      ::sendto(fds[size_t(n) % fds.size()], junk.data(), junk.size(), 0, dc_ep.sa(), dc_ep.sa_len());
+      ::sendto(fds[size_t(n) % fds.size()], junk.data(), junk.size(), 0, dc_ep.sa(),
+               dc_ep.sa_len());
       ++junk_sent;
     });
     for (int fd : fds) ::close(fd);
   });
   flood.emplace_back([&] {
     std::vector<int> fds;
-    for (int i = 0; i < 200; ++i) fds.push_back(udp_socket(("127.0.1." + std::to_string(i + 1)).c_str()));
+    for (int i = 0; i < 200; ++i)
+      fds.push_back(udp_socket(("127.0.1." + std::to_string(i + 1)).c_str()));
     paced(init_pps, [&](long n) {
       const Bytes& m = inits[size_t(n) % inits.size()];
       ::sendto(fds[size_t(n) % fds.size()], m.data(), m.size(), 0, dc_ep.sa(), dc_ep.sa_len());
@@ -256,8 +259,8 @@ int main(int argc, char** argv) {
     flood.emplace_back([&, r] {
       Client c(("127.0.3." + std::to_string(r + 1)).c_str(), dc_ep, *dc_pub);
       for (int i = 0; !stop; ++i) {
-        auto [h, reg] =
-            c.register_as(crypto::random_private_key(), "r" + std::to_string(r) + "-" + std::to_string(i));
+        auto [h, reg] = c.register_as(crypto::random_private_key(),
+                                      "r" + std::to_string(r) + "-" + std::to_string(i));
         if (reg >= 0) ++registered;
       }
     });
@@ -280,7 +283,8 @@ int main(int argc, char** argv) {
   int shown = 0;
   bool verbose = std::getenv("NTM_FLOOD_VERBOSE") != nullptr;
   while (std::getline(log, line)) {
-    if (line.find("stopping on signal") != std::string::npos) stats = line.substr(line.find(": ") + 2);
+    if (line.find("stopping on signal") != std::string::npos)
+      stats = line.substr(line.find(": ") + 2);
     if (verbose && shown < 60 && line.find("handshake with") == std::string::npos) {
       std::printf("log: %s\n", line.c_str());
       ++shown;
@@ -289,11 +293,11 @@ int main(int argc, char** argv) {
 
   Figures ih = summarize(idle_hs), ir = summarize(idle_reg), fh = summarize(flood_hs),
           fr = summarize(flood_reg);
-  std::printf("dc-flood: %d samples per phase, each a new legitimate node (127.0.4.x)\n",
-              samples);
-  std::printf("flood offered: junk %ld pkt/s, fresh-identity initiations %ld pkt/s (200 sources), "
-              "%d registrars completing %ld registrations/s\n",
-              junk_rate, init_rate, registrars, reg_rate);
+  std::printf("dc-flood: %d samples per phase, each a new legitimate node (127.0.4.x)\n", samples);
+  std::printf(
+      "flood offered: junk %ld pkt/s, fresh-identity initiations %ld pkt/s (200 sources), "
+      "%d registrars completing %ld registrations/s\n",
+      junk_rate, init_rate, registrars, reg_rate);
   std::printf("DC CPU during the flood: %.0f %% of one core\n", dc_cpu * 100);
   std::printf("%-34s %9s %9s %9s %6s\n", "", "median", "p95", "max", "lost");
   auto row = [](const char* what, const Figures& f) {
@@ -304,7 +308,8 @@ int main(int argc, char** argv) {
   row("handshake + registration, idle", ir);
   row("handshake + registration, flood", fr);
   if (ir.median > 0)
-    std::printf("ratio flood/idle (median, handshake + registration): %.2f\n", fr.median / ir.median);
+    std::printf("ratio flood/idle (median, handshake + registration): %.2f\n",
+                fr.median / ir.median);
   std::printf("dc counters: %s\n", stats.c_str());
   return 0;
 }

@@ -66,8 +66,8 @@ class Harness {
     cfg.dc_address = dc_ep_;
     cfg.dc_public_key = crypto::public_key(dc_key_);
     cfg.node_name = "fuzz";
-    negotiator_ = std::make_unique<negotiation::Negotiator>(io_, cfg, node_key, udp_, tunnels_,
-                                                            stats_);
+    negotiator_ =
+        std::make_unique<negotiation::Negotiator>(io_, cfg, node_key, udp_, tunnels_, stats_);
     bool registered = false;
     negotiator_->start([&](bool ok, std::string) { registered = ok; });
     // Play the DC: answer the handshake, then the registration.

@@ -11,8 +11,8 @@
 
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
-#include "crypto/tunnel_handshake.h"
 #include "crypto/session.h"
+#include "crypto/tunnel_handshake.h"
 #include "dc_ops.h"
 #include "fuzz_support.h"
 #include "proto/control_message.h"

@@ -23,8 +23,8 @@ void NodeOptions::add_to(po::options_description& desc) {
       "rekey tunnels after this many packets either way (env NTM_REKEY_MESSAGES; default 2^60)")(
       "tunnel-timeout-ms", po::value(&tunnel_timeout_ms),
       "remove tunnels silent this long (env NTM_TUNNEL_TIMEOUT_MS; default 4 keep-alive "
-      "intervals)")(
-      "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
+      "intervals)")("stats", po::bool_switch(&stats),
+                    "print the node's packet counters to stderr at exit");
 }
 
 bool NodeOptions::complete(const char* prog) {
@@ -87,28 +87,28 @@ void NodeOptions::print_stats() const {
 void write_stats(FILE* out) {
   ntm_stats s;
   if (ntm_get_stats(&s) != 0) return;
-  const std::pair<const char*, uint64_t> fields[] = {{"tx_packets", s.tx_packets},
-                                                     {"tx_bytes", s.tx_bytes},
-                                                     {"rx_packets", s.rx_packets},
-                                                     {"rx_bytes", s.rx_bytes},
-                                                     {"drop_malformed", s.drop_malformed},
-                                                     {"drop_unknown_tunnel", s.drop_unknown_tunnel},
-                                                     {"drop_auth", s.drop_auth},
-                                                     {"drop_replay", s.drop_replay},
-                                                     {"drop_too_old", s.drop_too_old},
-                                                     {"drop_spoofed", s.drop_spoofed},
-                                                     {"drop_no_tunnel", s.drop_no_tunnel},
-                                                     {"drop_control", s.drop_control},
-                                                     {"tunnels_established", s.tunnels_established},
-                                                     {"roams", s.roams},
-                                                     {"drop_overload", s.drop_overload},
-                                                     {"drop_unvalidated_path",
-                                                      s.drop_unvalidated_path},
-                                                     {"path_challenges", s.path_challenges},
-                                                     {"paths_validated", s.paths_validated},
-                                                     {"rekeys", s.rekeys},
-                                                     {"tunnels_expired", s.tunnels_expired},
-                                                     {"tunnels_refused", s.tunnels_refused}};
+  const std::pair<const char*, uint64_t> fields[] = {
+      {"tx_packets", s.tx_packets},
+      {"tx_bytes", s.tx_bytes},
+      {"rx_packets", s.rx_packets},
+      {"rx_bytes", s.rx_bytes},
+      {"drop_malformed", s.drop_malformed},
+      {"drop_unknown_tunnel", s.drop_unknown_tunnel},
+      {"drop_auth", s.drop_auth},
+      {"drop_replay", s.drop_replay},
+      {"drop_too_old", s.drop_too_old},
+      {"drop_spoofed", s.drop_spoofed},
+      {"drop_no_tunnel", s.drop_no_tunnel},
+      {"drop_control", s.drop_control},
+      {"tunnels_established", s.tunnels_established},
+      {"roams", s.roams},
+      {"drop_overload", s.drop_overload},
+      {"drop_unvalidated_path", s.drop_unvalidated_path},
+      {"path_challenges", s.path_challenges},
+      {"paths_validated", s.paths_validated},
+      {"rekeys", s.rekeys},
+      {"tunnels_expired", s.tunnels_expired},
+      {"tunnels_refused", s.tunnels_refused}};
   std::fprintf(out, "stats");
   for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
   std::fprintf(out, "\n");

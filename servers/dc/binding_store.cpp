@@ -188,8 +188,7 @@ bool BindingStore::apply(const Op& op) {
                  "INSERT OR REPLACE INTO vip_bindings (family, vip, identity) VALUES (?1, ?2, ?3)",
                  [&](sqlite3_stmt* s) {
                    return sqlite3_bind_int(s, 1, op.family) == SQLITE_OK &&
-                          sqlite3_bind_blob(s, 2, op.vip.data(), 16, SQLITE_STATIC) ==
-                              SQLITE_OK &&
+                          sqlite3_bind_blob(s, 2, op.vip.data(), 16, SQLITE_STATIC) == SQLITE_OK &&
                           sqlite3_bind_blob(s, 3, op.identity.data(), 32, SQLITE_STATIC) ==
                               SQLITE_OK;
                  });
@@ -201,16 +200,15 @@ bool BindingStore::apply(const Op& op) {
                               SQLITE_OK;
                  });
     case Op::kTouch:
-      return run(db_,
-                 "INSERT OR REPLACE INTO identities (identity, handshake, last_seen) "
-                 "VALUES (?1, ?2, ?3)",
-                 [&](sqlite3_stmt* s) {
-                   return sqlite3_bind_blob(s, 1, op.identity.data(), 32, SQLITE_STATIC) ==
-                              SQLITE_OK &&
-                          sqlite3_bind_blob(s, 2, op.handshake.data(), 12, SQLITE_STATIC) ==
-                              SQLITE_OK &&
-                          sqlite3_bind_int64(s, 3, op.last_seen) == SQLITE_OK;
-                 });
+      return run(
+          db_,
+          "INSERT OR REPLACE INTO identities (identity, handshake, last_seen) "
+          "VALUES (?1, ?2, ?3)",
+          [&](sqlite3_stmt* s) {
+            return sqlite3_bind_blob(s, 1, op.identity.data(), 32, SQLITE_STATIC) == SQLITE_OK &&
+                   sqlite3_bind_blob(s, 2, op.handshake.data(), 12, SQLITE_STATIC) == SQLITE_OK &&
+                   sqlite3_bind_int64(s, 3, op.last_seen) == SQLITE_OK;
+          });
     case Op::kForget:
       return run(db_, "DELETE FROM identities WHERE identity = ?1", [&](sqlite3_stmt* s) {
         return sqlite3_bind_blob(s, 1, op.identity.data(), 32, SQLITE_STATIC) == SQLITE_OK;

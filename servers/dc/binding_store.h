@@ -85,10 +85,10 @@ class BindingStore {
   sqlite3* db_;  // used by load*() before writes start, then by the writer thread only
   mutable std::mutex mu_;
   std::condition_variable cv_, idle_cv_;
-  std::deque<Op> queue_;    // guarded by mu_
-  bool stopping_ = false;   // guarded by mu_
-  bool writing_ = false;    // guarded by mu_
-  uint64_t dropped_ = 0;    // guarded by mu_
+  std::deque<Op> queue_;   // guarded by mu_
+  bool stopping_ = false;  // guarded by mu_
+  bool writing_ = false;   // guarded by mu_
+  uint64_t dropped_ = 0;   // guarded by mu_
   std::thread thread_;
 };
 

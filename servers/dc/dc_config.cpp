@@ -48,9 +48,8 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "direction-burst", po::value(&c.direction_burst)->default_value(c.direction_burst),
       "burst of direction requests per node")(
       "max-sessions", po::value(&c.max_sessions)->default_value(c.max_sessions),
-      "control sessions held at most")(
-      "log-level", po::value(&c.log_level)->default_value("info"),
-      "trace, debug, info, warn, error")(
+      "control sessions held at most")("log-level", po::value(&c.log_level)->default_value("info"),
+                                       "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
       "write the bound UDP ports here, one per line (for --listen with port 0)");
   po::options_description all;
@@ -107,8 +106,7 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
     return std::nullopt;
   }
   if (c.handshake_rate <= 0 || c.handshake_burst < 1 || c.request_rate <= 0 ||
-      c.request_burst < 1 || c.direction_rate <= 0 || c.direction_burst < 1 ||
-      c.max_sessions < 1) {
+      c.request_burst < 1 || c.direction_rate <= 0 || c.direction_burst < 1 || c.max_sessions < 1) {
     std::cerr << "ntm-dc: rates must be positive, bursts and max-sessions at least 1\n";
     exit_code = 2;
     return std::nullopt;

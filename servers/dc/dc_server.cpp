@@ -127,8 +127,7 @@ std::string DcServer::stats_line() const {
       s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
       s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
       s.drop_malformed, s.drop_bad_source, s.drop_mac, s.drop_ratelimit, s.drop_handshake,
-      s.drop_unknown_session, s.drop_auth, s.drop_replay, s.drop_session_limit,
-      s.store_dropped);
+      s.drop_unknown_session, s.drop_auth, s.drop_replay, s.drop_session_limit, s.store_dropped);
 }
 
 void DcServer::receive(size_t i) {
@@ -166,8 +165,7 @@ void DcServer::drain(size_t i) {
         } else if (msgs[k].msg_hdr.msg_flags & MSG_TRUNC) {
           drop(stats_.drop_malformed, *src, "datagram longer than any control message");
         } else {
-          on_datagram(i, proto::ByteView(l.bufs.data() + size_t(k) * kMaxDatagram,
-                                         msgs[k].msg_len),
+          on_datagram(i, proto::ByteView(l.bufs.data() + size_t(k) * kMaxDatagram, msgs[k].msg_len),
                       *src);
         }
       } catch (const std::exception& e) {
@@ -295,9 +293,9 @@ void DcServer::dispatch(ControlSession& s, uint32_t index, const proto::ControlM
       auto it = outstanding_.find(m.message_id);
       if (it != outstanding_.end() && it->second.session_index == index) {
         if (m.type == proto::MessageType::kError && event_log_.allow())
-          spdlog::warn("node refused a request: {}",
-                       server::printable(
-                           m.get_string(proto::AttrType::kErrorText).value_or("?"), 200));
+          spdlog::warn(
+              "node refused a request: {}",
+              server::printable(m.get_string(proto::AttrType::kErrorText).value_or("?"), 200));
         it->second.timer->cancel();
         outstanding_.erase(it);
       }

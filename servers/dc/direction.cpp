@@ -78,8 +78,7 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
     mn_role = proto::Role::kResponder;
   } else {
     if (event_log_.allow())
-      spdlog::info("direction {} -> {}: both behind NAT, no relay configured", mn->fqdn,
-                   cn->fqdn);
+      spdlog::info("direction {} -> {}: both behind NAT, no relay configured", mn->fqdn, cn->fqdn);
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
                                      "both nodes are behind NAT and no relay server is "
@@ -100,9 +99,9 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   ++stats_.directions;
   if (event_log_.allow())
     spdlog::info("direction {} -> {} id {:08x}: {} sends the tunnel request to {}", mn->fqdn,
-               cn->fqdn, direction_id, mn_role == proto::Role::kInitiator ? mn->fqdn : cn->fqdn,
-               mn_role == proto::Role::kInitiator ? cn->nat_address.to_string()
-                                                  : mn->nat_address.to_string());
+                 cn->fqdn, direction_id, mn_role == proto::Role::kInitiator ? mn->fqdn : cn->fqdn,
+                 mn_role == proto::Role::kInitiator ? cn->nat_address.to_string()
+                                                    : mn->nat_address.to_string());
   proto::Role cn_role =
       mn_role == proto::Role::kInitiator ? proto::Role::kResponder : proto::Role::kInitiator;
   send_route_direction(*cn, *mn, direction_id, temporal_key, cn_role);  // 5

@@ -48,7 +48,8 @@ void DcServer::on_registration(ControlSession& s, uint32_t index, const proto::C
                      proto::make_error(m, proto::ErrorCode::kNameTaken,
                                        "name registered by another node identity"));
     case Registry::Result::kPoolExhausted:
-      if (event_log_.allow()) spdlog::warn("registration refused for {}: vIP pool exhausted", *name);
+      if (event_log_.allow())
+        spdlog::warn("registration refused for {}: vIP pool exhausted", *name);
       return respond(s, index, m,
                      proto::make_error(m, proto::ErrorCode::kPoolExhausted, "vIP pool exhausted"));
   }

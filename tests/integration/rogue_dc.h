@@ -193,8 +193,8 @@ class RogueDc {
     for (auto& [index, s] : sessions_)
       if (s.info.name + ".rogue.test" == fqdn) cn = &s;
     if (!cn) {
-      return send_sealed(mn, proto::make_error(m, proto::ErrorCode::kUnknownFqdn, "unknown")
-                                 .encode());
+      return send_sealed(mn,
+                         proto::make_error(m, proto::ErrorCode::kUnknownFqdn, "unknown").encode());
     }
     uint32_t id = crypto::random_u32() | 1;
     crypto::Key t;
@@ -241,11 +241,11 @@ class RogueDc {
   std::atomic<uint32_t> last_direction_id_{0};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<uint32_t, Session> sessions_;                 // guarded by mu_
-  std::map<uint32_t, proto::ControlMessage> answers_;    // guarded by mu_
-  uint32_t next_index_ = 1, next_message_id_ = 1000;     // guarded by mu_
-  int assigned_ = 0;                                     // guarded by mu_
-  std::optional<crypto::Key> decoy_;                     // guarded by mu_
+  std::map<uint32_t, Session> sessions_;               // guarded by mu_
+  std::map<uint32_t, proto::ControlMessage> answers_;  // guarded by mu_
+  uint32_t next_index_ = 1, next_message_id_ = 1000;   // guarded by mu_
+  int assigned_ = 0;                                   // guarded by mu_
+  std::optional<crypto::Key> decoy_;                   // guarded by mu_
   std::thread thread_;
 };
 

@@ -30,12 +30,11 @@ class Trust : public ::testing::Test {
   std::unique_ptr<Process> node(const std::string& name, std::vector<std::string> args,
                                 uint16_t port = 0) {
     args.insert(args.begin(), bin("ntm-testnode"));
-    std::map<std::string, std::string> env = {
-        {"NTM_DC", "127.0.0.1:" + std::to_string(dc_.port())},
-        {"NTM_DC_KEY", dc_.public_key()},
-        {"NTM_NAME", name},
-        {"NTM_STATE_DIR", dir_.path() + "/" + name},
-        {"NTM_BIND", "127.0.0.1:" + std::to_string(port)}};
+    std::map<std::string, std::string> env = {{"NTM_DC", "127.0.0.1:" + std::to_string(dc_.port())},
+                                              {"NTM_DC_KEY", dc_.public_key()},
+                                              {"NTM_NAME", name},
+                                              {"NTM_STATE_DIR", dir_.path() + "/" + name},
+                                              {"NTM_BIND", "127.0.0.1:" + std::to_string(port)}};
     return std::make_unique<Process>(args, env, dir_.path() + "/" + name + ".err");
   }
   /// b serves, a connects and pauses its stream halfway: returns once the tunnel carries data
@@ -78,8 +77,8 @@ TEST_F(Trust, ARouteDirectionNamingAnotherKeyCannotTakeOverALiveTunnel) {
   crypto::Key mallory = crypto::public_key(crypto::random_private_key());
   proto::Endpoint trap = *proto::Endpoint::parse("127.0.0.1:" + std::to_string(free_udp_port()));
   for (proto::Role role : {proto::Role::kInitiator, proto::Role::kResponder}) {
-    auto rd = RogueDc::route_direction(crypto::random_u32() | 1, random_key(), role, ib_, mallory,
-                                       trap);
+    auto rd =
+        RogueDc::route_direction(crypto::random_u32() | 1, random_key(), role, ib_, mallory, trap);
     auto answer = dc_.answer(dc_.send_request("a", rd), 5s);
     ASSERT_TRUE(answer);
     EXPECT_EQ(answer->type, proto::MessageType::kError);
@@ -108,7 +107,8 @@ TEST_F(Trust, TheDcCannotCompleteATunnelInThePeersName) {
   proto::Endpoint trap = *proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&t), tl);
   crypto::Key temporal = random_key();
   uint32_t id = crypto::random_u32() | 1;
-  auto rd = RogueDc::route_direction(id, temporal, proto::Role::kInitiator, ib_, ib_.identity, trap);
+  auto rd =
+      RogueDc::route_direction(id, temporal, proto::Role::kInitiator, ib_, ib_.identity, trap);
   auto answer = dc_.answer(dc_.send_request("a", rd), 5s);
   ASSERT_TRUE(answer);
   EXPECT_EQ(answer->type, proto::MessageType::kRouteDirectionAck);

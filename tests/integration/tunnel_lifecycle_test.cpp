@@ -25,9 +25,9 @@ TEST_F(TunnelLifecycle, RekeyingByAgeDoesNotDisturbTheStream) {
   auto srv = server("7201", env);
   // 2 MB each way with a 2 s pause in the middle: several key ages pass with data in flight
   // on both sides of the pause.
-  auto cli = node("beta",
-                  {"client", fqdn("alpha"), "7201", "--bytes", "2000000", "--pause-ms", "2000"},
-                  "", "127.0.0.1:0", env);
+  auto cli =
+      node("beta", {"client", fqdn("alpha"), "7201", "--bytes", "2000000", "--pause-ms", "2000"},
+           "", "127.0.0.1:0", env);
   auto ok = cli->wait_for_line("ok ", 60s);
   ASSERT_TRUE(ok) << "the stream broke across rekeys";
   auto c = fields(cli->wait_for_line("stats ", 10s).value_or(""));
@@ -42,8 +42,8 @@ TEST_F(TunnelLifecycle, RekeyingByAgeDoesNotDisturbTheStream) {
 TEST_F(TunnelLifecycle, RekeyingByPacketCount) {
   std::map<std::string, std::string> env = {{"NTM_REKEY_MESSAGES", "400"}};
   auto srv = server("7202", env);
-  auto cli = node("beta", {"client", fqdn("alpha"), "7202", "--bytes", "3000000"}, "",
-                  "127.0.0.1:0", env);
+  auto cli =
+      node("beta", {"client", fqdn("alpha"), "7202", "--bytes", "3000000"}, "", "127.0.0.1:0", env);
   ASSERT_TRUE(cli->wait_for_line("ok ", 60s));
   auto c = fields(cli->wait_for_line("stats ", 10s).value_or(""));
   // 3 MB each way is more than 2000 data packets each way: several rekeys, with the stream
@@ -55,10 +55,10 @@ TEST_F(TunnelLifecycle, ATunnelToAVanishedPeerExpiresAndFallsSilent) {
   std::map<std::string, std::string> env = {{"NTM_KEEPALIVE_MS", "200"},
                                             {"NTM_TUNNEL_TIMEOUT_MS", "1000"}};
   auto srv = server("7203", env);
-  auto cli = node("beta",
-                  {"client", fqdn("alpha"), "7203", "--bytes", "1000", "--idle-ms", "1500",
-                   "--samples", "3"},
-                  "", "127.0.0.1:0", env);
+  auto cli = node(
+      "beta",
+      {"client", fqdn("alpha"), "7203", "--bytes", "1000", "--idle-ms", "1500", "--samples", "3"},
+      "", "127.0.0.1:0", env);
   ASSERT_TRUE(cli->wait_for_line("ok ", 30s));
   ASSERT_TRUE(srv->wait_for_line("served", 10s));
   srv->signal(SIGKILL);  // the peer vanishes without a word

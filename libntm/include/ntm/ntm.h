@@ -235,30 +235,30 @@ int ntm_event_clear(void);
 /** Counters of the node's packet path since ntm_start(). Every dropped datagram is counted
  *  under exactly one reason. */
 struct ntm_stats {
-  uint64_t tx_packets, tx_bytes; /**< data packets sealed and sent (outer bytes) */
-  uint64_t rx_packets, rx_bytes; /**< data packets accepted into the stack */
-  uint64_t drop_malformed;       /**< too short, bad header, unknown packet type */
-  uint64_t drop_unknown_tunnel;  /**< receiver tunnel ID not in the tunnel table */
-  uint64_t drop_auth;            /**< AEAD authentication failed (tampered, wrong key) */
-  uint64_t drop_replay;          /**< counter already seen */
-  uint64_t drop_too_old;         /**< counter behind the replay window */
-  uint64_t drop_spoofed;         /**< inner source address is not the tunnel peer's vIP */
-  uint64_t drop_no_tunnel;       /**< outbound packet dropped: pending queue full or
-                                      tunnel negotiation failed */
-  uint64_t drop_control;         /**< control/handshake datagrams dropped */
-  uint64_t tunnels_established;  /**< tunnels installed since start */
-  uint64_t roams;                /**< peer endpoint moved by an authenticated, newest packet */
-  uint64_t drop_overload;        /**< control datagram dropped: the negotiation thread's queue
-                                      (1024) was full */
+  uint64_t tx_packets, tx_bytes;  /**< data packets sealed and sent (outer bytes) */
+  uint64_t rx_packets, rx_bytes;  /**< data packets accepted into the stack */
+  uint64_t drop_malformed;        /**< too short, bad header, unknown packet type */
+  uint64_t drop_unknown_tunnel;   /**< receiver tunnel ID not in the tunnel table */
+  uint64_t drop_auth;             /**< AEAD authentication failed (tampered, wrong key) */
+  uint64_t drop_replay;           /**< counter already seen */
+  uint64_t drop_too_old;          /**< counter behind the replay window */
+  uint64_t drop_spoofed;          /**< inner source address is not the tunnel peer's vIP */
+  uint64_t drop_no_tunnel;        /**< outbound packet dropped: pending queue full or
+                                       tunnel negotiation failed */
+  uint64_t drop_control;          /**< control/handshake datagrams dropped */
+  uint64_t tunnels_established;   /**< tunnels installed since start */
+  uint64_t roams;                 /**< peer endpoint moved by an authenticated, newest packet */
+  uint64_t drop_overload;         /**< control datagram dropped: the negotiation thread's queue
+                                       (1024) was full */
   uint64_t drop_unvalidated_path; /**< outbound packet not sent: over 3x the bytes received
                                        from a peer address not yet validated */
-  uint64_t path_challenges;      /**< path challenges sent to a peer's new address */
-  uint64_t paths_validated;      /**< peer addresses validated by a path response */
-  uint64_t rekeys;               /**< tunnel rekeys completed */
-  uint64_t tunnels_expired;      /**< tunnels removed: no authenticated packet for
-                                      tunnel_timeout_ms, or keys too old */
-  uint64_t tunnels_refused;      /**< route directions refused (not asked for, or a live
-                                      tunnel or a pin names another peer key) */
+  uint64_t path_challenges;       /**< path challenges sent to a peer's new address */
+  uint64_t paths_validated;       /**< peer addresses validated by a path response */
+  uint64_t rekeys;                /**< tunnel rekeys completed */
+  uint64_t tunnels_expired;       /**< tunnels removed: no authenticated packet for
+                                       tunnel_timeout_ms, or keys too old */
+  uint64_t tunnels_refused;       /**< route directions refused, or negotiations removed,
+                                       because a live tunnel or a pin names another peer key */
 };
 
 /** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */

@@ -28,8 +28,7 @@ Mac mac(const uint8_t* key, size_t key_len, proto::ByteView data) {
 }  // namespace
 
 CookieChecker::CookieChecker(const Key& dc_public)
-    : mac1_key_(label_hash("mac1----", dc_public)),
-      cookie_key_(label_hash("cookie--", dc_public)) {
+    : mac1_key_(label_hash("mac1----", dc_public)), cookie_key_(label_hash("cookie--", dc_public)) {
   init();
   random_bytes(secret_.data(), secret_.size());
   random_bytes(previous_secret_.data(), previous_secret_.size());

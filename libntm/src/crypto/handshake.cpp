@@ -31,7 +31,7 @@ Timestamp now_timestamp() {
 
 SymmetricState::SymmetricState()
     : SymmetricState(kProtocolName, proto::ByteView(reinterpret_cast<const uint8_t*>(kPrologue),
-                                                     sizeof(kPrologue) - 1)) {}
+                                                    sizeof(kPrologue) - 1)) {}
 
 SymmetricState::SymmetricState(std::string_view name, proto::ByteView prologue) {
   if (name.size() <= h_.size()) {
@@ -122,7 +122,7 @@ proto::Bytes HandshakeInitiator::create_init(uint32_t local_index) {
   ss_.mix_key(view(shared));
   Timestamp ts = now_timestamp();
   ss_.encrypt_and_hash(proto::ByteView(ts.data(), ts.size()), msg);  // payload
-  msg.resize(proto::kHandshakeInitSize);                              // mac1, mac2: zero
+  msg.resize(proto::kHandshakeInitSize);                             // mac1, mac2: zero
   sodium_memzero(shared.data(), shared.size());
   return msg;
 }

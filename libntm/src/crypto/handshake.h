@@ -4,7 +4,8 @@
 //
 //   message 1 (node → DC), 148 bytes:  -> e, es, s, ss   payload: 12-byte timestamp
 //     0x01 | 0 0 0 | sender index (u32 BE) | e (32) | enc(s) (48) | enc(timestamp) (28)
-//     | mac1 (16) | mac2 (16)          (the MACs are crypto/cookie.h's, outside the Noise transcript)
+//     | mac1 (16) | mac2 (16)          (the MACs are crypto/cookie.h's, outside the Noise
+//     transcript)
 //   message 2 (DC → node), 60 bytes:   <- e, ee, se      payload: empty
 //     0x02 | 0 0 0 | sender index (u32 BE) | receiver index (u32 BE) | e (32) | enc() (16)
 //

@@ -119,8 +119,7 @@ proto::Bytes TunnelHandshake::create_response(proto::ByteView payload) {
 
 std::optional<proto::Bytes> TunnelHandshake::consume_response(proto::ByteView msg) {
   uint32_t id;
-  if (complete_ || !parse_tunnel_handshake(msg, id) || id != p_.direction_id)
-    return std::nullopt;
+  if (complete_ || !parse_tunnel_handshake(msg, id) || id != p_.direction_id) return std::nullopt;
   SymmetricState ss = ss_;
   Key er, shared;
   std::memcpy(er.data(), &msg[8], 32);

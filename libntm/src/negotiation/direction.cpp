@@ -133,8 +133,8 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
   dc_.request(std::move(req), [this, key](std::optional<proto::ControlMessage> resp) {
     Resolution r = resp ? from_response(*resp)
                         : Resolution{ETIMEDOUT, "no direction response from the DC", {}, {}, {}};
-    std::string fqdn = resp && !r.error ? lower(resp->get_string(proto::AttrType::kFqdn).value_or(""))
-                                        : "";
+    std::string fqdn =
+        resp && !r.error ? lower(resp->get_string(proto::AttrType::kFqdn).value_or("")) : "";
     // The DC names the peer's key: a pin on the name, or on either vIP, must match it.
     if (!r.error) {
       std::vector<std::string> names = {key};
@@ -145,8 +145,8 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
       for (auto& n : names) {
         pin = pinned(n);
         if (pin && (!r.peer_static || *r.peer_static != *pin)) {
-          r = Resolution{EKEYREJECTED, "the DC names another key than the one pinned for " + n,
-                         {}, {}, {}};
+          r = Resolution{
+              EKEYREJECTED, "the DC names another key than the one pinned for " + n, {}, {}, {}};
           break;
         }
         if (pin) break;
@@ -249,8 +249,7 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   if (!why && !remember_direction(*id)) why = "too many route directions at once";
   if (why) {
     stats_.tunnels_refused.fetch_add(1, std::memory_order_relaxed);
-    ntm::log().warn("route direction {:08x} to {} refused: {}", *id, peer_fqdn.substr(0, 253),
-                    why);
+    ntm::log().warn("route direction {:08x} to {} refused: {}", *id, peer_fqdn.substr(0, 253), why);
     dc_.respond(m, proto::make_error(m, proto::ErrorCode::kTunnelRefused, why));
     return;
   }

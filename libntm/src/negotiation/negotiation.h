@@ -36,9 +36,11 @@ struct Negotiator::Negotiation {
   uint32_t confirmed_seq = 0;    ///< HandshakeSeq of `tunnel`
   uint32_t local_tunnel_id = 0;  ///< our receiver index for hs's keypair
   uint32_t request_message_id = 0;
-  proto::Bytes request;          ///< initiator: hs's message 1, retransmitted as is
-  proto::Bytes response;         ///< responder: hs's message 2, re-sent for a duplicate request
-  crypto::Key response_e{};      ///< initiator: e of the message 2 consumed (duplicates)
+  proto::Bytes request;      ///< initiator: hs's message 1, retransmitted as is
+  proto::Bytes response;     ///< responder: hs's message 2, re-sent for a duplicate request
+  proto::Bytes answered;     ///< responder: the message 1 `response` answers, byte for byte
+  uint32_t duplicates = 0;   ///< responder: duplicates of `answered` answered so far
+  crypto::Key response_e{};  ///< initiator: e of the message 2 consumed (duplicates)
   uint32_t tries = 0;
   /// Initiator: retransmission; responder: expiry while waiting for the first request.
   asio::steady_timer timer;
@@ -47,8 +49,8 @@ struct Negotiator::Negotiation {
   asio::steady_timer confirm_timer;
   uint32_t confirm_tries = 0;
 
-  crypto::Key rekey_secret{};          ///< psk of the next handshake (of `tunnel`'s handshake)
-  crypto::Key pending_rekey_secret{};  ///< responder: of `pending`, until it is confirmed
+  crypto::Key rekey_secret{};               ///< psk of the next handshake (of `tunnel`'s handshake)
+  crypto::Key pending_rekey_secret{};       ///< responder: of `pending`, until it is confirmed
   std::shared_ptr<packet::Tunnel> tunnel;   ///< the keypair carrying outbound traffic
   std::shared_ptr<packet::Tunnel> pending;  ///< responder: answered, not confirmed yet
   bool established = false;                 ///< `tunnel` exists

@@ -109,9 +109,13 @@ void Negotiator::on_tunnel_handshake(proto::ByteView d, const proto::Endpoint& f
 
 void Negotiator::consume_tunnel_request(Negotiation& n, proto::ByteView d,
                                         const proto::Endpoint& from) {
-  // 2. A retransmission of the request we answered: the same answer, nothing re-derived.
-  if (n.hs && !n.response.empty() && e_of(d) == n.hs->initiator_ephemeral()) {
-    udp_.send(from, n.response.data(), n.response.size());
+  // 2. A retransmission of the request we answered (the same bytes): the same answer, nothing
+  // re-derived — as often as the initiator retransmits at most, so a recorded request sent
+  // from forged addresses cannot make us a source of traffic.
+  if (!n.response.empty() && d.size() == n.answered.size() &&
+      std::equal(d.begin(), d.end(), n.answered.begin())) {
+    if (n.duplicates++ < kTunnelRequestPolicy.max_tries)
+      udp_.send(from, n.response.data(), n.response.size());
     return;
   }
   if (!n.response.empty() && n.seq == 0 && !n.established) {
@@ -152,6 +156,8 @@ void Negotiator::consume_tunnel_request(Negotiation& n, proto::ByteView d,
   n.seq = *seq;
   n.local_tunnel_id = local_id;
   n.response = std::move(response);
+  n.answered.assign(d.begin(), d.end());
+  n.duplicates = 0;
   n.pending_rekey_secret = n.hs->rekey_secret();
   sodium_memzero(n.temporal_key.data(), n.temporal_key.size());
   n.timer.cancel();
@@ -203,8 +209,8 @@ void Negotiator::consume_tunnel_response(Negotiation& n, proto::ByteView d,
   t->confirmed = true;  // the responder installed it before answering
   // The response came from where we sent the request (validated), or from an address the
   // peer's NAT chose: then it is validated like any new address (path challenge).
-  bool sent_there = std::find(n.peer_endpoints.begin(), n.peer_endpoints.end(), from) !=
-                    n.peer_endpoints.end();
+  bool sent_there =
+      std::find(n.peer_endpoints.begin(), n.peer_endpoints.end(), from) != n.peer_endpoints.end();
   uint64_t token = sent_there ? 0 : t->start_probe(d.size());
   std::vector<std::shared_ptr<packet::Tunnel>> replaced;
   if (data_plane_) replaced = data_plane_->install_tunnel(t);
@@ -311,8 +317,8 @@ void Negotiator::schedule_confirm_check(Negotiation& n) {
 void Negotiator::fail_negotiation(uint32_t direction_id, const char* why) {
   auto it = negotiations_.find(direction_id);
   if (it == negotiations_.end()) return;
-  ntm::log().warn("tunnel negotiation {:08x} to {} failed: {}", direction_id,
-                  it->second->peer_fqdn, why);
+  ntm::log().warn("tunnel negotiation {:08x} to {} failed: {}", direction_id, it->second->peer_fqdn,
+                  why);
   erase_negotiation(direction_id);
 }
 

@@ -21,8 +21,8 @@
 namespace ntm::negotiation {
 
 void Negotiator::schedule_tunnel_timers() {
-  uint32_t period = std::min({1000u, cfg_.keepalive_interval_ms / 2, cfg_.rekey_after_ms / 8,
-                              cfg_.tunnel_timeout_ms / 8});
+  uint32_t period = std::min(
+      {1000u, cfg_.keepalive_interval_ms / 2, cfg_.rekey_after_ms / 8, cfg_.tunnel_timeout_ms / 8});
   period = std::max(period, 20u);
   tunnel_timer_.expires_after(std::chrono::milliseconds(period));
   tunnel_timer_.async_wait([this](std::error_code ec) {
@@ -42,8 +42,16 @@ void Negotiator::on_tunnel_tick() {
   std::vector<std::pair<uint32_t, const char*>> expired;
   for (auto& [id, np] : negotiations_) {
     Negotiation& n = *np;
+    // A responder that answered but never heard from the initiator on the new keypair.
+    if (!n.established && n.pending && now - n.started >= timeout) {
+      expired.push_back({id, "the initiator never confirmed the tunnel"});
+      continue;
+    }
     if (!n.established || !n.tunnel) continue;
     packet::Tunnel& t = *n.tunnel;
+    // A peer address still unvalidated: its path challenge (or the answer) may have been lost.
+    if (uint64_t token = t.probe_token(); token && data_plane_)
+      data_plane_->send_path_challenge(t, token);
     // 1
     uint64_t sent = t.session->packets_sent();
     auto last = send_activity_.find(t.local_id);

@@ -102,6 +102,11 @@ struct Tunnel {
     std::lock_guard l(endpoint_mu_);
     return !probing_;
   }
+  /// The token of the path challenge still unanswered, or 0.
+  uint64_t probe_token() const {
+    std::lock_guard l(endpoint_mu_);
+    return probing_ ? probe_token_ : 0;
+  }
 
  private:
   uint64_t start_probe_locked(size_t bytes) {

@@ -6,7 +6,8 @@ namespace ntm::proto {
 namespace {
 
 bool known_type(uint8_t t) {
-  return t >= uint8_t(MessageType::kRegistrationRequest) && t <= uint8_t(MessageType::kPathResponse);
+  return t >= uint8_t(MessageType::kRegistrationRequest) &&
+         t <= uint8_t(MessageType::kPathResponse);
 }
 
 /// Exact length of fixed-size attributes; 0 = variable (checked by the getters).

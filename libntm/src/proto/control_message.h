@@ -7,7 +7,8 @@
 //   | value (length bytes, no padding) ...                          |
 //
 // The same layout is used node⇄DC (inside a kControl packet) and node⇄node (tunnel
-// request/response inside a kTunnelControl packet). Responses echo their request's message ID.
+// request/response as the payload of a kTunnelHandshake message). Responses echo their request's
+// message ID.
 #pragma once
 
 #include <array>

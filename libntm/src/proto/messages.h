@@ -69,12 +69,12 @@ enum class AttrType : uint16_t {
   kPeerEndpoint = 0x000B,  ///< endpoint of the peer to send the tunnel request to (repeatable)
   // 0x000C (EphemeralKey) was the ephemeral key of the old tunnel request; it is in the
   // Noise message itself now (docs/protocol.md §7.5) and the code is not reused.
-  kTunnelId = 0x000D,      ///< u32, receiver index the sender wants in data packets
-  kErrorCode = 0x000E,     ///< u16, ErrorCode
-  kErrorText = 0x000F,     ///< UTF-8, 0..200 bytes
-  kPeerFqdn = 0x0010,      ///< UTF-8 FQDN of the peer node
-  kPeerVip4 = 0x0011,      ///< 4 bytes
-  kPeerVip6 = 0x0012,      ///< 16 bytes
+  kTunnelId = 0x000D,       ///< u32, receiver index the sender wants in data packets
+  kErrorCode = 0x000E,      ///< u16, ErrorCode
+  kErrorText = 0x000F,      ///< UTF-8, 0..200 bytes
+  kPeerFqdn = 0x0010,       ///< UTF-8 FQDN of the peer node
+  kPeerVip4 = 0x0011,       ///< 4 bytes
+  kPeerVip6 = 0x0012,       ///< 16 bytes
   kPeerStaticKey = 0x0013,  ///< 32 bytes, the peer node's static X25519 public key (identity)
   kPathToken = 0x0014,      ///< 8 bytes, random: path challenge / path response
   kHandshakeSeq = 0x0015,   ///< u32: 0 for a tunnel's first handshake, then 1, 2, ... per rekey
@@ -96,9 +96,9 @@ enum class ErrorCode : uint16_t {
   kPeerUnreachable = 6,  ///< neither side can reach the other (needs a relay)
   kNameTaken = 7,        ///< node name registered by a different node identity
   kInternal = 8,
-  kRateLimited = 9,    ///< too many requests of this kind from this node; try again later
-  kTunnelRefused = 10, ///< node → DC: route direction refused (not asked for, or a live
-                       ///< tunnel to that peer vIP belongs to another static key)
+  kRateLimited = 9,     ///< too many requests of this kind from this node; try again later
+  kTunnelRefused = 10,  ///< node → DC: route direction refused (a live tunnel to that peer vIP,
+                        ///< or a pin, names another static key)
 };
 
 inline constexpr uint8_t kProtocolVersion = 1;

@@ -21,7 +21,8 @@ Key filled(uint8_t v) {
 }
 
 Bytes payload(const char* s) {
-  return Bytes(reinterpret_cast<const uint8_t*>(s), reinterpret_cast<const uint8_t*>(s) + strlen(s));
+  return Bytes(reinterpret_cast<const uint8_t*>(s),
+               reinterpret_cast<const uint8_t*>(s) + strlen(s));
 }
 
 class TunnelHandshakeTest : public ::testing::Test {
@@ -31,8 +32,8 @@ class TunnelHandshakeTest : public ::testing::Test {
     a_ = random_private_key();
     b_ = random_private_key();
   }
-  TunnelHandshakeParams params(const Key& self, const Key& peer_private, Role role,
-                               const Key& psk, uint32_t id = 0x1234567) {
+  TunnelHandshakeParams params(const Key& self, const Key& peer_private, Role role, const Key& psk,
+                               uint32_t id = 0x1234567) {
     TunnelHandshakeParams p;
     p.local_static_private = self;
     p.peer_static_public = public_key(peer_private);

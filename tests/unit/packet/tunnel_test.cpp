@@ -31,7 +31,7 @@ TEST(TunnelEndpointTest, ANewAddressIsBudgetedUntilItAnswersItsChallenge) {
   EXPECT_EQ(out, ep("198.51.100.9:5000"));
   EXPECT_FALSE(t.endpoint_for_send(20, out)) << "300 bytes = 3 x 100 received";
   t.on_newest_from(ep("198.51.100.9:5000"), 50);  // more from there: more budget
-  EXPECT_TRUE(t.endpoint_for_send(160, out));  // 450 = 3 x 150 in all
+  EXPECT_TRUE(t.endpoint_for_send(160, out));     // 450 = 3 x 150 in all
   EXPECT_FALSE(t.endpoint_for_send(1, out));
   EXPECT_FALSE(t.on_path_response(token + 1)) << "a wrong token validates nothing";
   EXPECT_FALSE(t.endpoint_for_send(1, out));

@@ -166,8 +166,9 @@ TEST(ControlMessageTest, FixedSizeAttributeWithWrongLengthIsRefused) {
   const Case cases[] = {
       {AttrType::kVip4, 4},        {AttrType::kPeerVip4, 4},     {AttrType::kLifetime, 4},
       {AttrType::kDirectionId, 4}, {AttrType::kTunnelId, 4},     {AttrType::kVip6, 16},
-      {AttrType::kPeerVip6, 16},   {AttrType::kTemporalKey, 32}, {AttrType::kPeerStaticKey, 32}, {AttrType::kPathToken, 8}, {AttrType::kHandshakeSeq, 4},
-      {AttrType::kRole, 1},        {AttrType::kErrorCode, 2},
+      {AttrType::kPeerVip6, 16},   {AttrType::kTemporalKey, 32}, {AttrType::kPeerStaticKey, 32},
+      {AttrType::kPathToken, 8},   {AttrType::kHandshakeSeq, 4}, {AttrType::kRole, 1},
+      {AttrType::kErrorCode, 2},
   };
   for (const Case& c : cases) {
     for (size_t len : {size_t(0), c.length - 1, c.length + 1}) {

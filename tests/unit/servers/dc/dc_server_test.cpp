@@ -16,16 +16,16 @@
 
 #include <chrono>
 #include <filesystem>
-#include <random>
 #include <memory>
 #include <optional>
+#include <random>
 
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "printers.h"
-#include "raw_inject.h"
 #include "proto/control_message.h"
+#include "raw_inject.h"
 
 namespace ntm::dc {
 namespace {
@@ -142,7 +142,7 @@ class DcServerTest : public ::testing::Test {
     return std::nullopt;
   }
   std::optional<ControlMessage> receive_control(TestNode& n,
-                                               std::chrono::milliseconds wait = 1000ms) {
+                                                std::chrono::milliseconds wait = 1000ms) {
     auto d = receive(n, wait);
     if (!d) return std::nullopt;
     return n.open(*d);
@@ -436,7 +436,8 @@ TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
   std::optional<ControlMessage> from_peer;
   for (int i = 0; i < 6 && !from_peer; ++i) {
     for (auto& m : rds)
-      if (m.get_u32(AttrType::kDirectionId) == resp6->get_u32(AttrType::kDirectionId)) from_peer = m;
+      if (m.get_u32(AttrType::kDirectionId) == resp6->get_u32(AttrType::kDirectionId))
+        from_peer = m;
     if (from_peer) break;
     auto m = receive_control(*peer);
     ASSERT_TRUE(m);
@@ -445,7 +446,6 @@ TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
   ASSERT_TRUE(from_peer);
   EXPECT_EQ(from_peer->get_endpoint(AttrType::kPeerEndpoint), n->endpoint());
 }
-
 
 // ---- Issue 6: a DC that no packet can stop ------------------------------------------------
 
