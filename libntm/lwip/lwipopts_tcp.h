@@ -1,0 +1,33 @@
+/*
+ * TCP options for NTM's lwIP build, included by lwipopts.h and by the deterministic TCP tests
+ * (tests/tcp/lwipopts.h), so the tests exercise exactly the TCP the node runs.
+ */
+#ifndef NTM_LWIPOPTS_TCP_H
+#define NTM_LWIPOPTS_TCP_H
+
+/* TCP sized for real paths: the packaged build's 64 KiB window caps a connection at about
+ * 26 Mbit/s over 20 ms RTT. 2 MiB windows (window scale 7) allow 800 Mbit/s at 20 ms and
+ * 160 Mbit/s at 100 ms. 4 MiB measured 14 % faster at 20 ms but overflowed the receiving
+ * node's UDP socket buffer (UDP gives the sender no backpressure) when both directions ran
+ * at once on two busy cores, and lwIP's loss recovery then stalled for seconds
+ * (docs/benchmarks.md). Memory is used only while data is in flight or unread.
+ * MSS = tunnel MTU 1420 - 40 (IPv6 header) - 0 options. */
+#define TCP_MSS 1380
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 7
+#define TCP_WND (2 * 1024 * 1024)
+#define TCP_SND_BUF (2 * 1024 * 1024)
+#define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + TCP_MSS - 1) / TCP_MSS)
+#define TCP_SNDLOWAT (32 * 1024) /* lwIP keeps it below 64 KiB - 4 MSS */
+#define TCP_OOSEQ_MAX_BYTES TCP_WND
+#define LWIP_TCP_SACK_OUT 1
+
+/* The TCP clock of our patches: microseconds on CLOCK_MONOTONIC (libntm/lwip/tcp_clock.c);
+ * the tests define their own virtual clock before including this file. */
+#ifndef TCP_NOW_US
+#include <stdint.h>
+uint32_t ntm_tcp_now_us(void);
+#define TCP_NOW_US() ntm_tcp_now_us()
+#endif
+
+#endif /* NTM_LWIPOPTS_TCP_H */
