@@ -8,6 +8,7 @@ add_library(ntm STATIC
   src/negotiation/tunnel_keepalive.cpp
   src/negotiation/tunnel_setup.cpp
   src/node/api.cpp
+  src/node/linger.cpp
   src/node/log.cpp
   src/node/node.cpp
   src/packet/netif.cpp

@@ -17,6 +17,9 @@ void NodeOptions::add_to(po::options_description& desc) {
       "bind", po::value(&bind), "local UDP address ip:port (env NTM_BIND; default [::]:0)")(
       "keepalive-ms", po::value(&keepalive_ms),
       "keep-alive interval to the DC and on idle tunnels (env NTM_KEEPALIVE_MS; default 15000)")(
+      "linger", po::value(&linger_ms),
+      "at exit, wait at most this many ms for TCP data to be acknowledged, as long as it makes "
+      "progress (env NTM_LINGER_MS; default 60000)")(
       "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
 }
 
@@ -32,6 +35,8 @@ bool NodeOptions::complete(const char* prog) {
   fill(bind, "NTM_BIND");
   if (!keepalive_ms)
     if (const char* e = std::getenv("NTM_KEEPALIVE_MS")) keepalive_ms = uint32_t(std::atol(e));
+  if (!linger_ms)
+    if (const char* e = std::getenv("NTM_LINGER_MS")) linger_ms = uint32_t(std::atol(e));
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
                         : name.empty()      ? "--name"
@@ -52,6 +57,7 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.state_dir = state_dir.c_str();
   cfg.bind_address = bind.empty() ? nullptr : bind.c_str();
   cfg.keepalive_interval_ms = keepalive_ms;
+  cfg.stop_linger_ms = linger_ms;
 }
 
 bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
@@ -62,6 +68,12 @@ bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
     return false;
   }
   return true;
+}
+
+bool NodeOptions::stop_node(const char* prog) const {
+  if (ntm_stop() == 0) return true;
+  std::fprintf(stderr, "%s: %s\n", prog, ntm_last_error());
+  return false;
 }
 
 void NodeOptions::print_stats() const {
@@ -84,7 +96,11 @@ void write_stats(FILE* out) {
                                                      {"drop_no_tunnel", s.drop_no_tunnel},
                                                      {"drop_control", s.drop_control},
                                                      {"tunnels_established", s.tunnels_established},
-                                                     {"roams", s.roams}};
+                                                     {"roams", s.roams},
+                                                     {"tcp_rexmit_recovery", s.tcp_rexmit_recovery},
+                                                     {"tcp_rexmit_tlp", s.tcp_rexmit_tlp},
+                                                     {"tcp_rexmit_rto", s.tcp_rexmit_rto},
+                                                     {"tcp_rto_events", s.tcp_rto_events}};
   std::fprintf(out, "stats");
   for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
   std::fprintf(out, "\n");

@@ -56,6 +56,8 @@ const char* const kUsage =
     "  --rate R         serialisation rate (100mbit, 1gbit, bit/s; 0=off)  [0]\n"
     "  --limit N        packets held before tail drop                      [10000]\n"
     "  --reorder 0|1    let jittered packets overtake earlier ones         [0]\n"
+    "  --gemodel P,R[,H] Gilbert-Elliott bursty loss: Good->Bad P, Bad->Good R per\n"
+    "                   packet, loss H in Bad (e.g. 0.2%,20%: 1% in bursts of 5); 0=off\n"
     "\n"
     "run: --name is the control socket (abstract, per network namespace) [ntm-linkemu];\n"
     "     --pidfile is written once every queue is bound; --seed seeds the loss and jitter\n"
@@ -75,7 +77,7 @@ Nanos now_ns() {
 
 bool is_link_option(std::string_view opt) {
   return opt == "--delay" || opt == "--jitter" || opt == "--loss" || opt == "--rate" ||
-         opt == "--limit" || opt == "--reorder";
+         opt == "--limit" || opt == "--reorder" || opt == "--gemodel";
 }
 
 std::optional<std::uint16_t> parse_queue(std::string_view text) {

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <future>
 
@@ -62,7 +63,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   nc.dc_address = *dc;
   nc.dc_public_key = *dc_key;
   if (cfg.keepalive_interval_ms) nc.keepalive_interval_ms = cfg.keepalive_interval_ms;
-  linger_ms_ = cfg.stop_linger_ms ? cfg.stop_linger_ms : 3000;
+  linger_ms_ = cfg.stop_linger_ms ? cfg.stop_linger_ms : kDefaultLingerMs;
   negotiator = std::make_unique<negotiation::Negotiator>(io, nc, *key, udp, tunnels, stats);
   packet::DataPlaneHooks hooks;
   hooks.on_missing_tunnel = [this](const packet::VipKey& dst) {
@@ -101,15 +102,12 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   return 0;
 }
 
-void Node::stop() {
+LingerResult Node::stop() {
   // A userspace stack dies with its process: unlike a kernel socket, a closed connection's
   // unsent data and FIN would be lost if we tore the stack down at once. This wait happens
-  // only at shutdown, never on the packet path.
-  if (data_plane) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(linger_ms_);
-    while (!data_plane->tcp_drained() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // only at shutdown, never on the packet path (linger.h).
+  LingerResult lingered;
+  if (data_plane) lingered = linger(linger_ms_, std::min(linger_ms_, kLingerStallMs));
   if (negotiator) {
     std::promise<void> done;
     asio::post(io, [&] {
@@ -126,6 +124,7 @@ void Node::stop() {
   negotiator.reset();
   tunnels.clear();
   udp.close();
+  return lingered;
 }
 
 }  // namespace ntm::node
