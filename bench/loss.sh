@@ -13,17 +13,20 @@
 #   reorder           no loss; 1 ms jitter with reordering (jittered packets overtake)
 # Prints one line per scenario (medians over the runs, ratio tunnel/kernel, the tunnel's
 # retransmissions by kind) and a summary table.
-#   bench/loss.sh [--mb MiB] [--runs N] [--timeout S] [SCENARIO...]
+# The kernel baseline uses the system's congestion control unless --kernel-cc names one
+# (cubic, bbr); the tunnel's is NTM_TCP_CC (cubic by default, or reno).
+#   bench/loss.sh [--mb MiB] [--runs N] [--timeout S] [--kernel-cc NAME] [SCENARIO...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${NTM_BIN_DIR:-$root/build/bin}
-mb=8 runs=3 timeout=120 scenarios=()
+mb=8 runs=3 timeout=120 kcc=() scenarios=()
 while (($#)); do
   case $1 in
   --mb) mb=$2 && shift 2 ;;
   --runs) runs=$2 && shift 2 ;;
   --timeout) timeout=$2 && shift 2 ;;
-  -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
+  --kernel-cc) kcc=(--kernel-cc "$2") && shift 2 ;;
+  -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' && exit 0 ;;
   *) scenarios+=("$1") && shift ;;
   esac
 done
@@ -61,7 +64,8 @@ kport=$(sed -n 's/ready port=//p' "$work/ksink.out")
 [ -n "$kport" ] || { echo "sinks did not start"; exit 1; }
 
 echo "Loss benchmark: na (behind NAT A) -> ng (global), ${DELAY:-5ms} one way per access link;"
-echo "loss on LAN A's access link, both directions; $mb MiB x $runs per scenario, medians"
+echo "loss on LAN A's access link, both directions; $mb MiB x $runs per scenario, medians;"
+echo "congestion control: tunnel ${NTM_TCP_CC:-cubic}, kernel ${kcc[1]:-$(sysctl -n net.ipv4.tcp_congestion_control) (system default)}"
 summary=()
 for sc in "${scenarios[@]}"; do
   case $sc in
@@ -71,7 +75,7 @@ for sc in "${scenarios[@]}"; do
   esac
   out=$(NTM_NAME=source NTM_STATE_DIR="$work/source" X na "$bin/ntm-bench" source \
     sink.bench.ntm.test "198.18.7.10:$kport" --mb "$mb" --runs "$runs" --pings 0 \
-    --timeout "$timeout" 2>&1) || true
+    --timeout "$timeout" "${kcc[@]}" 2>&1) || true
   line=$(grep '^result ' <<<"$out" || echo "result failed")
   label=$([[ $sc =~ ^[0-9.]+$ ]] && echo "$sc % loss" || echo "$sc")
   printf '%-12s %s\n' "$label" "${line#result }"

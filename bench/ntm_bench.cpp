@@ -10,7 +10,9 @@
 //     The same measurement between hosts (bench/wan.sh, bench/loss.sh): node settings from
 //     NTM_* variables, tunnel sink at FQDN, kernel sink and ICMP target at KERNEL_IP.
 //     --pings 0 skips the echoes; --timeout bounds each transfer (a transfer that times out
-//     counts as failed and as 0 Mbit/s in the median).
+//     counts as failed and as 0 Mbit/s in the median); --kernel-cc NAME sets the kernel
+//     baseline's congestion control (TCP_CONGESTION, e.g. cubic or bbr; default: the
+//     system's). The tunnel's is NTM_TCP_CC (cubic by default).
 //   Both modes end with one machine-readable line:
 //     result tunnel_mbit=M kernel_mbit=M ratio=R tunnel_failed=N kernel_failed=N
 //            rexmit_recovery=N rexmit_tlp=N rexmit_rto=N rto_events=N
@@ -18,6 +20,7 @@
 //   ntm-bench sink-node | sink-kernel [IP]     the two sinks (used by both modes)
 #include <arpa/inet.h>
 #include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -59,6 +62,7 @@ struct Api {
   std::function<ssize_t(int, void*, size_t)> recv;
   std::function<int(int, int)> shutdown;
   std::function<int(int, int, int, const void*, socklen_t)> setsockopt;
+  bool kernel = false;
 };
 
 Api ntm_api() {
@@ -84,7 +88,8 @@ Api kernel_api() {
           [](int s, const void* b, size_t n) { return ::send(s, b, n, MSG_NOSIGNAL); },
           [](int s, void* b, size_t n) { return ::recv(s, b, n, 0); },
           ::shutdown,
-          ::setsockopt};
+          ::setsockopt,
+          true};
 }
 
 /// Sink: for each connection, read to EOF, then answer with the byte count (8 bytes).
@@ -117,10 +122,26 @@ int listen_on(const Api& api, int family, uint16_t port, const char* ip4) {
   return s;
 }
 
+std::string g_kernel_cc;  // --kernel-cc; empty: the system's default
+
+/// The congestion control a kernel TCP socket gets (TCP_CONGESTION).
+std::string kernel_cc_name() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (!g_kernel_cc.empty())
+    ::setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, g_kernel_cc.data(), socklen_t(g_kernel_cc.size()));
+  char name[32] = "";
+  socklen_t len = sizeof name - 1;
+  ::getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, name, &len);
+  ::close(s);
+  return name;
+}
+
 /// One bulk transfer of `bytes`, each send/recv bounded by `timeout_s` (0: none); returns
 /// Mbit/s (0 on failure).
 double bulk(const Api& api, const sockaddr_in& to, size_t bytes, int timeout_s) {
   int s = api.socket(AF_INET, SOCK_STREAM, 0);
+  if (api.kernel && !g_kernel_cc.empty())
+    ::setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, g_kernel_cc.data(), socklen_t(g_kernel_cc.size()));
   if (timeout_s > 0) {
     timeval tv{timeout_s, 0};
     api.setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -235,6 +256,9 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   double tm = median(tun), km = median(ker), trtt = median(tun_rtt), krtt = median(ker_rtt);
   std::printf("NTM tunnel vs kernel TCP/ICMP to %s (medians; runs interleaved)\n",
               inet_ntoa(kaddr.sin_addr));
+  const char* tcc = std::getenv("NTM_TCP_CC");
+  std::printf("  congestion control: tunnel %s, kernel %s\n", tcc ? tcc : "cubic",
+              kernel_cc_name().c_str());
   std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
   std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",
               mb, runs, tm, km, km > 0 ? tm / km : 0.0);
@@ -252,12 +276,12 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   };
   std::printf(
       "result tunnel_mbit=%.1f kernel_mbit=%.1f ratio=%.3f tunnel_failed=%d kernel_failed=%d "
-      "rexmit_recovery=%llu rexmit_tlp=%llu rexmit_rto=%llu rto_events=%llu\n",
+      "rexmit_recovery=%llu rexmit_tlp=%llu rexmit_rto=%llu rto_events=%llu kernel_cc=%s\n",
       tm, km, km > 0 ? tm / km : 0.0, failed(tun), failed(ker),
       (unsigned long long)(after.tcp_rexmit_recovery - before.tcp_rexmit_recovery),
       (unsigned long long)(after.tcp_rexmit_tlp - before.tcp_rexmit_tlp),
       (unsigned long long)(after.tcp_rexmit_rto - before.tcp_rexmit_rto),
-      (unsigned long long)(after.tcp_rto_events - before.tcp_rto_events));
+      (unsigned long long)(after.tcp_rto_events - before.tcp_rto_events), kernel_cc_name().c_str());
   std::fflush(stdout);
   ntm_close(ts);
   bool ok = tm > 0 && km > 0 && (npings == 0 || !tun_rtt.empty());
@@ -306,8 +330,12 @@ int main(int argc, char** argv) {
       npings = std::atoi(argv[++i]);
     else if (a == "--timeout" && i + 1 < argc)
       timeout_s = std::atoi(argv[++i]);
+    else if (a == "--kernel-cc" && i + 1 < argc)
+      g_kernel_cc = argv[++i];
     else {
-      std::fprintf(stderr, "usage: ntm-bench [--mb MiB] [--runs N] [--pings N] [--timeout S]\n");
+      std::fprintf(stderr,
+                   "usage: ntm-bench [--mb MiB] [--runs N] [--pings N] [--timeout S] "
+                   "[--kernel-cc NAME]\n");
       return 2;
     }
   }

@@ -75,7 +75,7 @@ if(NTM_LWIP_FROM_SOURCE)
   target_include_directories(ntm_lwip SYSTEM PUBLIC ${PROJECT_SOURCE_DIR}/libntm/lwip
                              ${LWIP_DIR}/port/include ${LWIP_DIR}/src/include)
   target_compile_options(ntm_lwip PRIVATE -w)  # third-party code: its warnings are not ours
-  target_link_libraries(ntm_lwip PUBLIC Threads::Threads)
+  target_link_libraries(ntm_lwip PUBLIC Threads::Threads m)  # m: cbrt() for CUBIC
   set(NTM_LWIP_TARGET ntm_lwip)
   message(STATUS "lwIP: built from ${LWIP_DIR} with libntm/lwip/lwipopts.h")
 else()

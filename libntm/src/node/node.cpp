@@ -1,14 +1,41 @@
 #include "node/node.h"
 
+#include "packet/lwip_c.h"  // C linkage for lwipopts.h before any lwIP header
+
+#include "lwip/tcp.h"
+#include "lwip/tcpip.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <future>
 
 namespace ntm::node {
 namespace {
 std::atomic<Node*> g_node{nullptr};
+
+/// NTM_TCP_CC=cubic|reno picks the TCP congestion controller of new connections (lwIP
+/// patches, tcp_cc.c; cubic by default). For comparisons; unknown names are ignored.
+void choose_tcp_congestion_control() {
+#ifdef LWIP_TCP_NTM_CUBIC
+  const char* name = std::getenv("NTM_TCP_CC");
+  if (!name) return;
+  const tcp_cc_ops* ops = nullptr;
+  for (const tcp_cc_ops* o : {&tcp_cc_cubic, &tcp_cc_reno})
+    if (std::strcmp(o->name, name) == 0) ops = o;
+  if (!ops) {
+    spdlog::warn("NTM_TCP_CC={}: unknown congestion controller, keeping {}", name,
+                 tcp_cc_default->name);
+    return;
+  }
+  LOCK_TCPIP_CORE();
+  tcp_cc_default = ops;
+  UNLOCK_TCPIP_CORE();
+#endif
+}
 
 bool valid_label(const std::string& s) {
   if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
@@ -79,6 +106,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
 
   // The receive thread first: it starts lwIP, which the negotiation thread may then lock.
   if (!data_plane->start_receiver(error)) return EIO;
+  choose_tcp_congestion_control();
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io.get_executor());
   io_thread_ = std::thread([this] { io.run(); });
