@@ -225,15 +225,31 @@ static void op_info(struct tcpt_info* out) {
   out->recoveries = g_pcb->ntm_stats.recoveries;
   out->rexmit_total = g_pcb->ntm_stats.rexmit_total;
 #endif
+#ifdef LWIP_TCP_NTM_BBR
+  out->pacing_rate = g_pcb->pacing_rate;
+#endif
 }
 
 static int op_failed(void) {
   return g_failed;
 }
 
-static const struct tcpt_ops g_ops = {op_init,     op_input,   op_run_timers, op_next_timer_us,
-                                      op_listen,   op_connect, op_send,       op_received,
-                                      op_unqueued, op_info,    op_failed};
+static int op_set_congestion_control(const char* name) {
+#ifdef LWIP_TCP_NTM_BBR
+  const struct tcp_cc_ops* all[] = {&tcp_cc_cubic, &tcp_cc_bbr, &tcp_cc_reno};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+    if (strcmp(all[i]->name, name) == 0) {
+      tcp_cc_default = all[i];
+      return 0;
+    }
+#endif
+  (void)name;
+  return -1;
+}
+
+static const struct tcpt_ops g_ops = {
+    op_init, op_input,    op_run_timers, op_next_timer_us, op_listen, op_connect,
+    op_send, op_received, op_unqueued,   op_info,          op_failed, op_set_congestion_control};
 
 /* Renamed to tcpt_stack_a / tcpt_stack_b by the build; every other symbol becomes local. */
 const struct tcpt_ops* tcpt_stack_entry(void) {

@@ -42,6 +42,7 @@ struct tcpt_info {
   uint32_t rto_events;      /**< retransmission timeouts */
   uint32_t recoveries;      /**< loss recovery episodes entered (fast recovery) */
   uint32_t rexmit_total;    /**< every retransmitted segment */
+  uint32_t pacing_rate;     /**< bytes/s; 0 when not paced */
 };
 
 struct tcpt_ops {
@@ -68,6 +69,9 @@ struct tcpt_ops {
   void (*info)(struct tcpt_info* out);
   /** Whether the connection was reset or aborted (lwIP's error callback ran). */
   int (*failed)(void);
+  /** Congestion controller of new connections: "cubic", "bbr" or "reno". Returns 0, or -1
+   *  when this lwIP has no such controller. */
+  int (*set_congestion_control)(const char* name);
 };
 
 const struct tcpt_ops* tcpt_stack_a(void);

@@ -17,8 +17,11 @@ namespace {
 constexpr uint64_t kSecond = 1000000;
 constexpr size_t kMss = 1380;  // libntm/lwip/lwipopts_tcp.h
 
-class Recovery : public ::testing::Test {
+// Every test runs once per congestion controller: loss recovery must not depend on it.
+class Recovery : public ::testing::TestWithParam<const char*> {
  protected:
+  void SetUp() override { ASSERT_EQ(sim.a().set_congestion_control(GetParam()), 0) << GetParam(); }
+
   /// Connects, sends `bytes` from A to B followed by FIN, and runs until B has the FIN and
   /// A has everything acknowledged (or 60 s of virtual time pass).
   void transfer(size_t bytes, FaultScript faults = {}) {
@@ -96,7 +99,7 @@ int last_data_index(size_t bytes) {
   return int((bytes + kMss - 1) / kMss);
 }
 
-TEST_F(Recovery, CleanPathDeliversEverythingWithoutRetransmission) {
+TEST_P(Recovery, CleanPathDeliversEverythingWithoutRetransmission) {
   transfer(1000000);
   expect_exact_delivery();
   EXPECT_EQ(wire_retransmissions(), 0);
@@ -106,7 +109,7 @@ TEST_F(Recovery, CleanPathDeliversEverythingWithoutRetransmission) {
 
 // RFC 6675: the receiver SACKs what arrives after the hole; once DupThresh segments above
 // it are SACKed the hole is retransmitted at once, in one recovery episode, with no RTO.
-TEST_F(Recovery, MiddleSegmentRepairedBySack) {
+TEST_P(Recovery, MiddleSegmentRepairedBySack) {
   transfer(1000000, drop_first_transmission({100}));
   expect_exact_delivery();
   EXPECT_EQ(wire_retransmissions(), 1);
@@ -118,7 +121,7 @@ TEST_F(Recovery, MiddleSegmentRepairedBySack) {
 // The very first data segment: the initial window holds few segments, so the SACKs that
 // reveal the hole must let new data out (pipe falls as segments are SACKed: RFC 6675's
 // limited transmit) until DupThresh segments are SACKed.
-TEST_F(Recovery, FirstSegmentRepairedBySack) {
+TEST_P(Recovery, FirstSegmentRepairedBySack) {
   transfer(200000, drop_first_transmission({1}));
   expect_exact_delivery();
   EXPECT_EQ(wire_retransmissions(), 1);
@@ -127,7 +130,7 @@ TEST_F(Recovery, FirstSegmentRepairedBySack) {
 }
 
 // Several holes in one window: one recovery episode retransmits each exactly once.
-TEST_F(Recovery, SeveralLossesInOneWindowRepairedInOneEpisode) {
+TEST_P(Recovery, SeveralLossesInOneWindowRepairedInOneEpisode) {
   transfer(1000000, drop_first_transmission({200, 203, 204, 230, 260}));
   expect_exact_delivery();
   EXPECT_EQ(wire_retransmissions(), 5);
@@ -137,7 +140,7 @@ TEST_F(Recovery, SeveralLossesInOneWindowRepairedInOneEpisode) {
 }
 
 // A burst: 30 consecutive segments of one window lost, as in a handover.
-TEST_F(Recovery, BurstOfThirtyRepairedWithoutTimeout) {
+TEST_P(Recovery, BurstOfThirtyRepairedWithoutTimeout) {
   std::set<int> burst;
   for (int i = 300; i < 330; ++i) burst.insert(i);
   transfer(1500000, drop_first_transmission(burst));
@@ -150,7 +153,7 @@ TEST_F(Recovery, BurstOfThirtyRepairedWithoutTimeout) {
 // The last segment: nothing follows it to be SACKed, so no duplicate ACK can reveal the
 // loss. A tail loss probe (RFC 8985 §7.3) retransmits it after about two RTTs instead of
 // waiting for the retransmission timeout.
-TEST_F(Recovery, LastSegmentRepairedByTailLossProbe) {
+TEST_P(Recovery, LastSegmentRepairedByTailLossProbe) {
   const size_t bytes = 100 * kMss + 500;
   transfer(bytes, drop_first_transmission({last_data_index(bytes)}));
   expect_exact_delivery();
@@ -161,7 +164,7 @@ TEST_F(Recovery, LastSegmentRepairedByTailLossProbe) {
 
 // The last few segments of a transfer: the probe's SACK reveals the rest, which SACK
 // recovery repairs.
-TEST_F(Recovery, LastThreeSegmentsRepairedByProbeAndSack) {
+TEST_P(Recovery, LastThreeSegmentsRepairedByProbeAndSack) {
   const size_t bytes = 100 * kMss;
   int last = last_data_index(bytes);
   transfer(bytes, drop_first_transmission({last - 2, last - 1, last}));
@@ -175,7 +178,7 @@ TEST_F(Recovery, LastThreeSegmentsRepairedByProbeAndSack) {
 // A lost retransmission: RACK (RFC 8985 §6) notices that segments sent after the
 // retransmission were delivered and the retransmission was not, and retransmits again,
 // without waiting for the (backed-off) retransmission timeout.
-TEST_F(Recovery, LostRetransmissionRepairedByRack) {
+TEST_P(Recovery, LostRetransmissionRepairedByRack) {
   transfer(1000000, [](bool forward, const Segment& s) {
     Verdict v;
     if (forward && s.data_index == 100 && s.transmission <= 2) v.fate = Fate::kDrop;
@@ -188,7 +191,7 @@ TEST_F(Recovery, LostRetransmissionRepairedByRack) {
 }
 
 // Lost pure ACKs: later cumulative ACKs cover them; nothing is retransmitted.
-TEST_F(Recovery, LostAcksNeedNoRetransmission) {
+TEST_P(Recovery, LostAcksNeedNoRetransmission) {
   int acks = 0;
   transfer(1000000, [&acks](bool forward, const Segment& s) {
     Verdict v;
@@ -207,7 +210,7 @@ TEST_F(Recovery, LostAcksNeedNoRetransmission) {
 // Reordering by a few segments, after the sender has seen reordering once (a segment that
 // arrived two segments late): RACK's reordering window (RFC 8985 §6.2) absorbs it and
 // nothing is retransmitted.
-TEST_F(Recovery, ReorderingOfAFewSegmentsIsNotLoss) {
+TEST_P(Recovery, ReorderingOfAFewSegmentsIsNotLoss) {
   constexpr uint64_t kSegmentTime = 1420 * 8 * kSecond / 100000000 + 1;  // at 100 Mbit/s
   transfer(1500000, [](bool forward, const Segment& s) {
     Verdict v;
@@ -224,7 +227,7 @@ TEST_F(Recovery, ReorderingOfAFewSegmentsIsNotLoss) {
 }
 
 // Duplicated data segments and ACKs are harmless: no spurious retransmission.
-TEST_F(Recovery, DuplicatedPacketsCauseNoRetransmission) {
+TEST_P(Recovery, DuplicatedPacketsCauseNoRetransmission) {
   transfer(1000000, [](bool, const Segment& s) {
     Verdict v;
     if (s.data_index % 7 == 3 || (s.is_pure_ack() && s.ack % 5 == 0)) v.fate = Fate::kDuplicate;
@@ -237,7 +240,7 @@ TEST_F(Recovery, DuplicatedPacketsCauseNoRetransmission) {
 
 // Random loss of 3 % in both directions (a fixed pseudo-random sequence): every byte
 // arrives, and SACK recovery, not the timer, does the repairing.
-TEST_F(Recovery, RandomLossBothWays) {
+TEST_P(Recovery, RandomLossBothWays) {
   uint32_t x = 12345;
   transfer(2000000, [&x](bool, const Segment& s) {
     x ^= x << 13, x ^= x >> 17, x ^= x << 5;
@@ -254,7 +257,7 @@ TEST_F(Recovery, RandomLossBothWays) {
 // A peer that does not do SACK (its SACK-permitted option stripped on the way): three
 // losses in one window are repaired by duplicate ACKs and NewReno partial ACKs (RFC 6582),
 // one per round trip, without a timeout.
-TEST_F(Recovery, WithoutSackNewRenoRepairsEachHole) {
+TEST_P(Recovery, WithoutSackNewRenoRepairsEachHole) {
   transfer(1000000, [](bool forward, const Segment& s) {
     Verdict v;
     v.strip_sack_permitted = true;
@@ -272,7 +275,7 @@ TEST_F(Recovery, WithoutSackNewRenoRepairsEachHole) {
 
 // Everything lost for longer than the RTO (a link outage): the timer repairs it, backing
 // off, and the connection resumes and completes once the link is back.
-TEST_F(Recovery, OutageRepairedByTimeout) {
+TEST_P(Recovery, OutageRepairedByTimeout) {
   uint64_t outage_start = 0;
   transfer(1000000, [&](bool forward, const Segment& s) {
     Verdict v;
@@ -284,6 +287,9 @@ TEST_F(Recovery, OutageRepairedByTimeout) {
   EXPECT_GE(info.rto_events, 1u);
   EXPECT_GT(info.rexmit_rto, 0u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Cc, Recovery, ::testing::Values("cubic", "bbr", "reno"),
+                         [](const auto& info) { return std::string(info.param); });
 
 }  // namespace
 }  // namespace ntm::tcptest

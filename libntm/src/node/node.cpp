@@ -17,14 +17,15 @@ namespace ntm::node {
 namespace {
 std::atomic<Node*> g_node{nullptr};
 
-/// NTM_TCP_CC=cubic|reno picks the TCP congestion controller of new connections (lwIP
-/// patches, tcp_cc.c; cubic by default). For comparisons; unknown names are ignored.
+/// NTM_TCP_CC=cubic|bbr|reno picks the TCP congestion controller of new connections (lwIP
+/// patches, tcp_cc.c, tcp_bbr.c; cubic by default). For comparisons; unknown names are
+/// ignored.
 void choose_tcp_congestion_control() {
 #ifdef LWIP_TCP_NTM_CUBIC
   const char* name = std::getenv("NTM_TCP_CC");
   if (!name) return;
   const tcp_cc_ops* ops = nullptr;
-  for (const tcp_cc_ops* o : {&tcp_cc_cubic, &tcp_cc_reno})
+  for (const tcp_cc_ops* o : {&tcp_cc_cubic, &tcp_cc_reno, &tcp_cc_bbr})
     if (std::strcmp(o->name, name) == 0) ops = o;
   if (!ops) {
     spdlog::warn("NTM_TCP_CC={}: unknown congestion controller, keeping {}", name,
