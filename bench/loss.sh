@@ -75,7 +75,7 @@ for sc in "${scenarios[@]}"; do
   esac
   out=$(NTM_NAME=source NTM_STATE_DIR="$work/source" X na "$bin/ntm-bench" source \
     sink.bench.ntm.test "198.18.7.10:$kport" --mb "$mb" --runs "$runs" --pings 0 \
-    --timeout "$timeout" "${kcc[@]}" 2>&1) || true
+    --timeout "$timeout" "${kcc[@]}" 2>&1 | tee /tmp/i8_bbr_dbg.txt) || true
   line=$(grep '^result ' <<<"$out" || echo "result failed")
   label=$([[ $sc =~ ^[0-9.]+$ ]] && echo "$sc % loss" || echo "$sc")
   printf '%-12s %s\n' "$label" "${line#result }"

@@ -28,11 +28,15 @@
   ((tcpwnd_size_t)LWIP_MIN(10U * (mss), LWIP_MAX(2U * (mss), 14600U)))
 
 /* The TCP clock of our patches: microseconds on CLOCK_MONOTONIC (libntm/lwip/tcp_clock.c);
- * the tests define their own virtual clock before including this file. */
+ * and, since libntm's receive thread feeds TCP under the core lock, a wake-up for lwIP's
+ * tcpip thread when TCP needs its timeouts sooner. The tests define their own virtual clock
+ * (and need no wake-up: one thread) before including this file. */
 #ifndef TCP_NOW_US
 #include <stdint.h>
 uint32_t ntm_tcp_now_us(void);
 #define TCP_NOW_US() ntm_tcp_now_us()
+void ntm_tcp_timer_kicked(void);
+#define TCP_TIMER_KICKED() ntm_tcp_timer_kicked()
 #endif
 
 #endif /* NTM_LWIPOPTS_TCP_H */
