@@ -14,7 +14,7 @@
 # Prints one line per scenario (medians over the runs, ratio tunnel/kernel, the tunnel's
 # retransmissions by kind) and a summary table.
 # The kernel baseline uses the system's congestion control unless --kernel-cc names one
-# (cubic, bbr); the tunnel's is NTM_TCP_CC (cubic by default, or reno).
+# (cubic, bbr); the tunnel's is NTM_TCP_CC (bbr by default; cubic, reno).
 #   bench/loss.sh [--mb MiB] [--runs N] [--timeout S] [--kernel-cc NAME] [SCENARIO...]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -65,7 +65,7 @@ kport=$(sed -n 's/ready port=//p' "$work/ksink.out")
 
 echo "Loss benchmark: na (behind NAT A) -> ng (global), ${DELAY:-5ms} one way per access link;"
 echo "loss on LAN A's access link, both directions; $mb MiB x $runs per scenario, medians;"
-echo "congestion control: tunnel ${NTM_TCP_CC:-cubic}, kernel ${kcc[1]:-$(sysctl -n net.ipv4.tcp_congestion_control) (system default)}"
+echo "congestion control: tunnel ${NTM_TCP_CC:-bbr}, kernel ${kcc[1]:-$(sysctl -n net.ipv4.tcp_congestion_control) (system default)}"
 summary=()
 for sc in "${scenarios[@]}"; do
   case $sc in
@@ -75,7 +75,7 @@ for sc in "${scenarios[@]}"; do
   esac
   out=$(NTM_NAME=source NTM_STATE_DIR="$work/source" X na "$bin/ntm-bench" source \
     sink.bench.ntm.test "198.18.7.10:$kport" --mb "$mb" --runs "$runs" --pings 0 \
-    --timeout "$timeout" "${kcc[@]}" 2>&1 | tee /tmp/i8_bbr_dbg.txt) || true
+    --timeout "$timeout" "${kcc[@]}" 2>&1) || true
   line=$(grep '^result ' <<<"$out" || echo "result failed")
   label=$([[ $sc =~ ^[0-9.]+$ ]] && echo "$sc % loss" || echo "$sc")
   printf '%-12s %s\n' "$label" "${line#result }"

@@ -12,7 +12,7 @@
 //     --pings 0 skips the echoes; --timeout bounds each transfer (a transfer that times out
 //     counts as failed and as 0 Mbit/s in the median); --kernel-cc NAME sets the kernel
 //     baseline's congestion control (TCP_CONGESTION, e.g. cubic or bbr; default: the
-//     system's). The tunnel's is NTM_TCP_CC (cubic by default).
+//     system's). The tunnel's is NTM_TCP_CC (bbr by default).
 //   Both modes end with one machine-readable line:
 //     result tunnel_mbit=M kernel_mbit=M ratio=R tunnel_failed=N kernel_failed=N
 //            rexmit_recovery=N rexmit_tlp=N rexmit_rto=N rto_events=N
@@ -257,7 +257,7 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   std::printf("NTM tunnel vs kernel TCP/ICMP to %s (medians; runs interleaved)\n",
               inet_ntoa(kaddr.sin_addr));
   const char* tcc = std::getenv("NTM_TCP_CC");
-  std::printf("  congestion control: tunnel %s, kernel %s\n", tcc ? tcc : "cubic",
+  std::printf("  congestion control: tunnel %s, kernel %s\n", tcc ? tcc : "bbr",
               kernel_cc_name().c_str());
   std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
   std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",

@@ -17,9 +17,9 @@ namespace ntm::node {
 namespace {
 std::atomic<Node*> g_node{nullptr};
 
-/// NTM_TCP_CC=cubic|bbr|reno picks the TCP congestion controller of new connections (lwIP
-/// patches, tcp_cc.c, tcp_bbr.c; cubic by default). For comparisons; unknown names are
-/// ignored.
+/// NTM_TCP_CC=bbr|cubic|reno picks the TCP congestion controller of new connections (lwIP
+/// patches, tcp_bbr.c, tcp_cc.c; bbr by default, libntm/lwip/lwipopts_tcp.h). For
+/// comparisons; unknown names are ignored with a warning.
 void choose_tcp_congestion_control() {
 #ifdef LWIP_TCP_NTM_CUBIC
   const char* name = std::getenv("NTM_TCP_CC");
