@@ -10,6 +10,8 @@ else()
 endif()
 option(NTM_LWIP_FROM_SOURCE "Build lwIP from third_party/lwip with libntm/lwip/lwipopts.h"
        ${_ntm_lwip_default})
+# For comparisons only (docs/benchmarks.md): the source build without our TCP patches.
+option(NTM_LWIP_PATCHES "Apply libntm/lwip/patches to lwIP's TCP (source build)" ON)
 
 # Our patch series on lwIP's TCP (libntm/lwip/patches/NNNN-*.patch, applied in name order with
 # `patch -p1`, each one concern citing its RFC; libntm/lwip/patches/README.md lists them). The
@@ -22,6 +24,9 @@ function(ntm_lwip_patched_tree out_dir)
   set(tmp ${CMAKE_BINARY_DIR}/lwip-patched.tmp)
   file(GLOB patches ${PROJECT_SOURCE_DIR}/libntm/lwip/patches/*.patch)
   list(SORT patches)
+  if(NOT NTM_LWIP_PATCHES)
+    set(patches "")
+  endif()
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${patches}
                                                                  ${src}/src/core/tcp.c)
   find_program(NTM_PATCH patch REQUIRED)
