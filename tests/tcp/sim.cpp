@@ -76,7 +76,8 @@ std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
   return v;
 }
 
-Sim::Sim(LinkParams params) : params_(params), a_(tcpt_stack_a()), b_(tcpt_stack_b()) {
+Sim::Sim(LinkParams params)
+    : params_(params), a_(tcpt_stack_a()), b_(tcpt_stack_b()), now_(params.start_us) {
   static bool used = false;
   if (used) {
     std::fprintf(stderr,

@@ -48,6 +48,9 @@ using FaultScript = std::function<Verdict(bool forward, const Segment& s)>;
 struct LinkParams {
   uint64_t one_way_delay_us = 10000;  ///< 20 ms RTT
   uint64_t rate_bps = 100000000;      ///< 100 Mbit/s serialisation, per direction
+  /// Virtual time at the start. lwIP's TCP clock is the low 32 bits of it in microseconds
+  /// (it wraps every 71.6 minutes), so a start near 2^32 runs a test across the wrap.
+  uint64_t start_us = 1000000;
 };
 
 class Sim {
@@ -94,8 +97,7 @@ class Sim {
   const tcpt_ops* a_;
   const tcpt_ops* b_;
   tcpt_host host_a_{}, host_b_{};
-  uint64_t now_ = 1000000;  // start at 1 s: lwIP treats a zero timestamp specially nowhere,
-                            // but no clock starts at zero in the field either
+  uint64_t now_;
   uint64_t order_ = 0;
   Direction ab_, ba_;
   std::vector<Segment> log_ab_, log_ba_;

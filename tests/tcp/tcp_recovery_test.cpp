@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <set>
+#include <string>
 
 #include "sim.h"
 
@@ -74,12 +75,26 @@ class Recovery : public ::testing::TestWithParam<const char*> {
                    info.rto_events, info.recoveries, info.rexmit_total, info.cwnd, info.ssthresh,
                    info.srtt_us, info.rto_ms);
       std::string t = sim.trace(true);
-      if (t.size() > 20000) t = t.substr(0, 10000) + "...\n" + t.substr(t.size() - 10000);
+      if (t.size() > 20000 && !std::getenv("TCPT_FULL_TRACE"))
+        t = t.substr(0, 10000) + "...\n" + t.substr(t.size() - 10000);
       std::fprintf(stderr, "A -> B:\n%s", t.c_str());
     }
   }
 
-  Sim sim;
+  /// Link parameters: the defaults; started 1.5 s before the TCP clock wraps for ClockWrap;
+  /// 1 Gbit/s for DeepReordering, where the 2 MiB window is below the bandwidth-delay
+  /// product, so no queue builds (a growing queue changes the RTT by more than the
+  /// reordering window, which would be a different test).
+  static LinkParams link_for_this_test() {
+    LinkParams p;
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string suite = info->test_suite_name(), name = info->name();
+    if (suite.find("ClockWrap") != std::string::npos) p.start_us = (uint64_t(1) << 32) - 1500000;
+    if (name.find("DeepReordering") != std::string::npos) p.rate_bps = 1000000000;
+    return p;
+  }
+
+  Sim sim{link_for_this_test()};
   std::vector<uint8_t> data;
   tcpt_info info{};
   uint64_t start_us = 0, elapsed_us = 0;
@@ -226,6 +241,23 @@ TEST_P(Recovery, ReorderingOfAFewSegmentsIsNotLoss) {
   EXPECT_EQ(info.rto_events, 0u);
 }
 
+// Deep reordering (a segment 10 segments late) before any was seen: RACK has no
+// reordering window yet and retransmits the late segment once; the original's ACK, faster
+// than any round trip, shows it was reordering, not loss, and from then on the window
+// (a quarter of the minimum RTT) absorbs the same reordering: no more retransmissions.
+TEST_P(Recovery, DeepReorderingCostsAtMostOneSpuriousRetransmission) {
+  constexpr uint64_t kSegmentTime = 1420 * 8 * kSecond / 1000000000 + 1;  // at 1 Gbit/s
+  transfer(2000000, [](bool forward, const Segment& s) {
+    Verdict v;
+    if (forward && s.transmission == 1 && s.data_index >= 100 && s.data_index % 100 == 0)
+      v.extra_delay_us = 10 * kSegmentTime;
+    return v;
+  });
+  expect_exact_delivery();
+  EXPECT_LE(wire_retransmissions(), 1);
+  EXPECT_EQ(info.rto_events, 0u);
+}
+
 // Duplicated data segments and ACKs are harmless: no spurious retransmission.
 TEST_P(Recovery, DuplicatedPacketsCauseNoRetransmission) {
   transfer(1000000, [](bool, const Segment& s) {
@@ -287,6 +319,26 @@ TEST_P(Recovery, OutageRepairedByTimeout) {
   EXPECT_GE(info.rto_events, 1u);
   EXPECT_GT(info.rexmit_rto, 0u);
 }
+
+// The TCP clock (32 bits of microseconds) wraps during the transfer, 2^31 us after the
+// stack's zeroed timestamps: every timer and comparison must use wrapping arithmetic and
+// never mistake an unset (zero) time for one in the future. 2 % loss both ways, so
+// recovery, probes and (with BBR) pacing all run across the wrap.
+class ClockWrap : public Recovery {};
+TEST_P(ClockWrap, LossyTransferAcrossTheWrap) {
+  uint32_t x = 777;
+  transfer(3000000, [&x](bool, const Segment& s) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    Verdict v;
+    if (s.data_index != 0 && x % 1000 < 20) v.fate = Fate::kDrop;
+    return v;
+  });
+  expect_exact_delivery();
+  EXPECT_GT(sim.dropped(true), 10);
+  EXPECT_GT(info.rexmit_recovery + info.rexmit_tlp, 0u);
+}
+INSTANTIATE_TEST_SUITE_P(Cc, ClockWrap, ::testing::Values("cubic", "bbr", "reno"),
+                         [](const auto& info) { return std::string(info.param); });
 
 INSTANTIATE_TEST_SUITE_P(Cc, Recovery, ::testing::Values("cubic", "bbr", "reno"),
                          [](const auto& info) { return std::string(info.param); });
