@@ -26,7 +26,7 @@
 
 /* Congestion control: BBR (tcp_bbr.c), chosen by measurement on the test network with random
  * loss, where loss-based controllers collapse (docs/benchmarks.md: at 20 ms RTT and 1 % loss
- * CUBIC moved 7.8 Mbit/s, BBR 122). NTM_TCP_CC=cubic|reno selects another at run time. */
+ * CUBIC moved 7 Mbit/s, BBR over 100). NTM_TCP_CC=cubic|reno selects another at run time. */
 #define TCP_CC_DEFAULT tcp_cc_bbr
 
 /* Initial window of ten segments (RFC 6928), as Linux's: a short transfer needs two RTTs
