@@ -11,6 +11,7 @@ add_library(ntm STATIC
   src/node/log.cpp
   src/node/node.cpp
   src/packet/netif.cpp
+  src/packet/reassembly.cpp
   src/packet/receive.cpp
   src/packet/send.cpp
   src/packet/tunnel_table.cpp

@@ -83,6 +83,8 @@ void write_stats(FILE* out) {
                                                      {"drop_spoofed", s.drop_spoofed},
                                                      {"drop_no_tunnel", s.drop_no_tunnel},
                                                      {"drop_control", s.drop_control},
+                                                     {"drop_reassembly", s.drop_reassembly},
+                                                     {"tx_keepalives", s.tx_keepalives},
                                                      {"tunnels_established", s.tunnels_established},
                                                      {"roams", s.roams}};
   std::fprintf(out, "stats");

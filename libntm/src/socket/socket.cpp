@@ -1,12 +1,14 @@
 // ntm_* socket calls: BSD semantics over lwIP's socket layer, which runs each call in the
 // calling thread under lwIP's core lock (LWIP_TCPIP_CORE_LOCKING) and sets the thread's errno.
-// What we add: the node must be running, sockets are tracked so ntm_stop() closes them, and
+// What we add: the node must be running; sockets are tracked, so ntm_stop() closes them and
+// the table has a size (ENFILE beyond it; lwIP's own list is unbounded); datagrams larger than
+// one IP packet can carry fail with EMSGSIZE (lwIP would fail them with ENOBUFS or worse);
 // every socket's events feed ntm_event_fd().
 #include <fcntl.h>
 
 #include <cerrno>
+#include <map>
 #include <mutex>
-#include <set>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
 
@@ -14,28 +16,67 @@
 #include "node/node.h"
 #include "ntm/ntm.h"
 #include "socket/event_notifier.h"
+#include "socket/socket.h"
 
 namespace ntm::socket {
 namespace {
-std::mutex g_mu;
-std::set<int> g_sockets;  // guarded by g_mu
 
-int track(int fd) {
-  if (fd < 0) return fd;
-  event_hook_socket(fd);
+struct Info {
+  int domain = 0, type = 0;
+};
+
+std::mutex g_mu;
+std::map<int, Info> g_sockets;        // guarded by g_mu
+size_t g_reserved = 0;                // guarded by g_mu: ntm_socket() calls in progress
+size_t g_limit = kDefaultMaxSockets;  // guarded by g_mu
+
+/// Takes a slot in the table for a socket about to be created; false when it is full.
+bool reserve() {
   std::lock_guard l(g_mu);
-  g_sockets.insert(fd);
+  if (g_sockets.size() + g_reserved >= g_limit) return false;
+  ++g_reserved;
+  return true;
+}
+
+/// Records `fd` (or gives the reserved slot back when creation failed).
+int track(int fd, Info info, bool reserved) {
+  if (fd >= 0) event_hook_socket(fd);
+  std::lock_guard l(g_mu);
+  if (reserved) --g_reserved;
+  if (fd >= 0) g_sockets[fd] = info;
   return fd;
+}
+
+/// The largest payload one datagram of this kind can carry: an IPv4 packet holds 65,535
+/// bytes with its 20-byte header; lwIP's packet length is 16 bits, so an IPv6 packet holds
+/// 65,535 bytes including its 40-byte header (the kernel allows 65,575 there).
+size_t max_datagram(const Info& i) {
+  size_t ip = i.domain == AF_INET6 ? 40 : 20;
+  size_t transport = i.type == SOCK_DGRAM ? 8 : 0;
+  return 65535 - ip - transport;
+}
+
+/// True when a datagram of `len` bytes does not fit one IP packet on socket `fd`.
+bool too_big(int fd, size_t len) {
+  if (len <= 65535 - 40 - 8) return false;  // fits on every kind of socket
+  std::lock_guard l(g_mu);
+  auto it = g_sockets.find(fd);
+  return it != g_sockets.end() && it->second.type != SOCK_STREAM && len > max_datagram(it->second);
 }
 }  // namespace
 
+void set_socket_limit(size_t max_sockets) {
+  std::lock_guard l(g_mu);
+  g_limit = max_sockets ? max_sockets : kDefaultMaxSockets;
+}
+
 void close_all_sockets() {
-  std::set<int> all;
+  std::map<int, Info> all;
   {
     std::lock_guard l(g_mu);
     all.swap(g_sockets);
   }
-  for (int fd : all) lwip_close(fd);
+  for (auto& [fd, info] : all) lwip_close(fd);
 }
 
 }  // namespace ntm::socket
@@ -58,7 +99,11 @@ int ntm_socket(int domain, int type, int protocol) {
     errno = EAFNOSUPPORT;
     return -1;
   }
-  return ntm::socket::track(lwip_socket(domain, type, protocol));
+  if (!ntm::socket::reserve()) {
+    errno = ENFILE;
+    return -1;
+  }
+  return ntm::socket::track(lwip_socket(domain, type, protocol), {domain, type}, true);
 }
 
 int ntm_bind(int fd, const struct sockaddr* addr, socklen_t len) {
@@ -73,7 +118,18 @@ int ntm_listen(int fd, int backlog) {
 
 int ntm_accept(int fd, struct sockaddr* addr, socklen_t* len) {
   NTM_REQUIRE_NODE();
-  return ntm::socket::track(lwip_accept(fd, addr, len));
+  ntm::socket::Info info{AF_INET, SOCK_STREAM};
+  {
+    // A full table leaves the connection queued, as the kernel does.
+    std::lock_guard l(ntm::socket::g_mu);
+    auto it = ntm::socket::g_sockets.find(fd);
+    if (it != ntm::socket::g_sockets.end()) info.domain = it->second.domain;
+    if (ntm::socket::g_sockets.size() + ntm::socket::g_reserved >= ntm::socket::g_limit) {
+      errno = ENFILE;
+      return -1;
+    }
+  }
+  return ntm::socket::track(lwip_accept(fd, addr, len), info, false);
 }
 
 int ntm_connect(int fd, const struct sockaddr* addr, socklen_t len) {
@@ -83,6 +139,10 @@ int ntm_connect(int fd, const struct sockaddr* addr, socklen_t len) {
 
 ssize_t ntm_send(int fd, const void* buf, size_t len, int flags) {
   NTM_REQUIRE_NODE();
+  if (ntm::socket::too_big(fd, len)) {
+    errno = EMSGSIZE;
+    return -1;
+  }
   return lwip_send(fd, buf, len, flags);
 }
 
@@ -94,6 +154,10 @@ ssize_t ntm_recv(int fd, void* buf, size_t len, int flags) {
 ssize_t ntm_sendto(int fd, const void* buf, size_t len, int flags, const struct sockaddr* addr,
                    socklen_t addrlen) {
   NTM_REQUIRE_NODE();
+  if (ntm::socket::too_big(fd, len)) {
+    errno = EMSGSIZE;
+    return -1;
+  }
   return lwip_sendto(fd, buf, len, flags, addr, addrlen);
 }
 
