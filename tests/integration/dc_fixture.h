@@ -117,4 +117,17 @@ inline std::map<std::string, std::string> fields(const std::string& line) {
   return out;
 }
 
+/// The number in field `key` of a "key=value ..." line; a missing or non-numeric field is a
+/// test failure (reported with the line), never an exception.
+inline long long number(const std::string& line, const std::string& key) {
+  auto f = fields(line);
+  auto it = f.find(key);
+  if (it == f.end() || it->second.empty() || it->second.size() > 18 ||
+      it->second.find_first_not_of("0123456789") != std::string::npos) {
+    ADD_FAILURE() << "no number " << key << "= in '" << line << "'";
+    return -1;
+  }
+  return std::stoll(it->second);
+}
+
 }  // namespace ntm::test
