@@ -33,8 +33,9 @@ class DcFixture : public ::testing::Test {
     }
   }
 
-  /// Extra ntm-dc flags for a test (e.g. a short registration lifetime).
-  void start_dc(std::vector<std::string> extra = {}) {
+  /// Extra ntm-dc flags for a test (e.g. a short registration lifetime); `listen` is the
+  /// DC's first endpoint (a fixed port lets a restarted DC take over its predecessor's).
+  void start_dc(std::vector<std::string> extra = {}, const std::string& listen = "127.0.0.1:0") {
     std::string state = dir_.path() + "/dc";
     {
       Process p({bin("ntm-dc"), "--state-dir", state, "--print-public-key"});
@@ -46,7 +47,7 @@ class DcFixture : public ::testing::Test {
                                      "--state-dir",
                                      state,
                                      "--listen",
-                                     "127.0.0.1:0",
+                                     listen,
                                      "--domain",
                                      domain_,
                                      "--port-file",
@@ -67,6 +68,18 @@ class DcFixture : public ::testing::Test {
   }
 
   std::string dc_log() const { return dir_.path() + "/dc.log"; }
+  /// Waits until the DC log holds `text` at least `times` times; false after `timeout`.
+  bool wait_for_dc_log(const std::string& text, std::chrono::milliseconds timeout, int times = 1) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      std::string log = read_dc_log();
+      int n = 0;
+      for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+      if (n >= times) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   std::string read_dc_log() const {
     std::ifstream f(dc_log());
     std::stringstream ss;
