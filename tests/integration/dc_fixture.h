@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -43,19 +44,14 @@ class DcFixture : public ::testing::Test {
       ASSERT_EQ(p.wait(std::chrono::seconds(5)), 0);
     }
     ASSERT_EQ(dc_key_.size(), 44u);
-    std::vector<std::string> argv = {bin("ntm-dc"),
-                                     "--state-dir",
-                                     state,
-                                     "--listen",
-                                     listen,
-                                     "--domain",
-                                     domain_,
-                                     "--port-file",
-                                     dir_.path() + "/dc.port",
-                                     "--vip4-pool",
-                                     "100.64.0.0/24",
-                                     "--vip6-pool",
-                                     "fd00:6e74:6d::/112"};
+    std::vector<std::string> argv = {bin("ntm-dc"), "--state-dir", state,
+                                     "--listen",    listen,        "--domain",
+                                     domain_,       "--port-file", dir_.path() + "/dc.port"};
+    // Default pools, unless the test names its own.
+    for (auto [flag, pool] : {std::pair{"--vip4-pool", "100.64.0.0/24"},
+                              std::pair{"--vip6-pool", "fd00:6e74:6d::/112"}})
+      if (std::find(extra.begin(), extra.end(), flag) == extra.end())
+        argv.insert(argv.end(), {flag, pool});
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::filesystem::remove(dir_.path() + "/dc.port");  // a restarted DC writes it anew
     dc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dc_log());
