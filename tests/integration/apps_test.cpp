@@ -62,10 +62,7 @@ class Apps : public DcFixture {
     srv.insert(srv.end(), {"-l", "9000"});
     cli.insert(cli.end(), {fqdn("server"), "9000"});
     auto s = app("server", "server", srv, a);
-    bool udp = std::find(flags.begin(), flags.end(), "-u") != flags.end();
-    if (!udp) {
-      ASSERT_TRUE(wait_err("server", "listening on port 9000")) << err("server");
-    }
+    ASSERT_TRUE(wait_err("server", " port 9000")) << err("server");
     auto c = app("client", "client", cli, b);
     EXPECT_EQ(c->wait(30s), 0) << err("client");
     EXPECT_EQ(s->wait(30s), 0) << err("server");
