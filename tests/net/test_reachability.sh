@@ -83,7 +83,15 @@ failures=0
 printf '%-4s -> %-4s %-8s %-24s %-6s %s\n' from to via address expect got >&2
 for ((k = 1; k <= i; k++)); do
   read -r from to via address expect rc out <"$NET_STATE/cell.$k"
-  got=$([[ $rc == 0 ]] && echo ok || echo no)
+  # "no" is the probe saying so (exit 1: "timeout", or "unreachable" when there is no
+  # route); a crash or a usage error is neither ok nor no.
+  if [[ $rc == 0 ]]; then
+    got=ok
+  elif [[ $rc == 1 && $out =~ ^(timeout|unreachable) ]]; then
+    got=no
+  else
+    got="error($rc)"
+  fi
   mark=$([[ $got == "$expect" ]] && echo "" || echo "   <-- MISMATCH ($out)")
   printf '%-4s -> %-4s %-8s %-24s %-6s %s%s\n' "$from" "$to" "$via" "$address" "$expect" "$got" "$mark" >&2
   [[ $got == "$expect" ]] || failures=$((failures + 1))
