@@ -43,7 +43,7 @@ using proto::Bytes;
 namespace {
 
 constexpr size_t kMaxRecords = 64;
-constexpr size_t kMaxInner = 65535;
+constexpr size_t kMaxFragmentsPerRecord = 160;  // more than reassembly keeps (128)
 constexpr uint32_t kLocalId = 0x51515151, kPeerId = 0x52525252;
 const uint8_t kOurVip4[4] = {100, 64, 0, 1}, kPeerVip4[4] = {100, 64, 0, 2};
 const uint8_t kOurVip6[16] = {0xfd, 0, 0x6e, 0x74, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
@@ -60,7 +60,7 @@ uint16_t checksum(const uint8_t* h, size_t len) {
 /// offset in the header; IPv6: a Fragment header after the fixed header); anything that is
 /// neither comes back whole.
 std::vector<Bytes> fragments(const Bytes& ip, size_t step) {
-  step = std::max<size_t>(8, step / 8 * 8);
+  step = std::max({size_t(8), step, ip.size() / kMaxFragmentsPerRecord + 8}) / 8 * 8;
   std::vector<Bytes> out;
   if (ip.size() > 20 && (ip[0] >> 4) == 4 && size_t(ip[0] & 0xf) * 4 == 20) {
     size_t body = ip.size() - 20;
