@@ -55,7 +55,7 @@ class DcFixture : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::filesystem::remove(dir_.path() + "/dc.port");  // a restarted DC writes it anew
     dc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dc_log());
-    for (int i = 0; i < 200 && dc_port_ == 0; ++i) {
+    for (int i = 0; i < 500 && dc_port_ == 0; ++i) {  // up to 10 s on a busy machine
       std::ifstream f(dir_.path() + "/dc.port");
       f >> dc_port_;
       if (!dc_port_) std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -95,6 +95,11 @@ int cmd_client_udp() {
     }
     sent += n;
     if (duration_ms && seq == 0) {  // the tunnel is up: the timed part starts
+      // The initiator confirms a new tunnel with one keep-alive right after installing it
+      // (maybe after this echo came back): the timed part starts once that one is counted.
+      ntm_stats st{};
+      for (int i = 0; i < 200 && ntm_get_stats(&st) == 0 && st.tx_keepalives == 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
       print_stats();
       std::fflush(stdout);
       end = Clock::now() + std::chrono::milliseconds(duration_ms);
