@@ -122,13 +122,33 @@ TEST_F(Registration, AnUnansweredKeepAliveMakesTheNodeRegisterAgain) {
   dc_port_ = 0;
   start_dc({}, listen);
   ASSERT_EQ(dc_port_, port);
-  ASSERT_TRUE(wait_for_dc_log("registration keeper.it.ntm.test", 30s, 2)) << read_dc_log();
+  ASSERT_TRUE(wait_for_dc_log("registration keeper.it.ntm.test vip4", 30s, 2)) << read_dc_log();
   auto asker = node("asker", {"resolve", fqdn("keeper")});
   auto line = asker->wait_for_line("", 10s).value_or("");
   EXPECT_EQ(fields(line)["vip"], before["vip4"]) << line;
   std::ifstream err(dir_.path() + "/keeper.err");
   std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("keep-alive unanswered: registering again"), std::string::npos) << text;
+}
+
+TEST_F(Registration, ARefusedKeepAliveMakesTheNodeRegisterAgain) {
+  // architecture.md §4: the node was frozen past its registration's lifetime; its next
+  // keep-alive is refused ("not registered") and it registers again by itself.
+  start_dc({"--registration-lifetime", "3"});
+  auto sleeper = node("sleeper", {"info", "--hold"}, "", "127.0.0.1:0", {{"NTM_LOG", "info"}});
+  auto before = fields(sleeper->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_FALSE(before["vip4"].empty());
+  sleeper->signal(SIGSTOP);
+  bool expired = wait_for_dc_log("registration sleeper.it.ntm.test expired", 30s);
+  sleeper->signal(SIGCONT);
+  ASSERT_TRUE(expired) << read_dc_log();
+  ASSERT_TRUE(wait_for_dc_log("registration sleeper.it.ntm.test vip4", 30s, 2)) << read_dc_log();
+  auto asker = node("asker", {"resolve", fqdn("sleeper")});
+  auto line = asker->wait_for_line("", 10s).value_or("");
+  EXPECT_EQ(fields(line)["vip"], before["vip4"]) << line;
+  std::ifstream err(dir_.path() + "/sleeper.err");
+  std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("keep-alive refused: registering again"), std::string::npos) << text;
 }
 
 TEST_F(Registration, ExampleConfigFileParses) {
