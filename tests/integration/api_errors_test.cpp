@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "api_fixture.h"
@@ -70,6 +71,8 @@ TEST_F(Api, SocketCallsSetTheDocumentedErrors) {
   ntm::Node self(cfg_);
   EXPECT_ERRNO(ntm_socket(AF_UNIX, SOCK_STREAM, 0), EAFNOSUPPORT);
   EXPECT_ERRNO(ntm_socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), EPROTONOSUPPORT);
+  EXPECT_ERRNO(ntm_socket(AF_INET, SOCK_RAW, IPPROTO_ICMPV6), EPROTONOSUPPORT);
+  EXPECT_ERRNO(ntm_socket(AF_INET, 42, 0), EINVAL);
 
   sockaddr_in here = vip4_port(9400);
   ntm::Socket l(AF_INET, SOCK_STREAM), l2(AF_INET, SOCK_STREAM);
@@ -125,6 +128,26 @@ TEST_F(Api, SocketCallsSetTheDocumentedErrors) {
   six.sin6_family = AF_INET6;
   six.sin6_port = htons(9);
   EXPECT_ERRNO(ntm_sendto(u4.fd(), "x", 1, 0, sa(&six), sizeof six), EAFNOSUPPORT);
+  EXPECT_ERRNO(ntm_connect(u4.fd(), sa(&six), sizeof six), EAFNOSUPPORT);
+  EXPECT_ERRNO(ntm_bind(u4.fd(), sa(&six), sizeof six), EAFNOSUPPORT);
+  timeval tv{0, 100000};
+  ASSERT_EQ(ntm_setsockopt(u4.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  char byte;
+  EXPECT_ERRNO(ntm_recv(u4.fd(), &byte, 1, 0), EWOULDBLOCK);
+
+  // A non-blocking stream whose peer does not read: send fills both windows, then waits.
+  ASSERT_EQ(ntm_fcntl(s.fd(), F_SETFL, O_NONBLOCK), 0);
+  ntm::Socket full(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_connect(full.fd(), sa(&here), sizeof here), 0);
+  ntm::Socket idle(ntm_accept(l.fd(), nullptr, nullptr));
+  ASSERT_GE(idle.fd(), 0);
+  ASSERT_EQ(ntm_fcntl(full.fd(), F_SETFL, O_NONBLOCK), 0);
+  std::vector<char> chunk(65536, 'f');
+  ssize_t n = 0;
+  for (int i = 0; i < 2000 && (n = ntm_send(full.fd(), chunk.data(), chunk.size(), 0)) > 0; ++i) {
+  }
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, EWOULDBLOCK);
   ntm::Socket u6(AF_INET6, SOCK_DGRAM);
   sockaddr_in6 not_mine{};
   not_mine.sin6_family = AF_INET6;
@@ -134,6 +157,16 @@ TEST_F(Api, SocketCallsSetTheDocumentedErrors) {
   char fqdn[4];
   EXPECT_ERRNO(ntm_get_fqdn(fqdn, sizeof fqdn), ERANGE);
   EXPECT_ERRNO(ntm_get_stats(nullptr), EINVAL);
+}
+
+TEST_F(Api, AnUnusableStateDirectoryIsEio) {
+  std::string file = dir_.path() + "/not-a-directory";
+  std::ofstream(file) << "x";
+  ntm_config bad = cfg_;
+  std::string under = file + "/state";
+  bad.state_dir = under.c_str();
+  EXPECT_ERRNO(ntm_start(&bad), EIO);
+  EXPECT_NE(std::string(ntm_last_error()), "");
 }
 
 TEST_F(Api, NameResolutionErrors) {
