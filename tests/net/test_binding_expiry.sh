@@ -39,11 +39,11 @@ open_binding() {
   local h=$1
   bg dc1 "rx-$h" "$PROBE" echo --bind 0.0.0.0:7200 --count 16 --timeout 60000
   RX=$BG_PID
-  bg_wait_line "rx-$h" '^listening' 5
+  bg_wait_line "rx-$h" '^listening' 30
   bg "$h" "keeper-$h" "$PROBE" echo --bind 0.0.0.0:7200 --punch 198.18.0.11:7200 \
     --keepalive 500 --timeout 60000
   KEEPER=$BG_PID
-  bg_wait_line "rx-$h" '^from .* PUNCH' 10
+  bg_wait_line "rx-$h" '^from .* PUNCH' 30
   MAPPED=$(awk '/PUNCH/ {print $2; exit}' "$(bg_log "rx-$h")")
 }
 # punches_seen HOST — how many keep-alives dc1 has received from HOST.
@@ -71,9 +71,9 @@ expect_ok "and na's binding $mapped_a" reach "$mapped_a"
 bg_stop "$keeper_c"
 bg_stop "$keeper_a"
 bg nc "listen-nc" "$PROBE" echo --bind 0.0.0.0:7200 --timeout 60000
-bg_wait_line listen-nc '^listening' 5
+bg_wait_line listen-nc '^listening' 30
 bg na "listen-na" "$PROBE" echo --bind 0.0.0.0:7200 --timeout 60000
-bg_wait_line listen-na '^listening' 5
+bg_wait_line listen-na '^listening' 30
 wait_until 30 nc_binding_gone ||
   die "rtr-c still tracks nc:7200 30 s after its last keep-alive (timeout ${TIMEOUT} s)"
 pass "rtr-c's binding for nc:7200 expired by itself once idle"

@@ -98,7 +98,7 @@ check_clean "script failing after topology_up" "$(cat "$OUT/prefix.fail")"
 
 # --- 3. Ctrl-C in the middle of building ----------------------------------------------------
 child mid
-wait_until 30 test -e "$OUT/held.mid" || die "the script did not get to its fifth namespace"
+wait_until 180 test -e "$OUT/held.mid" || die "the script did not get to its fifth namespace"
 prefix=$(cat "$OUT/prefix.mid")
 (($(ip netns list | grep -c "^$prefix-") == 5)) || die "run $prefix is not half built"
 kill -INT "$CHILD"
@@ -110,7 +110,7 @@ check_clean "Ctrl-C while building" "$prefix"
 
 # --- 4. SIGTERM once up ----------------------------------------------------------------------
 child term
-wait_until 20 test -e "$OUT/up.term" || die "the script did not bring the topology up"
+wait_until 180 test -e "$OUT/up.term" || die "the script did not bring the topology up"
 kill -TERM "$CHILD"
 rc=0
 wait "$CHILD" || rc=$?
@@ -119,7 +119,7 @@ check_clean "SIGTERM once up" "$(cat "$OUT/prefix.term")"
 
 # --- 5. SIGKILL, then gc -----------------------------------------------------------------------
 child kill
-wait_until 20 test -e "$OUT/up.kill" || die "the script did not bring the topology up"
+wait_until 180 test -e "$OUT/up.kill" || die "the script did not bring the topology up"
 exec 3>&2 2>/dev/null # bash would report "Killed" on stderr
 kill -KILL "$CHILD"
 wait "$CHILD" || true

@@ -118,9 +118,9 @@ run() {
       bash "$NET_REPO_DIR/docker/netsetup.sh" $rest
   done <<<"$plan"
   while read -r kind name rest; do
-    [[ $kind == cmd ]] && bg_wait_line "svc-$name" '^netsetup: .* ready' 10
+    [[ $kind == cmd ]] && bg_wait_line "svc-$name" '^netsetup: .* ready' 60
   done <<<"$plan"
-  wait_until 10 stun_listening || die "turnserver in the stun service did not come up"
+  wait_until 60 stun_listening || die "turnserver in the stun service did not come up"
   pass "all $(grep -c '^cmd' <<<"$plan") services up in namespaces, each configured by netsetup.sh"
 
   # The emulated access link holds each packet 5 ms each way, so no echo can come back
