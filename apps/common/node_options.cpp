@@ -17,7 +17,10 @@ void NodeOptions::add_to(po::options_description& desc) {
       "bind", po::value(&bind), "local UDP address ip:port (env NTM_BIND; default [::]:0)")(
       "keepalive-ms", po::value(&keepalive_ms),
       "keep-alive interval to the DC and on idle tunnels (env NTM_KEEPALIVE_MS; default 15000)")(
-      "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
+      "start-timeout-ms", po::value(&start_timeout_ms),
+      "how long to wait for the DC's registration response (env NTM_START_TIMEOUT_MS; default "
+      "5000)")("stats", po::bool_switch(&stats),
+               "print the node's packet counters to stderr at exit");
 }
 
 bool NodeOptions::complete(const char* prog) {
@@ -32,6 +35,9 @@ bool NodeOptions::complete(const char* prog) {
   fill(bind, "NTM_BIND");
   if (!keepalive_ms)
     if (const char* e = std::getenv("NTM_KEEPALIVE_MS")) keepalive_ms = uint32_t(std::atol(e));
+  if (!start_timeout_ms)
+    if (const char* e = std::getenv("NTM_START_TIMEOUT_MS"))
+      start_timeout_ms = uint32_t(std::atol(e));
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
                         : name.empty()      ? "--name"
@@ -52,6 +58,7 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.state_dir = state_dir.c_str();
   cfg.bind_address = bind.empty() ? nullptr : bind.c_str();
   cfg.keepalive_interval_ms = keepalive_ms;
+  cfg.start_timeout_ms = start_timeout_ms;
 }
 
 bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {

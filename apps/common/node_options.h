@@ -1,6 +1,6 @@
 // Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, --keepalive-ms,
-// each with an environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND,
-// NTM_KEEPALIVE_MS).
+// --start-timeout-ms, each with an environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME,
+// NTM_STATE_DIR, NTM_BIND, NTM_KEEPALIVE_MS, NTM_START_TIMEOUT_MS).
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -13,7 +13,8 @@ namespace ntm::apps {
 
 struct NodeOptions {
   std::string dc, dc_key, name, state_dir, bind;
-  uint32_t keepalive_ms = 0;  ///< 0 = libntm's default
+  uint32_t keepalive_ms = 0;      ///< 0 = libntm's default
+  uint32_t start_timeout_ms = 0;  ///< 0 = libntm's default
   bool stats = false;
 
   /// Adds the options to `desc`.

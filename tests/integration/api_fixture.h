@@ -24,6 +24,7 @@ class Api : public DcFixture {
     cfg_.node_name = "self";
     cfg_.state_dir = env_["NTM_STATE_DIR"].c_str();
     cfg_.bind_address = "127.0.0.1:0";
+    cfg_.start_timeout_ms = 30000;  // see DcFixture::node_env
   }
   std::map<std::string, std::string> env_;
   ntm_config cfg_;

@@ -91,7 +91,10 @@ class DcFixture : public ::testing::Test {
             {"NTM_DC_KEY", dc_key_},
             {"NTM_NAME", name},
             {"NTM_STATE_DIR", dir_.path() + "/" + (state.empty() ? name : state)},
-            {"NTM_BIND", bind}};
+            {"NTM_BIND", bind},
+            // Registration is a handful of milliseconds, but the DC writes each new binding
+            // to SQLite on its event loop: on a machine busy with I/O that took seconds.
+            {"NTM_START_TIMEOUT_MS", "30000"}};
   }
 
   /// Starts `ntm-testnode <args...>` as node `name`; stderr goes to <tmp>/<name>.err.
