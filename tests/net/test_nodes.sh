@@ -43,7 +43,7 @@ node() {
   local h=$1 name=$2 dc=$3
   shift 3
   bg "$h" "node-$name" env NTM_DC="$dc" NTM_DC_KEY="$DC_KEY" NTM_NAME="$name" \
-    NTM_STATE_DIR="$NET_STATE/node-$name" NTM_LOG=info "$NODE" "$@"
+    NTM_STATE_DIR="$NET_STATE/node-$name" NTM_LOG=info NTM_START_TIMEOUT_MS=30000 "$NODE" "$@"
 }
 log_of() { bg_log "node-$1"; }
 
