@@ -159,7 +159,57 @@ TEST_F(Api, SocketCallsSetTheDocumentedErrors) {
   EXPECT_ERRNO(ntm_get_stats(nullptr), EINVAL);
 }
 
-TEST_F(Api, AnUnusableStateDirectoryIsEio) {
+TEST_F(Api, TheListedSocketOptionsRoundTrip) {
+  ntm::Node self(cfg_);
+  ntm::Socket t(AF_INET, SOCK_STREAM);
+  auto set_get = [&](int level, int name, int value) {
+    EXPECT_EQ(ntm_setsockopt(t.fd(), level, name, &value, sizeof value), 0) << level << "/" << name;
+    int got = -1;
+    socklen_t len = sizeof got;
+    EXPECT_EQ(ntm_getsockopt(t.fd(), level, name, &got, &len), 0) << level << "/" << name;
+    return got;
+  };
+  EXPECT_NE(set_get(SOL_SOCKET, SO_REUSEADDR, 1), 0);
+  EXPECT_NE(set_get(SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  EXPECT_EQ(set_get(SOL_SOCKET, SO_RCVBUF, 65536), 65536);
+  EXPECT_NE(set_get(IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  EXPECT_EQ(set_get(IPPROTO_TCP, TCP_KEEPIDLE, 30), 30);
+  EXPECT_EQ(set_get(IPPROTO_TCP, TCP_KEEPINTVL, 5), 5);
+  EXPECT_EQ(set_get(IPPROTO_TCP, TCP_KEEPCNT, 4), 4);
+  EXPECT_EQ(set_get(IPPROTO_IP, IP_TOS, 0x10), 0x10);
+  EXPECT_EQ(set_get(IPPROTO_IP, IP_TTL, 17), 17);
+  for (int name : {SO_RCVTIMEO, SO_SNDTIMEO}) {
+    timeval tv{1, 500000}, got{};
+    socklen_t len = sizeof got;
+    EXPECT_EQ(ntm_setsockopt(t.fd(), SOL_SOCKET, name, &tv, sizeof tv), 0);
+    EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, name, &got, &len), 0);
+    EXPECT_EQ(got.tv_sec, 1);
+    EXPECT_EQ(got.tv_usec, 500000);
+  }
+  linger lg{1, 2}, lgot{};
+  socklen_t llen = sizeof lgot;
+  EXPECT_EQ(ntm_setsockopt(t.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, SO_LINGER, &lgot, &llen), 0);
+  EXPECT_EQ(lgot.l_onoff, 1);
+  EXPECT_EQ(lgot.l_linger, 2);
+  int err = -1, type = -1;
+  socklen_t elen = sizeof err;
+  EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, SO_ERROR, &err, &elen), 0);
+  EXPECT_EQ(err, 0);
+  EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, SO_TYPE, &type, &elen), 0);
+  EXPECT_EQ(type, SOCK_STREAM);
+}
+
+TEST_F(Api, ADcThatDoesNotAnswerIsEtimedout) {
+  uint16_t nobody = free_udp_port();
+  std::string addr = "127.0.0.1:" + std::to_string(nobody);
+  ntm_config bad = cfg_;
+  bad.dc_address = addr.c_str();
+  bad.start_timeout_ms = 1000;
+  EXPECT_ERRNO(ntm_start(&bad), ETIMEDOUT);
+}
+
+TEST_F(Api, AnUnusableStateDirectoryOrLocalAddressIsEio) {
   std::string file = dir_.path() + "/not-a-directory";
   std::ofstream(file) << "x";
   ntm_config bad = cfg_;
@@ -167,6 +217,19 @@ TEST_F(Api, AnUnusableStateDirectoryIsEio) {
   bad.state_dir = under.c_str();
   EXPECT_ERRNO(ntm_start(&bad), EIO);
   EXPECT_NE(std::string(ntm_last_error()), "");
+  // The local UDP address is taken by another socket.
+  int taken = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken, sa(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(taken, sa(&a), &len);
+  std::string in_use = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  bad = cfg_;
+  bad.bind_address = in_use.c_str();
+  EXPECT_ERRNO(ntm_start(&bad), EIO);
+  ::close(taken);
 }
 
 TEST_F(Api, NameResolutionErrors) {
