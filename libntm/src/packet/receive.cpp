@@ -1,6 +1,7 @@
 // Inbound packet path, on the receive thread.
 //
-// 1. poll wakes on the UDP socket (or the stop eventfd): no polling interval anywhere
+// 1. poll wakes on the UDP socket (or the stop eventfd): no polling interval anywhere; it
+//    also wakes when fragments held for reassembly time out, so their drop is counted
 // 2. recvmmsg drains up to kBatch datagrams per syscall
 // 3. per datagram, the type byte: data packets stay here, everything else goes to the
 //    negotiation module
@@ -11,13 +12,16 @@
 // 6. roam on proof: the peer's endpoint follows an authenticated packet with the highest
 //    counter so far, and a new address gets a path challenge and at most 3× its bytes until
 //    it answers; the first packet also confirms a responder's keypair
-// 7. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
+// 7. a fragment of an inner datagram is held until its datagram is complete (reassembly.h)
+// 8. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
 //    tunnel and flush their queued packets, then the inner packets enter lwIP as PBUF_RAM
 //    pbufs
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -56,8 +60,15 @@ void DataPlane::receive_loop() {
 
   pollfd fds[2] = {{udp_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;  // 1
+    int timeout = -1;
+    if (auto deadline = reassembler_.next_deadline()) {
+      auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(*deadline - Reassembler::Clock::now());
+      timeout = int(std::max<int64_t>(left.count(), 0));
+    }
+    if (::poll(fds, 2, timeout) < 0 && errno != EINTR) return;  // 1
     if (fds[1].revents) return;
+    reassembler_.expire(Reassembler::Clock::now());
     for (;;) {
       for (int i = 0; i < kBatch; ++i) {
         iov[i] = {bufs[i].data(), kBufSize};
@@ -66,6 +77,7 @@ void DataPlane::receive_loop() {
       }
       int n = recvmmsg(udp_.fd(), msgs, kBatch, MSG_DONTWAIT, nullptr);  // 2
       if (n <= 0) break;
+      auto now = Reassembler::Clock::now();
       int nready = 0, nconfirmed = 0;
       for (int i = 0; i < n; ++i) {
         proto::ByteView pkt(bufs[i].data(), msgs[i].msg_len);
@@ -137,15 +149,28 @@ void DataPlane::receive_loop() {
           continue;
         }
         if (len == 0) continue;  // keep-alive
+        const uint8_t* inner = plain[i].data();
+        size_t whole = 0;
+        switch (reassembler_.feed(inner, len, now, reassembled_.data(), whole)) {  // 7
+          case Reassembler::Status::kNotFragment:
+            break;
+          case Reassembler::Status::kComplete:
+            inner = reassembled_.data();
+            len = whole;
+            break;
+          case Reassembler::Status::kHeld:
+          case Reassembler::Status::kDropped:
+            continue;
+        }
         pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
         if (!p) {
           stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        std::memcpy(p->payload, plain[i].data(), len);
+        std::memcpy(p->payload, inner, len);
         ready[nready++] = p;
       }
-      if (nready || nconfirmed) {  // 7
+      if (nready || nconfirmed) {  // 8
         LOCK_TCPIP_CORE();
         for (int i = 0; i < nconfirmed; ++i) {
           if (!confirmed[i]->confirmed.exchange(true, std::memory_order_acq_rel)) {

@@ -116,6 +116,7 @@ void DataPlane::send_keepalive(Tunnel& t) {
   if (t.session->seal(proto::PacketType::kData, {}, out) !=
           crypto::Session::SealStatus::kExhausted &&
       udp_.send(to, out, sizeof out)) {
+    stats_.tx_keepalives.fetch_add(1, std::memory_order_relaxed);
     stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
     stats_.tx_bytes.fetch_add(sizeof out, std::memory_order_relaxed);
   }
