@@ -73,6 +73,24 @@ if(NTM_LWIP_FROM_SOURCE)
   if(NOT _sys_arch MATCHES "SYS_MBOX_SIZE 4096")
     message(FATAL_ERROR "lwIP port sys_arch.c changed: SYS_MBOX_SIZE not found")
   endif()
+  # sys_arch_protect() reads the owner of its recursive lock without holding it, while the
+  # owner writes it: a data race in C11's terms (ThreadSanitizer reports it). The copy we
+  # compile reads and writes the owner with relaxed atomics; the lock itself is unchanged.
+  macro(_ntm_sys_arch_replace from to)
+    string(FIND "${_sys_arch}" "${from}" _at)
+    if(_at EQUAL -1)
+      message(FATAL_ERROR "lwIP port sys_arch.c changed: '${from}' not found")
+    endif()
+    string(REPLACE "${from}" "${to}" _sys_arch "${_sys_arch}")
+  endmacro()
+  _ntm_sys_arch_replace("lwprot_thread != pthread_self()"
+                        "__atomic_load_n(&lwprot_thread, __ATOMIC_RELAXED) != pthread_self()")
+  _ntm_sys_arch_replace("lwprot_thread == pthread_self()"
+                        "__atomic_load_n(&lwprot_thread, __ATOMIC_RELAXED) == pthread_self()")
+  _ntm_sys_arch_replace("lwprot_thread = pthread_self()"
+                        "__atomic_store_n(&lwprot_thread, pthread_self(), __ATOMIC_RELAXED)")
+  _ntm_sys_arch_replace("lwprot_thread = (pthread_t) 0xDEAD"
+                        "__atomic_store_n(&lwprot_thread, (pthread_t)0xDEAD, __ATOMIC_RELAXED)")
   # Written through configure_file so an unchanged copy keeps its timestamp (no rebuild of
   # lwIP on every configure).
   file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c.in "${_sys_arch}")
