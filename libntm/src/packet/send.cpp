@@ -83,6 +83,8 @@ void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
 
 std::vector<std::shared_ptr<Tunnel>> DataPlane::install_tunnel(std::shared_ptr<Tunnel> t) {
   std::vector<std::shared_ptr<Tunnel>> replaced;
+  // Counted before the queued packets leave: whoever sees their answers sees the tunnel.
+  stats_.tunnels_established.fetch_add(1, std::memory_order_relaxed);
   LOCK_TCPIP_CORE();
   if (t->confirmed.load(std::memory_order_acquire)) {
     replaced = tunnels_.insert(t);
@@ -91,7 +93,6 @@ std::vector<std::shared_ptr<Tunnel>> DataPlane::install_tunnel(std::shared_ptr<T
     tunnels_.insert_inbound(t);
   }
   UNLOCK_TCPIP_CORE();
-  stats_.tunnels_established.fetch_add(1, std::memory_order_relaxed);
   return replaced;
 }
 
