@@ -61,6 +61,7 @@ int serve_poll(int s, int conns) {
       fds.push_back({c.fd, short(POLLIN | (c.out_off < c.out.size() ? POLLOUT : 0)), 0});
     if (ntm_poll(fds.data(), fds.size(), 1000) <= 0) continue;
     progress = Clock::now();
+    const size_t polled = open.size();  // connections accepted below wait for the next poll
     if (fds[0].revents & POLLIN) {
       for (int c; accepted < conns && (c = ntm_accept(s, nullptr, nullptr)) >= 0; ++accepted) {
         ntm_fcntl(c, F_SETFL, O_NONBLOCK);
@@ -69,7 +70,7 @@ int serve_poll(int s, int conns) {
     }
     for (size_t i = 0; i < open.size(); ++i) {
       EchoConn& c = open[i];
-      short ev = fds[i + 1].revents;
+      short ev = i < polled ? fds[i + 1].revents : 0;
       if (ev & (POLLIN | POLLHUP | POLLERR)) {
         ssize_t n = ntm_recv(c.fd, buf.data(), buf.size(), 0);
         if (n > 0) {
