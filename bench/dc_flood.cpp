@@ -12,8 +12,11 @@
 // Prints median / p95 / max of both phases, their ratio, the offered flood rates and the DC's
 // counters. The baseline is the idle phase of the same run.
 //   build/bin/dc-flood [--samples 200] [--junk-pps 20000] [--init-pps 20000] [--registrars 3]
+//                      [--no-pin 1]
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -150,6 +153,24 @@ double cpu_seconds(pid_t pid) {
   return double(utime + stime) / double(sysconf(_SC_CLK_TCK));
 }
 
+/// Puts every thread of `pid` (0: this process's calling thread, and what it starts later)
+/// on CPU `cpu`. False when the machine has no such CPU.
+bool pin(pid_t pid, int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (pid == 0) return sched_setaffinity(0, sizeof set, &set) == 0;
+  bool ok = false;
+  std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+  if (DIR* d = opendir(tasks.c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.')
+        ok = sched_setaffinity(pid_t(std::atoi(e->d_name)), sizeof set, &set) == 0 || ok;
+    closedir(d);
+  }
+  return ok;
+}
+
 long arg(int argc, char** argv, const char* name, long def) {
   for (int i = 1; i + 1 < argc; ++i)
     if (std::strcmp(argv[i], name) == 0) return std::strtol(argv[i + 1], nullptr, 10);
@@ -188,6 +209,11 @@ int main(int argc, char** argv) {
     if (!port) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   proto::Endpoint dc_ep = *proto::Endpoint::parse("127.0.0.1:" + std::to_string(port));
+  // The DC on CPU 0, everything of this benchmark (legitimate node, flooders, registrars) on
+  // CPU 1: an attacker's CPU is not the DC's, and the two phases see the same arrangement.
+  // --no-pin leaves both to the scheduler.
+  bool pinned = arg(argc, argv, "--no-pin", 0) == 0 && sysconf(_SC_NPROCESSORS_ONLN) >= 2 &&
+                pin(dc.pid(), 0) && pin(0, 1);
 
   // Each sample is a legitimate node's first contact: its own identity and address (one of
   // 100 on 127.0.4.x, so no node exceeds the per-source handshake rate, which a real node
@@ -232,6 +258,7 @@ int main(int argc, char** argv) {
     }
   };
   std::vector<std::thread> flood;
+  flood.reserve(size_t(2 + registrars));
   flood.emplace_back([&] {
     std::vector<int> fds;
     for (int i = 0; i < 32; ++i)
@@ -301,7 +328,8 @@ int main(int argc, char** argv) {
       "flood offered: junk %ld pkt/s, fresh-identity initiations %ld pkt/s (200 sources), "
       "%d registrars completing %ld registrations/s\n",
       junk_rate, init_rate, registrars, reg_rate);
-  std::printf("DC CPU during the flood: %.0f %% of one core\n", dc_cpu * 100);
+  std::printf("DC CPU during the flood: %.0f %% of one core%s\n", dc_cpu * 100,
+              pinned ? " (the DC pinned to CPU 0, the benchmark's threads to CPU 1)" : "");
   std::printf("%-34s %9s %9s %9s %6s\n", "", "median", "p95", "max", "lost");
   auto row = [](const char* what, const Figures& f) {
     std::printf("%-34s %7.3f ms %7.3f ms %7.3f ms %6d\n", what, f.median, f.p95, f.max, f.lost);
