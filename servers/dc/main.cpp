@@ -13,6 +13,8 @@
 #include "dc/binding_store.h"
 #include "dc/dc_config.h"
 #include "dc/dc_server.h"
+#include "dc/dns_server.h"
+#include "dc/dns_zone.h"
 
 int main(int argc, char** argv) {
   int exit_code = 0;
@@ -41,6 +43,22 @@ int main(int argc, char** argv) {
   asio::io_context io;
   ntm::dc::DcServer server(io, *cfg, *key, store.get());
   if (!server.open()) return 1;
+  // The zone's DNS server answers from the registration table, on the same event loop.
+  ntm::dc::DnsZone zone(cfg->dns_zone, [&server](const std::string& fqdn) {
+    std::optional<ntm::dc::DnsNodeAddresses> out;
+    const ntm::dc::NodeRecord* n = server.find_node(fqdn);
+    if (!n) return out;
+    out.emplace();
+    if (n->vip4)
+      out->v4 = std::array<uint8_t, 4>{(*n->vip4)[0], (*n->vip4)[1], (*n->vip4)[2], (*n->vip4)[3]};
+    if (n->vip6) out->v6 = *n->vip6;
+    return out;
+  });
+  std::optional<ntm::dc::DnsServer> dns;
+  if (cfg->dns.port != 0) {
+    dns.emplace(io, cfg->dns, zone);
+    if (!dns->open()) return 1;
+  }
   if (!cfg->port_file.empty()) {
     std::string tmp = cfg->port_file + ".tmp";
     {
@@ -54,6 +72,7 @@ int main(int argc, char** argv) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code, int sig) {
     spdlog::info("stopping on signal {}: {}", sig, server.stats_line());
+    if (dns) spdlog::info("{}", dns->stats_line());
     io.stop();
   });
   io.run();
