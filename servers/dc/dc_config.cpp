@@ -1,5 +1,7 @@
 #include "dc/dc_config.h"
 
+#include "common/daemon.h"
+
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
@@ -15,12 +17,11 @@ namespace ntm::dc {
 
 std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   DcConfig c;
-  std::string config_file, vip4, vip6;
+  std::string vip4, vip6;
   std::vector<std::string> dns_dc_addresses;
   unsigned dns_tcp_idle_s = 10;
   po::options_description cli("Command line");
-  cli.add_options()("help,h", "show this help")("config,c", po::value(&config_file),
-                                                "config file (same keys as the long options)")(
+  cli.add_options()(
       "print-public-key", po::bool_switch(&c.print_public_key),
       "print the DC's static public key (base64; creates the key if needed) and exit");
   po::options_description opts("Options (command line or config file)");
@@ -80,31 +81,10 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "dns-tcp-idle", po::value(&dns_tcp_idle_s)->default_value(dns_tcp_idle_s),
       "seconds a DNS TCP connection may go without completing a query");
   opts.add(dns);
-  po::options_description all;
-  all.add(cli).add(opts);
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, all), vm);
-    if (vm.count("config")) {
-      std::ifstream f(vm["config"].as<std::string>());
-      if (!f) {
-        std::cerr << "ntm-dc: cannot read config file " << vm["config"].as<std::string>() << "\n";
-        exit_code = 2;
-        return std::nullopt;
-      }
-      po::store(po::parse_config_file(f, opts), vm);
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "ntm-dc: " << e.what() << "\n";
-    exit_code = 2;
+  if (!server::parse_options("ntm-dc", "ntm-dc --config FILE [options]", argc, argv, cli, opts, vm,
+                             exit_code))
     return std::nullopt;
-  }
-  if (vm.count("help")) {
-    std::cout << "Usage: ntm-dc --config FILE [options]\n\n" << all << "\n";
-    exit_code = 0;
-    return std::nullopt;
-  }
   if (c.listen.empty()) c.listen = {"0.0.0.0:7100", "[::]:7100"};
   if (vip4 != "none") {
     c.vip4_pool = server::Cidr::parse(vip4);

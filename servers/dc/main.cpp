@@ -2,12 +2,10 @@
 //   ntm-dc --config FILE            run
 //   ntm-dc --config FILE --print-public-key   print the key node configs pin, and exit
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
+#include "common/daemon.h"
 #include "common/logging.h"
 #include "crypto/static_key.h"
 #include "dc/binding_store.h"
@@ -59,22 +57,14 @@ int main(int argc, char** argv) {
     dns.emplace(io, cfg->dns, zone);
     if (!dns->open()) return 1;
   }
-  if (!cfg->port_file.empty()) {
-    std::string tmp = cfg->port_file + ".tmp";
-    {
-      std::ofstream f(tmp);
-      for (auto& e : server.local_endpoints()) f << e.port() << "\n";
-    }
-    std::rename(tmp.c_str(), cfg->port_file.c_str());
-  }
+  std::vector<uint16_t> ports;
+  for (auto& e : server.local_endpoints()) ports.push_back(e.port());
+  ntm::server::write_port_file(cfg->port_file, ports);
   spdlog::info("DC for {} up, public key {}", cfg->domain,
                ntm::crypto::key_to_base64(key->public_key));
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int sig) {
-    spdlog::info("stopping on signal {}: {}", sig, server.stats_line());
-    if (dns) spdlog::info("{}", dns->stats_line());
-    io.stop();
-  });
+  // SIGTERM/SIGINT stop the DC, SIGHUP logs its counters; both with the DNS server's.
+  ntm::server::SignalHandler signals(
+      io, [&] { return server.stats_line() + (dns ? " " + dns->stats_line() : std::string()); });
   io.run();
   return 0;
 }
