@@ -22,9 +22,10 @@ bool valid_account_name(const std::string& name);
 /// Passwords: 8..256 bytes.
 bool valid_password(const std::string& password);
 
-/// Argon2id (libsodium crypto_pwhash_str) with the "moderate" cost: 3 passes over 256 MiB is
-/// too slow for an AS answering logins, so the cost is opslimit 2 (passes) and memlimit
-/// 64 MiB (crypto_pwhash_OPSLIMIT_INTERACTIVE / MEMLIMIT_INTERACTIVE): ~50-100 ms of one core.
+/// Argon2id (libsodium crypto_pwhash_str). Default cost: 2 passes over 64 MiB
+/// (crypto_pwhash_OPSLIMIT_INTERACTIVE / MEMLIMIT_INTERACTIVE), a few hundred milliseconds of
+/// one core on the machines at hand; ntm-as's pwhash-ops and pwhash-mem-mib change it. The
+/// cost is stored in each hash, so a change applies to new passwords only.
 struct PasswordCost {
   unsigned long long ops = 2;
   size_t mem_bytes = 64u << 20;

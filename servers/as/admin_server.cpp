@@ -247,7 +247,7 @@ AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& r
       if (f.size() != 3 || !valid_account_name(f[0]) || !valid_password(f[1]) || !limit)
         return status(AdminStatus::kBadRequest);
       // Argon2id on the event loop (tens of milliseconds): admin operations are rare.
-      auto hash = hash_password(f[1]);
+      auto hash = hash_password(f[1], cfg_.password_cost);
       if (!hash) return status(AdminStatus::kInternal);
       Account a{f[0], *hash, *limit, 0};
       auto st = store_result(store_.add(a));
@@ -270,7 +270,7 @@ AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& r
       if (f.size() != 2 || !valid_account_name(f[0]) || !valid_password(f[1]))
         return status(AdminStatus::kBadRequest);
       if (!store_.find(f[0])) return status(AdminStatus::kNotFound);
-      auto hash = hash_password(f[1]);
+      auto hash = hash_password(f[1], cfg_.password_cost);
       if (!hash) return status(AdminStatus::kInternal);
       auto st = store_result(store_.set_password_hash(f[0], *hash));
       if (st == AdminStatus::kOk) {

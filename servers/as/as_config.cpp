@@ -13,6 +13,7 @@ namespace ntm::as {
 std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
   AsConfig c;
   std::vector<std::string> keys;
+  unsigned pwhash_mem_mib = unsigned(c.password_cost.mem_bytes >> 20);
   po::options_description cli("Command line");
   cli.add_options()("print-public-key", po::bool_switch(&c.print_public_key),
                     "print the AS's static public key (base64; creates it if needed) and exit");
@@ -29,6 +30,10 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
       "static public key (base64) of an administrator, repeatable; re-read on SIGHUP")(
       "default-node-limit", po::value(&c.default_node_limit)->default_value(c.default_node_limit),
       "nodes an account may register at once, unless given when it is created")(
+      "pwhash-ops", po::value(&c.password_cost.ops)->default_value(c.password_cost.ops),
+      "Argon2id passes over memory for new password hashes (1..10)")(
+      "pwhash-mem-mib", po::value(&pwhash_mem_mib)->default_value(pwhash_mem_mib),
+      "Argon2id memory in MiB for new password hashes (8..1024)")(
       "admin-handshake-rate",
       po::value(&c.admin_handshake_rate)->default_value(c.admin_handshake_rate),
       "admin handshakes per second per source address")(
@@ -55,6 +60,13 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
     }
     c.admin_keys.push_back(*key);
   }
+  if (c.password_cost.ops < 1 || c.password_cost.ops > 10 || pwhash_mem_mib < 8 ||
+      pwhash_mem_mib > 1024) {
+    std::cerr << "ntm-as: pwhash-ops must be 1..10 and pwhash-mem-mib 8..1024\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  c.password_cost.mem_bytes = size_t(pwhash_mem_mib) << 20;
   if (c.admin_handshake_rate <= 0 || c.admin_handshake_burst < 1 || c.max_admin_sessions < 1) {
     std::cerr << "ntm-as: rates must be positive, bursts and max-admin-sessions at least 1\n";
     exit_code = 2;

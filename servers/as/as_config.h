@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "as/account_store.h"
 #include "crypto/aead.h"
 
 namespace ntm::as {
@@ -16,6 +17,7 @@ struct AsConfig {
   std::string database;                   ///< SQLite file (default <state-dir>/accounts.sqlite3)
   std::vector<crypto::Key> admin_keys;    ///< static public keys allowed to administer
   uint32_t default_node_limit = 5;
+  PasswordCost password_cost;  ///< Argon2id cost of new password hashes
   double admin_handshake_rate = 5, admin_handshake_burst = 20;  ///< per source address
   size_t max_admin_sessions = 256;
   std::string log_level = "info";
