@@ -33,6 +33,8 @@ class LoginChecker {
   /// On kOk, `*account` (when given) receives the account (for its node limit).
   Result check(const std::string& name, const std::string& password, const proto::Endpoint& from,
                server::Clock::time_point now = server::Clock::now(), Account* account = nullptr);
+  /// Accounts with failures not yet recovered (at most max_accounts_tracked).
+  size_t tracked_accounts() const { return accounts_.size(); }
 
  private:
   bool account_allows(const std::string& name, server::Clock::time_point now);
