@@ -261,6 +261,18 @@ TEST_F(AsTest, NoAnswerIsACleanError) {
   EXPECT_EQ(number(counters, "mac"), 3) << "three handshake attempts: " << counters;
 }
 
+TEST_F(AsTest, TheExampleConfigIsValid) {
+  Process p({bin("ntm-as"), "--config",
+             std::string(NTM_SOURCE_DIR) + "/servers/as/ntm-as.conf.example", "--state-dir",
+             dir_.path() + "/example", "--print-public-key"});
+  auto key = p.read_line(10s);
+  EXPECT_EQ(p.wait(10s), 0);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->size(), 44u);
+  Process bad({bin("ntm-as"), "--state-dir", dir_.path() + "/bad", "--admin-key", "not-a-key"});
+  EXPECT_EQ(bad.wait(10s), 2) << "a malformed admin-key stops the AS at start";
+}
+
 TEST_F(AsTest, UsageErrorsExitWithTwo) {
   EXPECT_EQ(admin({}).code, 2);
   EXPECT_EQ(admin({"frobnicate"}).code, 2);

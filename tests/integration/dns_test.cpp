@@ -315,6 +315,21 @@ TEST_F(DnsTest, HostileDatagramsAndConnectionsDoNotDisturbTheDc) {
   EXPECT_EQ(number(counters, "tcp_idle_closed"), 4) << counters;
 }
 
+TEST_F(DnsTest, BadDnsSettingsStopTheDcAtStart) {
+  std::string state = dir_.path() + "/bad";
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--dns-address", "dc.example"},
+                                       {"--dns-ns-name", "a..b"},
+                                       {"--dns-max-tcp", "0"},
+                                       {"--dns-port", "70000"}}) {
+    std::vector<std::string> argv = {bin("ntm-dc"), "--state-dir", state, "--listen",
+                                     "127.0.0.1:0"};
+    if (bad[0] != "--dns-port") argv.insert(argv.end(), {"--dns-port", "5353"});
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    Process p(argv, {}, dir_.path() + "/bad.err");
+    EXPECT_EQ(p.wait(10s), 2) << bad[0] << " " << bad[1];
+  }
+}
+
 TEST_F(DnsTest, TcpConnectionsBeyondTheLimitAreClosed) {
   start_dns_dc({"--dns-max-tcp", "2", "--dns-tcp-idle", "30"});
   sockaddr_in dns{};

@@ -112,6 +112,7 @@ TEST_F(AccountStoreTest, AdminRequestsNeedAListedKeyAndValidFields) {
   auto store = open();
   asio::io_context io;
   AsConfig cfg;
+  cfg.password_cost = {1, 8u << 20};
   crypto::Key admin{}, stranger{};
   admin.fill(1);
   stranger.fill(2);
@@ -140,6 +141,15 @@ TEST_F(AccountStoreTest, AdminRequestsNeedAListedKeyAndValidFields) {
     add.fields = fields;
     EXPECT_EQ(server.handle(admin, add).status, AdminStatus::kBadRequest) << fields[0];
   }
+  // passwd replaces the hash: the new password verifies, the old one no longer does.
+  AdminMessage passwd;
+  passwd.op = uint8_t(AdminOp::kAccountPasswd);
+  passwd.fields = {"carol", "carol-new-password"};
+  EXPECT_EQ(server.handle(admin, passwd).status, AdminStatus::kOk);
+  EXPECT_TRUE(verify_password(store->find("carol")->password_hash, "carol-new-password"));
+  EXPECT_FALSE(verify_password(store->find("carol")->password_hash, "carol-password"));
+  passwd.fields = {"nobody", "some-password"};
+  EXPECT_EQ(server.handle(admin, passwd).status, AdminStatus::kNotFound);
   AdminMessage unknown;
   unknown.op = 0x42;
   EXPECT_EQ(server.handle(admin, unknown).status, AdminStatus::kBadRequest);
