@@ -67,7 +67,7 @@ class AsTest : public ::testing::Test {
   void write_config(const std::vector<std::string>& admin_keys) {
     std::ofstream f(dir_.path() + "/as.conf");
     f << "state-dir = " << dir_.path() << "/as\n"
-      << "admin-listen = 127.0.0.1:" << port_ << "\n"
+      << "admin-listen = 127.0.0.1:0\n"  // the port file says which port
       << "port-file = " << dir_.path() << "/as.port\n"
       << "pwhash-ops = 1\npwhash-mem-mib = 8\n";  // cheap hashes: the tests add many
     for (auto& k : admin_keys) f << "admin-key = " << k << "\n";
@@ -87,7 +87,11 @@ class AsTest : public ::testing::Test {
         std::vector<std::string>{bin("ntm-as"), "--config", dir_.path() + "/as.conf"},
         std::map<std::string, std::string>{}, dir_.path() + "/as.log");
     for (int i = 0; i < 500; ++i) {  // up to 10 s on a busy machine
-      if (std::filesystem::exists(dir_.path() + "/as.port")) return;
+      if (std::filesystem::exists(dir_.path() + "/as.port")) {
+        std::ifstream f(dir_.path() + "/as.port");
+        f >> port_;
+        return;
+      }
       std::this_thread::sleep_for(20ms);
     }
     FAIL() << "ntm-as did not start:\n" << read_file(dir_.path() + "/as.log");
@@ -136,7 +140,7 @@ class AsTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  uint16_t port_ = free_udp_port();
+  uint16_t port_ = free_udp_port();  ///< the AS's admin port once started; before, a free one
   std::string as_key_;
   std::unique_ptr<Process> as_;
 };
