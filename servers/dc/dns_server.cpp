@@ -165,7 +165,7 @@ void DnsServer::receive(size_t i) {
           if (!a.empty() && u.from.port() != 0) {
             std::error_code send_ec;
             u.socket->send_to(asio::buffer(a), u.from, 0, send_ec);
-            if (send_ec) ++zone_.stats().send_errors;
+            if (send_ec) ++zone_.stats().unsent;
           }
         }
         receive(i);
@@ -194,10 +194,10 @@ std::string DnsServer::stats_line() const {
   const DnsStats& s = stats();
   return fmt::format(
       "dns: udp={} tcp={} noerror={} nxdomain={} refused={} formerr={} notimp={} badvers={} "
-      "truncated={} drop_malformed={} send_errors={} tcp_connections={} tcp_refused={} "
+      "truncated={} drop_malformed={} unsent={} tcp_connections={} tcp_refused={} "
       "tcp_idle_closed={} tcp_bad_length={}",
       s.udp_queries, s.tcp_queries, s.noerror, s.nxdomain, s.refused, s.formerr, s.notimp,
-      s.badvers, s.truncated, s.drop_malformed, s.send_errors, s.tcp_connections, s.tcp_refused,
+      s.badvers, s.truncated, s.drop_malformed, s.unsent, s.tcp_connections, s.tcp_refused,
       s.tcp_idle_closed, s.tcp_bad_length);
 }
 

@@ -57,7 +57,7 @@ struct DnsStats {
   uint64_t noerror = 0, nxdomain = 0, refused = 0, formerr = 0, notimp = 0, badvers = 0;
   uint64_t truncated = 0;       ///< answered with TC set (also counted under its rcode)
   uint64_t drop_malformed = 0;  ///< shorter than a header, or a response: not answered
-  uint64_t send_errors = 0;     ///< the socket refused an answer
+  uint64_t unsent = 0;          ///< answers the socket refused (UDP), counted, not retried
   uint64_t tcp_connections = 0, tcp_refused = 0, tcp_idle_closed = 0, tcp_bad_length = 0;
 };
 
