@@ -140,7 +140,7 @@ class DnsTest : public DcFixture {
     dc_->signal(SIGTERM);
     EXPECT_EQ(dc_->wait(10s), 0);
     std::string log = read_dc_log();
-    auto at = log.find("dns: ");
+    auto at = log.find("dns: ", log.find("stopping on signal"));
     if (at == std::string::npos) {
       ADD_FAILURE() << "no dns counters in the DC log:\n" << log;
       return "";
@@ -215,10 +215,16 @@ TEST_F(DnsTest, TcpAndIpv6AnswerTheSame) {
   }
   auto ns = dig({"NS", domain_, "+tcp"}, "::1");
   EXPECT_EQ(ns.answer.size(), 1u) << ns.text;
+  // SIGHUP logs the counters (servers/common/daemon.h) and the DC goes on answering.
+  dc_->signal(SIGHUP);
+  ASSERT_TRUE(wait_for_dc_log("SIGHUP: handshakes=", 10s)) << read_dc_log();
+  EXPECT_NE(read_dc_log().find(" dns: udp=2 tcp=3 "), std::string::npos) << read_dc_log();
+  ASSERT_FALSE(dc_->wait(0ms)) << "SIGHUP must not stop the DC";
+  EXPECT_EQ(dig({"A", fqdn("laptop")}).answer.size(), 1u);
   auto counters = stop_and_read_dns_counters();
-  EXPECT_EQ(number(counters, "udp"), 2) << counters;
+  EXPECT_EQ(number(counters, "udp"), 3) << counters;
   EXPECT_EQ(number(counters, "tcp"), 3) << counters;
-  EXPECT_EQ(number(counters, "noerror"), 5) << counters;
+  EXPECT_EQ(number(counters, "noerror"), 6) << counters;
 }
 
 TEST_F(DnsTest, ANodeThatLeavesLeavesTheZone) {
