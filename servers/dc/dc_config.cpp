@@ -1,8 +1,13 @@
 #include "dc/dc_config.h"
 
+#include "common/daemon.h"
+
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
 #include <boost/program_options.hpp>
+
+#include <ctime>
 #include <fstream>
 #include <iostream>
 
@@ -12,10 +17,11 @@ namespace ntm::dc {
 
 std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   DcConfig c;
-  std::string config_file, vip4, vip6;
+  std::string vip4, vip6;
+  std::vector<std::string> dns_dc_addresses;
+  unsigned dns_tcp_idle_s = 10;
   po::options_description cli("Command line");
-  cli.add_options()("help,h", "show this help")("config,c", po::value(&config_file),
-                                                "config file (same keys as the long options)")(
+  cli.add_options()(
       "print-public-key", po::bool_switch(&c.print_public_key),
       "print the DC's static public key (base64; creates the key if needed) and exit");
   po::options_description opts("Options (command line or config file)");
@@ -52,31 +58,33 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
                                        "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
       "write the bound UDP ports here, one per line (for --listen with port 0)");
-  po::options_description all;
-  all.add(cli).add(opts);
+  po::options_description dns("The zone's authoritative DNS server (command line or config file)");
+  dns.add_options()("dns-port", po::value(&c.dns.port)->default_value(0),
+                    "UDP and TCP port of the DNS server; 0 = no DNS server")(
+      "dns-listen", po::value(&c.dns.addresses)->composing(),
+      "IP address the DNS server listens on, repeatable (default 0.0.0.0 and ::)")(
+      "dns-ns-name", po::value(&c.dns_zone.ns_name),
+      "the zone's name server, as in its NS record (default ns.<domain>)")(
+      "dns-address", po::value(&dns_dc_addresses)->composing(),
+      "the DC's own IP address, repeatable: A/AAAA of the zone apex and of dns-ns-name")(
+      "dns-soa-rname", po::value(&c.dns_zone.soa_rname),
+      "SOA RNAME, the operator's mailbox as a name (default hostmaster.<domain>)")(
+      "dns-ttl", po::value(&c.dns_zone.zone_ttl)->default_value(c.dns_zone.zone_ttl),
+      "TTL (s) of SOA, NS and the DC's addresses")(
+      "dns-node-ttl", po::value(&c.dns_zone.node_ttl)->default_value(c.dns_zone.node_ttl),
+      "TTL (s) of a node's A/AAAA")(
+      "dns-negative-ttl",
+      po::value(&c.dns_zone.negative_ttl)->default_value(c.dns_zone.negative_ttl),
+      "TTL (s) of a negative answer (SOA MINIMUM, RFC 2308)")(
+      "dns-max-tcp", po::value(&c.dns.max_tcp)->default_value(c.dns.max_tcp),
+      "DNS TCP connections held at most")(
+      "dns-tcp-idle", po::value(&dns_tcp_idle_s)->default_value(dns_tcp_idle_s),
+      "seconds a DNS TCP connection may go without completing a query");
+  opts.add(dns);
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, all), vm);
-    if (vm.count("config")) {
-      std::ifstream f(vm["config"].as<std::string>());
-      if (!f) {
-        std::cerr << "ntm-dc: cannot read config file " << vm["config"].as<std::string>() << "\n";
-        exit_code = 2;
-        return std::nullopt;
-      }
-      po::store(po::parse_config_file(f, opts), vm);
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "ntm-dc: " << e.what() << "\n";
-    exit_code = 2;
+  if (!server::parse_options("ntm-dc", "ntm-dc --config FILE [options]", argc, argv, cli, opts, vm,
+                             exit_code))
     return std::nullopt;
-  }
-  if (vm.count("help")) {
-    std::cout << "Usage: ntm-dc --config FILE [options]\n\n" << all << "\n";
-    exit_code = 0;
-    return std::nullopt;
-  }
   if (c.listen.empty()) c.listen = {"0.0.0.0:7100", "[::]:7100"};
   if (vip4 != "none") {
     c.vip4_pool = server::Cidr::parse(vip4);
@@ -104,6 +112,40 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
     std::cerr << "ntm-dc: domain must be 1..180 characters\n";
     exit_code = 2;
     return std::nullopt;
+  }
+  if (c.dns.port != 0) {
+    auto fail = [&](const std::string& what) {
+      std::cerr << "ntm-dc: " << what << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    };
+    if (c.dns.addresses.empty()) c.dns.addresses = {"0.0.0.0", "::"};
+    c.dns_zone.zone = c.domain;
+    if (c.dns_zone.ns_name.empty()) c.dns_zone.ns_name = "ns." + c.domain;
+    if (c.dns_zone.soa_rname.empty()) c.dns_zone.soa_rname = "hostmaster." + c.domain;
+    for (auto* name : {&c.dns_zone.ns_name, &c.dns_zone.soa_rname}) {
+      while (!name->empty() && name->back() == '.') name->pop_back();
+      if (!valid_dns_name(*name)) return fail("'" + *name + "' is not a domain name");
+    }
+    if (!valid_dns_name(c.domain)) return fail("domain '" + c.domain + "' is not a domain name");
+    for (auto& text : dns_dc_addresses) {
+      std::array<uint8_t, 16> a{};
+      if (inet_pton(AF_INET, text.c_str(), a.data()) == 1)
+        c.dns_zone.dc_v4.push_back({a[0], a[1], a[2], a[3]});
+      else if (inet_pton(AF_INET6, text.c_str(), a.data()) == 1)
+        c.dns_zone.dc_v6.push_back(a);
+      else
+        return fail("dns-address '" + text + "' is not an IP address");
+    }
+    // A name-server address set of any size fits a TCP answer; over UDP the answer is
+    // truncated (TC) beyond 512 bytes or the client's EDNS size.
+    if (c.dns_zone.dc_v4.size() + c.dns_zone.dc_v6.size() > 32)
+      return fail("at most 32 dns-address values");
+    if (c.dns.max_tcp < 1 || dns_tcp_idle_s < 1)
+      return fail("dns-max-tcp and dns-tcp-idle must be at least 1");
+    c.dns.tcp_idle = std::chrono::seconds(dns_tcp_idle_s);
+    // The zone changes with every registration; the serial says which run of the DC answers.
+    c.dns_zone.serial = uint32_t(std::time(nullptr));
   }
   if (c.handshake_rate <= 0 || c.handshake_burst < 1 || c.request_rate <= 0 ||
       c.request_burst < 1 || c.direction_rate <= 0 || c.direction_burst < 1 || c.max_sessions < 1) {

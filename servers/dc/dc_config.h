@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "common/cidr.h"
+#include "dc/dns_server.h"
+#include "dc/dns_zone.h"
 
 namespace ntm::dc {
 
@@ -31,6 +33,10 @@ struct DcConfig {
   std::string log_level = "info";
   std::string port_file;  ///< when set, the bound ports are written here
   bool print_public_key = false;
+  /// The zone's authoritative DNS server (dns_zone.h): off while dns.port is 0. dns_zone.zone
+  /// is `domain`; the other fields come from the dns-* keys.
+  DnsListenConfig dns;
+  DnsZoneConfig dns_zone;
 };
 
 /// Parses argv (and --config FILE). Returns nullopt after printing help or an error to

@@ -54,6 +54,9 @@ class DcServer {
   /// One line of every counter, for the log.
   std::string stats_line() const;
   size_t session_count() const { return sessions_.size(); }
+  /// The registered node named `fqdn` (lower case, no trailing dot), or null: a read-only
+  /// look into the registration table, for the DNS server (dns_zone.h).
+  const NodeRecord* find_node(const std::string& fqdn) { return registry_.find_fqdn(fqdn); }
 
  private:
   /// Datagrams read per recvmmsg call, and the largest one accepted (control messages are a

@@ -1,0 +1,78 @@
+#include "as/as_config.h"
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "common/daemon.h"
+#include "crypto/static_key.h"
+
+namespace po = boost::program_options;
+
+namespace ntm::as {
+
+std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
+  AsConfig c;
+  std::vector<std::string> keys;
+  unsigned pwhash_mem_mib = unsigned(c.password_cost.mem_bytes >> 20);
+  po::options_description cli("Command line");
+  cli.add_options()("print-public-key", po::bool_switch(&c.print_public_key),
+                    "print the AS's static public key (base64; creates it if needed) and exit");
+  po::options_description opts("Options (command line or config file)");
+  opts.add_options()("admin-listen", po::value(&c.admin_listen)->composing(),
+                     "UDP endpoint ip:port of the admin channel, repeatable (default "
+                     "127.0.0.1:7300)")(
+      "state-dir", po::value(&c.state_dir)->default_value("/var/lib/ntm-as"),
+      "directory for the AS's key (as.key) and, by default, its database")(
+      "database", po::value(&c.database),
+      "SQLite file of the accounts (default "
+      "<state-dir>/accounts.sqlite3)")(
+      "admin-key", po::value(&keys)->composing(),
+      "static public key (base64) of an administrator, repeatable; re-read on SIGHUP")(
+      "default-node-limit", po::value(&c.default_node_limit)->default_value(c.default_node_limit),
+      "nodes an account may register at once, unless given when it is created")(
+      "pwhash-ops", po::value(&c.password_cost.ops)->default_value(c.password_cost.ops),
+      "Argon2id passes over memory for new password hashes (1..10)")(
+      "pwhash-mem-mib", po::value(&pwhash_mem_mib)->default_value(pwhash_mem_mib),
+      "Argon2id memory in MiB for new password hashes (8..1024)")(
+      "admin-handshake-rate",
+      po::value(&c.admin_handshake_rate)->default_value(c.admin_handshake_rate),
+      "admin handshakes per second per source address")(
+      "admin-handshake-burst",
+      po::value(&c.admin_handshake_burst)->default_value(c.admin_handshake_burst),
+      "burst of admin handshakes per source address")(
+      "max-admin-sessions", po::value(&c.max_admin_sessions)->default_value(c.max_admin_sessions),
+      "admin sessions held at most")("log-level", po::value(&c.log_level)->default_value("info"),
+                                     "trace, debug, info, warn, error")(
+      "port-file", po::value(&c.port_file), "write the bound UDP ports here, one per line");
+  po::variables_map vm;
+  if (!server::parse_options("ntm-as", "ntm-as --config FILE [options]", argc, argv, cli, opts, vm,
+                             exit_code))
+    return std::nullopt;
+  if (vm.count("config")) c.config_file = vm["config"].as<std::string>();
+  if (c.admin_listen.empty()) c.admin_listen = {"127.0.0.1:7300"};
+  if (c.database.empty()) c.database = c.state_dir + "/accounts.sqlite3";
+  for (auto& k : keys) {
+    auto key = crypto::key_from_base64(k);
+    if (!key) {
+      std::cerr << "ntm-as: admin-key '" << k << "' is not a base64 public key\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    c.admin_keys.push_back(*key);
+  }
+  if (c.password_cost.ops < 1 || c.password_cost.ops > 10 || pwhash_mem_mib < 8 ||
+      pwhash_mem_mib > 1024) {
+    std::cerr << "ntm-as: pwhash-ops must be 1..10 and pwhash-mem-mib 8..1024\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  c.password_cost.mem_bytes = size_t(pwhash_mem_mib) << 20;
+  if (c.admin_handshake_rate <= 0 || c.admin_handshake_burst < 1 || c.max_admin_sessions < 1) {
+    std::cerr << "ntm-as: rates must be positive, bursts and max-admin-sessions at least 1\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  return c;
+}
+
+}  // namespace ntm::as

@@ -1,0 +1,33 @@
+// ntm-as configuration: command-line flags and the same keys in a config file
+// (servers/common/daemon.h); the command line wins.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "as/account_store.h"
+#include "crypto/aead.h"
+
+namespace ntm::as {
+
+struct AsConfig {
+  std::vector<std::string> admin_listen;  ///< "ip:port" UDP endpoints of the admin channel
+  std::string state_dir;                  ///< holds as.key
+  std::string database;                   ///< SQLite file (default <state-dir>/accounts.sqlite3)
+  std::vector<crypto::Key> admin_keys;    ///< static public keys allowed to administer
+  uint32_t default_node_limit = 5;
+  PasswordCost password_cost;  ///< Argon2id cost of new password hashes
+  double admin_handshake_rate = 5, admin_handshake_burst = 20;  ///< per source address
+  size_t max_admin_sessions = 256;
+  std::string log_level = "info";
+  std::string port_file;
+  std::string config_file;  ///< re-read on SIGHUP for admin-key
+  bool print_public_key = false;
+};
+
+/// Parses argv (and --config FILE). Returns nullopt after printing help or an error to
+/// stderr; `exit_code` tells main() what to return.
+std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code);
+
+}  // namespace ntm::as

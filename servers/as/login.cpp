@@ -1,0 +1,66 @@
+#include "as/login.h"
+
+#include <algorithm>
+
+namespace ntm::as {
+
+LoginChecker::LoginChecker(AccountStore& store, LoginLimits limits, PasswordCost dummy_cost)
+    : store_(store),
+      limits_(limits),
+      dummy_hash_(hash_password("no account has this password", dummy_cost).value_or("")),
+      sources_(limits.per_source_rate, limits.per_source_burst) {}
+
+bool LoginChecker::account_allows(const std::string& name, server::Clock::time_point now) {
+  auto it = accounts_.find(name);
+  if (it == accounts_.end()) return true;
+  Failures& f = it->second;
+  double elapsed = std::chrono::duration<double>(now - f.last).count();
+  f.tokens = std::min(limits_.per_account_burst, f.tokens + elapsed * limits_.per_account_rate);
+  f.last = now;
+  if (f.tokens >= limits_.per_account_burst) {  // fully recovered: forget it
+    accounts_.erase(it);
+    return true;
+  }
+  return f.tokens >= 1;
+}
+
+void LoginChecker::account_failed(const std::string& name, server::Clock::time_point now) {
+  auto it = accounts_.find(name);
+  if (it == accounts_.end()) {
+    if (accounts_.size() >= limits_.max_accounts_tracked) {
+      // Bounded: forget the accounts that have recovered; if none has, the first one.
+      for (auto i = accounts_.begin(); i != accounts_.end();) {
+        double elapsed = std::chrono::duration<double>(now - i->second.last).count();
+        bool recovered =
+            i->second.tokens + elapsed * limits_.per_account_rate >= limits_.per_account_burst;
+        i = recovered ? accounts_.erase(i) : std::next(i);
+      }
+      if (accounts_.size() >= limits_.max_accounts_tracked) accounts_.erase(accounts_.begin());
+    }
+    it = accounts_.emplace(name, Failures{limits_.per_account_burst, now}).first;
+  }
+  it->second.tokens = std::max(0.0, it->second.tokens - 1);
+}
+
+LoginChecker::Result LoginChecker::check(const std::string& name, const std::string& password,
+                                         const proto::Endpoint& from, server::Clock::time_point now,
+                                         Account* account) {
+  // 1. An account's tokens go only on failures; a source's on every attempt (a legitimate
+  //    node logs in rarely, so that costs it nothing). Either empty: refused before hashing.
+  if (!account_allows(name, now)) return Result::kRateLimited;
+  if (!sources_.allow(from, now)) return Result::kRateLimited;
+  auto a = store_.find(name);
+  if (!a) {  // 2.
+    verify_password(dummy_hash_, password);
+    account_failed(name, now);
+    return Result::kBadCredentials;
+  }
+  if (!verify_password(a->password_hash, password)) {  // 3.
+    account_failed(name, now);
+    return Result::kBadCredentials;
+  }
+  if (account) *account = *a;
+  return Result::kOk;
+}
+
+}  // namespace ntm::as

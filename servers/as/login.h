@@ -1,0 +1,54 @@
+// Checking an account's credentials, with failed attempts rate-limited per account and per
+// source address, so that guessing passwords costs the guesser time whichever of the two it
+// varies. The check the AS makes for a node's login (relayed by its DC; the relay message is
+// a later part of issue 11); tested on its own until then.
+//
+// 1. the account has a bucket of failures, the source (IPv4 address or IPv6 /64) a bucket of
+//    attempts; either one empty → kRateLimited, before any password hashing (Argon2id is
+//    the costly part, so a flood of guesses must not reach it)
+// 2. unknown account → a hash is still verified against a dummy, then kBadCredentials
+//    (the answer time does not tell which accounts exist)
+// 3. wrong password → kBadCredentials, one token taken from both buckets
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "as/account_store.h"
+#include "common/rate_limiter.h"
+#include "proto/endpoint.h"
+
+namespace ntm::as {
+
+struct LoginLimits {
+  double per_account_rate = 1.0 / 6, per_account_burst = 5;  ///< failures: 5, then 10 per minute
+  double per_source_rate = 1, per_source_burst = 20;         ///< attempts per address
+  size_t max_accounts_tracked = 1 << 16;
+};
+
+class LoginChecker {
+ public:
+  LoginChecker(AccountStore& store, LoginLimits limits = {}, PasswordCost dummy_cost = {});
+  enum class Result { kOk, kBadCredentials, kRateLimited };
+  /// On kOk, `*account` (when given) receives the account (for its node limit).
+  Result check(const std::string& name, const std::string& password, const proto::Endpoint& from,
+               server::Clock::time_point now = server::Clock::now(), Account* account = nullptr);
+  /// Accounts with failures not yet recovered (at most max_accounts_tracked).
+  size_t tracked_accounts() const { return accounts_.size(); }
+
+ private:
+  bool account_allows(const std::string& name, server::Clock::time_point now);
+  void account_failed(const std::string& name, server::Clock::time_point now);
+
+  AccountStore& store_;
+  LoginLimits limits_;
+  std::string dummy_hash_;
+  server::SourceRateLimiter sources_;
+  struct Failures {
+    double tokens;
+    server::Clock::time_point last;
+  };
+  std::map<std::string, Failures> accounts_;
+};
+
+}  // namespace ntm::as

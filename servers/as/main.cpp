@@ -1,0 +1,58 @@
+// ntm-as: the Account Server.
+//   ntm-as --config FILE                      run
+//   ntm-as --config FILE --print-public-key   print the key ntm-admin pins, and exit
+// SIGHUP re-reads the config file's admin-key list; SIGTERM/SIGINT stop, with the counters.
+#include <asio/io_context.hpp>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+#include "as/account_store.h"
+#include "as/admin_server.h"
+#include "as/as_config.h"
+#include "common/daemon.h"
+#include "common/logging.h"
+#include "crypto/static_key.h"
+
+int main(int argc, char** argv) {
+  int exit_code = 0;
+  auto cfg = ntm::as::parse_config(argc, argv, exit_code);
+  if (!cfg) return exit_code;
+  std::string error;
+  auto key = ntm::crypto::load_or_create_key(cfg->state_dir, "as.key", error);
+  if (!key) {
+    std::cerr << "ntm-as: " << error << "\n";
+    return 1;
+  }
+  if (cfg->print_public_key) {
+    std::cout << ntm::crypto::key_to_base64(key->public_key) << "\n";
+    return 0;
+  }
+  if (!ntm::server::setup_logging("ntm-as", cfg->log_level)) {
+    std::cerr << "ntm-as: unknown log level " << cfg->log_level << "\n";
+    return 2;
+  }
+  auto store = ntm::as::open_sqlite_store(cfg->database, error);
+  if (!store) {
+    std::cerr << "ntm-as: " << error << "\n";
+    return 1;
+  }
+  asio::io_context io;
+  ntm::as::AdminServer server(io, *cfg, *key, *store);
+  if (!server.open()) return 1;
+  std::vector<uint16_t> ports;
+  for (auto& e : server.local_endpoints()) ports.push_back(e.port());
+  ntm::server::write_port_file(cfg->port_file, ports);
+  spdlog::info("AS up, accounts in {}, public key {}", cfg->database,
+               ntm::crypto::key_to_base64(key->public_key));
+  ntm::server::SignalHandler signals(
+      io, [&] { return server.stats_line(); },
+      [&] {
+        int code = 0;
+        if (auto again = ntm::as::parse_config(argc, argv, code))
+          server.set_admin_keys(again->admin_keys);
+        else
+          spdlog::error("SIGHUP: config not re-read (exit code {}); admin keys unchanged", code);
+      });
+  io.run();
+  return 0;
+}

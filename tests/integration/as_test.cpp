@@ -1,0 +1,327 @@
+// The Account Server and ntm-admin as an operator uses them: real ntm-as and ntm-admin
+// processes on loopback. Accounts are added, listed (table and JSON), re-passworded and
+// deleted; they survive an AS restart; an admin key the AS does not list is refused, and
+// SIGHUP makes a newly listed key work; an AS that does not answer is a clean error; hostile
+// datagrams leave the AS serving.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "dc_fixture.h"  // fields(), number()
+#include "process.h"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+/// Datagrams the kernel dropped for the IPv4 UDP socket bound to 127.0.0.1:`port` before the
+/// AS read them (/proc/net/udp, last column); -1 when there is no such socket.
+long kernel_drops(uint16_t port) {
+  std::ifstream f("/proc/net/udp");
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string slot, addr, last, tok;
+    in >> slot >> addr;
+    if (addr != local) continue;
+    while (in >> tok) last = tok;
+    return std::stol(last);
+  }
+  return -1;
+}
+
+struct AdminRun {
+  int code = -1;
+  std::string out, err;
+};
+
+class AsTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- as.log ----\n" << read_file(dir_.path() + "/as.log");
+  }
+  static std::string read_file(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  }
+
+  /// This admin's public key (ntm-admin key, creating it in `key_dir`).
+  std::string admin_key(const std::string& key_dir) {
+    auto r = admin({"--key-dir", key_dir, "key"});
+    EXPECT_EQ(r.code, 0) << r.err;
+    return r.out.substr(0, r.out.find('\n'));
+  }
+
+  void write_config(const std::vector<std::string>& admin_keys) {
+    std::ofstream f(dir_.path() + "/as.conf");
+    f << "state-dir = " << dir_.path() << "/as\n"
+      << "admin-listen = 127.0.0.1:0\n"  // the port file says which port
+      << "port-file = " << dir_.path() << "/as.port\n"
+      << "pwhash-ops = 1\npwhash-mem-mib = 8\n";  // cheap hashes: the tests add many
+    for (auto& k : admin_keys) f << "admin-key = " << k << "\n";
+  }
+
+  /// Starts ntm-as with as.conf (write_config first); waits for its port file.
+  void start_as() {
+    std::string state = dir_.path() + "/as";
+    {
+      Process p({bin("ntm-as"), "--state-dir", state, "--print-public-key"});
+      as_key_ = p.read_line(5s).value_or("");
+      ASSERT_EQ(p.wait(5s), 0);
+    }
+    ASSERT_EQ(as_key_.size(), 44u);
+    std::filesystem::remove(dir_.path() + "/as.port");
+    as_ = std::make_unique<Process>(
+        std::vector<std::string>{bin("ntm-as"), "--config", dir_.path() + "/as.conf"},
+        std::map<std::string, std::string>{}, dir_.path() + "/as.log");
+    for (int i = 0; i < 500; ++i) {  // up to 10 s on a busy machine
+      if (std::filesystem::exists(dir_.path() + "/as.port")) {
+        std::ifstream f(dir_.path() + "/as.port");
+        f >> port_;
+        return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL() << "ntm-as did not start:\n" << read_file(dir_.path() + "/as.log");
+  }
+
+  /// ntm-admin with `args`; `input` goes to its stdin (the password).
+  AdminRun admin(std::vector<std::string> args, const std::string& input = "") {
+    args.insert(args.begin(), bin("ntm-admin"));
+    std::string err_path = dir_.path() + "/admin.err";
+    std::map<std::string, std::string> env = {{"NTM_AS", "127.0.0.1:" + std::to_string(port_)},
+                                              {"NTM_AS_KEY", as_key_},
+                                              {"NTM_ADMIN_KEY_DIR", dir_.path() + "/admin"}};
+    Process p(args, env, err_path);
+    p.write_stdin(input);
+    p.close_stdin();
+    AdminRun r;
+    while (auto line = p.read_line(30s)) r.out += *line + "\n";
+    r.code = p.wait(30s).value_or(-1);
+    r.err = read_file(err_path);
+    return r;
+  }
+
+  size_t count_in_log(const std::string& text) {
+    std::string log = read_file(dir_.path() + "/as.log");
+    size_t n = 0;
+    for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+    return n;
+  }
+  bool wait_for_log(const std::string& text, size_t times, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (count_in_log(text) < times) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return true;
+  }
+
+  /// The AS's counters line, printed when it stops.
+  std::string stop_as() {
+    as_->signal(SIGTERM);
+    EXPECT_EQ(as_->wait(10s), 0);
+    std::string log = read_file(dir_.path() + "/as.log");
+    auto at = log.find("stopping on signal");
+    if (at == std::string::npos) return "";
+    return log.substr(at, log.find('\n', at) - at);
+  }
+
+  TempDir dir_;
+  uint16_t port_ = free_udp_port();  ///< the AS's admin port once started; before, a free one
+  std::string as_key_;
+  std::unique_ptr<Process> as_;
+};
+
+TEST_F(AsTest, AccountsAreAddedListedChangedDeletedAndSurviveARestart) {
+  write_config({admin_key(dir_.path() + "/admin")});
+  start_as();
+  auto r = admin({"account", "add", "alice", "--node-limit", "3"}, "alice-password\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "account alice added\n");
+  r = admin({"account", "add", "bob"}, "bob-password\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  r = admin({"account", "add", "bob"}, "bob-password\n");
+  EXPECT_EQ(r.code, 1) << "a second bob is refused";
+  EXPECT_NE(r.err.find("account exists"), std::string::npos) << r.err;
+
+  r = admin({"account", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::istringstream table(r.out);
+  std::string header, l1, l2, extra;
+  std::getline(table, header);
+  std::getline(table, l1);
+  std::getline(table, l2);
+  EXPECT_FALSE(std::getline(table, extra)) << r.out;
+  EXPECT_EQ(header.rfind("NAME", 0), 0u) << r.out;
+  std::istringstream row1(l1), row2(l2);
+  std::string name, limit;
+  row1 >> name >> limit;
+  EXPECT_EQ(name + " " + limit, "alice 3");
+  row2 >> name >> limit;
+  EXPECT_EQ(name + " " + limit, "bob 5") << "the AS's default node limit";
+
+  r = admin({"--json", "account", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("{\"ok\":true,\"accounts\":[{\"name\":\"alice\",\"node_limit\":3,", 0), 0u)
+      << r.out;
+  EXPECT_NE(r.out.find("{\"name\":\"bob\",\"node_limit\":5,"), std::string::npos) << r.out;
+
+  r = admin({"account", "passwd", "bob"}, "bob-new-password\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  r = admin({"account", "passwd", "nobody"}, "whatever-password\n");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("no such account"), std::string::npos) << r.err;
+  r = admin({"--json", "account", "del", "alice"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"ok\":true,\"account\":\"alice\",\"action\":\"del\"}\n");
+  r = admin({"account", "del", "alice"});
+  EXPECT_EQ(r.code, 1);
+
+  // The AS restarts on the same database: bob is still there, alice still gone.
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "accounts_added"), 2) << counters;
+  EXPECT_EQ(number(counters, "accounts_removed"), 1) << counters;
+  EXPECT_EQ(number(counters, "passwords_changed"), 1) << counters;
+  start_as();
+  r = admin({"--json", "account", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("alice"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("{\"name\":\"bob\",\"node_limit\":5,"), std::string::npos) << r.out;
+}
+
+TEST_F(AsTest, PagedListingReturnsEveryAccount) {
+  write_config({admin_key(dir_.path() + "/admin")});
+  start_as();
+  for (int i = 0; i < 23; ++i) {
+    auto r = admin({"account", "add", "user" + std::to_string(100 + i)}, "a-long-password\n");
+    ASSERT_EQ(r.code, 0) << r.err;
+  }
+  auto r = admin({"account", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  size_t lines = 0;
+  for (char c : r.out) lines += c == '\n';
+  EXPECT_EQ(lines, 24u) << "header + 23 accounts over 3 pages:\n" << r.out;
+  EXPECT_NE(r.out.find("user122"), std::string::npos);
+}
+
+TEST_F(AsTest, AnUnlistedAdminKeyIsRefusedUntilListedAndReloaded) {
+  std::string admin = admin_key(dir_.path() + "/admin");
+  write_config({});
+  start_as();
+  auto r = this->admin({"account", "add", "eve"}, "eve-password\n");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("not authorized"), std::string::npos) << r.err;
+  r = this->admin({"--json", "account", "list"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.out.rfind("{\"ok\":false,\"error\":", 0), 0u) << r.out;
+  EXPECT_GE(count_in_log("is not an admin key"), 2u);
+
+  // The operator lists the key and sends SIGHUP: the next request is accepted.
+  write_config({admin});
+  as_->signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("1 admin key(s) allowed", 1, 10s));
+  r = this->admin({"account", "add", "eve"}, "eve-password\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "not_authorized"), 2) << counters;
+  EXPECT_EQ(number(counters, "accounts_added"), 1) << counters;
+}
+
+TEST_F(AsTest, NoAnswerIsACleanError) {
+  // Nothing listens on the port (ntm-admin pins some well-formed key).
+  as_key_ = admin_key(dir_.path() + "/some-key");
+  auto r = admin({"--timeout-ms", "300", "account", "list"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_NE(r.err.find("no answer from the AS"), std::string::npos) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  r = admin({"--json", "--timeout-ms", "300", "account", "del", "x"});
+  EXPECT_EQ(r.code, 3);
+  EXPECT_EQ(r.out.rfind("{\"ok\":false,\"error\":\"no answer", 0), 0u) << r.out;
+
+  // A running AS, but ntm-admin pins another key: the AS cannot complete the handshake.
+  write_config({admin_key(dir_.path() + "/admin")});
+  start_as();
+  std::string right = as_key_;
+  as_key_ = admin_key(dir_.path() + "/another-key");
+  r = admin({"--timeout-ms", "300", "account", "list"});
+  EXPECT_EQ(r.code, 3) << r.err;
+  as_key_ = right;
+  r = admin({"account", "list"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "mac"), 3) << "three handshake attempts: " << counters;
+}
+
+TEST_F(AsTest, TheExampleConfigIsValid) {
+  Process p({bin("ntm-as"), "--config",
+             std::string(NTM_SOURCE_DIR) + "/servers/as/ntm-as.conf.example", "--state-dir",
+             dir_.path() + "/example", "--print-public-key"});
+  auto key = p.read_line(10s);
+  EXPECT_EQ(p.wait(10s), 0);
+  ASSERT_TRUE(key);
+  EXPECT_EQ(key->size(), 44u);
+  Process bad({bin("ntm-as"), "--state-dir", dir_.path() + "/bad", "--admin-key", "not-a-key"});
+  EXPECT_EQ(bad.wait(10s), 2) << "a malformed admin-key stops the AS at start";
+}
+
+TEST_F(AsTest, UsageErrorsExitWithTwo) {
+  EXPECT_EQ(admin({}).code, 2);
+  EXPECT_EQ(admin({"frobnicate"}).code, 2);
+  EXPECT_EQ(admin({"account", "add"}).code, 2);
+  EXPECT_EQ(admin({"account", "launch", "x"}).code, 2);
+  EXPECT_EQ(admin({"--as", "nonsense", "account", "list"}).code, 2);
+}
+
+TEST_F(AsTest, HostileDatagramsDoNotDisturbTheAs) {
+  write_config({admin_key(dir_.path() + "/admin")});
+  start_as();
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port_);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::mt19937 rng(3);
+  int sent = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::vector<uint8_t> d(rng() % 1500);
+    for (auto& b : d) b = uint8_t(rng());
+    if (!d.empty() && i % 3 == 0) d[0] = uint8_t(1 + i % 3);  // handshake and sealed types
+    if (d.size() > 4 && i % 3 == 0) d[1] = d[2] = d[3] = 0;
+    if (i % 5 == 0) d.resize(148);  // the size of a handshake message 1
+    if (sendto(s, d.data(), d.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to) ==
+        ssize_t(d.size()))
+      ++sent;
+    if (i % 16 == 0) std::this_thread::sleep_for(1ms);
+  }
+  close(s);
+  auto r = admin({"account", "add", "survivor"}, "survivor-password\n");
+  EXPECT_EQ(r.code, 0) << r.err;
+  ASSERT_FALSE(as_->wait(0ms)) << "ntm-as died";
+  long lost_in_kernel = kernel_drops(port_);
+  ASSERT_GE(lost_in_kernel, 0);
+  auto counters = stop_as();
+  long long drops = 0;
+  for (const char* reason : {"malformed", "mac", "ratelimit", "handshake", "replay",
+                             "unknown_session", "auth", "session_limit"})
+    drops += number(counters, reason);
+  EXPECT_EQ(drops + lost_in_kernel, sent)
+      << "every hostile datagram is a counted drop (" << lost_in_kernel
+      << " dropped by the kernel before the AS read them): " << counters;
+  EXPECT_EQ(number(counters, "handshakes"), 1) << counters;
+}
+
+}  // namespace
+}  // namespace ntm::test

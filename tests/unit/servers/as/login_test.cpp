@@ -1,0 +1,100 @@
+// LoginChecker: the right password logs in; guessing is slowed per account (whatever the
+// source) and per source (whatever the account), before any password is hashed; an unknown
+// account looks like a wrong password.
+#include "as/login.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace ntm::as {
+namespace {
+
+using namespace std::chrono_literals;
+
+const PasswordCost kCheap{1, 8u << 20};
+
+proto::Endpoint ep(const char* text) {
+  return *proto::Endpoint::parse(text);
+}
+
+class LoginTest : public ::testing::Test {
+ protected:
+  LoginTest() {
+    char tmpl[] = "/tmp/ntm-login-test-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    std::string error;
+    store_ = open_sqlite_store(dir_ + "/a.sqlite3", error);
+    store_->add({"alice", *hash_password("alice-password", kCheap), 2, 0});
+  }
+  ~LoginTest() override { std::filesystem::remove_all(dir_); }
+  std::string dir_;
+  std::unique_ptr<AccountStore> store_;
+  server::Clock::time_point t0_ = server::Clock::now();
+};
+
+TEST_F(LoginTest, TheRightPasswordLogsIn) {
+  LoginChecker c(*store_, {}, kCheap);
+  Account a;
+  EXPECT_EQ(c.check("alice", "alice-password", ep("192.0.2.1:1"), t0_, &a),
+            LoginChecker::Result::kOk);
+  EXPECT_EQ(a.node_limit, 2u);
+  EXPECT_EQ(c.check("alice", "wrong-password", ep("192.0.2.1:1"), t0_),
+            LoginChecker::Result::kBadCredentials);
+  EXPECT_EQ(c.check("mallory", "alice-password", ep("192.0.2.1:1"), t0_),
+            LoginChecker::Result::kBadCredentials)
+      << "an unknown account is a bad credential, not a distinct answer";
+}
+
+TEST_F(LoginTest, FailuresAreLimitedPerAccountFromAnySource) {
+  LoginLimits l;
+  l.per_account_burst = 3;
+  l.per_account_rate = 0.1;
+  LoginChecker c(*store_, l, kCheap);
+  for (int i = 0; i < 3; ++i)  // each guess from another source
+    EXPECT_EQ(
+        c.check("alice", "guess", ep(("192.0.2." + std::to_string(i + 1) + ":1").c_str()), t0_),
+        LoginChecker::Result::kBadCredentials);
+  EXPECT_EQ(c.check("alice", "alice-password", ep("198.51.100.1:1"), t0_),
+            LoginChecker::Result::kRateLimited)
+      << "even the right password waits once the account's failures are spent";
+  EXPECT_EQ(c.check("alice", "alice-password", ep("198.51.100.1:1"), t0_ + 10s),
+            LoginChecker::Result::kOk)
+      << "one failure's worth of time later it works again";
+}
+
+TEST_F(LoginTest, AttemptsAreLimitedPerSourceAcrossAccounts) {
+  LoginLimits l;
+  l.per_source_burst = 4;
+  l.per_source_rate = 1;
+  LoginChecker c(*store_, l, kCheap);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(c.check("user" + std::to_string(i), "guess", ep("203.0.113.9:5"), t0_),
+              LoginChecker::Result::kBadCredentials);
+  EXPECT_EQ(c.check("alice", "alice-password", ep("203.0.113.9:6"), t0_),
+            LoginChecker::Result::kRateLimited)
+      << "the same address, another port";
+  EXPECT_EQ(c.check("alice", "alice-password", ep("203.0.113.10:5"), t0_),
+            LoginChecker::Result::kOk)
+      << "another source is not affected";
+  EXPECT_EQ(c.check("alice", "alice-password", ep("203.0.113.9:6"), t0_ + 1s),
+            LoginChecker::Result::kOk);
+}
+
+TEST_F(LoginTest, TrackedAccountsAreBounded) {
+  LoginLimits l;
+  l.max_accounts_tracked = 8;
+  l.per_source_burst = 1000;
+  LoginChecker c(*store_, l, kCheap);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(c.check("nobody" + std::to_string(i), "guess", ep("192.0.2.1:1"), t0_),
+              LoginChecker::Result::kBadCredentials);
+    EXPECT_LE(c.tracked_accounts(), 8u);
+  }
+  EXPECT_EQ(c.check("alice", "alice-password", ep("192.0.2.1:1"), t0_), LoginChecker::Result::kOk);
+  EXPECT_LE(c.tracked_accounts(), 8u);
+}
+
+}  // namespace
+}  // namespace ntm::as
