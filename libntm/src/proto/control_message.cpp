@@ -7,7 +7,7 @@ namespace {
 
 bool known_type(uint8_t t) {
   return t >= uint8_t(MessageType::kRegistrationRequest) &&
-         t <= uint8_t(MessageType::kPathResponse);
+         t <= uint8_t(MessageType::kBindingProbeReply);
 }
 
 /// Exact length of fixed-size attributes; 0 = variable (checked by the getters).
@@ -19,6 +19,7 @@ size_t fixed_length(uint16_t t) {
     case AttrType::kDirectionId:
     case AttrType::kTunnelId:
     case AttrType::kHandshakeSeq:
+    case AttrType::kBindingProbeDelay:
       return 4;
     case AttrType::kPathToken:
       return 8;
@@ -27,8 +28,12 @@ size_t fixed_length(uint16_t t) {
       return 16;
     case AttrType::kTemporalKey:
     case AttrType::kPeerStaticKey:
+    case AttrType::kRelayKey:
       return 32;
+    case AttrType::kRelayTicket:
+      return kRelayTicketSize;
     case AttrType::kRole:
+    case AttrType::kRelaySide:
       return 1;
     case AttrType::kErrorCode:
       return 2;
@@ -42,7 +47,11 @@ bool valid_endpoint_length(uint16_t t, size_t len) {
     case AttrType::kRealAddress:
     case AttrType::kNatAddress:
     case AttrType::kPeerEndpoint:
+    case AttrType::kRelayEndpoint:
+    case AttrType::kFailedRelay:
       return len == 7 || len == 19;
+    case AttrType::kCandidate:
+      return len == 8 || len == 20;
     default:
       return true;
   }
@@ -96,6 +105,14 @@ const char* to_string(MessageType t) {
       return "path challenge";
     case MessageType::kPathResponse:
       return "path response";
+    case MessageType::kBindingProbeRequest:
+      return "binding probe request";
+    case MessageType::kBindingProbeAck:
+      return "binding probe ack";
+    case MessageType::kBindingProbe:
+      return "binding probe";
+    case MessageType::kBindingProbeReply:
+      return "binding probe reply";
   }
   return "unknown";
 }
@@ -190,6 +207,24 @@ std::vector<Endpoint> ControlMessage::get_endpoints(AttrType t) const {
   for (auto& a : attrs)
     if (a.type == t)
       if (auto e = Endpoint::decode(a.value)) out.push_back(*e);
+  return out;
+}
+ControlMessage& ControlMessage::add_candidate(const Candidate& c) {
+  Bytes b;
+  Writer w(b);
+  w.u8(uint8_t(c.kind));
+  c.endpoint.encode(w);
+  return add(AttrType::kCandidate, b);
+}
+std::vector<Candidate> ControlMessage::get_candidates() const {
+  std::vector<Candidate> out;
+  for (auto& a : attrs) {
+    if (a.type != AttrType::kCandidate || a.value.size() < 8) continue;
+    uint8_t kind = a.value[0];
+    if (kind < uint8_t(CandidateKind::kLan) || kind > uint8_t(CandidateKind::kMapped)) continue;
+    if (auto e = Endpoint::decode(ByteView(a.value).subspan(1)))
+      out.push_back({CandidateKind(kind), *e});
+  }
   return out;
 }
 std::optional<Key> ControlMessage::get_key(AttrType t) const {
