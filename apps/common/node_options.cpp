@@ -108,7 +108,13 @@ void write_stats(FILE* out) {
       {"paths_validated", s.paths_validated},
       {"rekeys", s.rekeys},
       {"tunnels_expired", s.tunnels_expired},
-      {"tunnels_refused", s.tunnels_refused}};
+      {"tunnels_refused", s.tunnels_refused},
+      {"drop_relay", s.drop_relay},
+      {"tx_relayed", s.tx_relayed},
+      {"path_switches", s.path_switches},
+      {"relay_binds", s.relay_binds},
+      {"punches_sent", s.punches_sent},
+      {"punches_received", s.punches_received}};
   std::fprintf(out, "stats");
   for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
   std::fprintf(out, "\n");

@@ -39,14 +39,15 @@ RelayDirectory::RelayDirectory(std::vector<std::vector<proto::Endpoint>> relays,
 std::vector<std::pair<proto::Endpoint, proto::Bytes>> RelayDirectory::status_requests() {
   std::vector<std::pair<proto::Endpoint, proto::Bytes>> out;
   if (!configured()) return out;
-  sequence_ = std::max(sequence_ + 1, wall_micros());
   outstanding_.clear();
   sent_at_ = Clock::now();
-  proto::Bytes req = keys_->make_status_request(sequence_);
+  // A sequence of its own for every endpoint: an RS answers each sequence once, and the
+  // endpoints of one RS (IPv4, IPv6) share its replay memory.
   for (size_t r = 0; r < relays_.size(); ++r)
     for (size_t i = 0; i < relays_[r].endpoints.size(); ++i) {
-      out.push_back({relays_[r].endpoints[i], req});
-      outstanding_.push_back({r, i});
+      sequence_ = std::max(sequence_ + 1, wall_micros());
+      out.push_back({relays_[r].endpoints[i], keys_->make_status_request(sequence_)});
+      outstanding_.push_back({r, i, sequence_});
     }
   return out;
 }
@@ -54,11 +55,9 @@ std::vector<std::pair<proto::Endpoint, proto::Bytes>> RelayDirectory::status_req
 bool RelayDirectory::on_status(proto::ByteView d, const proto::Endpoint& from,
                                Clock::time_point now) {
   proto::RelayStatus s;
-  if (!configured() || !proto::parse_relay_status(d, s) || s.sequence != sequence_ ||
-      !keys_->verify_status(d))
-    return false;
-  for (auto [r, i] : outstanding_) {
-    if (!(relays_[r].endpoints[i] == from)) continue;
+  if (!configured() || !proto::parse_relay_status(d, s) || !keys_->verify_status(d)) return false;
+  for (auto [r, i, seq] : outstanding_) {
+    if (seq != s.sequence || !(relays_[r].endpoints[i] == from)) continue;
     relays_[r].last_answer[i] = now;
     // An answer to a request sent after the failure report clears it.
     if (relays_[r].reported_failed[i] < sent_at_) relays_[r].reported_failed[i] = {};

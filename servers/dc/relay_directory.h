@@ -65,7 +65,11 @@ class RelayDirectory {
   std::unique_ptr<crypto::RelayKeys> keys_;
   Clock::duration check_interval_;
   uint64_t sequence_ = 0;
-  std::vector<std::pair<size_t, size_t>> outstanding_;  ///< (relay, endpoint) probed with sequence_
+  struct Probe {
+    size_t relay, endpoint;
+    uint64_t sequence;
+  };
+  std::vector<Probe> outstanding_;  ///< the latest round: one sequence per endpoint
   Clock::time_point sent_at_{};
 };
 
