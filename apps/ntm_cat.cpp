@@ -5,6 +5,10 @@
 // stdin goes to the network, the network to stdout; the program exits when the stream from
 // the network ends (TCP: the peer's FIN; UDP: an empty datagram, which is also what this
 // program sends when its stdin ends).
+// Exit status: 0 when everything worked and, over TCP, every byte read from stdin (and the
+// end of the stream) was acknowledged by the peer; 1 otherwise, with the reason on stderr
+// ("ntm-cat: N bytes on 1 TCP connection not acknowledged by the peer after ..."); 2 for
+// usage errors. --linger bounds how long it waits at exit for the acknowledgments.
 #include <arpa/inet.h>
 #include <unistd.h>
 
@@ -62,15 +66,30 @@ bool send_all(int s, const char* p, size_t n) {
 std::atomic<uint64_t> g_sent{0}, g_received{0};
 
 int run_tcp(int s, const Options& o) {
-  std::thread up([s] {
+  std::atomic<bool> upload_failed{false};
+  std::thread up([s, &o, &upload_failed] {
     static char buf[64 * 1024];
     for (;;) {
       ssize_t n = ::read(0, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      if (!send_all(s, buf, size_t(n))) break;
+      if (n < 0) {
+        std::fprintf(stderr, "ntm-cat: read stdin: %s\n", std::strerror(errno));
+        upload_failed = true;
+        break;
+      }
+      if (n == 0) break;
+      if (!send_all(s, buf, size_t(n))) {
+        std::fprintf(stderr, "ntm-cat: send: %s (%llu bytes sent)\n", std::strerror(errno),
+                     (unsigned long long)g_sent.load());
+        upload_failed = true;
+        break;
+      }
       g_sent += uint64_t(n);
     }
+    // Readiness line for scripts: the whole input is queued in the stack.
+    if (o.verbose && !upload_failed)
+      std::fprintf(stderr, "ntm-cat: input ended after %llu bytes\n",
+                   (unsigned long long)g_sent.load());
     ntm_shutdown(s, SHUT_WR);
   });
   static char buf[64 * 1024];
@@ -84,7 +103,10 @@ int run_tcp(int s, const Options& o) {
       rc = 1;
       break;
     }
-    if (n == 0) break;
+    if (n == 0) {
+      if (o.verbose) std::fprintf(stderr, "ntm-cat: the peer's stream ended\n");
+      break;
+    }
     if (!write_all_fd(1, buf, size_t(n))) {
       rc = 1;
       break;
@@ -96,7 +118,7 @@ int run_tcp(int s, const Options& o) {
     std::fprintf(stderr, "ntm-cat: received %llu bytes in %.1f ms (%.1f Mbit/s)\n",
                  (unsigned long long)g_received.load(), ms, g_received * 8.0 / 1000.0 / ms);
   up.join();  // both directions end before we exit: stdin may still be uploading
-  return rc;
+  return upload_failed ? 1 : rc;
 }
 
 int run_udp(int s, const Options& o, sockaddr_storage peer, bool peer_known) {
@@ -255,6 +277,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ntm-cat: accept: %s\n", std::strerror(errno));
         return 1;
       }
+      if (o.verbose) std::fprintf(stderr, "ntm-cat: connected\n");
       rc = run_tcp(c, o);
       ntm_close(c);
     }
@@ -285,12 +308,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ntm-cat: connect: %s\n", std::strerror(errno));
         return 1;
       }
+      if (o.verbose) std::fprintf(stderr, "ntm-cat: connected\n");
       rc = run_tcp(s, o);
     }
   }
   std::fflush(stdout);
   node.print_stats();
   ntm_close(s);
-  ntm_stop();
+  // Over TCP, ntm_stop() waits for the peer to acknowledge what we sent and says when it
+  // could not: the data would otherwise die with this process.
+  if (!node.stop_node("ntm-cat")) rc = 1;
   return rc;
 }

@@ -6,12 +6,21 @@
 //     then runs the source node in-process: N bulk TCP transfers to the sink's vIP
 //     interleaved with N to a kernel TCP sink on 127.0.0.1; then ICMP echoes to the sink's
 //     vIP and to 127.0.0.1.
-//   ntm-bench source FQDN KERNEL_IP:PORT [--mb ..] [--runs ..] [--pings ..]
-//     The same measurement between hosts (bench/wan.sh): node settings from NTM_* variables,
-//     tunnel sink at FQDN, kernel sink and ICMP target at KERNEL_IP.
+//   ntm-bench source FQDN KERNEL_IP:PORT [--mb ..] [--runs ..] [--pings ..] [--timeout S]
+//     The same measurement between hosts (bench/wan.sh, bench/loss.sh): node settings from
+//     NTM_* variables, tunnel sink at FQDN, kernel sink and ICMP target at KERNEL_IP.
+//     --pings 0 skips the echoes; --timeout bounds each transfer (a transfer that times out
+//     counts as failed and as 0 Mbit/s in the median); --kernel-cc NAME sets the kernel
+//     baseline's congestion control (TCP_CONGESTION, e.g. cubic or bbr; default: the
+//     system's). The tunnel's is NTM_TCP_CC (bbr by default).
+//   Both modes end with one machine-readable line:
+//     result tunnel_mbit=M kernel_mbit=M ratio=R tunnel_failed=N kernel_failed=N
+//            rexmit_recovery=N rexmit_tlp=N rexmit_rto=N rto_events=N
+//   (the tunnel's TCP retransmissions during its transfers, by kind: ntm_stats).
 //   ntm-bench sink-node | sink-kernel [IP]     the two sinks (used by both modes)
 #include <arpa/inet.h>
 #include <netinet/ip_icmp.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -52,6 +61,8 @@ struct Api {
   std::function<ssize_t(int, const void*, size_t)> send;
   std::function<ssize_t(int, void*, size_t)> recv;
   std::function<int(int, int)> shutdown;
+  std::function<int(int, int, int, const void*, socklen_t)> setsockopt;
+  bool kernel = false;
 };
 
 Api ntm_api() {
@@ -63,7 +74,8 @@ Api ntm_api() {
           ntm_close,
           [](int s, const void* b, size_t n) { return ntm_send(s, b, n, 0); },
           [](int s, void* b, size_t n) { return ntm_recv(s, b, n, 0); },
-          ntm_shutdown};
+          ntm_shutdown,
+          ntm_setsockopt};
 }
 
 Api kernel_api() {
@@ -75,7 +87,9 @@ Api kernel_api() {
           ::close,
           [](int s, const void* b, size_t n) { return ::send(s, b, n, MSG_NOSIGNAL); },
           [](int s, void* b, size_t n) { return ::recv(s, b, n, 0); },
-          ::shutdown};
+          ::shutdown,
+          ::setsockopt,
+          true};
 }
 
 /// Sink: for each connection, read to EOF, then answer with the byte count (8 bytes).
@@ -108,15 +122,43 @@ int listen_on(const Api& api, int family, uint16_t port, const char* ip4) {
   return s;
 }
 
-/// One bulk transfer of `bytes`; returns Mbit/s (0 on failure).
-double bulk(const Api& api, const sockaddr_in& to, size_t bytes) {
+std::string g_kernel_cc;  // --kernel-cc; empty: the system's default
+
+/// The congestion control a kernel TCP socket gets (TCP_CONGESTION).
+std::string kernel_cc_name() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (!g_kernel_cc.empty())
+    ::setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, g_kernel_cc.data(), socklen_t(g_kernel_cc.size()));
+  char name[32] = "";
+  socklen_t len = sizeof name - 1;
+  ::getsockopt(s, IPPROTO_TCP, TCP_CONGESTION, name, &len);
+  ::close(s);
+  return name;
+}
+
+/// One bulk transfer of `bytes`, each send/recv bounded by `timeout_s` (0: none); returns
+/// Mbit/s (0 on failure).
+double bulk(const Api& api, const sockaddr_in& to, size_t bytes, int timeout_s) {
   int s = api.socket(AF_INET, SOCK_STREAM, 0);
-  if (api.connect(s, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) return 0;
+  if (api.kernel && !g_kernel_cc.empty())
+    ::setsockopt(s, IPPROTO_TCP, TCP_CONGESTION, g_kernel_cc.data(), socklen_t(g_kernel_cc.size()));
+  if (timeout_s > 0) {
+    timeval tv{timeout_s, 0};
+    api.setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    api.setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  }
+  if (api.connect(s, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
+    api.close(s);
+    return 0;
+  }
   std::vector<char> buf(256 * 1024, 'x');
   auto t0 = Clock::now();
   for (size_t off = 0; off < bytes;) {
     ssize_t n = api.send(s, buf.data(), std::min(buf.size(), bytes - off));
-    if (n <= 0) return 0;
+    if (n <= 0) {
+      api.close(s);
+      return 0;
+    }
     off += size_t(n);
   }
   api.shutdown(s, SHUT_WR);
@@ -181,7 +223,8 @@ int start_node_from_env() {
 }
 
 /// The measurement: tunnel to `fqdn` (port kSinkPort) against the kernel to `kaddr`.
-int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int npings) {
+int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int npings,
+            int timeout_s) {
   size_t bytes = mb << 20;
   sockaddr_in vip{};
   socklen_t vlen = sizeof vip;
@@ -193,22 +236,29 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   }
   double setup_ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   std::vector<double> tun, ker;
+  ntm_stats before{}, after{};
+  ntm_get_stats(&before);
   for (int r = 0; r < runs; ++r) {  // interleaved, so both see the same machine load
-    tun.push_back(bulk(ntm_api(), vip, bytes));
-    ker.push_back(bulk(kernel_api(), kaddr, bytes));
+    tun.push_back(bulk(ntm_api(), vip, bytes, timeout_s));
+    ker.push_back(bulk(kernel_api(), kaddr, bytes, timeout_s));
   }
+  ntm_get_stats(&after);
   int ts = ntm_socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
   vip.sin_port = 0;
-  auto tun_rtt = pings(ts, vip, npings, true);
+  std::vector<double> tun_rtt, ker_rtt;
+  if (npings > 0) tun_rtt = pings(ts, vip, npings, true);
   int ks = ::socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);  // unprivileged ping socket
   if (ks < 0) ks = ::socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
   kaddr.sin_port = 0;
-  std::vector<double> ker_rtt;
-  if (ks >= 0) ker_rtt = pings(ks, kaddr, npings, false);
+  if (ks >= 0 && npings > 0) ker_rtt = pings(ks, kaddr, npings, false);
+  if (ks >= 0) ::close(ks);
 
   double tm = median(tun), km = median(ker), trtt = median(tun_rtt), krtt = median(ker_rtt);
   std::printf("NTM tunnel vs kernel TCP/ICMP to %s (medians; runs interleaved)\n",
               inet_ntoa(kaddr.sin_addr));
+  const char* tcc = std::getenv("NTM_TCP_CC");
+  std::printf("  congestion control: tunnel %s, kernel %s\n", tcc ? tcc : "bbr",
+              kernel_cc_name().c_str());
   std::printf("  tunnel setup (resolve + route direction + tunnel exchange): %.2f ms\n", setup_ms);
   std::printf("  bulk TCP %zu MiB x %d:  tunnel %8.1f Mbit/s   kernel %8.1f Mbit/s   ratio %.3f\n",
               mb, runs, tm, km, km > 0 ? tm / km : 0.0);
@@ -221,8 +271,20 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   for (double v : ker) std::printf(" %.0f", v);
   std::printf("\n  echoes answered: tunnel %zu/%d, kernel %zu/%d\n", tun_rtt.size(), npings,
               ker_rtt.size(), npings);
+  auto failed = [](const std::vector<double>& v) {
+    return int(std::count(v.begin(), v.end(), 0.0));
+  };
+  std::printf(
+      "result tunnel_mbit=%.1f kernel_mbit=%.1f ratio=%.3f tunnel_failed=%d kernel_failed=%d "
+      "rexmit_recovery=%llu rexmit_tlp=%llu rexmit_rto=%llu rto_events=%llu kernel_cc=%s\n",
+      tm, km, km > 0 ? tm / km : 0.0, failed(tun), failed(ker),
+      (unsigned long long)(after.tcp_rexmit_recovery - before.tcp_rexmit_recovery),
+      (unsigned long long)(after.tcp_rexmit_tlp - before.tcp_rexmit_tlp),
+      (unsigned long long)(after.tcp_rexmit_rto - before.tcp_rexmit_rto),
+      (unsigned long long)(after.tcp_rto_events - before.tcp_rto_events), kernel_cc_name().c_str());
+  std::fflush(stdout);
   ntm_close(ts);
-  bool ok = tm > 0 && km > 0 && !tun_rtt.empty();
+  bool ok = tm > 0 && km > 0 && (npings == 0 || !tun_rtt.empty());
   return ok ? 0 : 1;
 }
 
@@ -230,7 +292,7 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
 
 int main(int argc, char** argv) {
   size_t mb = 64;
-  int runs = 5, npings = 200;
+  int runs = 5, npings = 200, timeout_s = 0;
   bool source_mode = false;
   std::string peer_fqdn, kernel_peer;
   for (int i = 1; i < argc; ++i) {
@@ -266,8 +328,14 @@ int main(int argc, char** argv) {
       runs = std::atoi(argv[++i]);
     else if (a == "--pings" && i + 1 < argc)
       npings = std::atoi(argv[++i]);
+    else if (a == "--timeout" && i + 1 < argc)
+      timeout_s = std::atoi(argv[++i]);
+    else if (a == "--kernel-cc" && i + 1 < argc)
+      g_kernel_cc = argv[++i];
     else {
-      std::fprintf(stderr, "usage: ntm-bench [--mb MiB] [--runs N] [--pings N]\n");
+      std::fprintf(stderr,
+                   "usage: ntm-bench [--mb MiB] [--runs N] [--pings N] [--timeout S] "
+                   "[--kernel-cc NAME]\n");
       return 2;
     }
   }
@@ -280,7 +348,7 @@ int main(int argc, char** argv) {
         inet_pton(AF_INET, kernel_peer.substr(0, colon).c_str(), &kaddr.sin_addr) != 1)
       return 2;
     kaddr.sin_port = htons(uint16_t(std::atoi(kernel_peer.substr(colon + 1).c_str())));
-    int rc = measure(peer_fqdn, kaddr, mb, runs, npings);
+    int rc = measure(peer_fqdn, kaddr, mb, runs, npings, timeout_s);
     ntm_stop();
     return rc;
   }
@@ -327,7 +395,7 @@ int main(int argc, char** argv) {
   kaddr.sin_family = AF_INET;
   kaddr.sin_port = htons(kport);
   kaddr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int rc = measure("sink.bench.ntm.test", kaddr, mb, runs, npings);
+  int rc = measure("sink.bench.ntm.test", kaddr, mb, runs, npings, timeout_s);
   ntm_stop();
   return rc;
 }

@@ -10,10 +10,60 @@ else()
 endif()
 option(NTM_LWIP_FROM_SOURCE "Build lwIP from third_party/lwip with libntm/lwip/lwipopts.h"
        ${_ntm_lwip_default})
+# For comparisons only (docs/benchmarks.md): the source build without our TCP patches.
+option(NTM_LWIP_PATCHES "Apply libntm/lwip/patches to lwIP's TCP (source build)" ON)
+
+# Our patch series on lwIP's TCP (libntm/lwip/patches/NNNN-*.patch, applied in name order with
+# `patch -p1`, each one concern citing its RFC; libntm/lwip/patches/README.md lists them). The
+# fetched source stays pristine: the build patches a copy in build/lwip-patched/ at configure
+# time, and a changed patch re-runs the configure step. Files whose patched text did not
+# change keep their timestamps, so only what a patch touches is recompiled.
+function(ntm_lwip_patched_tree out_dir)
+  set(src ${NTM_LWIP_DIR})
+  set(dst ${PROJECT_BINARY_DIR}/lwip-patched)
+  set(tmp ${PROJECT_BINARY_DIR}/lwip-patched.tmp)
+  file(GLOB patches ${PROJECT_SOURCE_DIR}/libntm/lwip/patches/*.patch)
+  list(SORT patches)
+  if(NOT NTM_LWIP_PATCHES)
+    set(patches "")
+  endif()
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${patches}
+                                                                 ${src}/src/core/tcp.c)
+  find_program(NTM_PATCH patch REQUIRED)
+  file(REMOVE_RECURSE ${tmp})
+  file(COPY ${src}/src ${src}/port ${src}/doc DESTINATION ${tmp})
+  foreach(p IN LISTS patches)
+    execute_process(COMMAND ${NTM_PATCH} -p1 --batch --forward --fuzz=0 --no-backup-if-mismatch
+                            -d ${tmp} -i ${p}
+                    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+    if(NOT rc EQUAL 0)
+      message(FATAL_ERROR "lwIP patch ${p} does not apply to ${src}:\n${out}")
+    endif()
+  endforeach()
+  file(GLOB_RECURSE new_files RELATIVE ${tmp} ${tmp}/*)
+  foreach(f IN LISTS new_files)
+    get_filename_component(d ${dst}/${f} DIRECTORY)
+    file(MAKE_DIRECTORY ${d})
+    file(COPY_FILE ${tmp}/${f} ${dst}/${f} ONLY_IF_DIFFERENT)
+  endforeach()
+  file(GLOB_RECURSE old_files RELATIVE ${dst} ${dst}/*)
+  foreach(f IN LISTS old_files)
+    if(NOT EXISTS ${tmp}/${f})
+      file(REMOVE ${dst}/${f})
+    endif()
+  endforeach()
+  file(REMOVE_RECURSE ${tmp})
+  list(LENGTH patches n)
+  message(STATUS "lwIP: ${n} patches from libntm/lwip/patches applied in ${dst}")
+  set(${out_dir} ${dst} PARENT_SCOPE)
+endfunction()
 
 if(NTM_LWIP_FROM_SOURCE)
-  set(LWIP_DIR ${NTM_LWIP_DIR})
+  ntm_lwip_patched_tree(LWIP_DIR)
   include(${LWIP_DIR}/src/Filelists.cmake)
+  # The deterministic TCP tests (tests/tcp/) compile the same patched lwIP core.
+  set(NTM_LWIP_PATCHED_DIR ${LWIP_DIR} CACHE INTERNAL "patched lwIP source tree")
+  set(NTM_LWIP_CORE4_SRCS ${lwipcore_SRCS} ${lwipcore4_SRCS} CACHE INTERNAL "lwIP core, IPv4")
   # The Debian port's mailboxes hold 128 messages whatever size lwIP asks for; a TCP receive
   # mailbox that small cannot hold a large window's segments, so the copy we compile holds
   # 4096 (each mailbox is then 32 KiB of pointers).
@@ -25,11 +75,12 @@ if(NTM_LWIP_FROM_SOURCE)
   endif()
   file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c "${_sys_arch}")
   add_library(ntm_lwip STATIC ${lwipcore_SRCS} ${lwipcore4_SRCS} ${lwipcore6_SRCS}
-                              ${lwipapi_SRCS} ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c)
+                              ${lwipapi_SRCS} ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c
+                              ${PROJECT_SOURCE_DIR}/libntm/lwip/tcp_clock.c)
   target_include_directories(ntm_lwip SYSTEM PUBLIC ${PROJECT_SOURCE_DIR}/libntm/lwip
                              ${LWIP_DIR}/port/include ${LWIP_DIR}/src/include)
   target_compile_options(ntm_lwip PRIVATE -w)  # third-party code: its warnings are not ours
-  target_link_libraries(ntm_lwip PUBLIC Threads::Threads)
+  target_link_libraries(ntm_lwip PUBLIC Threads::Threads m)  # m: cbrt() for CUBIC
   set(NTM_LWIP_TARGET ntm_lwip)
   message(STATUS "lwIP: built from ${LWIP_DIR} with libntm/lwip/lwipopts.h")
 else()

@@ -18,6 +18,7 @@ add_library(ntm_core STATIC
   src/negotiation/tunnel_timers.cpp
   src/negotiation/tunnel_setup.cpp
   src/node/api.cpp
+  src/node/linger.cpp
   src/node/log.cpp
   src/node/node.cpp
   src/packet/netif.cpp

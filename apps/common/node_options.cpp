@@ -23,8 +23,11 @@ void NodeOptions::add_to(po::options_description& desc) {
       "rekey tunnels after this many packets either way (env NTM_REKEY_MESSAGES; default 2^60)")(
       "tunnel-timeout-ms", po::value(&tunnel_timeout_ms),
       "remove tunnels silent this long (env NTM_TUNNEL_TIMEOUT_MS; default 4 keep-alive "
-      "intervals)")("stats", po::bool_switch(&stats),
-                    "print the node's packet counters to stderr at exit");
+      "intervals)")(
+      "linger", po::value(&linger_ms),
+      "at exit, wait at most this many ms for TCP data to be acknowledged, as long as it makes "
+      "progress (env NTM_LINGER_MS; default 60000)")(
+      "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
 }
 
 bool NodeOptions::complete(const char* prog) {
@@ -45,6 +48,7 @@ bool NodeOptions::complete(const char* prog) {
   number(rekey_ms, "NTM_REKEY_MS");
   number(rekey_messages, "NTM_REKEY_MESSAGES");
   number(tunnel_timeout_ms, "NTM_TUNNEL_TIMEOUT_MS");
+  number(linger_ms, "NTM_LINGER_MS");
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
                         : name.empty()      ? "--name"
@@ -68,6 +72,7 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.rekey_after_ms = rekey_ms;
   cfg.rekey_after_messages = rekey_messages;
   cfg.tunnel_timeout_ms = tunnel_timeout_ms;
+  cfg.stop_linger_ms = linger_ms;
 }
 
 bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
@@ -78,6 +83,12 @@ bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
     return false;
   }
   return true;
+}
+
+bool NodeOptions::stop_node(const char* prog) const {
+  if (ntm_stop() == 0) return true;
+  std::fprintf(stderr, "%s: %s\n", prog, ntm_last_error());
+  return false;
 }
 
 void NodeOptions::print_stats() const {
@@ -109,6 +120,10 @@ void write_stats(FILE* out) {
       {"rekeys", s.rekeys},
       {"tunnels_expired", s.tunnels_expired},
       {"tunnels_refused", s.tunnels_refused},
+      {"tcp_rexmit_recovery", s.tcp_rexmit_recovery},
+      {"tcp_rexmit_tlp", s.tcp_rexmit_tlp},
+      {"tcp_rexmit_rto", s.tcp_rexmit_rto},
+      {"tcp_rto_events", s.tcp_rto_events},
       {"drop_relay", s.drop_relay},
       {"tx_relayed", s.tx_relayed},
       {"path_switches", s.path_switches},

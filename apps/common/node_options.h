@@ -1,7 +1,7 @@
 // Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, --keepalive-ms,
-// --rekey-ms, --rekey-messages, --tunnel-timeout-ms, each with an environment fallback
+// --rekey-ms, --rekey-messages, --tunnel-timeout-ms, --linger, each with an environment fallback
 // (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND, NTM_KEEPALIVE_MS, NTM_REKEY_MS,
-// NTM_REKEY_MESSAGES, NTM_TUNNEL_TIMEOUT_MS).
+// NTM_REKEY_MESSAGES, NTM_TUNNEL_TIMEOUT_MS, NTM_LINGER_MS).
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -17,6 +17,7 @@ struct NodeOptions {
   uint32_t keepalive_ms = 0;  ///< 0 = libntm's default (also for the three below)
   uint32_t rekey_ms = 0, tunnel_timeout_ms = 0;
   uint64_t rekey_messages = 0;
+  uint32_t linger_ms = 0;  ///< ntm_config.stop_linger_ms; 0 = libntm's default
   bool stats = false;
 
   /// Adds the options to `desc`.
@@ -29,6 +30,8 @@ struct NodeOptions {
   bool start_node(const char* prog, ntm_config& cfg);
   /// Prints ntm_get_stats() to stderr when --stats was given (see write_stats).
   void print_stats() const;
+  /// ntm_stop(); when it reports undelivered data, prints why to stderr and returns false.
+  bool stop_node(const char* prog) const;
 };
 
 /// Writes the node's counters as one line "stats name=value ..." (the names of struct

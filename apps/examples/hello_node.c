@@ -18,5 +18,5 @@ int main(void) {
   int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
   if (ntm_connect(s, (struct sockaddr*)&peer, len) == 0) ntm_send(s, "hello\n", 6, 0);
   ntm_close(s);
-  return ntm_stop(); /* returns once the data reached the peer (3 s at most) */
+  return ntm_stop(); /* 0 once the peer acknowledged the data; -1 if it could not be sent */
 }

@@ -73,22 +73,9 @@
 #define CHECKSUM_CHECK_ICMP6 0
 #define LWIP_CHECKSUM_ON_COPY 1
 
-/* TCP sized for real paths: the packaged build's 64 KiB window caps a connection at about
- * 26 Mbit/s over 20 ms RTT. 2 MiB windows (window scale 7) allow 800 Mbit/s at 20 ms and
- * 160 Mbit/s at 100 ms. 4 MiB measured 14 % faster at 20 ms but overflowed the receiving
- * node's UDP socket buffer (UDP gives the sender no backpressure) when both directions ran
- * at once on two busy cores, and lwIP's loss recovery then stalled for seconds
- * (docs/benchmarks.md). Memory is used only while data is in flight or unread.
- * MSS = tunnel MTU 1420 - 40 (IPv6 header) - 0 options. */
-#define TCP_MSS 1380
-#define LWIP_WND_SCALE 1
-#define TCP_RCV_SCALE 7
-#define TCP_WND (2 * 1024 * 1024)
-#define TCP_SND_BUF (2 * 1024 * 1024)
-#define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + TCP_MSS - 1) / TCP_MSS)
-#define TCP_SNDLOWAT (32 * 1024) /* lwIP keeps it below 64 KiB - 4 MSS */
-#define TCP_OOSEQ_MAX_BYTES TCP_WND
-#define LWIP_TCP_SACK_OUT 1
+/* TCP: window sizes and our lwIP TCP patches' settings, shared with the deterministic TCP
+ * tests (tests/tcp/), which build lwIP with this file too. */
+#include "lwipopts_tcp.h"
 
 /* Mailboxes: the Debian port's sys_arch.c has a fixed size, raised by the build
  * (libntm/lwip.cmake); these values are what the API layer asks for. */

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace ntm::linkemu {
@@ -115,6 +116,33 @@ TEST(LinkModel, RateSerialisesBackToBackPackets) {
     link.release_due(*t, out);
   }
   EXPECT_EQ(releases, (std::vector<Nanos>{6 * kMs, 7 * kMs, 8 * kMs}));
+}
+
+// Gilbert-Elliott: 0.2 % Good -> Bad and 20 % Bad -> Good lose 1 % of the packets on
+// average (0.002 / 0.202), in bursts of 5 (1 / 0.2) on average.
+TEST(LinkModel, GilbertElliottLosesInBursts) {
+  Link link(params({"gemodel=0.2%,20%"}), 3);
+  EXPECT_NE(link.params().describe().find("gemodel=0.2%,20%,100%"), std::string::npos);
+  int dropped = 0, bursts = 0;
+  bool in_burst = false;
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t id = 0; id < 400000; ++id) {
+    bool drop = link.admit(id, 100, 0) == Fate::kDrop;
+    dropped += drop;
+    if (drop && !in_burst) ++bursts;
+    in_burst = drop;
+    link.release_due(0, out);
+  }
+  EXPECT_NEAR(dropped / 400000.0, 0.002 / 0.202, 0.0015);
+  ASSERT_GT(bursts, 0);
+  EXPECT_NEAR(double(dropped) / bursts, 5.0, 0.75);
+  LinkParams p;
+  EXPECT_NE(p.apply("gemodel=1%"), "");      // needs both transition probabilities
+  EXPECT_NE(p.apply("gemodel=0%,10%"), "");  // P = 0 would never lose
+  EXPECT_EQ(p.apply("gemodel=1%,10%,50%"), "");
+  EXPECT_EQ(p.ge_loss_bad, 0.5);
+  EXPECT_EQ(p.apply("gemodel=0"), "");
+  EXPECT_EQ(p.ge_p, 0.0);
 }
 
 TEST(LinkModel, TailDropsBeyondTheLimit) {

@@ -19,6 +19,9 @@
 #   LAN A                   LAN B           LAN C    after `move`  IPv6-only      global access
 #                                                                  access         2001:db8:7::10
 #
+# Every interface has TSO, GSO and GRO off, so the link emulator sees (and delays, drops)
+# wire-sized packets, as a real link would, and not the 64 KiB aggregates the kernel builds
+# between namespaces; kernel TCP baselines measured here are then comparable to tunnel TCP.
 # Each access router runs ntm-linkemu on both directions of its access link: 5 ms one way by
 # default, so a node sees ~10 ms RTT to a DC (paper 003 Table II) while hosts on the
 # internet see each other at ~0.05 ms. mn is the mobile node; `move mn c` switches it from
@@ -153,6 +156,35 @@ node_attach() {
   # A radio keeps its MAC across reconnects; a fresh random one would leave the LAN's
   # neighbours with stale ARP entries for seconds.
   ip -n "$(nsname "$h")" link set "eth-$x" address "02:00:00:00:0${x}:64"
+  offloads_off "$h" "rtr-$x"
+}
+
+# offloads_off NS... — TSO, GSO and GRO off on every interface of the namespaces (all of
+# ours when none are named), one shell per namespace, in parallel. Features a device does
+# not have are skipped.
+offloads_off() {
+  local ns pids=()
+  (($#)) || set -- $(sed "s/^$NET_PREFIX-//" "$NET_STATE/namespaces")
+  for ns in "$@"; do
+    # shellcheck disable=SC2016 # expanded inside the namespace's shell
+    n "$ns" sh -c 'for d in /sys/class/net/*; do d=${d##*/}; [ "$d" = lo ] ||
+      ethtool -K "$d" tso off gso off gro off >/dev/null 2>&1; done; true' &
+    pids+=($!)
+  done
+  wait "${pids[@]}"
+}
+
+# offloads_report — "NS DEV FEATURE: on" for every offload still on (empty when all are off).
+offloads_report() {
+  local ns dev
+  while read -r ns; do
+    for dev in $(ip -n "$ns" -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}'); do
+      [[ $dev == lo ]] && continue
+      ip netns exec "$ns" ethtool -k "$dev" 2>/dev/null |
+        grep -E '^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload): on' |
+        sed "s|^|$ns $dev |" || true
+    done
+  done <"$NET_STATE/namespaces"
 }
 
 # node_detach HOST X — unplug HOST from LAN X: the link and its address disappear.
@@ -222,6 +254,7 @@ topology_up() {
   done
   ns_add "$MOBILE"
   node_attach "$MOBILE" a
+  offloads_off
   echo "$NET_DELAY" >"$NET_STATE/delay"
 }
 

@@ -115,6 +115,24 @@ std::string LinkParams::apply(std::string_view setting) {
   } else if (key == "reorder") {
     if (value != "0" && value != "1") return bad();
     reorder = value == "1";
+  } else if (key == "gemodel") {
+    if (value == "0") {
+      ge_p = ge_r = 0.0;
+      ge_loss_bad = 1.0;
+      return {};
+    }
+    double v[3] = {0.0, 0.0, 1.0};
+    std::size_t n = 0, pos = 0;
+    while (n < 3 && pos <= value.size()) {
+      std::size_t comma = value.find(',', pos);
+      if (comma == std::string_view::npos) comma = value.size();
+      auto p = parse_probability(value.substr(pos, comma - pos));
+      if (!p) return bad();
+      v[n++] = *p;
+      pos = comma + 1;
+    }
+    if (n < 2 || pos <= value.size() || v[0] <= 0.0 || v[1] <= 0.0) return bad();
+    ge_p = v[0], ge_r = v[1], ge_loss_bad = v[2];
   } else {
     return "unknown setting '" + std::string(key) + "'";
   }
@@ -122,10 +140,14 @@ std::string LinkParams::apply(std::string_view setting) {
 }
 
 std::string LinkParams::describe() const {
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "delay=%s jitter=%s loss=%g%% rate=%llu limit=%u reorder=%d",
-                format_duration(delay).c_str(), format_duration(jitter).c_str(), loss * 100.0,
-                static_cast<unsigned long long>(rate_bps), limit, reorder ? 1 : 0);
+  char buf[224];
+  int n =
+      std::snprintf(buf, sizeof buf, "delay=%s jitter=%s loss=%g%% rate=%llu limit=%u reorder=%d",
+                    format_duration(delay).c_str(), format_duration(jitter).c_str(), loss * 100.0,
+                    static_cast<unsigned long long>(rate_bps), limit, reorder ? 1 : 0);
+  if (ge_p > 0.0 && n > 0 && std::size_t(n) < sizeof buf)
+    std::snprintf(buf + n, sizeof buf - std::size_t(n), " gemodel=%g%%,%g%%,%g%%", ge_p * 100.0,
+                  ge_r * 100.0, ge_loss_bad * 100.0);
   return buf;
 }
 
@@ -136,7 +158,13 @@ Fate Link::admit(std::uint32_t id, std::uint32_t bytes, Nanos now) {
   // Draw for loss on every packet, even at loss=0, so a given seed gives the same
   // pattern whatever the other settings are.
   double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
-  if (draw < params_.loss) {
+  bool lost = draw < params_.loss;
+  if (params_.ge_p > 0.0) {
+    double move = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    ge_bad_ = ge_bad_ ? move >= params_.ge_r : move < params_.ge_p;
+    if (ge_bad_) lost = draw < params_.ge_loss_bad;
+  }
+  if (lost) {
     ++stats_.lost;
     return Fate::kDrop;
   }

@@ -1,7 +1,12 @@
 // One direction of an emulated link: what happens to each packet that crosses it.
 //
 // A packet arriving at the link is, in this order:
-//   1. dropped with probability `loss` (independent Bernoulli trials, seeded generator);
+//   1. dropped with probability `loss` (independent Bernoulli trials, seeded generator), or,
+//      with a Gilbert-Elliott model set, by the loss probability of the model's state:
+//      before each packet the link moves from Good to Bad with probability `ge_p` and from
+//      Bad to Good with `ge_r`; Bad loses `ge_loss_bad` of its packets, Good `loss`. The
+//      mean loss is ge_p / (ge_p + ge_r) * ge_loss_bad (plus Good's), in bursts of 1/ge_r
+//      packets on average (netem's "loss gemodel");
 //   2. dropped if `limit` packets are already held (tail drop, counted as overflow);
 //   3. serialised at `rate_bps` behind the packets before it, if a rate is set;
 //   4. held for `delay`, plus a uniform draw from [-jitter, +jitter], floored at zero;
@@ -30,9 +35,13 @@ struct LinkParams {
   std::uint64_t rate_bps = 0;   // serialisation rate, bit/s; 0 = unlimited
   std::uint32_t limit = 10000;  // packets held at once before tail drop
   bool reorder = false;         // let jittered packets overtake earlier ones
+  double ge_p = 0.0;            // Gilbert-Elliott: P(Good -> Bad) per packet; 0 = model off
+  double ge_r = 0.0;            // Gilbert-Elliott: P(Bad -> Good) per packet
+  double ge_loss_bad = 1.0;     // Gilbert-Elliott: loss probability in Bad
 
   // Applies one "key=value" setting (delay=5ms, jitter=1ms, loss=10%, rate=100mbit,
-  // limit=1000, reorder=1). Returns an error message, or an empty string on success.
+  // limit=1000, reorder=1, gemodel=P,R[,LOSS_BAD] e.g. gemodel=0.2%,20% or gemodel=0).
+  // Returns an error message, or an empty string on success.
   std::string apply(std::string_view setting);
   std::string describe() const;
 };
@@ -81,6 +90,7 @@ class Link {
   std::mt19937_64 rng_;
   std::vector<Held> heap_;  // min-heap on (release, seq)
   std::uint64_t next_seq_ = 0;
+  bool ge_bad_ = false;     // Gilbert-Elliott state
   Nanos last_release_ = 0;  // latest release time handed out, for in-order release
   Nanos wire_free_ = 0;     // when the serialiser finishes the last admitted packet
 };

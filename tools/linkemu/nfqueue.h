@@ -38,9 +38,11 @@ class NfQueue {
   int set_nonblocking();
   int fd() const { return fd_; }
 
-  // Reads one netlink datagram and appends the packets in it to `out`.
-  // Returns the number appended, or -errno (-EAGAIN when nothing is waiting).
+  // Reads the netlink datagrams waiting (kBatch per recvmmsg, at most kMaxBatches calls) and
+  // appends the packets in them to `out`. Returns the number appended, or -errno (-EAGAIN
+  // when nothing is waiting).
   int receive(std::vector<QueuedPacket>& out);
+  static constexpr int kBatch = 64, kMaxBatches = 8;
   // Queues a verdict for sending; nothing reaches the kernel until flush().
   void verdict(std::uint16_t queue, std::uint32_t id, bool accept);
   // Sends every queued verdict in one sendmsg. Returns 0 or -errno.
@@ -52,7 +54,11 @@ class NfQueue {
   int fd_ = -1;
   std::uint32_t seq_ = 0;
   std::vector<std::uint8_t> out_;  // verdict messages waiting for flush()
-  std::vector<std::uint8_t> in_ = std::vector<std::uint8_t>(64 * 1024);
+  // One buffer per datagram of a recvmmsg batch. Packets arrive as metadata only
+  // (NFQNL_COPY_META), a few hundred bytes each; the first also serves control replies.
+  std::vector<std::uint8_t> in_ = std::vector<std::uint8_t>(kBatch * kSlot);
+  static constexpr std::size_t kSlot = 8192;
+  int parse(const std::uint8_t* data, int len, std::vector<QueuedPacket>& out);
 };
 
 }  // namespace ntm::linkemu

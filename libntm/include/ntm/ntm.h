@@ -55,8 +55,10 @@ struct ntm_config {
    *  registration lifetime the DC grants), and on every tunnel that sent nothing during the
    *  last interval, to hold NAT bindings on the path (paper 002 Fig. 3 step 20). */
   uint32_t keepalive_interval_ms;
-  /** Milliseconds ntm_stop() waits for closed TCP connections to deliver their remaining
-   *  data and FIN before the stack goes away (0 = 3000). */
+  /** Upper bound, in milliseconds, of ntm_stop()'s wait for closed TCP connections to
+   *  deliver the data and FIN they still hold (0 = 60000). Within it ntm_stop() waits as
+   *  long as they make progress: it gives up early once no byte has been acknowledged by a
+   *  peer for 20 s (or for the whole bound, if that is shorter). */
   uint32_t stop_linger_ms;
   /** Tunnel rekeying (docs/protocol.md §7.8): the side that initiated a tunnel runs a new
    *  tunnel handshake when its keys are this many milliseconds old (0 = 120000), or when
@@ -86,12 +88,18 @@ void ntm_config_init(struct ntm_config* cfg);
  */
 int ntm_start(const struct ntm_config* cfg);
 
-/** Stops the node: closes every ntm socket, waits up to stop_linger_ms for closed TCP
- *  connections to deliver what they still hold (as a kernel would after close(2)), then ends
- *  every tunnel and thread. Call it before exiting, or the peers of just-closed connections
- *  may miss their last bytes. Must not race with other ntm_* calls on other threads.
- *  Returns 0, or -1 with errno ENOTCONN when no node is running. After it returns,
- *  ntm_start() may be called again. */
+/** Stops the node: closes every ntm socket, lets closed TCP connections deliver what they
+ *  still hold (as a kernel would after close(2)) while they make progress, at most
+ *  stop_linger_ms, then ends every tunnel and thread. Call it before exiting, and check its
+ *  result: a userspace stack dies with its process, so whatever it could not deliver is
+ *  lost. Must not race with other ntm_* calls on other threads.
+ *  Returns 0 when every byte written to a TCP socket, and every end of stream, was
+ *  acknowledged by its peer. Returns -1 with errno:
+ *    ETIMEDOUT  some data or FIN was not acknowledged when the wait ended; ntm_last_error()
+ *               says how much: "N bytes on K TCP connection(s) not acknowledged by the peer
+ *               after T ms (no progress | linger limit)". The node is stopped all the same.
+ *    ENOTCONN   no node is running.
+ *  After it returns, ntm_start() may be called again. */
 int ntm_stop(void);
 
 /** This node's static public key (its identity), 44-char base64 + NUL, to buf: what a peer
@@ -116,8 +124,9 @@ int ntm_pin_peer(const char* name, const char* public_key);
  */
 int ntm_get_peer_key(const struct sockaddr* addr, socklen_t addrlen, char* buf, size_t len);
 
-/** Human-readable reason for the last failure of ntm_start() or ntm_getaddrinfo() in this
- *  thread ("" when none). The pointer stays valid until the thread's next ntm_* call. */
+/** Human-readable reason for the last failure of ntm_start(), ntm_stop() or
+ *  ntm_getaddrinfo() in this thread ("" when none). The pointer stays valid until the thread's
+ *  next ntm_* call. */
 const char* ntm_last_error(void);
 
 /* ======================================================================================== */
@@ -280,6 +289,13 @@ struct ntm_stats {
                                        tunnel_timeout_ms, or keys too old */
   uint64_t tunnels_refused;       /**< route directions refused, or negotiations removed,
                                        because a live tunnel or a pin names another peer key */
+  /* How the node's TCP repaired lost segments, over all its connections (zero when libntm
+   * is built with the packaged lwIP, which lacks NTM's TCP patches): */
+  uint64_t tcp_rexmit_recovery; /**< segments retransmitted by SACK loss recovery (RFC 6675,
+                                     RACK RFC 8985 §6; duplicate ACKs without SACK) */
+  uint64_t tcp_rexmit_tlp;      /**< tail loss probes that retransmitted a segment (RFC 8985 §7) */
+  uint64_t tcp_rexmit_rto;      /**< segments retransmitted after a retransmission timeout */
+  uint64_t tcp_rto_events;      /**< retransmission timeouts (RFC 6298) */
   uint64_t drop_relay;            /**< relay datagrams not from the relay server of one of our
                                        relay sessions, or carrying no tunnel packet */
   uint64_t tx_relayed;            /**< of tx_packets, sent through a relay server */

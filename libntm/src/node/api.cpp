@@ -11,6 +11,11 @@
 #include "ntm/ntm.h"
 #include "socket/event_notifier.h"
 
+#include "packet/lwip_c.h"  // C linkage for lwipopts.h before any lwIP header
+
+#include "lwip/tcp.h"
+#include "lwip/tcpip.h"
+
 namespace ntm::socket {
 void close_all_sockets();
 }
@@ -19,6 +24,26 @@ namespace {
 std::mutex g_lifecycle_mu;
 std::unique_ptr<ntm::node::Node> g_owned;
 thread_local std::string t_last_error;
+
+/// lwIP's TCP loss-repair totals (libntm/lwip/patches), summed over the process's
+/// connections; ntm_get_stats() reports them relative to ntm_start().
+struct TcpRepair {
+  uint64_t recovery = 0, tlp = 0, rto = 0, rto_events = 0;
+};
+TcpRepair g_tcp_at_start;
+
+TcpRepair tcp_repair_totals() {
+  TcpRepair t;
+#ifdef LWIP_TCP_NTM_SACK
+  LOCK_TCPIP_CORE();
+  t.recovery = tcp_ntm_totals.rexmit_recovery;
+  t.tlp = tcp_ntm_totals.rexmit_tlp;
+  t.rto = tcp_ntm_totals.rexmit_rto;
+  t.rto_events = tcp_ntm_totals.rto_events;
+  UNLOCK_TCPIP_CORE();
+#endif
+  return t;
+}
 
 int fail(int err, std::string text = {}) {
   t_last_error = std::move(text);
@@ -65,6 +90,7 @@ int ntm_start(const struct ntm_config* cfg) {
   if (int err = n->start(*cfg, error)) return fail(err, error);
   t_last_error.clear();
   g_owned = std::move(n);
+  g_tcp_at_start = tcp_repair_totals();
   ntm::node::set_current(g_owned.get());
   return 0;
 }
@@ -74,9 +100,11 @@ int ntm_stop(void) {
   if (!g_owned) return fail(ENOTCONN, "no node is running");
   ntm::socket::close_all_sockets();
   ntm::node::set_current(nullptr);
-  g_owned->stop();
+  ntm::node::LingerResult lingered = g_owned->stop();
   g_owned.reset();
   ntm::socket::event_fd_close();
+  if (!lingered.left.empty()) return fail(ETIMEDOUT, lingered.describe());
+  t_last_error.clear();
   return 0;
 }
 
@@ -243,6 +271,11 @@ int ntm_get_stats(struct ntm_stats* stats) {
   if (!n) return fail(ENOTCONN);
   if (!stats) return fail(EINVAL);
   n->stats.copy_to(*stats);
+  TcpRepair t = tcp_repair_totals();
+  stats->tcp_rexmit_recovery = t.recovery - g_tcp_at_start.recovery;
+  stats->tcp_rexmit_tlp = t.tlp - g_tcp_at_start.tlp;
+  stats->tcp_rexmit_rto = t.rto - g_tcp_at_start.rto;
+  stats->tcp_rto_events = t.rto_events - g_tcp_at_start.rto_events;
   return 0;
 }
 

@@ -1,13 +1,42 @@
 #include "node/node.h"
 
+#include "packet/lwip_c.h"  // C linkage for lwipopts.h before any lwIP header
+
+#include "lwip/tcp.h"
+#include "lwip/tcpip.h"
+
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <future>
 
 namespace ntm::node {
 namespace {
 std::atomic<Node*> g_node{nullptr};
+
+/// NTM_TCP_CC=bbr|cubic|reno picks the TCP congestion controller of new connections (lwIP
+/// patches, tcp_bbr.c, tcp_cc.c; bbr by default, libntm/lwip/lwipopts_tcp.h). For
+/// comparisons; unknown names are ignored with a warning.
+void choose_tcp_congestion_control() {
+#ifdef LWIP_TCP_NTM_CUBIC
+  const char* name = std::getenv("NTM_TCP_CC");
+  if (!name) return;
+  const tcp_cc_ops* ops = nullptr;
+  for (const tcp_cc_ops* o : {&tcp_cc_cubic, &tcp_cc_reno, &tcp_cc_bbr})
+    if (std::strcmp(o->name, name) == 0) ops = o;
+  if (!ops) {
+    spdlog::warn("NTM_TCP_CC={}: unknown congestion controller, keeping {}", name,
+                 tcp_cc_default->name);
+    return;
+  }
+  LOCK_TCPIP_CORE();
+  tcp_cc_default = ops;
+  UNLOCK_TCPIP_CORE();
+#endif
+}
 
 bool valid_label(const std::string& s) {
   if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
@@ -71,7 +100,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     error = "tunnel_timeout_ms must be at least twice keepalive_interval_ms";
     return EINVAL;
   }
-  linger_ms_ = cfg.stop_linger_ms ? cfg.stop_linger_ms : 3000;
+  linger_ms_ = cfg.stop_linger_ms ? cfg.stop_linger_ms : kDefaultLingerMs;
   negotiator = std::make_unique<negotiation::Negotiator>(io, nc, *key, udp, tunnels, stats);
   packet::DataPlaneHooks hooks;
   hooks.on_missing_tunnel = [this](const packet::VipKey& dst) {
@@ -121,6 +150,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
 
   // The receive thread first: it starts lwIP, which the negotiation thread may then lock.
   if (!data_plane->start_receiver(error)) return EIO;
+  choose_tcp_congestion_control();
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io.get_executor());
   io_thread_ = std::thread([this] { io.run(); });
@@ -144,15 +174,12 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   return 0;
 }
 
-void Node::stop() {
+LingerResult Node::stop() {
   // A userspace stack dies with its process: unlike a kernel socket, a closed connection's
   // unsent data and FIN would be lost if we tore the stack down at once. This wait happens
-  // only at shutdown, never on the packet path.
-  if (data_plane) {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(linger_ms_);
-    while (!data_plane->tcp_drained() && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // only at shutdown, never on the packet path (linger.h).
+  LingerResult lingered;
+  if (data_plane) lingered = linger(linger_ms_, std::min(linger_ms_, kLingerStallMs));
   if (negotiator) {
     std::promise<void> done;
     asio::post(io, [&] {
@@ -169,6 +196,7 @@ void Node::stop() {
   negotiator.reset();
   tunnels.clear();
   udp.close();
+  return lingered;
 }
 
 }  // namespace ntm::node

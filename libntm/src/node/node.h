@@ -16,6 +16,7 @@
 
 #include "crypto/static_key.h"
 #include "negotiation/negotiator.h"
+#include "node/linger.h"
 #include "ntm/ntm.h"
 #include "packet/data_plane.h"
 
@@ -28,9 +29,13 @@ class Node {
 
   /// Returns 0 or an errno value with `error` set (see ntm_start()).
   int start(const ntm_config& cfg, std::string& error);
-  /// Lets closed TCP connections deliver their last bytes (at most the configured linger
-  /// time), then tears everything down.
-  void stop();
+  /// ntm_config.stop_linger_ms when 0, and how long stop() waits without progress.
+  static constexpr uint32_t kDefaultLingerMs = 60000, kLingerStallMs = 20000;
+
+  /// Lets closed TCP connections deliver what they still hold while they make progress (at
+  /// most the configured linger time), then tears everything down. Returns what could not
+  /// be delivered (linger.h).
+  LingerResult stop();
 
   asio::io_context io;
   packet::UdpTransport udp;
@@ -42,7 +47,7 @@ class Node {
 
  private:
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
-  uint32_t linger_ms_ = 3000;
+  uint32_t linger_ms_ = kDefaultLingerMs;
   /// Control datagrams posted to the negotiation thread and not yet handled.
   static constexpr int kMaxControlQueue = 1024;
   std::atomic<int> control_queued_{0};

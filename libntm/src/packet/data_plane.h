@@ -71,9 +71,6 @@ class DataPlane {
   bool start_receiver(std::string& error);
   /// Brings up the lwIP netif with the vIPs (lwIP itself is started once per process).
   void attach_netif(std::optional<uint32_t> vip4, std::optional<Vip6> vip6);
-  /// True when no TCP connection has unsent or unacknowledged data (FIN included), i.e. a
-  /// closed socket's last bytes have reached its peer.
-  bool tcp_drained() const;
   /// Stops the receive thread and removes the netif.
   void stop();
 

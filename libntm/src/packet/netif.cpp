@@ -131,16 +131,6 @@ void DataPlane::attach_netif(std::optional<uint32_t> vip4, std::optional<Vip6> v
   UNLOCK_TCPIP_CORE();
 }
 
-bool DataPlane::tcp_drained() const {
-  if (!netif_) return true;  // the stack never came up: nothing to deliver
-  LOCK_TCPIP_CORE();
-  bool drained = true;
-  for (struct tcp_pcb* pcb = tcp_active_pcbs; pcb && drained; pcb = pcb->next)
-    if (pcb->unsent || pcb->unacked) drained = false;
-  UNLOCK_TCPIP_CORE();
-  return drained;
-}
-
 void DataPlane::stop() {
   if (stop_fd_ >= 0) {
     uint64_t one = 1;
