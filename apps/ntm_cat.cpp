@@ -263,15 +263,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "ntm-cat: bind: %s\n", std::strerror(errno));
       return 1;
     }
+    if (!o.udp && ntm_listen(s, 4) != 0) {
+      std::fprintf(stderr, "ntm-cat: listen: %s\n", std::strerror(errno));
+      return 1;
+    }
+    // Readiness line for scripts: the vIP is bound (and listening).
+    if (o.verbose)
+      std::fprintf(stderr, "ntm-cat: listening on %s port %u\n", o.udp ? "udp" : "tcp", o.port);
     if (o.udp) {
       rc = run_udp(s, o, {}, false);
     } else {
-      if (ntm_listen(s, 4) != 0) {
-        std::fprintf(stderr, "ntm-cat: listen: %s\n", std::strerror(errno));
-        return 1;
-      }
-      // Readiness line for scripts: the vIP is bound and listening.
-      if (o.verbose) std::fprintf(stderr, "ntm-cat: listening on port %u\n", o.port);
       int c = ntm_accept(s, nullptr, nullptr);
       if (c < 0) {
         std::fprintf(stderr, "ntm-cat: accept: %s\n", std::strerror(errno));

@@ -73,7 +73,11 @@ if(NTM_LWIP_FROM_SOURCE)
   if(NOT _sys_arch MATCHES "SYS_MBOX_SIZE 4096")
     message(FATAL_ERROR "lwIP port sys_arch.c changed: SYS_MBOX_SIZE not found")
   endif()
-  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c "${_sys_arch}")
+  # Written through configure_file so an unchanged copy keeps its timestamp (no rebuild of
+  # lwIP on every configure).
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c.in "${_sys_arch}")
+  configure_file(${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c.in
+                 ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c COPYONLY)
   add_library(ntm_lwip STATIC ${lwipcore_SRCS} ${lwipcore4_SRCS} ${lwipcore6_SRCS}
                               ${lwipapi_SRCS} ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c
                               ${PROJECT_SOURCE_DIR}/libntm/lwip/tcp_clock.c)

@@ -22,6 +22,7 @@ add_library(ntm_core STATIC
   src/node/log.cpp
   src/node/node.cpp
   src/packet/netif.cpp
+  src/packet/reassembly.cpp
   src/packet/receive.cpp
   src/packet/send.cpp
   src/packet/tunnel_table.cpp

@@ -24,6 +24,9 @@ void NodeOptions::add_to(po::options_description& desc) {
       "tunnel-timeout-ms", po::value(&tunnel_timeout_ms),
       "remove tunnels silent this long (env NTM_TUNNEL_TIMEOUT_MS; default 4 keep-alive "
       "intervals)")(
+      "start-timeout-ms", po::value(&start_timeout_ms),
+      "how long to wait for the DC's registration response (env NTM_START_TIMEOUT_MS; default "
+      "5000)")(
       "linger", po::value(&linger_ms),
       "at exit, wait at most this many ms for TCP data to be acknowledged, as long as it makes "
       "progress (env NTM_LINGER_MS; default 60000)")(
@@ -48,6 +51,7 @@ bool NodeOptions::complete(const char* prog) {
   number(rekey_ms, "NTM_REKEY_MS");
   number(rekey_messages, "NTM_REKEY_MESSAGES");
   number(tunnel_timeout_ms, "NTM_TUNNEL_TIMEOUT_MS");
+  number(start_timeout_ms, "NTM_START_TIMEOUT_MS");
   number(linger_ms, "NTM_LINGER_MS");
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
@@ -72,6 +76,7 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.rekey_after_ms = rekey_ms;
   cfg.rekey_after_messages = rekey_messages;
   cfg.tunnel_timeout_ms = tunnel_timeout_ms;
+  cfg.start_timeout_ms = start_timeout_ms;
   cfg.stop_linger_ms = linger_ms;
 }
 
@@ -111,6 +116,8 @@ void write_stats(FILE* out) {
       {"drop_spoofed", s.drop_spoofed},
       {"drop_no_tunnel", s.drop_no_tunnel},
       {"drop_control", s.drop_control},
+      {"drop_reassembly", s.drop_reassembly},
+      {"tx_keepalives", s.tx_keepalives},
       {"tunnels_established", s.tunnels_established},
       {"roams", s.roams},
       {"drop_overload", s.drop_overload},

@@ -1,7 +1,7 @@
 // Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, --keepalive-ms,
-// --rekey-ms, --rekey-messages, --tunnel-timeout-ms, --linger, each with an environment fallback
-// (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND, NTM_KEEPALIVE_MS, NTM_REKEY_MS,
-// NTM_REKEY_MESSAGES, NTM_TUNNEL_TIMEOUT_MS, NTM_LINGER_MS).
+// --rekey-ms, --rekey-messages, --tunnel-timeout-ms, --linger, --start-timeout-ms, each with an
+// environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND, NTM_KEEPALIVE_MS,
+// NTM_REKEY_MS, NTM_REKEY_MESSAGES, NTM_TUNNEL_TIMEOUT_MS, NTM_LINGER_MS, NTM_START_TIMEOUT_MS).
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -14,9 +14,10 @@ namespace ntm::apps {
 
 struct NodeOptions {
   std::string dc, dc_key, name, state_dir, bind;
-  uint32_t keepalive_ms = 0;  ///< 0 = libntm's default (also for the three below)
+  uint32_t keepalive_ms = 0;  ///< 0 = libntm's default (also for the four below)
   uint32_t rekey_ms = 0, tunnel_timeout_ms = 0;
   uint64_t rekey_messages = 0;
+  uint32_t start_timeout_ms = 0;
   uint32_t linger_ms = 0;  ///< ntm_config.stop_linger_ms; 0 = libntm's default
   bool stats = false;
 

@@ -40,10 +40,10 @@
  * (and need no wake-up: one thread) before including this file. */
 #ifndef TCP_NOW_US
 #include <stdint.h>
-uint32_t ntm_tcp_now_us(void);
-#define TCP_NOW_US() ntm_tcp_now_us()
-void ntm_tcp_timer_kicked(void);
-#define TCP_TIMER_KICKED() ntm_tcp_timer_kicked()
+uint32_t lwip_port_tcp_now_us(void);
+#define TCP_NOW_US() lwip_port_tcp_now_us()
+void lwip_port_tcp_timer_kicked(void);
+#define TCP_TIMER_KICKED() lwip_port_tcp_timer_kicked()
 #endif
 
 #endif /* NTM_LWIPOPTS_TCP_H */

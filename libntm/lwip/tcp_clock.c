@@ -14,7 +14,7 @@
 
 #include "lwip/tcpip.h"
 
-uint32_t ntm_tcp_now_us(void) {
+uint32_t lwip_port_tcp_now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint32_t)((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u);
@@ -24,7 +24,7 @@ static void ntm_tcp_timer_wakeup(void* arg) {
   (void)arg;
 }
 
-void ntm_tcp_timer_kicked(void) {
+void lwip_port_tcp_timer_kicked(void) {
   /* If the mailbox is full the thread is busy and will look at its timeouts soon. */
   (void)tcpip_try_callback(ntm_tcp_timer_wakeup, NULL);
 }

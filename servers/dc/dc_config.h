@@ -24,9 +24,9 @@ struct DcConfig {
   /// DoS limits (docs/protocol.md §3.8). Above this many handshake initiations per second the
   /// DC is "under load": it demands a cookie (mac2) and rate-limits per source.
   unsigned handshake_load_threshold = 100;
-  double handshake_rate = 20, handshake_burst = 40;  ///< per source address, under load
-  double request_rate = 50, request_burst = 100;     ///< control requests per node session
-  double direction_rate = 10, direction_burst = 20;  ///< direction requests per node session
+  double handshake_rate = 20, handshake_burst = 40;   ///< per source address, under load
+  double request_rate = 50, request_burst = 100;      ///< control requests per node session
+  double direction_rate = 20, direction_burst = 100;  ///< direction requests per node session
   /// Control sessions held at most; beyond it only already registered identities may
   /// handshake (they replace their own session).
   size_t max_sessions = 100000;

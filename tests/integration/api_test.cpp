@@ -9,37 +9,13 @@
 
 #include <cstring>
 
-#include "dc_fixture.h"
+#include "api_fixture.h"
 #include "ntm/ntm.hpp"
 
 namespace ntm::test {
 namespace {
 
 using namespace std::chrono_literals;
-
-class Api : public DcFixture {
- protected:
-  void SetUp() override {
-    start_dc();
-    env_ = node_env("self");
-    ntm_config_init(&cfg_);
-    cfg_.dc_address = env_["NTM_DC"].c_str();
-    cfg_.dc_public_key = env_["NTM_DC_KEY"].c_str();
-    cfg_.node_name = "self";
-    cfg_.state_dir = env_["NTM_STATE_DIR"].c_str();
-    cfg_.bind_address = "127.0.0.1:0";
-  }
-  std::map<std::string, std::string> env_;
-  ntm_config cfg_;
-};
-
-sockaddr_in vip4_port(uint16_t port) {
-  sockaddr_in a{};
-  socklen_t len = sizeof a;
-  EXPECT_EQ(ntm_get_vip(AF_INET, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  a.sin_port = htons(port);
-  return a;
-}
 
 TEST_F(Api, CallsWithoutANodeFailWithEnotconn) {
   errno = 0;
@@ -175,15 +151,27 @@ TEST_F(Api, UdpOnTheOwnIpv6Vip) {
 
 TEST_F(Api, StopClosesSocketsAndAllowsARestartWithTheSameVip) {
   sockaddr_in first{};
+  int s = -1, u = -1;
   {
     ntm::Node node(cfg_);
     first = vip4_port(0);
-    int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
+    s = ntm_socket(AF_INET, SOCK_STREAM, 0);
+    u = ntm_socket(AF_INET, SOCK_DGRAM, 0);
     ASSERT_GE(s, 0);
-  }  // ntm_stop() closes s
+    ASSERT_GE(u, 0);
+  }  // ntm_stop() closes s and u
   EXPECT_EQ(ntm_socket(AF_INET, SOCK_STREAM, 0), -1);
   EXPECT_EQ(errno, ENOTCONN);
+  EXPECT_EQ(ntm_send(u, "x", 1, 0), -1);
+  EXPECT_EQ(errno, ENOTCONN) << "no node: every call fails with ENOTCONN first";
   ntm::Node again(cfg_);
+  // The descriptors of the stopped node are gone, not handed over to the new one.
+  EXPECT_EQ(ntm_send(u, "x", 1, 0), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(ntm_listen(s, 1), -1);
+  EXPECT_EQ(errno, EBADF);
+  EXPECT_EQ(ntm_close(s), -1);
+  EXPECT_EQ(errno, EBADF);
   EXPECT_EQ(vip4_port(0).sin_addr.s_addr, first.sin_addr.s_addr);
   sockaddr_in out{};
   socklen_t len = 4;  // too small

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -33,8 +34,9 @@ class DcFixture : public ::testing::Test {
     }
   }
 
-  /// Extra ntm-dc flags for a test (e.g. a short registration lifetime).
-  void start_dc(std::vector<std::string> extra = {}) {
+  /// Extra ntm-dc flags for a test (e.g. a short registration lifetime); `listen` is the
+  /// DC's first endpoint (a fixed port lets a restarted DC take over its predecessor's).
+  void start_dc(std::vector<std::string> extra = {}, const std::string& listen = "127.0.0.1:0") {
     std::string state = dir_.path() + "/dc";
     {
       Process p({bin("ntm-dc"), "--state-dir", state, "--print-public-key"});
@@ -42,23 +44,18 @@ class DcFixture : public ::testing::Test {
       ASSERT_EQ(p.wait(std::chrono::seconds(5)), 0);
     }
     ASSERT_EQ(dc_key_.size(), 44u);
-    std::vector<std::string> argv = {bin("ntm-dc"),
-                                     "--state-dir",
-                                     state,
-                                     "--listen",
-                                     "127.0.0.1:0",
-                                     "--domain",
-                                     domain_,
-                                     "--port-file",
-                                     dir_.path() + "/dc.port",
-                                     "--vip4-pool",
-                                     "100.64.0.0/24",
-                                     "--vip6-pool",
-                                     "fd00:6e74:6d::/112"};
+    std::vector<std::string> argv = {bin("ntm-dc"), "--state-dir", state,
+                                     "--listen",    listen,        "--domain",
+                                     domain_,       "--port-file", dir_.path() + "/dc.port"};
+    // Default pools, unless the test names its own.
+    for (auto [flag, pool] : {std::pair{"--vip4-pool", "100.64.0.0/24"},
+                              std::pair{"--vip6-pool", "fd00:6e74:6d::/112"}})
+      if (std::find(extra.begin(), extra.end(), flag) == extra.end())
+        argv.insert(argv.end(), {flag, pool});
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::filesystem::remove(dir_.path() + "/dc.port");  // a restarted DC writes it anew
     dc_ = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, dc_log());
-    for (int i = 0; i < 200 && dc_port_ == 0; ++i) {
+    for (int i = 0; i < 500 && dc_port_ == 0; ++i) {  // up to 10 s on a busy machine
       std::ifstream f(dir_.path() + "/dc.port");
       f >> dc_port_;
       if (!dc_port_) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -67,6 +64,18 @@ class DcFixture : public ::testing::Test {
   }
 
   std::string dc_log() const { return dir_.path() + "/dc.log"; }
+  /// Waits until the DC log holds `text` at least `times` times; false after `timeout`.
+  bool wait_for_dc_log(const std::string& text, std::chrono::milliseconds timeout, int times = 1) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      std::string log = read_dc_log();
+      int n = 0;
+      for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
+      if (n >= times) return true;
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   std::string read_dc_log() const {
     std::ifstream f(dc_log());
     std::stringstream ss;
@@ -82,7 +91,10 @@ class DcFixture : public ::testing::Test {
             {"NTM_DC_KEY", dc_key_},
             {"NTM_NAME", name},
             {"NTM_STATE_DIR", dir_.path() + "/" + (state.empty() ? name : state)},
-            {"NTM_BIND", bind}};
+            {"NTM_BIND", bind},
+            // Registration is a handful of milliseconds, but the DC writes each new binding
+            // to SQLite on its event loop: on a machine busy with I/O that took seconds.
+            {"NTM_START_TIMEOUT_MS", "30000"}};
   }
 
   /// Starts `ntm-testnode <args...>` as node `name`; stderr goes to <tmp>/<name>.err.
@@ -115,6 +127,19 @@ inline std::map<std::string, std::string> fields(const std::string& line) {
     if (eq != std::string::npos) out[tok.substr(0, eq)] = tok.substr(eq + 1);
   }
   return out;
+}
+
+/// The number in field `key` of a "key=value ..." line; a missing or non-numeric field is a
+/// test failure (reported with the line), never an exception.
+inline long long number(const std::string& line, const std::string& key) {
+  auto f = fields(line);
+  auto it = f.find(key);
+  if (it == f.end() || it->second.empty() || it->second.size() > 18 ||
+      it->second.find_first_not_of("0123456789") != std::string::npos) {
+    ADD_FAILURE() << "no number " << key << "= in '" << line << "'";
+    return -1;
+  }
+  return std::stoll(it->second);
 }
 
 }  // namespace ntm::test

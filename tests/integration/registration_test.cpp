@@ -79,28 +79,76 @@ TEST_F(Registration, NameOfAnotherIdentityIsRefused) {
   auto thief = node("taken", {"info"}, "thief-state");
   auto line = thief->wait_for_line("error ", 10s);
   ASSERT_TRUE(line);
+  EXPECT_EQ(fields(*line)["errno"], "ECONNREFUSED") << *line;
   EXPECT_NE(line->find("another node"), std::string::npos) << *line;
   EXPECT_EQ(thief->wait(10s), 1);
 }
 
 TEST_F(Registration, ExpiresWithoutKeepAlivesAndStaysWithThem) {
   start_dc({"--registration-lifetime", "3"});
-  auto silent = node("silent", {"info", "--hold"});
-  ASSERT_TRUE(silent->wait_for_line("info ", 10s));
   auto alive = node("alive", {"info", "--hold"});  // keep-alives every lifetime/3
   ASSERT_TRUE(alive->wait_for_line("info ", 10s));
+  auto silent = node("silent", {"info", "--hold"});
+  ASSERT_TRUE(silent->wait_for_line("info ", 10s));
   silent->signal(SIGKILL);  // no goodbye, no more keep-alives
   silent->wait(5s);
-  std::this_thread::sleep_for(5s);
+  ASSERT_TRUE(wait_for_dc_log("registration silent.it.ntm.test expired", 30s)) << read_dc_log();
   auto asker = node("asker", {"resolve", fqdn("silent")});
   auto line = asker->wait_for_line("", 10s);
   ASSERT_TRUE(line);
   EXPECT_EQ(fields(*line)["errno"], "ENOENT") << *line;
+  // "alive" registered before "silent", so it has lived longer than the lifetime that ended
+  // silent's registration: only its keep-alives kept it.
   auto asker2 = node("asker2", {"resolve", fqdn("alive")});
   auto line2 = asker2->wait_for_line("", 10s);
   ASSERT_TRUE(line2);
   EXPECT_EQ(line2->rfind("resolved ", 0), 0u) << *line2;
-  EXPECT_NE(read_dc_log().find("registration silent.it.ntm.test expired"), std::string::npos);
+  EXPECT_EQ(read_dc_log().find("registration alive.it.ntm.test expired"), std::string::npos);
+}
+
+TEST_F(Registration, AnUnansweredKeepAliveMakesTheNodeRegisterAgain) {
+  // architecture.md §4: the DC restarts and has forgotten the node's session, so the next
+  // keep-alive goes unanswered; the node handshakes and registers again by itself.
+  uint16_t port = free_udp_port();
+  std::string listen = "127.0.0.1:" + std::to_string(port);
+  start_dc({}, listen);
+  auto keeper = node("keeper", {"info", "--hold"}, "", "127.0.0.1:0",
+                     {{"NTM_KEEPALIVE_MS", "300"}, {"NTM_LOG", "info"}});
+  auto before = fields(keeper->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_FALSE(before["vip4"].empty());
+  dc_->signal(SIGTERM);
+  ASSERT_EQ(dc_->wait(5s), 0);
+  dc_.reset();
+  dc_port_ = 0;
+  start_dc({}, listen);
+  ASSERT_EQ(dc_port_, port);
+  ASSERT_TRUE(wait_for_dc_log("registration keeper.it.ntm.test vip4", 30s, 2)) << read_dc_log();
+  auto asker = node("asker", {"resolve", fqdn("keeper")});
+  auto line = asker->wait_for_line("", 10s).value_or("");
+  EXPECT_EQ(fields(line)["vip"], before["vip4"]) << line;
+  std::ifstream err(dir_.path() + "/keeper.err");
+  std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("keep-alive unanswered: registering again"), std::string::npos) << text;
+}
+
+TEST_F(Registration, ARefusedKeepAliveMakesTheNodeRegisterAgain) {
+  // architecture.md §4: the node was frozen past its registration's lifetime; its next
+  // keep-alive is refused ("not registered") and it registers again by itself.
+  start_dc({"--registration-lifetime", "3"});
+  auto sleeper = node("sleeper", {"info", "--hold"}, "", "127.0.0.1:0", {{"NTM_LOG", "info"}});
+  auto before = fields(sleeper->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_FALSE(before["vip4"].empty());
+  sleeper->signal(SIGSTOP);
+  bool expired = wait_for_dc_log("registration sleeper.it.ntm.test expired", 30s);
+  sleeper->signal(SIGCONT);
+  ASSERT_TRUE(expired) << read_dc_log();
+  ASSERT_TRUE(wait_for_dc_log("registration sleeper.it.ntm.test vip4", 30s, 2)) << read_dc_log();
+  auto asker = node("asker", {"resolve", fqdn("sleeper")});
+  auto line = asker->wait_for_line("", 10s).value_or("");
+  EXPECT_EQ(fields(line)["vip"], before["vip4"]) << line;
+  std::ifstream err(dir_.path() + "/sleeper.err");
+  std::string text((std::istreambuf_iterator<char>(err)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("keep-alive refused: registering again"), std::string::npos) << text;
 }
 
 TEST_F(Registration, ExampleConfigFileParses) {
@@ -145,6 +193,7 @@ TEST_F(Registration, ConfigFileIsHonouredAndPoolExhaustionIsACleanError) {
   auto c = node("three", {"info"});
   auto line = c->wait_for_line("error ", 10s);
   ASSERT_TRUE(line);
+  EXPECT_EQ(fields(*line)["errno"], "ECONNREFUSED") << *line;
   EXPECT_NE(line->find("pool exhausted"), std::string::npos) << *line;
   EXPECT_EQ(c->wait(10s), 1);
   EXPECT_FALSE(dc_->wait(0ms)) << "the DC keeps serving";

@@ -41,17 +41,23 @@ die() {
 pass() { printf '[%s] ok: %s\n' "${NET_PREFIX:-net}" "$*" >&2; }
 
 # expect_ok DESC CMD...    — CMD must succeed.
-# expect_fail DESC CMD...  — CMD must fail.
+# expect_fail DESC CMD...  — CMD must answer "no": exit status 1, the way our tools (and
+#                            ntm-udpprobe's "timeout"/"unreachable") report a negative result.
+#                            A crash, a usage error (2) or any other status fails the check.
 expect_ok() {
   local desc=$1
   shift
   if "$@" >/dev/null 2>&1; then pass "$desc"; else die "$desc (command failed: $*)"; fi
 }
 expect_fail() {
-  local desc=$1
+  local desc=$1 rc=0
   shift
-  if "$@" >/dev/null 2>&1; then die "$desc (command unexpectedly succeeded: $*)"; fi
-  pass "$desc"
+  "$@" >/dev/null 2>&1 || rc=$?
+  case $rc in
+  0) die "$desc (command unexpectedly succeeded: $*)" ;;
+  1) pass "$desc" ;;
+  *) die "$desc (command failed with status $rc, not the expected 'no' (1): $*)" ;;
+  esac
 }
 
 # wait_until SECONDS CMD... — retry CMD every 20 ms until it succeeds; fail after SECONDS.

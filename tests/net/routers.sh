@@ -85,7 +85,7 @@ link_emulate() {
   # shellcheck disable=SC2086 # options are word lists by design
   bg "$ns" "linkemu-$ns" "$(net_bin ntm-linkemu)" run --pidfile "$pidfile" \
     --seed "${NTM_NET_SEED:-1}" --queue 1 $up --queue 2 $down
-  wait_until 5 test -s "$pidfile" || die "ntm-linkemu did not start in $ns"
+  wait_until 30 test -s "$pidfile" || die "ntm-linkemu did not start in $ns"
   for ipt in iptables ip6tables; do
     n "$ns" "$ipt" -t raw -A PREROUTING -i "$lan" -j NFQUEUE --queue-num 1
     n "$ns" "$ipt" -t raw -A PREROUTING -i "$wan" -j NFQUEUE --queue-num 2

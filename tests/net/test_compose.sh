@@ -8,7 +8,7 @@
 #     3. The compose file brought up without Docker: one namespace per service, a bridge per
 #        compose network, the addresses compose would give, and each service's own
 #        command — docker/netsetup.sh ROLE — run inside it. Then the things that make it
-#        the reference topology: ~10 ms from a node to dc1 through the emulated access link,
+#        the reference topology: >= 10 ms from a node to dc1 through the emulated access link,
 #        NAT kinds as turnutils_natdiscovery sees them, the IPv6-only node, routed access.
 #
 #      ns "sw": bridge per network      internet   lan_a   lan_b   lan_c   access_v6   access_global
@@ -118,15 +118,18 @@ run() {
       bash "$NET_REPO_DIR/docker/netsetup.sh" $rest
   done <<<"$plan"
   while read -r kind name rest; do
-    [[ $kind == cmd ]] && bg_wait_line "svc-$name" '^netsetup: .* ready' 10
+    [[ $kind == cmd ]] && bg_wait_line "svc-$name" '^netsetup: .* ready' 60
   done <<<"$plan"
-  wait_until 10 stun_listening || die "turnserver in the stun service did not come up"
+  wait_until 60 stun_listening || die "turnserver in the stun service did not come up"
   pass "all $(grep -c '^cmd' <<<"$plan") services up in namespaces, each configured by netsetup.sh"
 
+  # The emulated access link holds each packet 5 ms each way, so no echo can come back
+  # sooner than 10 ms (less the emulator's 50 us release slack); how much later depends on
+  # the machine, and is not checked.
   local rtt
-  rtt=$(n na ping -c 5 -i 0.05 198.18.0.11 | sed -n 's|^rtt.*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
-  awk -v r="$rtt" 'BEGIN {exit !(r >= 9 && r <= 13)}' || die "na -> dc1 RTT $rtt ms, want ~10"
-  pass "na -> dc1 through rtr-a's emulated access link: RTT $rtt ms"
+  rtt=$(n na ping -c 5 -i 0.05 198.18.0.11 | sed -n 's|^rtt.*= \([0-9.]*\)/.*|\1|p')
+  awk -v r="$rtt" 'BEGIN {exit !(r >= 9.9)}' || die "na -> dc1 minimum RTT '$rtt' ms: the delay is missing"
+  pass "na -> dc1 through rtr-a's emulated access link: minimum RTT $rtt ms (>= 10 ms of delay)"
   local pids=() h
   for h in na nb ng; do
     (nat_discovery "$h" 198.18.0.100 >"$NET_STATE/natdiscovery.$h") &

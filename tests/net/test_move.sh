@@ -21,9 +21,9 @@ PROBE=$(net_bin ntm-udpprobe)
 TOPOLOGY="$(dirname "$0")/topology.sh"
 
 bg dc1 echo-dc1 "$PROBE" echo --bind 0.0.0.0:7000 --timeout 60000
-bg_wait_line echo-dc1 '^listening' 5
+bg_wait_line echo-dc1 '^listening' 30
 bg mn echo-mn "$PROBE" echo --bind 0.0.0.0:7000 --timeout 60000
-bg_wait_line echo-mn '^listening' 5
+bg_wait_line echo-mn '^listening' 30
 
 # seen_from — the source address dc1 sees for a flow from mn.
 seen_from() { n mn "$PROBE" probe --to 198.18.0.11:7000 | sed -n 's/^ok observed=\([0-9.]*\):.*/\1/p'; }

@@ -59,5 +59,7 @@ check n6 "Endpoint Independent" "Endpoint Independent" 2001:db8:6::10
 [[ -z $(n n6 ip -4 addr show scope global) ]] || die "n6 has an IPv4 address"
 [[ -z $(n n6 ip -4 route show) ]] || die "n6 has an IPv4 route"
 expect_fail "n6 cannot reach the STUN server over IPv4" \
-  n n6 timeout 5 turnutils_stunclient 198.18.0.100
+  n n6 "$(net_bin ntm-udpprobe)" probe --to 198.18.0.100:3478 --tries 2 --timeout 400
+[[ $(n n6 "$(net_bin ntm-udpprobe)" probe --to 198.18.0.100:3478 --tries 1 --timeout 400) == unreachable* ]] ||
+  die "n6 found a route to IPv4"
 pass "n6 is IPv6-only: no IPv4 address or route"

@@ -26,12 +26,12 @@ net_begin
 echo "$NET_PREFIX" >"$OUT/prefix.$ID"
 topology_up
 touch "$OUT/up.$ID"
-wait_until 60 test -e "$OUT/go" || die "never told to go"
+wait_until 240 test -e "$OUT/go" || die "never told to go"
 PROBE=$(net_bin ntm-udpprobe)
 bg dc1 echo "$PROBE" echo --bind "[::]:7000" --timeout 20000
 bg n6 echo6 "$PROBE" echo --bind "[::]:7000" --timeout 20000
-bg_wait_line echo '^listening' 5
-bg_wait_line echo6 '^listening' 5
+bg_wait_line echo '^listening' 30
+bg_wait_line echo6 '^listening' 30
 for i in 1 2 3 4 5; do
   n na "$PROBE" probe --to 198.18.0.11:7000 | grep -q 'observed=198.18.0.201:'
   n ng "$PROBE" probe --to "[2001:db8:6::10]:7000" | grep -q 'observed=\[2001:db8:7::10\]:'
@@ -46,7 +46,7 @@ for id in A B; do
   ID=$id bash "$OUT/run.sh" >"$OUT/log.$id" 2>&1 &
   runs+=($!)
 done
-wait_until 30 test -e "$OUT/up.A" -a -e "$OUT/up.B" || {
+wait_until 180 test -e "$OUT/up.A" -a -e "$OUT/up.B" || {
   cat "$OUT"/log.* >&2
   die "the two runs did not both come up"
 }

@@ -223,7 +223,7 @@ stun_up() {
   bg stun turnserver turnserver -n --stun-only "${listen[@]}" --no-tls --no-dtls --no-cli \
     --no-software-attribute --log-file stdout --simple-log \
     --userdb "$NET_STATE/turndb" --pidfile "$NET_STATE/turnserver.pid"
-  wait_until 10 stun_listening || die "turnserver did not come up (see $(bg_log turnserver))"
+  wait_until 60 stun_listening || die "turnserver did not come up (see $(bg_log turnserver))"
 }
 stun_listening() { (($(n stun ss -Huln | grep -c ':3478 ') >= 4)); }
 

@@ -7,13 +7,14 @@
 //         repeats it every MS milliseconds (keeps the binding from expiring).
 //   probe --to ADDR [--bind ADDR] [--tries N] [--timeout MS]
 //         Sends up to N probes, MS/N apart, until one is answered. Prints
-//         "ok observed=<our address as the echo server saw it> rtt_us=<n>" (exit 0) or
-//         "timeout" (exit 1).
+//         "ok observed=<our address as the echo server saw it> rtt_us=<n>" (exit 0),
+//         "timeout" (exit 1), or "unreachable <reason>" when the kernel has no route (exit 1).
 //   send  --to ADDR [--bind ADDR] [--count N] [--interval-us U] [--size B]
 //         Sends N datagrams of B bytes, one every U microseconds. Prints "sent N".
 //   sink  --bind ADDR [--idle MS] [--timeout MS]
 //         Counts datagrams until MS pass without one (after the first) or the timeout.
 //         Prints "received N".
+// Exit status 2 is a usage error or a local failure (bad address, bind), never a "no".
 // ADDR is 198.18.0.1:4000 or [2001:db8::1]:4000. echo and sink print "listening ADDR" once
 // bound, so a script can wait for that line before sending. Every mode stops by itself:
 // timeouts default to 10 s and may not exceed 120 s.

@@ -83,7 +83,9 @@ std::string render_value(uint16_t type, ByteView v) {
       return inet_ntop(AF_INET6, v.data(), text, sizeof text);
     case AttrType::kRealAddress:
     case AttrType::kNatAddress:
-    case AttrType::kPeerEndpoint: {
+    case AttrType::kPeerEndpoint:
+    case AttrType::kRelayEndpoint:
+    case AttrType::kFailedRelay: {
       auto e = proto::Endpoint::decode(v);
       return e ? "family " + std::to_string(v[0]) + ", port " + std::to_string(e->port()) +
                      ", address → " + e->to_string()
@@ -112,6 +114,20 @@ std::string render_value(uint16_t type, ByteView v) {
     case AttrType::kHandshakeSeq:
       return std::to_string(proto::get_u32(v.data())) +
              (proto::get_u32(v.data()) == 0 ? " (first handshake: psk = T)" : " (rekey)");
+    case AttrType::kCandidate: {
+      auto e = proto::Endpoint::decode(v.subspan(1));
+      const char* kind = v[0] == 1   ? "1 = lan"
+                         : v[0] == 2 ? "2 = public"
+                         : v[0] == 3 ? "3 = mapped"
+                                     : "?";
+      return std::string("kind ") + kind + ", endpoint → " + (e ? e->to_string() : "(invalid)");
+    }
+    case AttrType::kRelayTicket:
+      return "88-byte relay ticket (§12.3)";
+    case AttrType::kRelayKey:
+      return "32-byte side key";
+    case AttrType::kRelaySide:
+      return std::to_string(v[0]);
   }
   return "";
 }
@@ -253,6 +269,18 @@ const char* attr_name(uint16_t type) {
       return "PathToken";
     case AttrType::kHandshakeSeq:
       return "HandshakeSeq";
+    case AttrType::kCandidate:
+      return "Candidate";
+    case AttrType::kRelayEndpoint:
+      return "RelayEndpoint";
+    case AttrType::kRelayTicket:
+      return "RelayTicket";
+    case AttrType::kRelayKey:
+      return "RelayKey";
+    case AttrType::kRelaySide:
+      return "RelaySide";
+    case AttrType::kFailedRelay:
+      return "FailedRelay";
   }
   return type == 0x000C ? "(unused)" : "unknown";
 }

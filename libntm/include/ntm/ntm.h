@@ -70,6 +70,9 @@ struct ntm_config {
   /** A tunnel that received no authenticated packet for this many milliseconds is removed
    *  (0 = 4 x keepalive_interval_ms; peers send keep-alives on idle tunnels). */
   uint32_t tunnel_timeout_ms;
+  /** Size of the node's socket table: ntm_socket() and ntm_accept() fail with ENFILE while
+   *  this many ntm sockets are open (0 = 4096). */
+  uint32_t max_sockets;
 };
 
 /** Fills *cfg with defaults (all pointers NULL, all numbers 0). */
@@ -209,7 +212,10 @@ int ntm_accept(int fd, struct sockaddr* addr, socklen_t* addrlen);
 /** connect(2) to a vIP. Errors: EBADF, EINPROGRESS (non-blocking), ECONNREFUSED, ETIMEDOUT,
  *  EHOSTUNREACH, EISCONN, EALREADY, EAFNOSUPPORT. */
 int ntm_connect(int fd, const struct sockaddr* addr, socklen_t addrlen);
-/** send(2). Errors: EBADF, ENOTCONN, EWOULDBLOCK, EPIPE/ECONNRESET, EMSGSIZE, ENOMEM. */
+/** send(2). A UDP datagram carries up to 65,507 bytes on an AF_INET socket and 65,487 on
+ *  an AF_INET6 one (lwIP's IPv6 packets hold 65,535 bytes with their header); the tunnel
+ *  carries it in fragments, reassembled by the receiving node. Larger: EMSGSIZE, nothing
+ *  sent. Errors: EBADF, ENOTCONN, EWOULDBLOCK, EPIPE/ECONNRESET, EMSGSIZE, ENOMEM. */
 ssize_t ntm_send(int fd, const void* buf, size_t len, int flags);
 /** recv(2); returns 0 at end of stream. Errors: EBADF, ENOTCONN, EWOULDBLOCK, ECONNRESET. */
 ssize_t ntm_recv(int fd, void* buf, size_t len, int flags);
@@ -262,11 +268,16 @@ int ntm_event_clear(void);
 /* 5. Statistics                                                                             */
 /* ======================================================================================== */
 
-/** Counters of the node's packet path since ntm_start(). Every dropped datagram is counted
- *  under exactly one reason. */
+/** Counters of the node's packet path since ntm_start(). A datagram the node receives is a
+ *  data packet accepted (rx_packets), a control datagram handed to the negotiation module, or
+ *  a drop counted under exactly one reason: drop_malformed, drop_unknown_tunnel, drop_auth,
+ *  drop_replay, drop_too_old, drop_spoofed or drop_control. drop_no_tunnel counts outbound
+ *  inner packets. An accepted fragment of an inner datagram that cannot be reassembled is
+ *  counted once more, in drop_reassembly. */
 struct ntm_stats {
-  uint64_t tx_packets, tx_bytes;  /**< data packets sealed and sent (outer bytes) */
-  uint64_t rx_packets, rx_bytes;  /**< data packets accepted into the stack */
+  uint64_t tx_packets, tx_bytes;  /**< data packets sealed and sent (outer bytes), keep-alives
+                                       and tunnel messages included */
+  uint64_t rx_packets, rx_bytes;  /**< data packets authenticated and accepted (outer bytes) */
   uint64_t drop_malformed;        /**< too short, bad header, unknown packet type */
   uint64_t drop_unknown_tunnel;   /**< receiver tunnel ID not in the tunnel table */
   uint64_t drop_auth;             /**< AEAD authentication failed (tampered, wrong key) */
@@ -276,6 +287,13 @@ struct ntm_stats {
   uint64_t drop_no_tunnel;        /**< outbound packet dropped: pending queue full or
                                        tunnel negotiation failed */
   uint64_t drop_control;          /**< control/handshake datagrams dropped */
+  uint64_t drop_reassembly;       /**< accepted inner IP fragments discarded because their
+                                       datagram could not be reassembled: a fragment missing
+                                       5 s after the first, overlapping fragments, more than
+                                       64 datagrams in progress, or over 65,535 bytes */
+  uint64_t tx_keepalives;         /**< of tx_packets, keep-alives (empty data packets sent on
+                                       a tunnel idle for a keep-alive interval, and one to
+                                       confirm each tunnel this node initiated) */
   uint64_t tunnels_established;   /**< tunnels installed since start */
   uint64_t roams;                 /**< peer endpoint moved by an authenticated, newest packet */
   uint64_t drop_overload;         /**< control datagram dropped: the negotiation thread's queue

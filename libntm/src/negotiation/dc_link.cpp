@@ -34,7 +34,8 @@ void DcLink::send_init() {
   proto::RetransmitPolicy policy{250, 2000, handshake_max_};
   handshake_timer_.expires_after(std::chrono::milliseconds(policy.timeout_ms(handshake_tries_)));
   handshake_timer_.async_wait([this](std::error_code ec) {
-    if (ec) return;
+    // A timer that had already expired still runs after cancel(): the handshake may be done.
+    if (ec || !handshake_done_) return;
     if (handshake_tries_ >= handshake_max_) {
       ntm::log().warn("handshake with DC {} unanswered after {} tries", dc_.to_string(),
                       handshake_tries_);

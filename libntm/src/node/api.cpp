@@ -10,15 +10,12 @@
 #include "node/node.h"
 #include "ntm/ntm.h"
 #include "socket/event_notifier.h"
+#include "socket/socket.h"
 
 #include "packet/lwip_c.h"  // C linkage for lwipopts.h before any lwIP header
 
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
-
-namespace ntm::socket {
-void close_all_sockets();
-}
 
 namespace {
 std::mutex g_lifecycle_mu;
@@ -86,6 +83,7 @@ int ntm_start(const struct ntm_config* cfg) {
   if (g_owned) return fail(EALREADY, "a node is already running in this process");
   if (!cfg) return fail(EINVAL, "config is NULL");
   auto n = std::make_unique<ntm::node::Node>();
+  ntm::socket::set_socket_limit(cfg->max_sockets);
   std::string error;
   if (int err = n->start(*cfg, error)) return fail(err, error);
   t_last_error.clear();

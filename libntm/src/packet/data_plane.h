@@ -7,12 +7,14 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 
 #include "ntm/ntm.h"
 #include "packet/pending_queue.h"
+#include "packet/reassembly.h"
 #include "packet/tunnel_table.h"
 #include "packet/udp_transport.h"
 
@@ -25,7 +27,8 @@ namespace ntm::packet {
 struct Stats {
   std::atomic<uint64_t> tx_packets{0}, tx_bytes{0}, rx_packets{0}, rx_bytes{0};
   std::atomic<uint64_t> drop_malformed{0}, drop_unknown_tunnel{0}, drop_auth{0}, drop_replay{0},
-      drop_too_old{0}, drop_spoofed{0}, drop_no_tunnel{0}, drop_control{0};
+      drop_too_old{0}, drop_spoofed{0}, drop_no_tunnel{0}, drop_control{0}, drop_reassembly{0};
+  std::atomic<uint64_t> tx_keepalives{0};
   std::atomic<uint64_t> tunnels_established{0}, roams{0};
   std::atomic<uint64_t> drop_overload{0}, drop_unvalidated_path{0};
   std::atomic<uint64_t> path_challenges{0}, paths_validated{0}, rekeys{0}, tunnels_expired{0},
@@ -128,6 +131,11 @@ class DataPlane {
   std::array<uint8_t, proto::kSealedHeaderSize + 65535 + proto::kTagSize> send_buf_{};
   int stop_fd_ = -1;
   std::thread rx_thread_;
+  /// Inner fragments waiting for their siblings: the receive thread's, and the negotiation
+  /// thread's for early data (deliver()); both guarded by reasm_mu_.
+  std::mutex reasm_mu_;
+  Reassembler reassembler_{stats_.drop_reassembly};
+  std::array<uint8_t, Reassembler::kMaxDatagramSize> reassembled_{};
 };
 
 }  // namespace ntm::packet

@@ -77,6 +77,7 @@ void Stats::copy_to(ntm_stats& s) const {
   s.drop_unknown_tunnel = drop_unknown_tunnel, s.drop_auth = drop_auth;
   s.drop_replay = drop_replay, s.drop_too_old = drop_too_old, s.drop_spoofed = drop_spoofed;
   s.drop_no_tunnel = drop_no_tunnel, s.drop_control = drop_control;
+  s.drop_reassembly = drop_reassembly, s.tx_keepalives = tx_keepalives;
   s.tunnels_established = tunnels_established, s.roams = roams;
   s.drop_overload = drop_overload, s.drop_unvalidated_path = drop_unvalidated_path;
   s.path_challenges = path_challenges, s.paths_validated = paths_validated;

@@ -1,6 +1,7 @@
 // Inbound packet path, on the receive thread.
 //
-// 1. poll wakes on the UDP socket (or the stop eventfd): no polling interval anywhere
+// 1. poll wakes on the UDP socket (or the stop eventfd): no polling interval anywhere; it
+//    also wakes when fragments held for reassembly time out, so their drop is counted
 // 2. recvmmsg drains up to kBatch datagrams per syscall
 // 3. per datagram, the type byte: data packets stay here, everything else goes to the
 //    negotiation module; relay data (0x07) from the server of one of our relay sessions is
@@ -14,13 +15,16 @@
 // 6. roam on proof: the peer's endpoint follows an authenticated packet with the highest
 //    counter so far, and a new address gets a path challenge and at most 3× its bytes until
 //    it answers; the first packet also confirms a responder's keypair
-// 7. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
+// 7. a fragment of an inner datagram is held until its datagram is complete (reassembly.h)
+// 8. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
 //    tunnel and flush their queued packets, then the inner packets enter lwIP as PBUF_RAM
 //    pbufs
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <vector>
 
@@ -60,8 +64,21 @@ void DataPlane::receive_loop() {
 
   pollfd fds[2] = {{udp_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) return;  // 1
+    int timeout = -1;
+    {
+      std::lock_guard l(reasm_mu_);
+      if (auto deadline = reassembler_.next_deadline()) {
+        auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(*deadline - Reassembler::Clock::now());
+        timeout = int(std::max<int64_t>(left.count(), 0));
+      }
+    }
+    if (::poll(fds, 2, timeout) < 0 && errno != EINTR) return;  // 1
     if (fds[1].revents) return;
+    {
+      std::lock_guard l(reasm_mu_);
+      reassembler_.expire(Reassembler::Clock::now());
+    }
     for (;;) {
       for (int i = 0; i < kBatch; ++i) {
         iov[i] = {bufs[i].data(), kBufSize};
@@ -101,13 +118,11 @@ void DataPlane::receive_loop() {
         }
         if (pkt[0] != uint8_t(proto::PacketType::kData)) {  // 3
           auto type = proto::PacketType(pkt[0]);
-          bool control = type == proto::PacketType::kHandshakeResp ||
-                         type == proto::PacketType::kControl ||
-                         type == proto::PacketType::kTunnelHandshake ||
-                         type == proto::PacketType::kCookieReply ||
-                         type == proto::PacketType::kRelayBindAck ||
-                         type == proto::PacketType::kPunch ||
-                         type == proto::PacketType::kRelayNotice;
+          bool control =
+              type == proto::PacketType::kHandshakeResp || type == proto::PacketType::kControl ||
+              type == proto::PacketType::kTunnelHandshake ||
+              type == proto::PacketType::kCookieReply || type == proto::PacketType::kRelayBindAck ||
+              type == proto::PacketType::kPunch || type == proto::PacketType::kRelayNotice;
           if (control && hooks_.on_control) {
             hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), path);
           } else {
@@ -119,7 +134,7 @@ void DataPlane::receive_loop() {
         if (pbuf* p = open_data(pkt, path, plain[i].data(), confirm)) ready[nready++] = p;
         if (confirm) confirmed[nconfirmed++] = std::move(confirm);
       }
-      if (nready || nconfirmed) enter_stack(ready, nready, confirmed, nconfirmed);  // 7
+      if (nready || nconfirmed) enter_stack(ready, nready, confirmed, nconfirmed);  // 8
       if (n < kBatch) break;
     }
   }
@@ -185,12 +200,28 @@ pbuf* DataPlane::open_data(proto::ByteView pkt, const Path& from, uint8_t* plain
     return nullptr;
   }
   if (len == 0) return nullptr;  // keep-alive
+  // 7. The receive thread, or the negotiation thread for data that overtook its tunnel
+  // response (deliver()): the reassembler is shared under reasm_mu_.
+  std::lock_guard l(reasm_mu_);
+  const uint8_t* inner = plain;
+  size_t whole = 0;
+  switch (reassembler_.feed(inner, len, Reassembler::Clock::now(), reassembled_.data(), whole)) {
+    case Reassembler::Status::kNotFragment:
+      break;
+    case Reassembler::Status::kComplete:
+      inner = reassembled_.data();
+      len = whole;
+      break;
+    case Reassembler::Status::kHeld:
+    case Reassembler::Status::kDropped:
+      return nullptr;
+  }
   pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
   if (!p) {
     stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  std::memcpy(p->payload, plain, len);
+  std::memcpy(p->payload, inner, len);
   return p;
 }
 

@@ -119,8 +119,10 @@ void DataPlane::send_keepalive(Tunnel& t) {
     stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (t.session->seal(proto::PacketType::kData, {}, out) != crypto::Session::SealStatus::kExhausted)
-    transmit(to, out, sizeof out);
+  if (t.session->seal(proto::PacketType::kData, {}, out) !=
+          crypto::Session::SealStatus::kExhausted &&
+      transmit(to, out, sizeof out))
+    stats_.tx_keepalives.fetch_add(1, std::memory_order_relaxed);
 }
 
 void DataPlane::send_path_challenge(Tunnel& t, uint64_t token, const Path* via) {

@@ -7,7 +7,7 @@ namespace {
 
 bool known_type(uint8_t t) {
   return t >= uint8_t(MessageType::kRegistrationRequest) &&
-         t <= uint8_t(MessageType::kBindingProbeReply);
+         t <= uint8_t(MessageType::kPathResponse);
 }
 
 /// Exact length of fixed-size attributes; 0 = variable (checked by the getters).
@@ -19,7 +19,6 @@ size_t fixed_length(uint16_t t) {
     case AttrType::kDirectionId:
     case AttrType::kTunnelId:
     case AttrType::kHandshakeSeq:
-    case AttrType::kBindingProbeDelay:
       return 4;
     case AttrType::kPathToken:
       return 8;
@@ -105,14 +104,6 @@ const char* to_string(MessageType t) {
       return "path challenge";
     case MessageType::kPathResponse:
       return "path response";
-    case MessageType::kBindingProbeRequest:
-      return "binding probe request";
-    case MessageType::kBindingProbeAck:
-      return "binding probe ack";
-    case MessageType::kBindingProbe:
-      return "binding probe";
-    case MessageType::kBindingProbeReply:
-      return "binding probe reply";
   }
   return "unknown";
 }

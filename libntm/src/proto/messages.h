@@ -43,10 +43,6 @@ enum class MessageType : uint8_t {
   kError = 0x0B,
   kPathChallenge = 0x0C,  ///< DC → node: prove you receive at the address this came from
   kPathResponse = 0x0D,   ///< node → DC: echoes the challenge's PathToken
-  kBindingProbeRequest = 0x0E,  ///< node → DC: probe my NAT binding after a silence (§4.4.14)
-  kBindingProbeAck = 0x0F,      ///< DC → node: the probe is scheduled
-  kBindingProbe = 0x10,         ///< DC → node: the probe itself (a request)
-  kBindingProbeReply = 0x11,    ///< node → DC: answers the probe
 };
 
 /// True for the message types that answer a request (they echo its message ID).
@@ -59,8 +55,6 @@ constexpr bool is_response(MessageType t) {
     case MessageType::kKeepAliveAck:
     case MessageType::kError:
     case MessageType::kPathResponse:
-    case MessageType::kBindingProbeAck:
-    case MessageType::kBindingProbeReply:
       return true;
     default:
       return false;
@@ -97,7 +91,6 @@ enum class AttrType : uint16_t {
   kRelayKey = 0x0019,       ///< 32 bytes: this node's side key for the relay session
   kRelaySide = 0x001A,      ///< u8: 1 or 2, which of the ticket's identities this node is
   kFailedRelay = 0x001B,    ///< endpoint of a relay server that stopped answering this node
-  kBindingProbeDelay = 0x001C,  ///< u32 ms: send a binding probe after this much silence
 };
 
 /// What a path candidate is (docs/protocol.md §7.9). The DC lists a peer's candidates in the

@@ -1,12 +1,24 @@
 // ntm_* socket calls: BSD semantics over lwIP's socket layer, which runs each call in the
 // calling thread under lwIP's core lock (LWIP_TCPIP_CORE_LOCKING) and sets the thread's errno.
-// What we add: the node must be running, sockets are tracked so ntm_stop() closes them, and
-// every socket's events feed ntm_event_fd().
+// What we add:
+//  - the node must be running (ENOTCONN otherwise);
+//  - sockets are tracked, so ntm_stop() closes them and the table has a size (ENFILE beyond
+//    it; lwIP's own list is unbounded);
+//  - where lwIP departs from BSD, the BSD answer: datagrams larger than one IP packet fail
+//    with EMSGSIZE, sending on an unconnected datagram socket with EDESTADDRREQ, sending after
+//    shutdown(SHUT_WR) with EPIPE, a refused connect(2) with ECONNREFUSED (lwIP says
+//    ECONNRESET), binding an address that is not this node's with EADDRNOTAVAIL, a socket
+//    type or protocol lwIP cannot serve with EPROTONOSUPPORT — where lwIP would send to
+//    0.0.0.0, drop silently, or accept;
+//  - every socket's events feed ntm_event_fd().
+#include <arpa/inet.h>
 #include <fcntl.h>
 
 #include <cerrno>
+#include <cstring>
+#include <map>
 #include <mutex>
-#include <set>
+#include <optional>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
 
@@ -14,28 +26,133 @@
 #include "node/node.h"
 #include "ntm/ntm.h"
 #include "socket/event_notifier.h"
+#include "socket/socket.h"
 
 namespace ntm::socket {
 namespace {
-std::mutex g_mu;
-std::set<int> g_sockets;  // guarded by g_mu
 
-int track(int fd) {
-  if (fd < 0) return fd;
-  event_hook_socket(fd);
+/// What we know about an open socket beyond lwIP.
+struct Info {
+  int domain = 0, type = 0;
+  bool connected = false;  ///< datagram sockets: connect() succeeded (a default destination)
+  bool shut_wr = false;    ///< stream sockets: shutdown(SHUT_WR or SHUT_RDWR) succeeded
+};
+
+std::mutex g_mu;
+std::map<int, Info> g_sockets;        // guarded by g_mu
+size_t g_reserved = 0;                // guarded by g_mu: ntm_socket() calls in progress
+size_t g_limit = kDefaultMaxSockets;  // guarded by g_mu
+
+/// Takes a slot in the table for a socket about to be created; false when it is full.
+bool reserve() {
   std::lock_guard l(g_mu);
-  g_sockets.insert(fd);
+  if (g_sockets.size() + g_reserved >= g_limit) return false;
+  ++g_reserved;
+  return true;
+}
+
+/// Records `fd` (or gives the reserved slot back when creation failed).
+int track(int fd, Info info, bool reserved) {
+  if (fd >= 0) event_hook_socket(fd);
+  std::lock_guard l(g_mu);
+  if (reserved) --g_reserved;
+  if (fd >= 0) g_sockets[fd] = info;
   return fd;
+}
+
+std::optional<Info> lookup(int fd) {
+  std::lock_guard l(g_mu);
+  auto it = g_sockets.find(fd);
+  if (it == g_sockets.end()) return std::nullopt;
+  return it->second;
+}
+
+template <typename F>
+void update(int fd, F f) {
+  std::lock_guard l(g_mu);
+  auto it = g_sockets.find(fd);
+  if (it != g_sockets.end()) f(it->second);
+}
+
+/// The largest payload one datagram of this kind can carry: an IPv4 packet holds 65,535
+/// bytes with its 20-byte header; lwIP's packet length is 16 bits, so an IPv6 packet holds
+/// 65,535 bytes including its 40-byte header (the kernel allows 65,575 there).
+size_t max_datagram(const Info& i) {
+  size_t ip = i.domain == AF_INET6 ? 40 : 20;
+  size_t transport = i.type == SOCK_DGRAM ? 8 : 0;
+  return 65535 - ip - transport;
+}
+
+/// EAFNOSUPPORT for an address an IPv4 socket cannot use (an IPv6 socket takes both, as on
+/// Linux), else 0.
+int family_check(const Info& info, const struct sockaddr* addr) {
+  return addr && info.domain == AF_INET && addr->sa_family != AF_INET &&
+                 addr->sa_family != AF_UNSPEC
+             ? EAFNOSUPPORT
+             : 0;
+}
+
+/// 0, or the errno BSD gives before anything is sent: EMSGSIZE, EDESTADDRREQ, EPIPE,
+/// EAFNOSUPPORT.
+int send_check(int fd, size_t len, const struct sockaddr* to) {
+  auto info = lookup(fd);
+  if (!info) return 0;  // lwIP answers EBADF
+  if (info->type == SOCK_STREAM) return info->shut_wr ? EPIPE : 0;
+  if (len > max_datagram(*info)) return EMSGSIZE;
+  if (!to && !info->connected) return EDESTADDRREQ;
+  return family_check(*info, to);
+}
+
+bool protocol_supported(int domain, int type, int protocol) {
+  switch (type) {
+    case SOCK_STREAM:
+      return protocol == 0 || protocol == IPPROTO_TCP;
+    case SOCK_DGRAM:
+      return protocol == 0 || protocol == IPPROTO_UDP;
+    case SOCK_RAW:
+      return (domain == AF_INET && protocol == IPPROTO_ICMP) ||
+             (domain == AF_INET6 && protocol == IPPROTO_ICMPV6);
+    default:
+      return false;
+  }
+}
+
+/// EINVAL for a malformed address, EADDRNOTAVAIL for one that is not this node's, else 0.
+int bind_check(const struct sockaddr* addr, socklen_t len) {
+  if (!addr) return EINVAL;
+  auto reg = node::current()->negotiator->registration();
+  auto own4 = [&](const void* a) {
+    uint32_t v;
+    std::memcpy(&v, a, 4);
+    return v == INADDR_ANY || (reg.vip4 && v == *reg.vip4);
+  };
+  if (addr->sa_family == AF_INET) {
+    if (len < sizeof(sockaddr_in)) return EINVAL;
+    return own4(&reinterpret_cast<const sockaddr_in*>(addr)->sin_addr) ? 0 : EADDRNOTAVAIL;
+  }
+  if (addr->sa_family == AF_INET6) {
+    if (len < sizeof(sockaddr_in6)) return EINVAL;
+    const in6_addr& a = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr;
+    if (IN6_IS_ADDR_UNSPECIFIED(&a)) return 0;
+    if (IN6_IS_ADDR_V4MAPPED(&a)) return own4(&a.s6_addr[12]) ? 0 : EADDRNOTAVAIL;
+    return reg.vip6 && std::memcmp(a.s6_addr, reg.vip6->data(), 16) == 0 ? 0 : EADDRNOTAVAIL;
+  }
+  return 0;  // lwIP answers for other families
 }
 }  // namespace
 
+void set_socket_limit(size_t max_sockets) {
+  std::lock_guard l(g_mu);
+  g_limit = max_sockets ? max_sockets : kDefaultMaxSockets;
+}
+
 void close_all_sockets() {
-  std::set<int> all;
+  std::map<int, Info> all;
   {
     std::lock_guard l(g_mu);
     all.swap(g_sockets);
   }
-  for (int fd : all) lwip_close(fd);
+  for (auto& [fd, info] : all) lwip_close(fd);
 }
 
 }  // namespace ntm::socket
@@ -58,11 +175,34 @@ int ntm_socket(int domain, int type, int protocol) {
     errno = EAFNOSUPPORT;
     return -1;
   }
-  return ntm::socket::track(lwip_socket(domain, type, protocol));
+  if (!ntm::socket::protocol_supported(domain, type, protocol)) {
+    errno =
+        (type == SOCK_STREAM || type == SOCK_DGRAM || type == SOCK_RAW) ? EPROTONOSUPPORT : EINVAL;
+    return -1;
+  }
+  if (!ntm::socket::reserve()) {
+    errno = ENFILE;
+    return -1;
+  }
+  return ntm::socket::track(lwip_socket(domain, type, protocol), {domain, type, false, false},
+                            true);
 }
 
 int ntm_bind(int fd, const struct sockaddr* addr, socklen_t len) {
   NTM_REQUIRE_NODE();
+  auto info = ntm::socket::lookup(fd);
+  if (!info) {
+    errno = EBADF;
+    return -1;
+  }
+  if (int err = ntm::socket::bind_check(addr, len)) {
+    errno = err;
+    return -1;
+  }
+  if (int err = ntm::socket::family_check(*info, addr)) {
+    errno = err;
+    return -1;
+  }
   return lwip_bind(fd, addr, len);
 }
 
@@ -73,16 +213,41 @@ int ntm_listen(int fd, int backlog) {
 
 int ntm_accept(int fd, struct sockaddr* addr, socklen_t* len) {
   NTM_REQUIRE_NODE();
-  return ntm::socket::track(lwip_accept(fd, addr, len));
+  ntm::socket::Info info{AF_INET, SOCK_STREAM, true, false};
+  {
+    // A full table leaves the connection queued, as the kernel does.
+    std::lock_guard l(ntm::socket::g_mu);
+    auto it = ntm::socket::g_sockets.find(fd);
+    if (it != ntm::socket::g_sockets.end()) info.domain = it->second.domain;
+    if (ntm::socket::g_sockets.size() + ntm::socket::g_reserved >= ntm::socket::g_limit) {
+      errno = ENFILE;
+      return -1;
+    }
+  }
+  return ntm::socket::track(lwip_accept(fd, addr, len), info, false);
 }
 
 int ntm_connect(int fd, const struct sockaddr* addr, socklen_t len) {
   NTM_REQUIRE_NODE();
-  return lwip_connect(fd, addr, len);
+  auto info = ntm::socket::lookup(fd);
+  if (int err = info ? ntm::socket::family_check(*info, addr) : 0) {
+    errno = err;
+    return -1;
+  }
+  int rc = lwip_connect(fd, addr, len);
+  if (rc == 0 && info && info->type != SOCK_STREAM)
+    ntm::socket::update(fd, [](auto& i) { i.connected = true; });
+  if (rc != 0 && errno == ECONNRESET && info && info->type == SOCK_STREAM)
+    errno = ECONNREFUSED;  // the peer answered the SYN with a reset
+  return rc;
 }
 
 ssize_t ntm_send(int fd, const void* buf, size_t len, int flags) {
   NTM_REQUIRE_NODE();
+  if (int err = ntm::socket::send_check(fd, len, nullptr)) {
+    errno = err;
+    return -1;
+  }
   return lwip_send(fd, buf, len, flags);
 }
 
@@ -94,6 +259,10 @@ ssize_t ntm_recv(int fd, void* buf, size_t len, int flags) {
 ssize_t ntm_sendto(int fd, const void* buf, size_t len, int flags, const struct sockaddr* addr,
                    socklen_t addrlen) {
   NTM_REQUIRE_NODE();
+  if (int err = ntm::socket::send_check(fd, len, addr)) {
+    errno = err;
+    return -1;
+  }
   return lwip_sendto(fd, buf, len, flags, addr, addrlen);
 }
 
@@ -105,7 +274,10 @@ ssize_t ntm_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* 
 
 int ntm_shutdown(int fd, int how) {
   NTM_REQUIRE_NODE();
-  return lwip_shutdown(fd, how);
+  int rc = lwip_shutdown(fd, how);
+  if (rc == 0 && (how == SHUT_WR || how == SHUT_RDWR))
+    ntm::socket::update(fd, [](auto& i) { i.shut_wr = true; });
+  return rc;
 }
 
 int ntm_close(int fd) {

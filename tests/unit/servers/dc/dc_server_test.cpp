@@ -393,20 +393,24 @@ TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
   ASSERT_TRUE(register_node(*peer, "cn1", false));
   proto::Endpoint old_ep = n->endpoint();
 
-  // A forged packet from elsewhere moves nothing: the next route direction for mn1 still goes
-  // to its real endpoint.
+  // Neither a forged packet nor a copy of the node's last genuine one, sent from elsewhere,
+  // moves the node: the next route direction for it still goes to its real endpoint.
   auto intruder = node();
+  Bytes genuine_copy = n->last_sent;
   Bytes forged = n->seal(ControlMessage(MessageType::kKeepAlive, 2));
   forged.back() ^= 1;
   intruder->send(dc_ep_, forged);
+  intruder->send(dc_ep_, genuine_copy);
   EXPECT_FALSE(receive(*intruder, 100ms));
   ControlMessage dir(MessageType::kDirectionRequest, 5);
   dir.add_string(AttrType::kFqdn, "mn1.dc.test");
   peer->send(dc_ep_, peer->seal(dir));
   auto rd = receive_control(*n);
-  ASSERT_TRUE(rd) << "the route direction did not reach mn1 at its real endpoint";
+  ASSERT_TRUE(rd) << "the route direction must reach the node where it really is";
   EXPECT_EQ(rd->type, MessageType::kRouteDirection);
-  EXPECT_FALSE(intruder->try_receive());
+  EXPECT_EQ(rd->get_string(AttrType::kPeerFqdn), "cn1.dc.test");
+  EXPECT_FALSE(intruder->try_receive()) << "nothing for the intruder";
+  EXPECT_EQ(n->endpoint(), old_ep);
 
   // The node moves (a NAT rebinding): its next packet authenticates from the new address. The
   // DC answers there at once, but first asks for proof that the node receives there.

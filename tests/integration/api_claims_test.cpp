@@ -1,0 +1,277 @@
+// What docs/api.md promises beyond plain BSD semantics, each checked in-process against a
+// real ntm-dc and peer processes: name resolution (AF_UNSPEC, answers from a live tunnel
+// while the DC is silent, EHOSTUNREACH), ntm_wait_tunnel, the event fd's once-per-clear-cycle
+// rule, the socket table (ENFILE, and recovery), datagram size limits (EMSGSIZE), and the
+// drop counters of a running node fed hostile datagrams.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "api_fixture.h"
+#include "ntm/ntm.hpp"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+sockaddr* sa(void* p) {
+  return reinterpret_cast<sockaddr*>(p);
+}
+
+std::string text(const sockaddr_storage& a) {
+  char buf[INET6_ADDRSTRLEN] = "-";
+  if (a.ss_family == AF_INET)
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&a)->sin_addr, buf, sizeof buf);
+  if (a.ss_family == AF_INET6)
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&a)->sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+/// Waits (up to 10 s) until `done(stats)` holds; returns the last counters seen.
+template <typename Pred>
+ntm_stats wait_stats(Pred done) {
+  ntm_stats s = stats_now();
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;
+       !done(s) && std::chrono::steady_clock::now() < deadline; s = stats_now())
+    std::this_thread::sleep_for(5ms);
+  return s;
+}
+
+TEST_F(Api, NamesResolveWithAfUnspecFromALiveTunnelAndNeverToOneself) {
+  auto peer = node("peer", {"info", "--hold"});
+  auto info = fields(peer->wait_for_line("info ", 10s).value_or(""));
+  ntm::Node self(cfg_);
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_UNSPEC, 8080, sa(&a), &len), 0)
+      << ntm_last_error();
+  EXPECT_EQ(a.ss_family, AF_INET) << "AF_UNSPEC: IPv4 first";
+  EXPECT_EQ(text(a), info["vip4"]);
+  EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&a)->sin_port, htons(8080));
+  ASSERT_EQ(ntm_wait_tunnel(sa(&a), len, 10000), 0);
+
+  // With the tunnel up the name is answered here: the DC is frozen and cannot answer.
+  dc_->signal(SIGSTOP);
+  sockaddr_storage b{};
+  socklen_t blen = sizeof b;
+  int rc = ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET6, 0, sa(&b), &blen);
+  int err = errno;
+  dc_->signal(SIGCONT);
+  ASSERT_EQ(rc, 0) << strerror(err) << ": " << ntm_last_error();
+  EXPECT_EQ(text(b), info["vip6"]);
+
+  sockaddr_storage me{};
+  socklen_t melen = sizeof me;
+  EXPECT_EQ(ntm_getaddrinfo(fqdn("self").c_str(), AF_INET, 0, sa(&me), &melen), -1);
+  EXPECT_EQ(errno, EHOSTUNREACH) << "the DC directs no tunnel to the asking node itself";
+  EXPECT_NE(std::string(ntm_last_error()), "");
+}
+
+TEST_F(Api, AfUnspecFallsBackToIpv6WhenThePeerHasNoIpv4Vip) {
+  dc_.reset();
+  dc_port_ = 0;
+  start_dc({"--vip4-pool", "none"});
+  configure();
+  auto peer = node("peer", {"info", "--hold"});
+  auto info = fields(peer->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(info["vip4"], "-");
+  ntm::Node self(cfg_);
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_UNSPEC, 0, sa(&a), &len), 0);
+  EXPECT_EQ(a.ss_family, AF_INET6);
+  EXPECT_EQ(text(a), info["vip6"]);
+  len = sizeof a;
+  EXPECT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 0, sa(&a), &len), -1);
+  EXPECT_EQ(errno, EAFNOSUPPORT);
+  EXPECT_EQ(ntm_get_vip(AF_INET, sa(&a), &len), -1);
+  EXPECT_EQ(errno, EAFNOSUPPORT);
+}
+
+TEST_F(Api, WaitTunnelReturnsOnceTheTunnelIsUpAndTimesOutOtherwise) {
+  auto peer = node("peer", {"info", "--hold"});
+  auto info = fields(peer->wait_for_line("info ", 10s).value_or(""));
+  ntm::Node self(cfg_);
+  sockaddr_in v{};
+  v.sin_family = AF_INET;
+  ASSERT_EQ(inet_pton(AF_INET, info["vip4"].c_str(), &v.sin_addr), 1);
+  EXPECT_EQ(ntm_wait_tunnel(sa(&v), sizeof v, 100), -1) << "nobody asked for this tunnel";
+  EXPECT_EQ(errno, ETIMEDOUT);
+  EXPECT_EQ(stats_now().tunnels_established, 0u);
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  ASSERT_EQ(ntm_getaddrinfo(info["vip4"].c_str(), AF_INET, 0, sa(&a), &len), 0)
+      << "a numeric vIP starts the tunnel too";
+  ASSERT_EQ(ntm_wait_tunnel(sa(&v), sizeof v, 10000), 0);
+  EXPECT_EQ(stats_now().tunnels_established, 1u);
+  EXPECT_EQ(ntm_wait_tunnel(sa(&v), sizeof(sockaddr_in) - 1, 100), -1);
+  EXPECT_EQ(errno, EINVAL);
+  sockaddr bad{};
+  bad.sa_family = AF_UNIX;
+  EXPECT_EQ(ntm_wait_tunnel(&bad, sizeof bad, 100), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST_F(Api, TheEventFdIsWrittenOncePerClearCycle) {
+  ntm::Node self(cfg_);
+  sockaddr_in a = vip4_port(9100);
+  ntm::Socket rx(AF_INET, SOCK_DGRAM), tx(AF_INET, SOCK_DGRAM);
+  ASSERT_EQ(ntm_bind(rx.fd(), sa(&a), sizeof a), 0);
+  timeval tv{5, 0};
+  ntm_setsockopt(rx.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  int efd = ntm_event_fd();
+  ASSERT_GE(efd, 0);
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    ASSERT_EQ(ntm_event_clear(), 0);
+    // Twenty datagrams in and out: forty socket events or more.
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(ntm_sendto(tx.fd(), "e", 1, 0, sa(&a), sizeof a), 1);
+    char c;
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(ntm_recv(rx.fd(), &c, 1, 0), 1) << i;
+    uint64_t writes = 0;
+    ASSERT_EQ(::read(efd, &writes, sizeof writes), ssize_t(sizeof writes));
+    EXPECT_EQ(writes, 1u) << "the eventfd counts writes: one per clear cycle";
+  }
+}
+
+TEST_F(Api, AFullSocketTableGivesEnfileAndRecovers) {
+  cfg_.max_sockets = 4;
+  ntm::Node self(cfg_);
+  sockaddr_in a = vip4_port(9200);
+  int listener = ntm_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(ntm_bind(listener, sa(&a), sizeof a), 0);
+  ASSERT_EQ(ntm_listen(listener, 4), 0);
+  int c1 = ntm_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(ntm_connect(c1, sa(&a), sizeof a), 0);
+  int a1 = ntm_accept(listener, nullptr, nullptr);
+  ASSERT_GE(a1, 0);
+  int c2 = ntm_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(c2, 0);
+  ASSERT_EQ(ntm_connect(c2, sa(&a), sizeof a), 0);  // queued at the listener
+  EXPECT_EQ(ntm_socket(AF_INET, SOCK_DGRAM, 0), -1);
+  EXPECT_EQ(errno, ENFILE);
+  EXPECT_EQ(ntm_accept(listener, nullptr, nullptr), -1);
+  EXPECT_EQ(errno, ENFILE) << "four sockets open";
+  ASSERT_EQ(ntm_close(c1), 0);
+  int a2 = ntm_accept(listener, nullptr, nullptr);
+  ASSERT_GE(a2, 0) << "the connection waited in the queue";
+  ASSERT_EQ(ntm_send(c2, "still here", 10, 0), 10);
+  char buf[16] = {};
+  EXPECT_EQ(ntm_recv(a2, buf, sizeof buf, 0), 10);
+  EXPECT_STREQ(buf, "still here");
+  EXPECT_EQ(ntm_socket(AF_INET, SOCK_DGRAM, 0), -1);
+  EXPECT_EQ(errno, ENFILE);
+  ASSERT_EQ(ntm_close(a1), 0);
+  int u = ntm_socket(AF_INET, SOCK_DGRAM, 0);
+  EXPECT_GE(u, 0) << "a closed socket frees its slot";
+  for (int fd : {u, a2, c2, listener}) ntm_close(fd);
+}
+
+TEST_F(Api, DatagramsLargerThanAnIpPacketFailWithEmsgsize) {
+  ntm::Node self(cfg_);
+  std::vector<char> big(70000, 'x');
+  sockaddr_in a4 = vip4_port(9300);
+  ntm::Socket rx4(AF_INET, SOCK_DGRAM), u4(AF_INET, SOCK_DGRAM),
+      raw4(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  ASSERT_EQ(ntm_bind(rx4.fd(), sa(&a4), sizeof a4), 0);
+  EXPECT_EQ(ntm_sendto(u4.fd(), big.data(), 65507, 0, sa(&a4), sizeof a4), 65507);
+  for (size_t n : {65508, 65536, 70000}) {
+    errno = 0;
+    EXPECT_EQ(ntm_sendto(u4.fd(), big.data(), n, 0, sa(&a4), sizeof a4), -1) << n;
+    EXPECT_EQ(errno, EMSGSIZE) << n;
+  }
+  ASSERT_EQ(ntm_connect(u4.fd(), sa(&a4), sizeof a4), 0);
+  EXPECT_EQ(ntm_send(u4.fd(), big.data(), 65508, 0), -1);
+  EXPECT_EQ(errno, EMSGSIZE);
+  EXPECT_EQ(ntm_sendto(raw4.fd(), big.data(), 65516, 0, sa(&a4), sizeof a4), -1);
+  EXPECT_EQ(errno, EMSGSIZE);
+
+  sockaddr_in6 a6{};
+  socklen_t len = sizeof a6;
+  ASSERT_EQ(ntm_get_vip(AF_INET6, sa(&a6), &len), 0);
+  a6.sin6_port = htons(9301);
+  ntm::Socket rx6(AF_INET6, SOCK_DGRAM), u6(AF_INET6, SOCK_DGRAM);
+  ASSERT_EQ(ntm_bind(rx6.fd(), sa(&a6), sizeof a6), 0);
+  EXPECT_EQ(ntm_sendto(u6.fd(), big.data(), 65487, 0, sa(&a6), sizeof a6), 65487);
+  EXPECT_EQ(ntm_sendto(u6.fd(), big.data(), 65488, 0, sa(&a6), sizeof a6), -1);
+  EXPECT_EQ(errno, EMSGSIZE);
+
+  // A stream has no datagram limit.
+  ntm::Socket l(AF_INET, SOCK_STREAM), c(AF_INET, SOCK_STREAM);
+  sockaddr_in at = vip4_port(9302);
+  ASSERT_EQ(ntm_bind(l.fd(), sa(&at), sizeof at), 0);
+  ASSERT_EQ(ntm_listen(l.fd(), 1), 0);
+  ASSERT_EQ(ntm_connect(c.fd(), sa(&at), sizeof at), 0);
+  EXPECT_GT(ntm_send(c.fd(), big.data(), big.size(), 0), 0);
+}
+
+TEST_F(Api, AFullPendingQueueAndAFailedNegotiationAreCounted) {
+  ntm::Node self(cfg_);
+  ntm::Socket u(AF_INET, SOCK_DGRAM);
+  sockaddr_in nobody{};  // in the DC's pool, held by no node
+  nobody.sin_family = AF_INET;
+  nobody.sin_port = htons(9);
+  inet_pton(AF_INET, "100.64.0.250", &nobody.sin_addr);
+  // With the DC frozen the direction request stays unanswered: the packets wait, 256 of them.
+  dc_->signal(SIGSTOP);
+  for (int i = 0; i < 300; ++i) ntm_sendto(u.fd(), "queued", 6, 0, sa(&nobody), sizeof nobody);
+  uint64_t at_once = stats_now().drop_no_tunnel;
+  dc_->signal(SIGCONT);
+  EXPECT_EQ(at_once, 300u - 256u) << "256 wait for the tunnel, the rest is dropped at once";
+  // The DC knows no such node: the negotiation fails and the waiting packets are counted.
+  auto s = wait_stats([](const ntm_stats& s) { return s.drop_no_tunnel >= 300; });
+  EXPECT_EQ(s.drop_no_tunnel, 300u);
+  EXPECT_EQ(s.tx_packets, 0u);
+}
+
+TEST_F(Api, HostileDatagramsAtTheNodesPortAreCountedOnceEach) {
+  uint16_t port = free_udp_port();
+  std::string bind = "127.0.0.1:" + std::to_string(port);
+  cfg_.bind_address = bind.c_str();
+  ntm::Node self(cfg_);
+  int s = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  auto send = [&](std::vector<uint8_t> d) {
+    ASSERT_EQ(::sendto(s, d.data(), d.size(), 0, sa(&to), sizeof to), ssize_t(d.size()));
+  };
+  auto sealed = [](uint8_t type, uint32_t index, size_t size = 48) {
+    std::vector<uint8_t> d(size, 0xab);
+    d[0] = type, d[1] = d[2] = d[3] = 0;
+    d[4] = uint8_t(index >> 24), d[5] = uint8_t(index >> 16);
+    d[6] = uint8_t(index >> 8), d[7] = uint8_t(index);
+    return d;
+  };
+  ntm_stats before = stats_now();
+  send({});                              // malformed: empty
+  send({0x42, 1, 2, 3});                 // malformed: unknown packet type
+  send(std::vector<uint8_t>(20, 0x05));  // malformed: a data packet shorter than its overhead
+  send(sealed(0x05, 0x01020304));        // unknown tunnel
+  send(sealed(0x03, 7));                 // control, not from the DC
+  send(sealed(0x02, 7));                 // handshake response, not from the DC
+  // Tunnel requests ahead of their route direction are kept, 64 at most (5 s each); one
+  // shorter than any tunnel handshake message is not.
+  for (uint32_t i = 0; i < 100; ++i) send(sealed(0x04, 0x10000 + i, 96));
+  send(sealed(0x04, 0x20000, 63));
+  send(sealed(0x03, 8));  // last: once it is counted, everything before it was handled
+  uint64_t want_control = before.drop_control + 2 + (100 - 64) + 1 + 1;
+  auto s2 = wait_stats([&](const ntm_stats& st) {
+    return st.drop_control >= want_control && st.drop_unknown_tunnel > before.drop_unknown_tunnel;
+  });
+  EXPECT_EQ(s2.drop_malformed, before.drop_malformed + 3);
+  EXPECT_EQ(s2.drop_unknown_tunnel, before.drop_unknown_tunnel + 1);
+  EXPECT_EQ(s2.drop_control, want_control);
+  EXPECT_EQ(s2.drop_auth + s2.drop_replay + s2.drop_too_old + s2.drop_spoofed,
+            before.drop_auth + before.drop_replay + before.drop_too_old + before.drop_spoofed);
+  EXPECT_EQ(s2.rx_packets, before.rx_packets);
+  ::close(s);
+}
+
+}  // namespace
+}  // namespace ntm::test

@@ -1,0 +1,330 @@
+// docs/api.md's error tables, call by call: the errno each listed failure sets, on the node's
+// own vIP (lwIP loops packets to its own address back) or against a frozen DC; ENOTCONN for
+// every call when no node runs; the C++ wrappers' exceptions and ownership.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "api_fixture.h"
+#include "ntm/ntm.hpp"
+
+namespace ntm::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+sockaddr* sa(void* p) {
+  return reinterpret_cast<sockaddr*>(p);
+}
+
+/// Expects `call` to return -1 with errno `want`.
+#define EXPECT_ERRNO(call, want)                                  \
+  do {                                                            \
+    errno = 0;                                                    \
+    EXPECT_EQ((call), -1) << #call;                               \
+    EXPECT_EQ(errno, (want)) << #call << ": " << strerror(errno); \
+  } while (0)
+
+TEST_F(Api, EveryCallFailsWithEnotconnWithoutANode) {
+  char buf[8];
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  pollfd p{1, POLLIN, 0};
+  ntm_stats st;
+  int v = 0;
+  socklen_t vlen = sizeof v;
+  EXPECT_ERRNO(ntm_stop(), ENOTCONN);
+  EXPECT_ERRNO(ntm_get_vip(AF_INET, sa(&a), &len), ENOTCONN);
+  EXPECT_ERRNO(ntm_get_fqdn(buf, sizeof buf), ENOTCONN);
+  EXPECT_ERRNO(ntm_getaddrinfo("x.it.ntm.test", AF_INET, 0, sa(&a), &len), ENOTCONN);
+  EXPECT_ERRNO(ntm_wait_tunnel(sa(&a), len, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_socket(AF_INET, SOCK_STREAM, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_bind(1, sa(&a), len), ENOTCONN);
+  EXPECT_ERRNO(ntm_listen(1, 1), ENOTCONN);
+  EXPECT_ERRNO(ntm_accept(1, nullptr, nullptr), ENOTCONN);
+  EXPECT_ERRNO(ntm_connect(1, sa(&a), len), ENOTCONN);
+  EXPECT_ERRNO(ntm_send(1, buf, 1, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_recv(1, buf, 1, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_sendto(1, buf, 1, 0, sa(&a), len), ENOTCONN);
+  EXPECT_ERRNO(ntm_recvfrom(1, buf, 1, 0, nullptr, nullptr), ENOTCONN);
+  EXPECT_ERRNO(ntm_shutdown(1, SHUT_RDWR), ENOTCONN);
+  EXPECT_ERRNO(ntm_close(1), ENOTCONN);
+  EXPECT_ERRNO(ntm_setsockopt(1, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof v), ENOTCONN);
+  EXPECT_ERRNO(ntm_getsockopt(1, SOL_SOCKET, SO_TYPE, &v, &vlen), ENOTCONN);
+  EXPECT_ERRNO(ntm_fcntl(1, F_GETFL, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_getsockname(1, sa(&a), &len), ENOTCONN);
+  EXPECT_ERRNO(ntm_getpeername(1, sa(&a), &len), ENOTCONN);
+  EXPECT_ERRNO(ntm_poll(&p, 1, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_event_fd(), ENOTCONN);
+  EXPECT_ERRNO(ntm_event_clear(), ENOTCONN);
+  EXPECT_ERRNO(ntm_get_stats(&st), ENOTCONN);
+}
+
+TEST_F(Api, SocketCallsSetTheDocumentedErrors) {
+  ntm::Node self(cfg_);
+  EXPECT_ERRNO(ntm_socket(AF_UNIX, SOCK_STREAM, 0), EAFNOSUPPORT);
+  EXPECT_ERRNO(ntm_socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), EPROTONOSUPPORT);
+  EXPECT_ERRNO(ntm_socket(AF_INET, SOCK_RAW, IPPROTO_ICMPV6), EPROTONOSUPPORT);
+  EXPECT_ERRNO(ntm_socket(AF_INET, 42, 0), EINVAL);
+
+  sockaddr_in here = vip4_port(9400);
+  ntm::Socket l(AF_INET, SOCK_STREAM), l2(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_bind(l.fd(), sa(&here), sizeof here), 0);
+  EXPECT_ERRNO(ntm_bind(l2.fd(), sa(&here), sizeof here), EADDRINUSE);
+  EXPECT_ERRNO(ntm_bind(l2.fd(), sa(&here), 3), EINVAL);
+  sockaddr_in elsewhere = here;
+  inet_pton(AF_INET, "100.64.0.250", &elsewhere.sin_addr);
+  elsewhere.sin_port = htons(9401);
+  // not listening yet
+  EXPECT_ERRNO(ntm_accept(l.fd(), nullptr, nullptr), EINVAL);
+  ASSERT_EQ(ntm_listen(l.fd(), 4), 0);
+
+  ntm::Socket u(AF_INET, SOCK_DGRAM);
+  EXPECT_ERRNO(ntm_listen(u.fd(), 1), EOPNOTSUPP);
+  // unconnected datagram socket
+  EXPECT_ERRNO(ntm_send(u.fd(), "x", 1, 0), EDESTADDRREQ);
+
+  ntm::Socket c(AF_INET, SOCK_STREAM);
+  sockaddr_in peer{};
+  socklen_t plen = sizeof peer;
+  EXPECT_ERRNO(ntm_getpeername(c.fd(), sa(&peer), &plen), ENOTCONN);
+  EXPECT_ERRNO(ntm_send(c.fd(), "x", 1, 0), ENOTCONN);
+  EXPECT_ERRNO(ntm_shutdown(c.fd(), SHUT_WR), ENOTCONN);
+  ASSERT_EQ(ntm_connect(c.fd(), sa(&here), sizeof here), 0);
+  EXPECT_ERRNO(ntm_connect(c.fd(), sa(&here), sizeof here), EISCONN);
+  EXPECT_ERRNO(ntm_shutdown(c.fd(), 42), EINVAL);
+  ntm::Socket s(ntm_accept(l.fd(), nullptr, nullptr));
+  ASSERT_GE(s.fd(), 0);
+  ASSERT_EQ(ntm_shutdown(c.fd(), SHUT_WR), 0);
+  // after shutdown(SHUT_WR)
+  EXPECT_ERRNO(ntm_send(c.fd(), "x", 1, MSG_NOSIGNAL), EPIPE);
+
+  // A port nobody listens on answers with a reset.
+  ntm::Socket r(AF_INET, SOCK_STREAM);
+  sockaddr_in closed = vip4_port(9402);
+  EXPECT_ERRNO(ntm_connect(r.fd(), sa(&closed), sizeof closed), ECONNREFUSED);
+
+  // Non-blocking: EINPROGRESS, then EALREADY while the handshake runs.
+  ntm::Socket nb(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_fcntl(nb.fd(), F_SETFL, O_NONBLOCK), 0);
+  EXPECT_ERRNO(ntm_connect(nb.fd(), sa(&elsewhere), sizeof elsewhere), EINPROGRESS);
+  EXPECT_ERRNO(ntm_connect(nb.fd(), sa(&elsewhere), sizeof elsewhere), EALREADY);
+
+  int v = 1;
+  socklen_t vlen = sizeof v;
+  EXPECT_ERRNO(ntm_setsockopt(c.fd(), SOL_SOCKET, SO_PEERCRED, &v, sizeof v), ENOPROTOOPT);
+  EXPECT_ERRNO(ntm_setsockopt(c.fd(), IPPROTO_TCP, TCP_NODELAY, &v, 1), EINVAL);
+  EXPECT_ERRNO(ntm_getsockopt(c.fd(), SOL_SOCKET, SO_TYPE, nullptr, &vlen), EFAULT);
+  EXPECT_ERRNO(ntm_fcntl(c.fd(), F_SETFL, O_APPEND), EINVAL);
+  ntm::Socket u4(AF_INET, SOCK_DGRAM);
+  sockaddr_in6 six{};
+  six.sin6_family = AF_INET6;
+  six.sin6_port = htons(9);
+  EXPECT_ERRNO(ntm_sendto(u4.fd(), "x", 1, 0, sa(&six), sizeof six), EAFNOSUPPORT);
+  EXPECT_ERRNO(ntm_connect(u4.fd(), sa(&six), sizeof six), EAFNOSUPPORT);
+  EXPECT_ERRNO(ntm_bind(u4.fd(), sa(&six), sizeof six), EAFNOSUPPORT);
+  timeval tv{0, 100000};
+  ASSERT_EQ(ntm_setsockopt(u4.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  char byte;
+  EXPECT_ERRNO(ntm_recv(u4.fd(), &byte, 1, 0), EWOULDBLOCK);
+
+  // A non-blocking stream whose peer does not read: send fills both windows, then waits.
+  ASSERT_EQ(ntm_fcntl(s.fd(), F_SETFL, O_NONBLOCK), 0);
+  ntm::Socket full(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_connect(full.fd(), sa(&here), sizeof here), 0);
+  ntm::Socket idle(ntm_accept(l.fd(), nullptr, nullptr));
+  ASSERT_GE(idle.fd(), 0);
+  ASSERT_EQ(ntm_fcntl(full.fd(), F_SETFL, O_NONBLOCK), 0);
+  std::vector<char> chunk(65536, 'f');
+  ssize_t n = 0;
+  for (int i = 0; i < 2000 && (n = ntm_send(full.fd(), chunk.data(), chunk.size(), 0)) > 0; ++i) {
+  }
+  EXPECT_EQ(n, -1);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  ntm::Socket u6(AF_INET6, SOCK_DGRAM);
+  sockaddr_in6 not_mine{};
+  not_mine.sin6_family = AF_INET6;
+  inet_pton(AF_INET6, "fd00:6e74:6d::fe", &not_mine.sin6_addr);
+  EXPECT_ERRNO(ntm_bind(u6.fd(), sa(&not_mine), sizeof not_mine), EADDRNOTAVAIL);
+
+  char fqdn[4];
+  EXPECT_ERRNO(ntm_get_fqdn(fqdn, sizeof fqdn), ERANGE);
+  EXPECT_ERRNO(ntm_get_stats(nullptr), EINVAL);
+}
+
+TEST_F(Api, TheListedSocketOptionsRoundTrip) {
+  ntm::Node self(cfg_);
+  ntm::Socket t(AF_INET, SOCK_STREAM);
+  auto set_get = [&](int level, int name, int value) {
+    EXPECT_EQ(ntm_setsockopt(t.fd(), level, name, &value, sizeof value), 0) << level << "/" << name;
+    int got = -1;
+    socklen_t len = sizeof got;
+    EXPECT_EQ(ntm_getsockopt(t.fd(), level, name, &got, &len), 0) << level << "/" << name;
+    return got;
+  };
+  EXPECT_NE(set_get(SOL_SOCKET, SO_REUSEADDR, 1), 0);
+  EXPECT_NE(set_get(SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  EXPECT_EQ(set_get(SOL_SOCKET, SO_RCVBUF, 65536), 65536);
+  EXPECT_NE(set_get(IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  EXPECT_EQ(set_get(IPPROTO_TCP, TCP_KEEPIDLE, 30), 30);
+  EXPECT_EQ(set_get(IPPROTO_TCP, TCP_KEEPINTVL, 5), 5);
+  EXPECT_EQ(set_get(IPPROTO_TCP, TCP_KEEPCNT, 4), 4);
+  EXPECT_EQ(set_get(IPPROTO_IP, IP_TOS, 0x10), 0x10);
+  EXPECT_EQ(set_get(IPPROTO_IP, IP_TTL, 17), 17);
+  for (int name : {SO_RCVTIMEO, SO_SNDTIMEO}) {
+    timeval tv{1, 500000}, got{};
+    socklen_t len = sizeof got;
+    EXPECT_EQ(ntm_setsockopt(t.fd(), SOL_SOCKET, name, &tv, sizeof tv), 0);
+    EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, name, &got, &len), 0);
+    EXPECT_EQ(got.tv_sec, 1);
+    EXPECT_EQ(got.tv_usec, 500000);
+  }
+  linger lg{1, 2}, lgot{};
+  socklen_t llen = sizeof lgot;
+  EXPECT_EQ(ntm_setsockopt(t.fd(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, SO_LINGER, &lgot, &llen), 0);
+  EXPECT_EQ(lgot.l_onoff, 1);
+  EXPECT_EQ(lgot.l_linger, 2);
+  int err = -1, type = -1;
+  socklen_t elen = sizeof err;
+  EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, SO_ERROR, &err, &elen), 0);
+  EXPECT_EQ(err, 0);
+  EXPECT_EQ(ntm_getsockopt(t.fd(), SOL_SOCKET, SO_TYPE, &type, &elen), 0);
+  EXPECT_EQ(type, SOCK_STREAM);
+}
+
+TEST_F(Api, ADcThatDoesNotAnswerIsEtimedout) {
+  uint16_t nobody = free_udp_port();
+  std::string addr = "127.0.0.1:" + std::to_string(nobody);
+  ntm_config bad = cfg_;
+  bad.dc_address = addr.c_str();
+  bad.start_timeout_ms = 1000;
+  EXPECT_ERRNO(ntm_start(&bad), ETIMEDOUT);
+}
+
+TEST_F(Api, AnUnusableStateDirectoryOrLocalAddressIsEio) {
+  std::string file = dir_.path() + "/not-a-directory";
+  std::ofstream(file) << "x";
+  ntm_config bad = cfg_;
+  std::string under = file + "/state";
+  bad.state_dir = under.c_str();
+  EXPECT_ERRNO(ntm_start(&bad), EIO);
+  EXPECT_NE(std::string(ntm_last_error()), "");
+  // The local UDP address is taken by another socket.
+  int taken = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(taken, sa(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(taken, sa(&a), &len);
+  std::string in_use = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  bad = cfg_;
+  bad.bind_address = in_use.c_str();
+  EXPECT_ERRNO(ntm_start(&bad), EIO);
+  ::close(taken);
+}
+
+TEST_F(Api, NameResolutionErrors) {
+  ntm::Node self(cfg_);
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  EXPECT_ERRNO(ntm_getaddrinfo(nullptr, AF_INET, 0, sa(&a), &len), EINVAL);
+  EXPECT_ERRNO(ntm_getaddrinfo(std::string(300, 'a').c_str(), AF_INET, 0, sa(&a), &len), EINVAL);
+  EXPECT_ERRNO(ntm_getaddrinfo("x.it.ntm.test", AF_UNIX, 0, sa(&a), &len), EAFNOSUPPORT);
+  EXPECT_ERRNO(ntm_getaddrinfo(fqdn("nobody").c_str(), AF_INET, 0, sa(&a), &len), ENOENT);
+  auto peer = node("peer", {"info", "--hold"});
+  ASSERT_TRUE(peer->wait_for_line("info ", 10s));
+  socklen_t small = sizeof(sockaddr_in) - 1;
+  EXPECT_ERRNO(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 0, sa(&a), &small), EINVAL);
+  // A DC that does not answer: the direction request gives up after its retransmissions.
+  dc_->signal(SIGSTOP);
+  auto t0 = std::chrono::steady_clock::now();
+  errno = 0;
+  int rc = ntm_getaddrinfo(fqdn("other").c_str(), AF_INET, 0, sa(&a), &len);
+  int err = errno;
+  dc_->signal(SIGCONT);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, ETIMEDOUT) << strerror(err);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s) << "gives up by itself";
+}
+
+TEST_F(Api, SendingToAVipNobodyResolvedStartsTheTunnel) {
+  auto peer = node("peer", {"serve", "9500", "--udp"});
+  ASSERT_TRUE(peer->wait_for_line("ready", 10s));
+  auto info = node("peerinfo", {"resolve", fqdn("peer")});
+  auto line = info->wait_for_line("resolved ", 10s).value_or("");
+  ntm::Node self(cfg_);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(9500);
+  ASSERT_EQ(inet_pton(AF_INET, fields(line)["vip"].c_str(), &to.sin_addr), 1) << line;
+  ntm::Socket u(AF_INET, SOCK_DGRAM);
+  timeval tv{10, 0};
+  ntm_setsockopt(u.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ASSERT_EQ(ntm_sendto(u.fd(), "first", 5, 0, sa(&to), sizeof to), 5);  // queued meanwhile
+  char buf[16] = {};
+  EXPECT_EQ(ntm_recv(u.fd(), buf, sizeof buf, 0), 5) << "the echo of the queued datagram";
+  EXPECT_STREQ(buf, "first");
+  EXPECT_EQ(stats_now().tunnels_established, 1u);
+}
+
+TEST_F(Api, EventFdWorksWithEpoll) {
+  ntm::Node self(cfg_);
+  sockaddr_in a = vip4_port(9600);
+  ntm::Socket rx(AF_INET, SOCK_DGRAM), tx(AF_INET, SOCK_DGRAM);
+  ASSERT_EQ(ntm_bind(rx.fd(), sa(&a), sizeof a), 0);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ASSERT_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, ntm_event_fd(), &ev), 0);
+  ntm_event_clear();
+  epoll_event got{};
+  EXPECT_EQ(epoll_wait(ep, &got, 1, 0), 0);
+  ASSERT_EQ(ntm_sendto(tx.fd(), "e", 1, 0, sa(&a), sizeof a), 1);
+  EXPECT_EQ(epoll_wait(ep, &got, 1, 5000), 1);
+  pollfd p{rx.fd(), POLLIN, 0};
+  EXPECT_EQ(ntm_poll(&p, 1, 0), 1);
+  ::close(ep);
+}
+
+TEST_F(Api, CppWrappersThrowWithTheErrnoAndOwnTheirDescriptors) {
+  ntm_config bad = cfg_;
+  bad.node_name = "Not A Label!";
+  try {
+    ntm::Node n(bad);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EINVAL);
+    EXPECT_NE(std::string(e.what()).find("node_name"), std::string::npos) << e.what();
+  }
+  ntm::Node self(cfg_);
+  try {
+    ntm::Socket s(AF_UNIX, SOCK_STREAM);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EAFNOSUPPORT);
+  }
+  ntm::Socket a(AF_INET, SOCK_DGRAM);
+  int fd = a.fd();
+  ntm::Socket b(std::move(a));
+  EXPECT_EQ(a.fd(), -1);
+  EXPECT_EQ(b.fd(), fd);
+  b.reset();
+  // reset() closed it
+  EXPECT_ERRNO(ntm_close(fd), EBADF);
+  ntm::Socket c(AF_INET, SOCK_DGRAM);
+  int kept = c.release();
+  { ntm::Socket gone(std::move(c)); }
+  EXPECT_EQ(ntm_close(kept), 0) << "release() gave it up without closing";
+}
+
+}  // namespace
+}  // namespace ntm::test

@@ -1,0 +1,279 @@
+// The packet path of one node (DataPlane with lwIP) against a test peer that holds the other
+// end of a tunnel's keys: what struct ntm_stats promises. Every datagram the node receives is
+// accepted or dropped under exactly one reason, and every reason is reachable: malformed,
+// unknown tunnel, authentication, replay, behind the window, spoofed inner source;
+// fragments of large inner datagrams are reassembled or counted; outbound packets for a vIP
+// without a tunnel queue up to 256 per destination and 4096 in all, and the rest is counted.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "crypto/aead.h"
+#include "crypto/session.h"
+#include "packet/data_plane.h"
+#include "packet/lwip_c.h"  // C linkage for lwipopts.h before the lwIP headers below
+
+#include "lwip/ip_addr.h"
+#include "lwip/pbuf.h"
+#include "lwip/tcpip.h"
+#include "lwip/udp.h"
+
+namespace ntm::packet {
+namespace {
+
+using namespace std::chrono_literals;
+using proto::Bytes;
+
+constexpr uint32_t kLocalId = 0x11111111, kPeerId = 0x22222222;
+const uint8_t kOurVip4[4] = {100, 64, 0, 1}, kPeerVip4[4] = {100, 64, 0, 2};
+
+uint32_t v4(const uint8_t (&a)[4]) {
+  uint32_t v;
+  std::memcpy(&v, a, 4);
+  return v;
+}
+
+/// Counters as plain numbers, to compare before and after.
+struct Snapshot {
+  ntm_stats s{};
+  uint64_t control = 0;
+  uint64_t received() const {
+    return s.rx_packets + s.drop_malformed + s.drop_unknown_tunnel + s.drop_auth + s.drop_replay +
+           s.drop_too_old + s.drop_spoofed + control;
+  }
+};
+
+/// An IPv4 UDP packet from `src` to our vIP, `n` payload bytes.
+Bytes inner_udp4(const uint8_t (&src)[4], size_t n, uint16_t id = 1) {
+  Bytes ip(28 + n);
+  ip[0] = 0x45;
+  ip[2] = uint8_t(ip.size() >> 8), ip[3] = uint8_t(ip.size());
+  ip[4] = uint8_t(id >> 8), ip[5] = uint8_t(id);
+  ip[8] = 64, ip[9] = 17;
+  std::memcpy(&ip[12], src, 4);
+  std::memcpy(&ip[16], kOurVip4, 4);
+  ip[20] = 0x30, ip[21] = 0x39;  // source port 12345
+  ip[22] = 0x30, ip[23] = 0x3a;  // destination port 12346: nobody listens
+  ip[24] = uint8_t((8 + n) >> 8), ip[25] = uint8_t(8 + n);
+  return ip;
+}
+
+class DataPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    crypto::init();
+    std::string error;
+    ASSERT_TRUE(udp_.open(proto::Endpoint::parse("127.0.0.1:0"), error)) << error;
+    DataPlaneHooks hooks;
+    hooks.on_control = [this](proto::Bytes, const Path&) { ++control_; };
+    hooks.on_missing_tunnel = [this](const VipKey&) { ++missing_; };
+    dp_ = std::make_unique<DataPlane>(udp_, tunnels_, stats_, std::move(hooks));
+    ASSERT_TRUE(dp_->start_receiver(error)) << error;
+    dp_->attach_netif(v4(kOurVip4), std::nullopt);
+
+    peer_fd_ = ::socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(peer_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(peer_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    peer_ep_ = *proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&a), len);
+
+    crypto::Key k1, k2;
+    crypto::random_bytes(k1.data(), k1.size());
+    crypto::random_bytes(k2.data(), k2.size());
+    auto t = std::make_shared<Tunnel>();
+    t->local_id = kLocalId;
+    t->has_vip4 = true;
+    t->peer_vip4 = v4(kPeerVip4);
+    t->session = std::make_unique<crypto::Session>(k1, k2, kPeerId);
+    t->set_endpoint(peer_ep_);
+    t->confirmed = true;
+    tunnel_ = t;
+    peer_ = std::make_unique<crypto::Session>(k2, k1, kLocalId);
+  }
+  void TearDown() override {
+    dp_->stop();
+    dp_.reset();
+    ::close(peer_fd_);
+  }
+
+  void install() { dp_->install_tunnel(tunnel_); }
+
+  Bytes seal(const Bytes& inner) {
+    Bytes out(inner.size() + proto::kSealedOverhead);
+    peer_->seal(proto::PacketType::kData, inner, out.data());
+    return out;
+  }
+  void send(const Bytes& d) {
+    auto to = udp_.local();
+    ASSERT_EQ(::sendto(peer_fd_, d.data(), d.size(), 0, to.sa(), to.sa_len()), ssize_t(d.size()));
+  }
+  Snapshot snapshot() {
+    Snapshot s;
+    stats_.copy_to(s.s);
+    s.control = control_;
+    return s;
+  }
+  /// Sends `d` and returns the counters once the receive thread has dealt with it.
+  Snapshot deliver(const Bytes& d) {
+    uint64_t before = snapshot().received();
+    send(d);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (snapshot().received() == before && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    return snapshot();
+  }
+  /// Sends `d`; expects exactly the counter `field` to move, by one.
+  void expect_counted(const Bytes& d, uint64_t ntm_stats::*field, const char* what) {
+    Snapshot before = snapshot();
+    Snapshot after = deliver(d);
+    EXPECT_EQ(after.received(), before.received() + 1) << what << ": counted once in all";
+    if (field)
+      EXPECT_EQ(after.s.*field, before.s.*field + 1) << what;
+    else
+      EXPECT_EQ(after.control, before.control + 1) << what << ": handed to negotiation";
+  }
+
+  UdpTransport udp_;
+  TunnelTable tunnels_;
+  Stats stats_;
+  std::atomic<uint64_t> control_{0}, missing_{0};
+  std::unique_ptr<DataPlane> dp_;
+  std::shared_ptr<Tunnel> tunnel_;
+  std::unique_ptr<crypto::Session> peer_;
+  int peer_fd_ = -1;
+  proto::Endpoint peer_ep_;
+};
+
+TEST_F(DataPlaneTest, EveryReceivedDatagramIsAcceptedOrDroppedUnderOneReason) {
+  install();
+  expect_counted(seal(inner_udp4(kPeerVip4, 100)), &ntm_stats::rx_packets, "genuine packet");
+  expect_counted(seal({}), &ntm_stats::rx_packets, "keep-alive");
+  expect_counted({}, &ntm_stats::drop_malformed, "empty datagram");
+  expect_counted({0x42, 0, 0, 0, 1, 2, 3}, &ntm_stats::drop_malformed, "unknown packet type");
+  expect_counted(Bytes(20, 0x05), &ntm_stats::drop_malformed, "data packet shorter than 32");
+  Bytes reserved = seal(inner_udp4(kPeerVip4, 10));
+  reserved[2] = 1;
+  expect_counted(reserved, &ntm_stats::drop_malformed, "reserved header byte set");
+  Bytes unknown = seal(inner_udp4(kPeerVip4, 10));
+  unknown[4] ^= 0xff;  // receiver index
+  expect_counted(unknown, &ntm_stats::drop_unknown_tunnel, "unknown receiver index");
+  Bytes tampered = seal(inner_udp4(kPeerVip4, 10));
+  tampered[40] ^= 1;
+  expect_counted(tampered, &ntm_stats::drop_auth, "one ciphertext bit flipped");
+  Bytes genuine = seal(inner_udp4(kPeerVip4, 10));
+  expect_counted(genuine, &ntm_stats::rx_packets, "genuine packet");
+  expect_counted(genuine, &ntm_stats::drop_replay, "the same packet again");
+  uint8_t stranger[4] = {100, 64, 0, 3};
+  expect_counted(seal(inner_udp4(stranger, 10)), &ntm_stats::drop_spoofed,
+                 "inner source is another vIP");
+  expect_counted(seal(Bytes(30, 0x10)), &ntm_stats::drop_spoofed, "inner packet is no IP packet");
+  expect_counted(seal(Bytes(30, 0)), &ntm_stats::drop_malformed,
+                 "tunnel message (marker 0x00) of the wrong size");
+  expect_counted({1, 0, 0, 0, 9, 9, 9, 9}, &ntm_stats::drop_malformed,
+                 "handshake initiation: only a DC takes those");
+  for (uint8_t type : {2, 3, 4, 6})
+    expect_counted({type, 0, 0, 0, 9, 9, 9, 9}, nullptr,
+                   "handshake response, control, tunnel handshake, cookie reply");
+}
+
+TEST_F(DataPlaneTest, PacketsBehindTheReplayWindowAreTooOld) {
+  install();
+  Bytes old = seal(inner_udp4(kPeerVip4, 10));  // counter 0, held back
+  for (int i = 0; i < 5000; ++i) seal({});      // counters the node never sees
+  expect_counted(seal({}), &ntm_stats::rx_packets, "counter 5001");
+  expect_counted(old, &ntm_stats::drop_too_old, "counter 0 after 5001");
+}
+
+TEST_F(DataPlaneTest, LargeInnerDatagramsAreReassembledOrCounted) {
+  install();
+  // A 20,000-byte datagram in 15 fragments of up to 1400 bytes, as a peer's lwIP sends it.
+  Bytes whole = inner_udp4(kPeerVip4, 20000, 77);
+  std::vector<Bytes> frags;
+  for (size_t off = 0; off < whole.size() - 20; off += 1400) {
+    size_t n = std::min<size_t>(1400, whole.size() - 20 - off);
+    Bytes f(whole.begin(), whole.begin() + 20);
+    f.insert(f.end(), whole.begin() + 20 + std::ptrdiff_t(off),
+             whole.begin() + 20 + std::ptrdiff_t(off + n));
+    f[2] = uint8_t(f.size() >> 8), f[3] = uint8_t(f.size());
+    uint16_t fo = uint16_t(off / 8) | (off + n < whole.size() - 20 ? 0x2000 : 0);
+    f[6] = uint8_t(fo >> 8), f[7] = uint8_t(fo);
+    frags.push_back(f);
+  }
+  ASSERT_EQ(frags.size(), 15u);
+  for (auto& f : frags) expect_counted(seal(f), &ntm_stats::rx_packets, "fragment");
+  EXPECT_EQ(snapshot().s.drop_reassembly, 0u);
+  // The same datagram again with overlapping fragments: all of them are counted as lost.
+  for (int i = 0; i < 3; ++i) expect_counted(seal(frags[size_t(i)]), &ntm_stats::rx_packets, "f");
+  expect_counted(seal(frags[1]), &ntm_stats::rx_packets, "duplicate fragment");
+  EXPECT_EQ(snapshot().s.drop_reassembly, 4u);
+}
+
+/// Sends `n` UDP datagrams of 20 bytes from our vIP to `dst` through lwIP (as an application
+/// would), under the core lock like lwIP's socket layer does.
+void send_through_lwip(const uint8_t (&dst)[4], int n) {
+  LOCK_TCPIP_CORE();
+  udp_pcb* pcb = udp_new();
+  ip_addr_t to;
+  IP_ADDR4(&to, dst[0], dst[1], dst[2], dst[3]);
+  for (int i = 0; i < n; ++i) {
+    pbuf* p = pbuf_alloc(PBUF_TRANSPORT, 20, PBUF_RAM);
+    std::memset(p->payload, 0, 20);
+    udp_sendto(pcb, p, &to, 9);
+    pbuf_free(p);
+  }
+  udp_remove(pcb);
+  UNLOCK_TCPIP_CORE();
+}
+
+TEST_F(DataPlaneTest, PendingQueueHolds256PerDestinationAnd4096InAllTheRestIsCounted) {
+  send_through_lwip(kPeerVip4, 300);  // no tunnel yet
+  EXPECT_EQ(missing_, 1u) << "one direction request per destination";
+  EXPECT_EQ(snapshot().s.drop_no_tunnel, 300u - PendingQueue::kPerDestination);
+  // Sixteen more destinations: the 17th finds the whole queue full.
+  for (uint8_t d = 10; d < 26; ++d) send_through_lwip({100, 64, 1, d}, 256);
+  uint64_t queued = PendingQueue::kTotal;
+  uint64_t sent = 300 + 16 * 256;
+  EXPECT_EQ(snapshot().s.drop_no_tunnel, sent - queued);
+  // A failed negotiation drops (and counts) what waited for it.
+  dp_->drop_pending(vip_key4(v4(kPeerVip4)));
+  EXPECT_EQ(snapshot().s.drop_no_tunnel, sent - queued + PendingQueue::kPerDestination);
+  // The tunnel comes up: what waited for other destinations stays queued; new packets to
+  // the peer go out at once.
+  install();
+  uint64_t tx = snapshot().s.tx_packets;
+  send_through_lwip(kPeerVip4, 5);
+  EXPECT_EQ(snapshot().s.tx_packets, tx + 5);
+  EXPECT_EQ(snapshot().s.drop_no_tunnel, sent - queued + PendingQueue::kPerDestination);
+}
+
+TEST_F(DataPlaneTest, QueuedPacketsLeaveWhenTheTunnelIsInstalled) {
+  send_through_lwip(kPeerVip4, 10);
+  EXPECT_EQ(snapshot().s.tx_packets, 0u);
+  install();
+  EXPECT_EQ(snapshot().s.tx_packets, 10u);
+  EXPECT_EQ(snapshot().s.drop_no_tunnel, 0u);
+  // The peer gets them, in order, and they open with its session.
+  for (int i = 0; i < 10; ++i) {
+    uint8_t buf[2048];
+    ssize_t n = ::recv(peer_fd_, buf, sizeof buf, 0);
+    ASSERT_GT(n, 32);
+    crypto::SealedHeader h;
+    ASSERT_TRUE(crypto::parse_sealed_header(proto::ByteView(buf, size_t(n)), h));
+    EXPECT_EQ(h.counter, uint64_t(i));
+    Bytes plain(size_t(n) - 32);
+    EXPECT_EQ(peer_->open(h, proto::ByteView(buf, size_t(n)), plain.data()),
+              crypto::Session::OpenStatus::kOk);
+  }
+}
+
+}  // namespace
+}  // namespace ntm::packet
