@@ -60,8 +60,9 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "seconds a relay ticket is valid")(
       "relay-check-interval",
       po::value(&c.relay_check_interval_ms)->default_value(c.relay_check_interval_ms),
-      "milliseconds between status requests to each relay server")("log-level", po::value(&c.log_level)->default_value("info"),
-                                       "trace, debug, info, warn, error")(
+      "milliseconds between status requests to each relay server")(
+      "log-level", po::value(&c.log_level)->default_value("info"),
+      "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
       "write the bound UDP ports here, one per line (for --listen with port 0)");
   po::options_description all;
@@ -128,8 +129,8 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
     size_t start = 0;
     while (start <= text.size()) {
       size_t comma = text.find(',', start);
-      std::string part = text.substr(start, comma == std::string::npos ? std::string::npos
-                                                                       : comma - start);
+      std::string part =
+          text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       auto ep = proto::Endpoint::parse(part);
       if (!ep || ep->port() == 0) {
         std::cerr << "ntm-dc: relay '" << text << "': '" << part << "' is not ip:port\n";

@@ -35,7 +35,7 @@ struct DcConfig {
   std::vector<std::string> relays;
   std::vector<std::vector<proto::Endpoint>> relay_endpoints;  ///< parsed from `relays`
   std::string relay_key_file;
-  std::optional<crypto::Key> relay_key;  ///< loaded from relay_key_file
+  std::optional<crypto::Key> relay_key;      ///< loaded from relay_key_file
   unsigned relay_ticket_lifetime_s = 86400;  ///< how long a relay ticket is valid
   unsigned relay_check_interval_ms = 1000;   ///< status requests to every RS endpoint
   std::string log_level = "info";

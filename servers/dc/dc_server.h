@@ -38,7 +38,7 @@ struct DcStats {
   uint64_t drop_malformed = 0, drop_bad_source = 0, drop_mac = 0, drop_ratelimit = 0,
            drop_handshake = 0, drop_unknown_session = 0, drop_auth = 0, drop_replay = 0,
            drop_session_limit = 0;
-  uint64_t store_dropped = 0;  ///< storage writes lost to a full queue (from BindingStore)
+  uint64_t store_dropped = 0;       ///< storage writes lost to a full queue (from BindingStore)
   uint64_t relayed_directions = 0;  ///< directions that included a relay (a ticket)
   uint64_t relay_status = 0;        ///< authenticated answers of relay servers
   uint64_t drop_relay_status = 0;   ///< relay status datagrams that did not authenticate

@@ -197,12 +197,11 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   }
   ++stats_.directions;
   if (event_log_.allow())
-    spdlog::info("direction {} -> {} id {:08x}: {} sends the tunnel request; {} candidates "
-                 "each way{}{}",
-                 mn->fqdn, cn->fqdn, direction_id, cn->fqdn, to_mn.size(),
-                 relay ? ", relay " : "",
-                 relay ? relay->endpoint_a.to_string() + " / " + relay->endpoint_b.to_string()
-                       : "");
+    spdlog::info(
+        "direction {} -> {} id {:08x}: {} sends the tunnel request; {} candidates "
+        "each way{}{}",
+        mn->fqdn, cn->fqdn, direction_id, cn->fqdn, to_mn.size(), relay ? ", relay " : "",
+        relay ? relay->endpoint_a.to_string() + " / " + relay->endpoint_b.to_string() : "");
   send_route_direction(*cn, *mn, direction_id, temporal_key, proto::Role::kInitiator, to_mn,
                        relay ? &grant_cn : nullptr);  // 6, 7
   send_route_direction(*mn, *cn, direction_id, temporal_key, proto::Role::kResponder, to_cn,

@@ -38,7 +38,8 @@ class Quota {
 };
 
 struct Side {
-  Side(double pps, double bytes) : pps(pps, std::max(64.0, pps / 4)), bytes(bytes, std::max(65536.0, bytes / 4)) {}
+  Side(double pps, double bytes)
+      : pps(pps, std::max(64.0, pps / 4)), bytes(bytes, std::max(65536.0, bytes / 4)) {}
   bool bound = false;
   proto::Endpoint endpoint;
   size_t socket = 0;

@@ -26,13 +26,12 @@ struct RsConfig {
   /// least every keep-alive interval, 15 s by default).
   unsigned session_idle_s = 120;
   std::string log_level = "info";
-  std::string port_file;  ///< when set, the bound ports are written here
+  std::string port_file;     ///< when set, the bound ports are written here
   std::string generate_key;  ///< --generate-key FILE: write a new relay key there and exit
 };
 
 /// Parses argv (and --config FILE), loads the keys. Returns nullopt after printing help or an
 /// error to stderr; `exit_code` tells main() what to return.
 std::optional<RsConfig> parse_config(int argc, char** argv, int& exit_code);
-
 
 }  // namespace ntm::rs

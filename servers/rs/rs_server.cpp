@@ -264,8 +264,8 @@ void RsServer::on_status_request(size_t socket, proto::ByteView d, const proto::
     if (r.sequence <= status_sequence_[i])
       return drop(stats_.drop_status, from, "status request replayed");
     status_sequence_[i] = r.sequence;
-    queue_copy(socket, keys[i]->make_status(r.sequence, uint32_t(table_.size()),
-                                            stats_.relayed_packets),
+    queue_copy(socket,
+               keys[i]->make_status(r.sequence, uint32_t(table_.size()), stats_.relayed_packets),
                from);
     ++stats_.status_answers;
     return;
@@ -296,8 +296,8 @@ void RsServer::flush() {
     Outbox& o = *outboxes_[i];
     size_t sent = 0;
     while (sent < o.n) {
-      int r = sendmmsg(listeners_[i].socket->native_handle(), o.msgs + sent,
-                       unsigned(o.n - sent), MSG_DONTWAIT);
+      int r = sendmmsg(listeners_[i].socket->native_handle(), o.msgs + sent, unsigned(o.n - sent),
+                       MSG_DONTWAIT);
       if (r <= 0) {
         // The failing datagram is skipped (counted, logged); the rest still go.
         ++stats_.send_errors;
@@ -317,8 +317,8 @@ void RsServer::schedule_maintenance() {
   maintenance_timer_.expires_after(std::chrono::seconds(1));
   maintenance_timer_.async_wait([this](std::error_code ec) {
     if (ec) return;
-    size_t gone = table_.expire(unix_seconds(), Clock::now(),
-                                std::chrono::seconds(cfg_.session_idle_s));
+    size_t gone =
+        table_.expire(unix_seconds(), Clock::now(), std::chrono::seconds(cfg_.session_idle_s));
     stats_.sessions_expired += gone;
     if (uint64_t n = drop_log_.take_suppressed() + event_log_.take_suppressed())
       spdlog::info("{} more log lines suppressed (rate limit)", n);

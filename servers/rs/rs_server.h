@@ -35,9 +35,9 @@ struct RsStats {
   uint64_t sessions_created = 0, sessions_expired = 0;
   uint64_t held = 0;  ///< datagrams held until the other side bound (then relayed or dropped)
   uint64_t send_errors = 0;
-  uint64_t drop_malformed = 0, drop_unknown_session = 0, drop_unbound_source = 0,
-           drop_quota = 0, drop_held_overflow = 0, drop_bad_ticket = 0, drop_expired = 0,
-           drop_bad_mac = 0, drop_stale = 0, drop_conflict = 0, drop_full = 0, drop_status = 0;
+  uint64_t drop_malformed = 0, drop_unknown_session = 0, drop_unbound_source = 0, drop_quota = 0,
+           drop_held_overflow = 0, drop_bad_ticket = 0, drop_expired = 0, drop_bad_mac = 0,
+           drop_stale = 0, drop_conflict = 0, drop_full = 0, drop_status = 0;
 };
 
 class RsServer {
@@ -75,8 +75,8 @@ class RsServer {
                    Clock::time_point now, uint32_t unix_now);
   void on_relay_data(size_t socket, uint8_t* d, size_t len, const proto::Endpoint& from,
                      Clock::time_point now);
-  void on_bind(size_t socket, proto::ByteView d, const proto::Endpoint& from,
-               Clock::time_point now, uint32_t unix_now);
+  void on_bind(size_t socket, proto::ByteView d, const proto::Endpoint& from, Clock::time_point now,
+               uint32_t unix_now);
   void on_status_request(size_t socket, proto::ByteView d, const proto::Endpoint& from);
   /// Queues `len` bytes at `d` (which must stay valid until flush()) to `to` on `socket`.
   void queue(size_t socket, const uint8_t* d, size_t len, const proto::Endpoint& to);

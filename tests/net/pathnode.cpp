@@ -111,8 +111,7 @@ bool resolve(const std::string& name, sockaddr_storage& out, socklen_t& len, uin
              double& setup_ms) {
   auto t0 = std::chrono::steady_clock::now();
   len = sizeof out;
-  if (ntm_getaddrinfo(name.c_str(), family(), port, reinterpret_cast<sockaddr*>(&out), &len) !=
-      0) {
+  if (ntm_getaddrinfo(name.c_str(), family(), port, reinterpret_cast<sockaddr*>(&out), &len) != 0) {
     say("fail step=resolve errno=%d text=%s\n", errno, ntm_last_error());
     return false;
   }
@@ -120,8 +119,8 @@ bool resolve(const std::string& name, sockaddr_storage& out, socklen_t& len, uin
     say("fail step=tunnel errno=%d\n", errno);
     return false;
   }
-  setup_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                 .count();
+  setup_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   return true;
 }
 

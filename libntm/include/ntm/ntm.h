@@ -181,8 +181,8 @@ int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_
 
 /** Where a tunnel's packets go (ntm_get_path). */
 struct ntm_path_info {
-  int kind;                          /**< NTM_PATH_* */
-  struct sockaddr_storage address;   /**< the peer's UDP endpoint, or the relay server's */
+  int kind;                        /**< NTM_PATH_* */
+  struct sockaddr_storage address; /**< the peer's UDP endpoint, or the relay server's */
   socklen_t address_len;
 };
 
@@ -314,14 +314,14 @@ struct ntm_stats {
   uint64_t tcp_rexmit_tlp;      /**< tail loss probes that retransmitted a segment (RFC 8985 §7) */
   uint64_t tcp_rexmit_rto;      /**< segments retransmitted after a retransmission timeout */
   uint64_t tcp_rto_events;      /**< retransmission timeouts (RFC 6298) */
-  uint64_t drop_relay;            /**< relay datagrams not from the relay server of one of our
-                                       relay sessions, or carrying no tunnel packet */
-  uint64_t tx_relayed;            /**< of tx_packets, sent through a relay server */
-  uint64_t path_switches;         /**< tunnels moved to another path (a better one, or away
-                                       from one that stopped answering) */
-  uint64_t relay_binds;           /**< binds sent to relay servers (setup and refresh) */
-  uint64_t punches_sent;          /**< hole punches sent towards peers */
-  uint64_t punches_received;      /**< hole punches from peers that authenticated */
+  uint64_t drop_relay;          /**< relay datagrams not from the relay server of one of our
+                                     relay sessions, or carrying no tunnel packet */
+  uint64_t tx_relayed;          /**< of tx_packets, sent through a relay server */
+  uint64_t path_switches;       /**< tunnels moved to another path (a better one, or away
+                                     from one that stopped answering) */
+  uint64_t relay_binds;         /**< binds sent to relay servers (setup and refresh) */
+  uint64_t punches_sent;        /**< hole punches sent towards peers */
+  uint64_t punches_received;    /**< hole punches from peers that authenticated */
 };
 
 /** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */

@@ -45,9 +45,9 @@ struct Negotiator::Negotiation {
     uint8_t side = 0;
     proto::Bytes ticket;
     crypto::Key key{};
-    uint32_t expiry = 0;   ///< Unix seconds, from the ticket
-    uint64_t counter = 0;  ///< of the last bind sent
-    bool bound = false;    ///< an ack arrived for one of our binds
+    uint32_t expiry = 0;      ///< Unix seconds, from the ticket
+    uint64_t counter = 0;     ///< of the last bind sent
+    bool bound = false;       ///< an ack arrived for one of our binds
     uint32_t unanswered = 0;  ///< binds sent since the last ack
     std::chrono::steady_clock::time_point last_ack{};
   };

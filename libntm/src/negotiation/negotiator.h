@@ -56,7 +56,7 @@ struct Registration {
 
 /// Which kind of path a tunnel uses now (ntm_get_path, docs/api.md).
 struct PathInfo {
-  int kind = 0;  ///< NTM_PATH_*
+  int kind = 0;             ///< NTM_PATH_*
   proto::Endpoint address;  ///< the peer's address, or the relay server's
 };
 

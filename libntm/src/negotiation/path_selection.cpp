@@ -236,8 +236,9 @@ void Negotiator::on_punch(proto::ByteView d, const packet::Path& from) {
     pc.bytes_out += n.request.size();
     udp_.send(from, n.request.data(), n.request.size());
   }
-  auto pos = std::find_if(n.paths.begin(), n.paths.end(),
-                          [](auto& c) { return c.rank > Negotiation::PathCandidate::kLearnedRank; });
+  auto pos = std::find_if(n.paths.begin(), n.paths.end(), [](auto& c) {
+    return c.rank > Negotiation::PathCandidate::kLearnedRank;
+  });
   n.paths.insert(pos, pc);
 }
 
@@ -387,7 +388,8 @@ void Negotiator::fall_back(Negotiation& n, const char* why) {
     inet_ntop(AF_INET6, vip6->data(), text, sizeof text);
     directed_.erase(packet::vip_key6(*vip6));
   }
-  if (*text) resolve(text, [](Resolution r) {
+  if (*text)
+    resolve(text, [](Resolution r) {
       if (r.error) ntm::log().warn("new tunnel: {}", r.error_text);
     });
 }
@@ -418,8 +420,8 @@ std::optional<PathInfo> Negotiator::path_info(const packet::VipKey& dst) const {
                  (dst.size() == 16 && n.peer_vip6 && packet::vip_key6(*n.peer_vip6) == dst);
     if (!match) continue;
     // The keypair that carries traffic to dst now may belong to this negotiation only.
-    auto live = dst.size() == 4 ? tunnels_.find_by_vip4(*n.peer_vip4)
-                                : tunnels_.find_by_vip6(*n.peer_vip6);
+    auto live =
+        dst.size() == 4 ? tunnels_.find_by_vip4(*n.peer_vip4) : tunnels_.find_by_vip6(*n.peer_vip6);
     if (live != n.tunnel) continue;
     packet::Path p = n.tunnel->endpoint();
     return PathInfo{path_kind(n, p), p.address};

@@ -67,9 +67,9 @@ bool Negotiator::start_handshake(Negotiation& n, uint32_t seq, const crypto::Key
 
 void Negotiator::send_tunnel_request(Negotiation& n) {
   // A rekey goes along the path the tunnel uses; the first handshake along every path.
-  std::vector<packet::Path> targets =
-      n.established && n.tunnel ? std::vector<packet::Path>{n.tunnel->endpoint()}
-                                : request_targets(n, n.request.size());
+  std::vector<packet::Path> targets = n.established && n.tunnel
+                                          ? std::vector<packet::Path>{n.tunnel->endpoint()}
+                                          : request_targets(n, n.request.size());
   for (auto& t : targets) udp_.send(t, n.request.data(), n.request.size());
   ++n.tries;
   n.timer.expires_after(std::chrono::milliseconds(kTunnelRequestPolicy.timeout_ms(n.tries)));

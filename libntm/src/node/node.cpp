@@ -132,9 +132,8 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     });
   };
   hooks.on_path_response = [this](uint32_t local_id, uint64_t token, const packet::Path& from) {
-    asio::post(io, [this, local_id, token, from] {
-      negotiator->on_path_response(local_id, token, from);
-    });
+    asio::post(
+        io, [this, local_id, token, from] { negotiator->on_path_response(local_id, token, from); });
   };
   hooks.on_rekey_due = [this](uint32_t local_id) {
     asio::post(io, [this, local_id] { negotiator->on_rekey_due(local_id); });

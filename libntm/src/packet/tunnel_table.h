@@ -123,8 +123,8 @@ struct Tunnel {
   }
 
   mutable std::mutex endpoint_mu_;
-  Path endpoint_;             // guarded by endpoint_mu_
-  bool probing_ = false;      // guarded by endpoint_mu_: endpoint_ not validated yet
+  Path endpoint_;         // guarded by endpoint_mu_
+  bool probing_ = false;  // guarded by endpoint_mu_: endpoint_ not validated yet
   uint64_t probe_token_ = 0, probe_in_ = 0, probe_out_ = 0;  // guarded by endpoint_mu_
 };
 
@@ -165,8 +165,8 @@ class TunnelTable {
   std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;              // guarded by mu_
   std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;            // guarded by mu_
   std::unordered_map<VipKey, std::shared_ptr<Tunnel>, VipKeyHash> by_vip6_;  // guarded by mu_
-  std::unordered_map<uint32_t, bool> reserved_;                            // guarded by mu_
-  std::unordered_map<uint32_t, proto::Endpoint> relays_;                   // guarded by mu_
+  std::unordered_map<uint32_t, bool> reserved_;                              // guarded by mu_
+  std::unordered_map<uint32_t, proto::Endpoint> relays_;                     // guarded by mu_
 };
 
 }  // namespace ntm::packet
