@@ -685,12 +685,13 @@ std::vector<Example> build_examples() {
   rd.add(AttrType::kPeerVip4, addr4("100.64.0.2"));
   rd.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::2"));
   rd.add_candidate({proto::CandidateKind::kPublic, ep("198.51.100.7:40000")});
-  add_control("route-direction", "Route direction to the initiator (DC → bob)",
-              "Fig. 3 steps 12/15 collapsed: bob (the CN) is the initiator (§7.2) and sends the "
-              "tunnel request to alice's one candidate, her public address (kind 2). The temporal key "
-              "is the fixed input temporal_key; PeerStaticKey is alice's identity, which the "
-              "tunnel handshake will make alice prove. DC message ID 0x4c3b0001.",
-              rd);
+  add_control(
+      "route-direction", "Route direction to the initiator (DC → bob)",
+      "Fig. 3 steps 12/15 collapsed: bob (the CN) is the initiator (§7.2) and sends the "
+      "tunnel request to alice's one candidate, her public address (kind 2). The temporal key "
+      "is the fixed input temporal_key; PeerStaticKey is alice's identity, which the "
+      "tunnel handshake will make alice prove. DC message ID 0x4c3b0001.",
+      rd);
 
   ControlMessage rd2(MessageType::kRouteDirection, 0x4c3b0002);
   rd2.add_u32(AttrType::kDirectionId, in.direction_id);
@@ -795,7 +796,8 @@ std::vector<Example> build_examples() {
        "built from bob_static_private, alice_static_public, bob's fixed tunnel "
        "ephemeral key, psk = temporal_key and the prologue \"NTM tunnel v1\" ‖ "
        "5a 17 c0 d3; its payload is the tunnel request above. Sent to every "
-       "direct Candidate of bob's route direction (and through the relay, if any). 40 + 24 + 16 = 80 bytes.",
+       "direct Candidate of bob's route direction (and through the relay, if any). 40 + 24 + 16 = "
+       "80 bytes.",
        ths.msg1, list_tunnel_hs(ths.msg1, "bob_tunnel_ephemeral_public", "tunnel-request")});
   out.push_back(
       {"tunnel-handshake-response", "Tunnel handshake message 2: tunnel response (alice → bob)",

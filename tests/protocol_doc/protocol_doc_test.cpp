@@ -1521,15 +1521,15 @@ TEST_F(ProtocolDoc, MessageTypeTable) {
 
 TEST_F(ProtocolDoc, AttributeTable) {
   const std::map<uint16_t, std::string> want = {
-      {0x0001, "NodeName"},      {0x0002, "Fqdn"},         {0x0003, "Vip4"},
-      {0x0004, "Vip6"},          {0x0005, "RealAddress"},  {0x0006, "NatAddress"},
-      {0x0007, "Lifetime"},      {0x0008, "DirectionId"},  {0x0009, "TemporalKey"},
-      {0x000A, "Role"},          {0x000B, "PeerEndpoint"}, {0x000C, "(unused)"},
-      {0x000D, "TunnelId"},      {0x000E, "ErrorCode"},    {0x000F, "ErrorText"},
-      {0x0010, "PeerFqdn"},      {0x0011, "PeerVip4"},     {0x0012, "PeerVip6"},
-      {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},    {0x0015, "HandshakeSeq"},
+      {0x0001, "NodeName"},      {0x0002, "Fqdn"},          {0x0003, "Vip4"},
+      {0x0004, "Vip6"},          {0x0005, "RealAddress"},   {0x0006, "NatAddress"},
+      {0x0007, "Lifetime"},      {0x0008, "DirectionId"},   {0x0009, "TemporalKey"},
+      {0x000A, "Role"},          {0x000B, "PeerEndpoint"},  {0x000C, "(unused)"},
+      {0x000D, "TunnelId"},      {0x000E, "ErrorCode"},     {0x000F, "ErrorText"},
+      {0x0010, "PeerFqdn"},      {0x0011, "PeerVip4"},      {0x0012, "PeerVip6"},
+      {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},     {0x0015, "HandshakeSeq"},
       {0x0016, "Candidate"},     {0x0017, "RelayEndpoint"}, {0x0018, "RelayTicket"},
-      {0x0019, "RelayKey"},      {0x001A, "RelaySide"},    {0x001B, "FailedRelay"},
+      {0x0019, "RelayKey"},      {0x001A, "RelaySide"},     {0x001B, "FailedRelay"},
   };
   // The code's names, where the enum has the value (0x000C has none any more).
   EXPECT_EQ(uint16_t(AttrType::kPeerStaticKey), 0x0013);
