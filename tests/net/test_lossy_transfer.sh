@@ -40,7 +40,7 @@ receiver() {
   bg ng "$1" env NTM_NAME=sink NTM_STATE_DIR="$NET_STATE/sink" \
     sh -c "exec '$CAT' -v -l $2 >'$NET_STATE/$1.out'"
   RECEIVER_PID=$BG_PID
-  bg_wait_line "$1" 'listening on port' 10
+  bg_wait_line "$1" 'listening on tcp port' 30
 }
 size() { stat -c %s "$1"; }
 
