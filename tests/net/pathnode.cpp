@@ -9,8 +9,9 @@
 //   client NAME PORT [--bytes N] [--chunk B] [--pace-ms T] [--v6]
 //                                 resolves NAME, waits for the tunnel ("setup ms=... path=...")
 //                                 and streams N bytes (B per write, T ms apart) through one TCP
-//                                 connection, every echoed byte checked; prints "path kind=K"
-//                                 whenever the tunnel's path changes, then "ok bytes=N path=K"
+//                                 connection, every echoed byte checked; prints "path kind=K
+//                                 via=ADDRESS" whenever the tunnel's path changes (its kind or
+//                                 where it goes), then "ok bytes=N path=K"
 //                                 (or "fail ...") and a stats line.
 //   setup NAME [--v6]             resolve + wait for the tunnel; "setup ms=... path=..."
 //
@@ -189,7 +190,6 @@ int cmd_client() {
   double ms;
   if (!resolve(g_pos[1], a, len, port, ms)) return 1;
   auto* peer = reinterpret_cast<sockaddr*>(&a);
-  std::string kind = kind_of(peer, len);
   say("setup ms=%.3f path=%s\n", ms, path_of(peer, len).c_str());
   int s = ntm_socket(family(), SOCK_STREAM, 0);
   if (s < 0 || ntm_connect(s, peer, len) != 0) {
@@ -198,12 +198,12 @@ int cmd_client() {
   }
   std::atomic<bool> done{false};
   std::thread monitor([&] {  // path changes while the stream runs
-    std::string last = kind;
+    std::string last = path_of(peer, len);
     while (!done) {
-      std::string k = kind_of(peer, len);
-      if (k != last && k != "none") {
-        say("path kind=%s\n", path_of(peer, len).c_str());
-        last = k;
+      std::string p = path_of(peer, len);
+      if (p != last && p != "none") {
+        say("path kind=%s\n", p.c_str());
+        last = p;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
