@@ -116,7 +116,7 @@ class Harness {
     std::string error;
     FUZZ_CHECK(udp_.open(proto::Endpoint::parse("127.0.0.1:0"), error));
     packet::DataPlaneHooks hooks;
-    hooks.on_control = [this](Bytes, const proto::Endpoint&) { ++control_; };
+    hooks.on_control = [this](Bytes, const packet::Path&) { ++control_; };
     hooks.on_missing_tunnel = [](const packet::VipKey&) {};
     dp_ = std::make_unique<packet::DataPlane>(udp_, tunnels_, stats_, std::move(hooks));
     FUZZ_CHECK(dp_->start_receiver(error));

@@ -14,6 +14,7 @@ add_library(ntm_core STATIC
   src/negotiation/dc_link.cpp
   src/negotiation/direction.cpp
   src/negotiation/negotiator.cpp
+  src/negotiation/path_selection.cpp
   src/negotiation/tunnel_timers.cpp
   src/negotiation/tunnel_setup.cpp
   src/node/api.cpp

@@ -130,7 +130,13 @@ void write_stats(FILE* out) {
       {"tcp_rexmit_recovery", s.tcp_rexmit_recovery},
       {"tcp_rexmit_tlp", s.tcp_rexmit_tlp},
       {"tcp_rexmit_rto", s.tcp_rexmit_rto},
-      {"tcp_rto_events", s.tcp_rto_events}};
+      {"tcp_rto_events", s.tcp_rto_events},
+      {"drop_relay", s.drop_relay},
+      {"tx_relayed", s.tx_relayed},
+      {"path_switches", s.path_switches},
+      {"relay_binds", s.relay_binds},
+      {"punches_sent", s.punches_sent},
+      {"punches_received", s.punches_received}};
   std::fprintf(out, "stats");
   for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
   std::fprintf(out, "\n");

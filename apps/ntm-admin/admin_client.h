@@ -1,4 +1,4 @@
-// ntm-admin's side of the AS admin channel (docs/protocol.md §13): a Noise IK handshake to
+// ntm-admin's side of the AS admin channel (docs/protocol.md §14): a Noise IK handshake to
 // the AS's static key, then sealed admin requests, one at a time, each answered or timed out.
 #pragma once
 

@@ -1,5 +1,5 @@
 // The AS's admin messages: the plaintext of the sealed packets between ntm-admin and ntm-as
-// (docs/protocol.md §13). Every field is a byte string; numbers travel as decimal text.
+// (docs/protocol.md §14). Every field is a byte string; numbers travel as decimal text.
 //
 //   request:   op (u8, 0x01..0x7F) | request id (u32 BE) | count (u8) | count × field
 //   response:  op | 0x80 (u8) | request id (u32 BE) | status (u8) | count (u8) | count × field

@@ -1,4 +1,4 @@
-// The AS's admin channel (docs/protocol.md §13): ntm-admin opens a Noise IK session to the
+// The AS's admin channel (docs/protocol.md §14): ntm-admin opens a Noise IK session to the
 // AS's static key exactly as a node does to its DC (message 1 with mac1, message 2, then
 // sealed packets), and sends admin requests in it. Only the static keys in the AS's
 // admin-key list may change anything; any other key completes the handshake (it proved its

@@ -1,6 +1,7 @@
 #include "dc/dc_config.h"
 
 #include "common/daemon.h"
+#include "common/secret_file.h"
 
 #include <sys/socket.h>
 
@@ -54,8 +55,19 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "direction-burst", po::value(&c.direction_burst)->default_value(c.direction_burst),
       "burst of direction requests per node")(
       "max-sessions", po::value(&c.max_sessions)->default_value(c.max_sessions),
-      "control sessions held at most")("log-level", po::value(&c.log_level)->default_value("info"),
-                                       "trace, debug, info, warn, error")(
+      "control sessions held at most")(
+      "relay", po::value(&c.relays)->composing(),
+      "a relay server, ip:port[,ip:port] (one endpoint per family), repeatable")(
+      "relay-key-file", po::value(&c.relay_key_file),
+      "the relay key shared with the relay servers (ntm-rs --generate-key FILE)")(
+      "relay-ticket-lifetime",
+      po::value(&c.relay_ticket_lifetime_s)->default_value(c.relay_ticket_lifetime_s),
+      "seconds a relay ticket is valid")(
+      "relay-check-interval",
+      po::value(&c.relay_check_interval_ms)->default_value(c.relay_check_interval_ms),
+      "milliseconds between status requests to each relay server")(
+      "log-level", po::value(&c.log_level)->default_value("info"),
+      "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
       "write the bound UDP ports here, one per line (for --listen with port 0)");
   po::options_description dns("The zone's authoritative DNS server (command line or config file)");
@@ -150,6 +162,45 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   if (c.handshake_rate <= 0 || c.handshake_burst < 1 || c.request_rate <= 0 ||
       c.request_burst < 1 || c.direction_rate <= 0 || c.direction_burst < 1 || c.max_sessions < 1) {
     std::cerr << "ntm-dc: rates must be positive, bursts and max-sessions at least 1\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  for (auto& text : c.relays) {
+    std::vector<proto::Endpoint> eps;
+    size_t start = 0;
+    while (start <= text.size()) {
+      size_t comma = text.find(',', start);
+      std::string part =
+          text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      auto ep = proto::Endpoint::parse(part);
+      if (!ep || ep->port() == 0) {
+        std::cerr << "ntm-dc: relay '" << text << "': '" << part << "' is not ip:port\n";
+        exit_code = 2;
+        return std::nullopt;
+      }
+      eps.push_back(*ep);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    c.relay_endpoints.push_back(std::move(eps));
+  }
+  if (!c.relays.empty() && c.relay_key_file.empty()) {
+    std::cerr << "ntm-dc: relay servers need relay-key-file\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (!c.relay_key_file.empty()) {
+    std::string error;
+    c.relay_key = server::load_secret_file(c.relay_key_file, error);
+    if (!c.relay_key) {
+      std::cerr << "ntm-dc: " << error << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
+  if (c.relay_ticket_lifetime_s < 60 || c.relay_check_interval_ms < 50) {
+    std::cerr << "ntm-dc: relay-ticket-lifetime must be at least 60 s, relay-check-interval "
+                 "at least 50 ms\n";
     exit_code = 2;
     return std::nullopt;
   }

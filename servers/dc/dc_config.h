@@ -9,6 +9,8 @@
 #include "common/cidr.h"
 #include "dc/dns_server.h"
 #include "dc/dns_zone.h"
+#include "crypto/aead.h"
+#include "proto/endpoint.h"
 
 namespace ntm::dc {
 
@@ -30,6 +32,14 @@ struct DcConfig {
   /// Control sessions held at most; beyond it only already registered identities may
   /// handshake (they replace their own session).
   size_t max_sessions = 100000;
+  /// Relay servers (docs/admin.md): each "ip:port[,ip:port]" (one endpoint per family), and
+  /// the relay key this DC shares with them.
+  std::vector<std::string> relays;
+  std::vector<std::vector<proto::Endpoint>> relay_endpoints;  ///< parsed from `relays`
+  std::string relay_key_file;
+  std::optional<crypto::Key> relay_key;      ///< loaded from relay_key_file
+  unsigned relay_ticket_lifetime_s = 86400;  ///< how long a relay ticket is valid
+  unsigned relay_check_interval_ms = 1000;   ///< status requests to every RS endpoint
   std::string log_level = "info";
   std::string port_file;  ///< when set, the bound ports are written here
   bool print_public_key = false;

@@ -61,7 +61,10 @@ DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::Stat
       registry_(cfg.vip4_pool, cfg.vip6_pool, cfg.domain, store),
       handshake_limiter_(cfg.handshake_rate, cfg.handshake_burst),
       next_message_id_(crypto::random_u32()),
-      maintenance_timer_(io) {
+      maintenance_timer_(io),
+      relays_(cfg.relay_endpoints, cfg.relay_key,
+              std::chrono::milliseconds(cfg.relay_check_interval_ms)),
+      relay_timer_(io) {
   // Handshake timestamps of earlier runs: an old message 1 must not replay after a restart.
   if (store_)
     for (auto& row : store_->load_identities())
@@ -99,6 +102,7 @@ bool DcServer::open() {
   for (auto& e : local_endpoints()) spdlog::info("listening on udp {}", e.to_string());
   for (size_t i = 0; i < listeners_.size(); ++i) receive(i);
   schedule_maintenance();
+  if (relays_.configured()) schedule_relay_checks();
   return true;
 }
 
@@ -122,12 +126,14 @@ std::string DcServer::stats_line() const {
   return fmt::format(
       "handshakes={} registrations={} directions={} expired={} reclaimed={} cookie_replies={} "
       "path_challenges={} paths_validated={} sends_suppressed={} send_errors={} "
-      "sessions={} drops: malformed={} bad_source={} mac={} ratelimit={} handshake={} "
-      "unknown_session={} auth={} replay={} session_limit={} store_dropped={}",
+      "sessions={} relayed_directions={} relay_status={} drops: malformed={} bad_source={} "
+      "mac={} ratelimit={} handshake={} unknown_session={} auth={} replay={} session_limit={} "
+      "bad_relay_status={} store_dropped={}",
       s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
       s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
-      s.drop_malformed, s.drop_bad_source, s.drop_mac, s.drop_ratelimit, s.drop_handshake,
-      s.drop_unknown_session, s.drop_auth, s.drop_replay, s.drop_session_limit, s.store_dropped);
+      s.relayed_directions, s.relay_status, s.drop_malformed, s.drop_bad_source, s.drop_mac,
+      s.drop_ratelimit, s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay,
+      s.drop_session_limit, s.drop_relay_status, s.store_dropped);
 }
 
 void DcServer::receive(size_t i) {
@@ -202,6 +208,12 @@ void DcServer::on_datagram(size_t socket, proto::ByteView d, const proto::Endpoi
       return on_handshake(socket, d, from);
     case proto::PacketType::kControl:
       return on_control(socket, d, from);
+    case proto::PacketType::kRelayStatus:
+      if (relays_.on_status(d, from, Clock::now())) {
+        ++stats_.relay_status;
+        return;
+      }
+      return drop(stats_.drop_relay_status, from, "relay status not authenticated or stale");
     default:
       return drop(stats_.drop_malformed, from, "unknown packet type");
   }
@@ -394,6 +406,20 @@ void DcServer::erase_session(uint32_t index) {
   auto p = pending_by_identity_.find(id);
   if (p != pending_by_identity_.end() && p->second == index) pending_by_identity_.erase(p);
   sessions_.erase(it);
+}
+
+void DcServer::schedule_relay_checks() {
+  // Liveness and load of every relay endpoint (relay_directory.h), from a socket of its family.
+  for (auto& [to, req] : relays_.status_requests())
+    for (size_t i = 0; i < listeners_.size(); ++i)
+      if (listeners_[i].v6_only == to.is_v6()) {
+        send_to(i, req, to);
+        break;
+      }
+  relay_timer_.expires_after(std::chrono::milliseconds(cfg_.relay_check_interval_ms));
+  relay_timer_.async_wait([this](std::error_code ec) {
+    if (!ec) schedule_relay_checks();
+  });
 }
 
 void DcServer::schedule_maintenance() {

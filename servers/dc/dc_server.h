@@ -22,6 +22,7 @@
 #include "crypto/static_key.h"
 #include "dc/dc_config.h"
 #include "dc/registry.h"
+#include "dc/relay_directory.h"
 #include "proto/control_message.h"
 #include "proto/response_cache.h"
 
@@ -37,8 +38,14 @@ struct DcStats {
   uint64_t drop_malformed = 0, drop_bad_source = 0, drop_mac = 0, drop_ratelimit = 0,
            drop_handshake = 0, drop_unknown_session = 0, drop_auth = 0, drop_replay = 0,
            drop_session_limit = 0;
-  uint64_t store_dropped = 0;  ///< storage writes lost to a full queue (from BindingStore)
+  uint64_t store_dropped = 0;       ///< storage writes lost to a full queue (from BindingStore)
+  uint64_t relayed_directions = 0;  ///< directions that included a relay (a ticket)
+  uint64_t relay_status = 0;        ///< authenticated answers of relay servers
+  uint64_t drop_relay_status = 0;   ///< relay status datagrams that did not authenticate
 };
+
+/// The paths `to` may use towards `peer`, best first (direction.cpp, docs/protocol.md §7.2).
+std::vector<proto::Candidate> candidates_for(const NodeRecord& to, const NodeRecord& peer);
 
 class DcServer {
  public:
@@ -57,6 +64,8 @@ class DcServer {
   /// The registered node named `fqdn` (lower case, no trailing dot), or null: a read-only
   /// look into the registration table, for the DNS server (dns_zone.h).
   const NodeRecord* find_node(const std::string& fqdn) { return registry_.find_fqdn(fqdn); }
+  /// Relay servers answering their status requests now.
+  size_t relays_alive() const { return relays_.alive(Clock::now()); }
 
  private:
   /// Datagrams read per recvmmsg call, and the largest one accepted (control messages are a
@@ -129,8 +138,18 @@ class DcServer {
   void persist_identity(const ControlSession& s);
   // direction.cpp
   void on_direction_request(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
+  struct RelayGrant {  ///< one node's part of a relay session
+    proto::Endpoint endpoint;
+    proto::Bytes ticket;
+    crypto::Key key{};
+    uint8_t side = 0;
+  };
   void send_route_direction(const NodeRecord& to, const NodeRecord& peer, uint32_t direction_id,
-                            const crypto::Key& temporal_key, proto::Role role);
+                            const crypto::Key& temporal_key, proto::Role role,
+                            const std::vector<proto::Candidate>& candidates,
+                            const RelayGrant* relay);
+  // relay probes (dc_server.cpp)
+  void schedule_relay_checks();
 
   asio::io_context& io_;
   DcConfig cfg_;
@@ -158,6 +177,8 @@ class DcServer {
   std::map<uint32_t, Outstanding> outstanding_;  // by message ID
   uint32_t next_message_id_;
   asio::steady_timer maintenance_timer_;
+  RelayDirectory relays_;
+  asio::steady_timer relay_timer_;
   server::LogLimiter drop_log_{10}, event_log_{20};
   mutable DcStats stats_;
 };

@@ -1,19 +1,28 @@
 // Direction requests and route directions at the DC (paper 002 Fig. 3 steps 2 and 15-16;
-// with one DC for both nodes, steps 3-14 collapse into a registry lookup).
+// with one DC for both nodes, steps 3-14 collapse into a registry lookup; Fig. 5 steps 14-15,
+// the relay, become a ticket the DC signs — docs/protocol.md §7.2, §7.9, §12).
 //
 // 1. the MN's direction request names the CN by FQDN or by vIP
 // 2. the DC answers with the CN's vIPs at once (direction response)
 // 3. it draws a direction ID and a temporal key
-// 4. it picks the initiator: the side that can reach the other (the CN when only the MN is
-//    reachable, as in the paper's figure; otherwise the MN)
-// 5. it sends route directions to both nodes in parallel — not one after the other as in
-//    the paper — so the tunnel exchange starts as soon as both have theirs
+// 4. each node gets the other's path candidates, best first: private (LAN) endpoints when
+//    both sit behind the same public address, then the peer's NAT-mapped endpoint, or its
+//    public addresses when no NAT hides it — only in families the receiver has
+// 5. a relay when the path is uncertain (both behind NAT) or impossible (families that do
+//    not meet): the least loaded live RS with an endpoint in each node's family, a ticket for
+//    the two identities and each node's side key
+// 6. roles: the CN sends the tunnel request (role 1) to every candidate and through the
+//    relay; the MN punches towards the CN's candidates and answers the first request that
+//    gets through, so the MN — whose application is waiting — has a tunnel one DC round trip
+//    plus one node-to-node trip after it asked
+// 7. route directions to both nodes in parallel — not one after the other as in the paper
 #include <arpa/inet.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
+#include <ctime>
 
 #include "dc/dc_server.h"
 
@@ -24,7 +33,76 @@ std::string lower(std::string s) {
   if (!s.empty() && s.back() == '.') s.pop_back();
   return s;
 }
+
+int family(const proto::Endpoint& e) {
+  return e.is_v4() ? AF_INET : AF_INET6;
+}
+
+bool loopback(const proto::Endpoint& e) {
+  if (e.is_v4())
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(e.sa())->sin_addr.s_addr) >> 24) == 127;
+  return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6*>(e.sa())->sin6_addr);
+}
+
+/// Private or local scope: RFC 1918, shared (RFC 6598), link-local, loopback, ULA (fc00::/7).
+bool private_scope(const proto::Endpoint& e) {
+  if (e.is_v4()) {
+    uint32_t a = ntohl(reinterpret_cast<const sockaddr_in*>(e.sa())->sin_addr.s_addr);
+    return (a >> 24) == 10 || (a >> 20) == 0xac1 || (a >> 16) == 0xc0a8 || (a >> 22) == 0x191 ||
+           (a >> 16) == 0xa9fe || (a >> 24) == 127;
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6*>(e.sa())->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(&a) || IN6_IS_ADDR_LINKLOCAL(&a) || (a.s6_addr[0] & 0xfe) == 0xfc;
+}
+
+bool same_address(const proto::Endpoint& a, const proto::Endpoint& b) {
+  if (a.is_v4() != b.is_v4()) return false;
+  if (a.is_v4())
+    return reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in*>(b.sa())->sin_addr.s_addr;
+  return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr,
+                     &reinterpret_cast<const sockaddr_in6*>(b.sa())->sin6_addr, 16) == 0;
+}
+
+/// Whether `n` can send to an address of `fam`: it reached the DC in that family, or it has an
+/// address of that family other than a loopback one.
+bool has_family(const NodeRecord& n, int fam) {
+  if (family(n.nat_address) == fam) return true;
+  for (auto& e : n.real_addresses)
+    if (family(e) == fam && !loopback(e)) return true;
+  return false;
+}
+
+constexpr size_t kMaxCandidates = 8;
+
 }  // namespace
+
+/// Step 4: the paths `to` may use towards `peer`, best first.
+std::vector<proto::Candidate> candidates_for(const NodeRecord& to, const NodeRecord& peer) {
+  std::vector<proto::Candidate> out;
+  auto add = [&](proto::CandidateKind kind, const proto::Endpoint& e) {
+    if (out.size() >= kMaxCandidates || !has_family(to, family(e))) return;
+    // A loopback address reaches the peer only from the same host.
+    if (loopback(e) && !loopback(to.nat_address)) return;
+    for (auto& c : out)
+      if (c.endpoint == e) return;
+    out.push_back({kind, e});
+  };
+  bool same_site = same_address(to.nat_address, peer.nat_address);
+  if (peer.reachable()) {
+    add(proto::CandidateKind::kPublic, peer.nat_address);
+    // Its addresses in the other family (a dual-stack peer for an IPv6-only node).
+    for (auto& e : peer.real_addresses)
+      if (family(e) != family(peer.nat_address) && (!private_scope(e) || same_site))
+        add(proto::CandidateKind::kPublic, e);
+    return out;
+  }
+  if (same_site)  // behind the same NAT: its LAN addresses first (paper 000: private first)
+    for (auto& e : peer.real_addresses)
+      if (!(e == peer.nat_address)) add(proto::CandidateKind::kLan, e);
+  add(proto::CandidateKind::kMapped, peer.nat_address);
+  return out;
+}
 
 void DcServer::on_direction_request(ControlSession& s, uint32_t index,
                                     const proto::ControlMessage& m) {
@@ -71,18 +149,27 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
                                      "a node cannot direct a tunnel to itself"));
-  proto::Role mn_role;  // 4
-  if (cn->reachable()) {
-    mn_role = proto::Role::kInitiator;
-  } else if (mn->reachable()) {
-    mn_role = proto::Role::kResponder;
-  } else {
+  auto now = Clock::now();
+  std::vector<proto::Candidate> to_cn = candidates_for(*mn, *cn);  // 4
+  std::vector<proto::Candidate> to_mn = candidates_for(*cn, *mn);
+  bool direct = !to_cn.empty() && !to_mn.empty();
+  bool need_relay = !direct || (!mn->reachable() && !cn->reachable());  // 5
+  std::optional<RelayDirectory::Choice> relay;
+  if (auto failed = m.get_endpoint(proto::AttrType::kFailedRelay)) {
     if (event_log_.allow())
-      spdlog::info("direction {} -> {}: both behind NAT, no relay configured", mn->fqdn, cn->fqdn);
+      spdlog::info("{} reports relay {} failed", mn->fqdn, failed->to_string());
+    relays_.report_failure(*failed, now);
+  }
+  if (need_relay && relays_.configured())
+    relay = relays_.choose(family(cn->nat_address), family(mn->nat_address), now);
+  if (!direct && !relay) {
+    if (event_log_.allow())
+      spdlog::info("direction {} -> {}: no common address family and no relay server", mn->fqdn,
+                   cn->fqdn);
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
-                                     "both nodes are behind NAT and no relay server is "
-                                     "configured"));
+                                     "the nodes have no address family in common and no relay "
+                                     "server is available"));
   }
   uint32_t direction_id = crypto::random_u32() | 1;  // 3
   crypto::Key temporal_key;
@@ -96,22 +183,39 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   resp.add(proto::AttrType::kPeerStaticKey, cn->identity);
   respond(s, index, m, std::move(resp));
 
+  // The ticket names the CN as side 1 (identity A) and the MN as side 2.
+  RelayGrant grant_cn, grant_mn;
+  if (relay) {
+    uint32_t session_id;
+    do session_id = crypto::random_u32();
+    while (session_id == 0);
+    uint32_t expiry = uint32_t(time(nullptr)) + cfg_.relay_ticket_lifetime_s;
+    proto::Bytes ticket = relays_.issue_ticket(session_id, expiry, cn->identity, mn->identity);
+    grant_cn = {relay->endpoint_a, ticket, relays_.side_key(1, ticket), 1};
+    grant_mn = {relay->endpoint_b, ticket, relays_.side_key(2, ticket), 2};
+    ++stats_.relayed_directions;
+  }
   ++stats_.directions;
   if (event_log_.allow())
-    spdlog::info("direction {} -> {} id {:08x}: {} sends the tunnel request to {}", mn->fqdn,
-                 cn->fqdn, direction_id, mn_role == proto::Role::kInitiator ? mn->fqdn : cn->fqdn,
-                 mn_role == proto::Role::kInitiator ? cn->nat_address.to_string()
-                                                    : mn->nat_address.to_string());
-  proto::Role cn_role =
-      mn_role == proto::Role::kInitiator ? proto::Role::kResponder : proto::Role::kInitiator;
-  send_route_direction(*cn, *mn, direction_id, temporal_key, cn_role);  // 5
-  send_route_direction(*mn, *cn, direction_id, temporal_key, mn_role);
+    spdlog::info(
+        "direction {} -> {} id {:08x}: {} sends the tunnel request; {} candidates "
+        "each way{}{}",
+        mn->fqdn, cn->fqdn, direction_id, cn->fqdn, to_mn.size(), relay ? ", relay " : "",
+        relay ? relay->endpoint_a.to_string() + " / " + relay->endpoint_b.to_string() : "");
+  send_route_direction(*cn, *mn, direction_id, temporal_key, proto::Role::kInitiator, to_mn,
+                       relay ? &grant_cn : nullptr);  // 6, 7
+  send_route_direction(*mn, *cn, direction_id, temporal_key, proto::Role::kResponder, to_cn,
+                       relay ? &grant_mn : nullptr);
   sodium_memzero(temporal_key.data(), temporal_key.size());
+  sodium_memzero(grant_cn.key.data(), grant_cn.key.size());
+  sodium_memzero(grant_mn.key.data(), grant_mn.key.size());
 }
 
 void DcServer::send_route_direction(const NodeRecord& to, const NodeRecord& peer,
                                     uint32_t direction_id, const crypto::Key& temporal_key,
-                                    proto::Role role) {
+                                    proto::Role role,
+                                    const std::vector<proto::Candidate>& candidates,
+                                    const RelayGrant* relay) {
   proto::ControlMessage rd(proto::MessageType::kRouteDirection, next_message_id_++);
   rd.add_u32(proto::AttrType::kDirectionId, direction_id);
   rd.add(proto::AttrType::kTemporalKey, temporal_key);
@@ -120,22 +224,13 @@ void DcServer::send_route_direction(const NodeRecord& to, const NodeRecord& peer
   rd.add(proto::AttrType::kPeerStaticKey, peer.identity);
   if (peer.vip4) rd.add(proto::AttrType::kPeerVip4, proto::ByteView(peer.vip4->data(), 4));
   if (peer.vip6) rd.add(proto::AttrType::kPeerVip6, proto::ByteView(peer.vip6->data(), 16));
-  // Where to send the tunnel request: the peer as the DC sees it. Its self-reported
-  // addresses are added only when both sit behind the same public address (same LAN).
-  rd.add_endpoint(proto::AttrType::kPeerEndpoint, peer.nat_address);
-  auto same_site = [&] {
-    proto::Endpoint a = peer.nat_address, b = to.nat_address;
-    if (a.is_v4() != b.is_v4()) return false;
-    if (a.is_v4())
-      return reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr.s_addr ==
-             reinterpret_cast<const sockaddr_in*>(b.sa())->sin_addr.s_addr;
-    return std::memcmp(&reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr,
-                       &reinterpret_cast<const sockaddr_in6*>(b.sa())->sin6_addr, 16) == 0;
-  };
-  if (!peer.reachable() && same_site())
-    for (auto& e : peer.real_addresses)
-      if (!(e == peer.nat_address)) rd.add_endpoint(proto::AttrType::kPeerEndpoint, e);
-
+  for (auto& c : candidates) rd.add_candidate(c);
+  if (relay) {
+    rd.add_endpoint(proto::AttrType::kRelayEndpoint, relay->endpoint);
+    rd.add(proto::AttrType::kRelayTicket, relay->ticket);
+    rd.add(proto::AttrType::kRelayKey, relay->key);
+    rd.add_u8(proto::AttrType::kRelaySide, relay->side);
+  }
   send_request(to.session_index, rd.encode());
 }
 

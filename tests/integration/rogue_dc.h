@@ -90,7 +90,7 @@ class RogueDc {
     rd.add(proto::AttrType::kPeerStaticKey, peer_static);
     rd.add(proto::AttrType::kPeerVip4,
            proto::ByteView(reinterpret_cast<const uint8_t*>(&peer.vip4), 4));
-    rd.add_endpoint(proto::AttrType::kPeerEndpoint, peer_endpoint);
+    rd.add_candidate({proto::CandidateKind::kPublic, peer_endpoint});
     return rd;
   }
 

@@ -9,9 +9,11 @@
 #        |                   |                   |                 |
 #       na                  nb                  n6                ng
 #
-# 1. na (behind NAT) -> ng (global): the DC makes na the initiator; TCP through the tunnel,
-#    both directions, byte for byte.
-# 2. na -> nb: both behind NAT and no relay: the DC cannot direct a tunnel (EHOSTUNREACH).
+# 1. na (behind NAT) -> ng (global): the DC makes the CN (ng) the initiator (docs/protocol.md
+#    §7.2) and na punches; TCP through the tunnel, both directions, byte for byte.
+# 2. na -> nb: both behind NAT and no relay configured: the DC still directs the tunnel, with
+#    each node's NAT-mapped candidate, for the nodes to punch (§7.9; whether it opens depends
+#    on the NATs — tests/net/test_paths.sh covers the matrix with a relay).
 # 3. n6 (IPv6-only) -> ng over an IPv6 underlay: TCP with full-size segments, whose outer
 #    packets are exactly 1500 bytes (counted on rtr-6); UDP between the nodes' IPv6 vIPs, up
 #    to the largest datagram. The DC hands out the address it sees a node at, so the node on
@@ -54,8 +56,8 @@ bg_wait_line node-ng '^ready' 30
 node na na 198.18.0.11:7100 client ng.dc1.ntm.test 7000 --bytes 1000000
 bg_wait_line node-na '^(ok|fail|error) ' 120
 grep -q '^ok conns=1 bytes=1000000' "$(log_of na)" || die "na -> ng: $(grep -E '^(fail|error)' "$(log_of na)")"
-grep -q 'direction na.dc1.ntm.test -> ng.dc1.ntm.test .*: na.dc1.ntm.test sends the tunnel request' \
-  "$(bg_log dc)" || die "the DC did not make na (behind NAT) the initiator"
+grep -q 'direction na.dc1.ntm.test -> ng.dc1.ntm.test .*: ng.dc1.ntm.test sends the tunnel request' \
+  "$(bg_log dc)" || die "the DC did not make ng (the CN) the initiator"
 pass "na (behind rtr-a's NAT) -> ng: 1 MB echoed byte for byte through the tunnel"
 
 # --- 2. Both behind NAT ------------------------------------------------------------------------
@@ -63,9 +65,11 @@ node nb nb 198.18.0.11:7100 info # registers, and stays registered after it exit
 bg_wait_line node-nb '^info ' 30
 node na na2 198.18.0.11:7100 resolve nb.dc1.ntm.test
 bg_wait_line node-na2 '^(resolved|error) ' 60
-grep -q '^error errno=EHOSTUNREACH' "$(log_of na2)" ||
+grep -q '^resolved vip=100\.64\.' "$(log_of na2)" ||
   die "na -> nb: $(grep -E '^(resolved|error)' "$(log_of na2)")"
-pass "na -> nb, both behind NAT: EHOSTUNREACH (no relay yet)"
+grep -q 'direction na2.dc1.ntm.test -> nb.dc1.ntm.test .*: nb.dc1.ntm.test sends the tunnel request; 1 candidates each way$' \
+  "$(bg_log dc)" || die "the DC did not direct na2 -> nb with one candidate each way and no relay"
+pass "na -> nb, both behind NAT, no relay: directed for punching (nb's vIP resolved)"
 
 # --- 3. IPv6 underlay, outer packets of 1500 bytes --------------------------------------------
 n rtr-6 nft -f - <<'EOF'

@@ -10,9 +10,11 @@
 #include <sodium.h>
 
 #include "crypto/cookie.h"
+#include "crypto/relay_auth.h"
 #include "crypto/session.h"
 #include "proto/endpoint.h"
 #include "proto/messages.h"
+#include "proto/relay.h"
 
 namespace ntm::protocol_doc {
 namespace {
@@ -83,7 +85,9 @@ std::string render_value(uint16_t type, ByteView v) {
       return inet_ntop(AF_INET6, v.data(), text, sizeof text);
     case AttrType::kRealAddress:
     case AttrType::kNatAddress:
-    case AttrType::kPeerEndpoint: {
+    case AttrType::kPeerEndpoint:
+    case AttrType::kRelayEndpoint:
+    case AttrType::kFailedRelay: {
       auto e = proto::Endpoint::decode(v);
       return e ? "family " + std::to_string(v[0]) + ", port " + std::to_string(e->port()) +
                      ", address → " + e->to_string()
@@ -112,6 +116,20 @@ std::string render_value(uint16_t type, ByteView v) {
     case AttrType::kHandshakeSeq:
       return std::to_string(proto::get_u32(v.data())) +
              (proto::get_u32(v.data()) == 0 ? " (first handshake: psk = T)" : " (rekey)");
+    case AttrType::kCandidate: {
+      auto e = proto::Endpoint::decode(v.subspan(1));
+      const char* kind = v[0] == 1   ? "1 = lan"
+                         : v[0] == 2 ? "2 = public"
+                         : v[0] == 3 ? "3 = mapped"
+                                     : "?";
+      return std::string("kind ") + kind + ", endpoint → " + (e ? e->to_string() : "(invalid)");
+    }
+    case AttrType::kRelayTicket:
+      return "88-byte relay ticket (§12.3)";
+    case AttrType::kRelayKey:
+      return "32-byte side key";
+    case AttrType::kRelaySide:
+      return std::to_string(v[0]);
   }
   return "";
 }
@@ -192,6 +210,13 @@ const Inputs& inputs() {
   return in;
 }
 
+Bytes example_relay_ticket() {
+  const Inputs& in = inputs();
+  return crypto::RelayKeys(in.relay_key)
+      .issue_ticket(in.relay_session_id, in.relay_expiry, crypto::public_key(in.bob_static),
+                    crypto::public_key(in.alice_static));
+}
+
 std::string hex(ByteView b) {
   static const char* digits = "0123456789abcdef";
   std::string s;
@@ -253,6 +278,18 @@ const char* attr_name(uint16_t type) {
       return "PathToken";
     case AttrType::kHandshakeSeq:
       return "HandshakeSeq";
+    case AttrType::kCandidate:
+      return "Candidate";
+    case AttrType::kRelayEndpoint:
+      return "RelayEndpoint";
+    case AttrType::kRelayTicket:
+      return "RelayTicket";
+    case AttrType::kRelayKey:
+      return "RelayKey";
+    case AttrType::kRelaySide:
+      return "RelaySide";
+    case AttrType::kFailedRelay:
+      return "FailedRelay";
   }
   return type == 0x000C ? "(unused)" : "unknown";
 }
@@ -448,6 +485,12 @@ std::vector<std::pair<std::string, std::string>> input_values() {
       {"tunnel_message_counter", fmt("%016llx", in.tunnel_message_counter)},
       {"dc_path_token", fmt("%016llx", in.dc_path_token)},
       {"tunnel_path_token", fmt("%016llx", in.tunnel_path_token)},
+      {"relay_key", hex(view(in.relay_key))},
+      {"relay_session_id", fmt("%08llx", in.relay_session_id)},
+      {"relay_expiry", fmt("%08llx", in.relay_expiry)},
+      {"relay_bind_counter", fmt("%016llx", in.relay_bind_counter)},
+      {"punch_counter", fmt("%016llx", in.punch_counter)},
+      {"status_sequence", fmt("%016llx", in.status_sequence)},
   };
 }
 
@@ -474,6 +517,13 @@ std::vector<std::pair<std::string, std::string>> derived_values() {
       {"data_i2r", hex(view(ths.k1))},
       {"data_r2i", hex(view(ths.k2))},
       {"rekey_secret", hex(view(ths.rekey_secret))},
+      {"relay_ticket_key", hex(view(crypto::kdf(in.relay_key, "ntm relay ticket")))},
+      {"relay_status_key", hex(view(crypto::kdf(in.relay_key, "ntm relay status")))},
+      {"relay_side_key_1",
+       hex(view(crypto::RelayKeys(in.relay_key).side_key(1, example_relay_ticket())))},
+      {"relay_side_key_2",
+       hex(view(crypto::RelayKeys(in.relay_key).side_key(2, example_relay_ticket())))},
+      {"punch_key", hex(view(crypto::punch_key(in.temporal_key, in.direction_id)))},
   };
 }
 
@@ -634,13 +684,14 @@ std::vector<Example> build_examples() {
   rd.add(AttrType::kPeerStaticKey, view(alice_pub));
   rd.add(AttrType::kPeerVip4, addr4("100.64.0.2"));
   rd.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::2"));
-  rd.add_endpoint(AttrType::kPeerEndpoint, ep("198.51.100.7:40000"));
-  add_control("route-direction", "Route direction to the initiator (DC → bob)",
-              "Fig. 3 steps 12/15 collapsed: bob is behind a NAT and alice is reachable, so bob "
-              "initiates and sends the tunnel request to alice's NAT address. The temporal key "
-              "is the fixed input temporal_key; PeerStaticKey is alice's identity, which the "
-              "tunnel handshake will make alice prove. DC message ID 0x4c3b0001.",
-              rd);
+  rd.add_candidate({proto::CandidateKind::kPublic, ep("198.51.100.7:40000")});
+  add_control(
+      "route-direction", "Route direction to the initiator (DC → bob)",
+      "Fig. 3 steps 12/15 collapsed: bob (the CN) is the initiator (§7.2) and sends the "
+      "tunnel request to alice's one candidate, her public address (kind 2). The temporal key "
+      "is the fixed input temporal_key; PeerStaticKey is alice's identity, which the "
+      "tunnel handshake will make alice prove. DC message ID 0x4c3b0001.",
+      rd);
 
   ControlMessage rd2(MessageType::kRouteDirection, 0x4c3b0002);
   rd2.add_u32(AttrType::kDirectionId, in.direction_id);
@@ -650,11 +701,12 @@ std::vector<Example> build_examples() {
   rd2.add(AttrType::kPeerStaticKey, view(bob_pub));
   rd2.add(AttrType::kPeerVip4, addr4("100.64.0.3"));
   rd2.add(AttrType::kPeerVip6, addr6("fd00:6e74:6d::3"));
-  rd2.add_endpoint(AttrType::kPeerEndpoint, ep("203.0.113.9:61001"));
+  rd2.add_candidate({proto::CandidateKind::kMapped, ep("203.0.113.9:61001")});
   add_control("route-direction-responder", "Route direction to the responder (DC → alice)",
               "Same direction ID and temporal key; alice waits for bob's tunnel request. "
-              "PeerStaticKey is bob's identity; PeerEndpoint is bob's NAT outside address "
-              "(unused by a responder). DC message ID 0x4c3b0002.",
+              "PeerStaticKey is bob's identity; the Candidate is bob's NAT outside address "
+              "(kind 3, mapped), which alice punches towards (§7.9). DC message ID "
+              "0x4c3b0002.",
               rd2);
 
   ControlMessage ack(MessageType::kRouteDirectionAck, 0x4c3b0001);
@@ -744,7 +796,8 @@ std::vector<Example> build_examples() {
        "built from bob_static_private, alice_static_public, bob's fixed tunnel "
        "ephemeral key, psk = temporal_key and the prologue \"NTM tunnel v1\" ‖ "
        "5a 17 c0 d3; its payload is the tunnel request above. Sent to every "
-       "PeerEndpoint of bob's route direction. 40 + 24 + 16 = 80 bytes.",
+       "direct Candidate of bob's route direction (and through the relay, if any). 40 + 24 + 16 = "
+       "80 bytes.",
        ths.msg1, list_tunnel_hs(ths.msg1, "bob_tunnel_ephemeral_public", "tunnel-request")});
   out.push_back(
       {"tunnel-handshake-response", "Tunnel handshake message 2: tunnel response (alice → bob)",
@@ -780,6 +833,146 @@ std::vector<Example> build_examples() {
                  "and the nonce is " +
                      nonce_hex(in.data_counter) + ". 36 + 32 = 68 bytes.",
                  dp, list_sealed(dp, "data_i2r", "the inner IPv4 packet")});
+
+  // Relays and punches (§7.9, §12).
+  const Bytes ticket = example_relay_ticket();
+  crypto::RelayKeys relay(in.relay_key);
+  const Key side1 = relay.side_key(1, ticket);
+  auto list_ticket = [&](Listing& l, size_t off) {
+    ByteView t = ByteView(ticket);
+    l.field(off, t.subspan(0, 4), fmt("ticket: session ID = 0x%08llx", in.relay_session_id));
+    l.field(off + 4, t.subspan(4, 4),
+            fmt("ticket: expiry = %llu (Unix seconds, 2026-01-02)", in.relay_expiry));
+    l.field(off + 8, t.subspan(8, 32), "ticket: identity A = bob_static_public");
+    l.field(off + 40, t.subspan(40, 32), "ticket: identity B = alice_static_public");
+    l.field(off + 72, t.subspan(72, 16), "ticket: MAC(relay_ticket_key, ticket bytes 0..71)");
+  };
+  {
+    const Key alice_pub = crypto::public_key(in.alice_static);
+    ControlMessage rd(MessageType::kRouteDirection, 0x4c3b0003);
+    rd.add_u32(AttrType::kDirectionId, in.direction_id);
+    rd.add(AttrType::kTemporalKey, view(in.temporal_key));
+    rd.add_u8(AttrType::kRole, 1);
+    rd.add_string(AttrType::kPeerFqdn, "alice.dc.ntm.test");
+    rd.add(AttrType::kPeerStaticKey, view(alice_pub));
+    rd.add(AttrType::kPeerVip4, addr4("100.64.0.2"));
+    rd.add_candidate({proto::CandidateKind::kLan, ep("192.168.1.20:40000")});
+    rd.add_candidate({proto::CandidateKind::kMapped, ep("198.51.100.7:40000")});
+    rd.add_endpoint(AttrType::kRelayEndpoint, ep("192.0.2.20:7300"));
+    rd.add(AttrType::kRelayTicket, ticket);
+    rd.add(AttrType::kRelayKey, view(side1));
+    rd.add_u8(AttrType::kRelaySide, 1);
+    add_control("route-direction-relayed",
+                "Route direction with path candidates and a relay (DC → bob)",
+                "§7.9: the variant of the route direction above when alice is behind a NAT too "
+                "(both share the LAN 192.168.1.0/24 behind the same NAT, so her private "
+                "endpoint comes first) and the DC grants a relay session: alice's candidates "
+                "best first, then the relay server bob binds to, the 88-byte ticket (its "
+                "fields in §12.3 and in the relay-bind example), bob's side key "
+                "relay_side_key_1 and his side 1 (identity A of the ticket).",
+                rd);
+  }
+  {
+    Bytes b = crypto::make_relay_bind(1, in.relay_bind_counter, ticket, side1);
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x08 relay bind");
+    l.field(1, m.subspan(1, 1), "side = 1 (bob is identity A of the ticket)");
+    l.field(2, m.subspan(2, 2), "reserved, zero");
+    l.field(4, m.subspan(4, 8), "counter = 1 (u64, higher than any earlier bind of this side)");
+    list_ticket(l, 12);
+    l.field(100, m.subspan(100, 16), "MAC(relay_side_key_1, bytes 0..99)");
+    out.push_back({"relay-bind", "Relay bind (bob → RS)",
+                   "§12.4: bob binds his endpoint (as the RS sees it) to side 1 of the relay "
+                   "session, with the ticket and side key from the route direction above. "
+                   "116 bytes.",
+                   b, l.str()});
+  }
+  {
+    Bytes b = crypto::make_relay_bind_ack(1, in.relay_session_id, in.relay_bind_counter, side1);
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x09 relay bind ack");
+    l.field(1, m.subspan(1, 1), "side = 1");
+    l.field(2, m.subspan(2, 2), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("session ID = 0x%08llx", in.relay_session_id));
+    l.field(8, m.subspan(8, 8), "counter = 1 (the bind's)");
+    l.field(16, m.subspan(16, 16), "MAC(relay_side_key_1, bytes 0..15)");
+    out.push_back({"relay-bind-ack", "Relay bind ack (RS → bob)",
+                   "§12.4: the RS accepted the bind above. 32 bytes.", b, l.str()});
+  }
+  {
+    Bytes b(proto::kRelayHeaderSize);
+    proto::write_relay_header(b.data(), in.relay_session_id);
+    Bytes inner = seal(ths.k1, in.alice_tunnel_id, in.data_counter, proto::PacketType::kData,
+                       example_inner_packet());
+    b.insert(b.end(), inner.begin(), inner.end());
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x07 relay data");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("session ID = 0x%08llx", in.relay_session_id));
+    l.field(8, m.subspan(8), "the data packet of §10.26 (68 bytes), unchanged");
+    out.push_back({"relay-data", "Relay data (bob → RS → alice)",
+                   "§12.2: the data packet example sent through the relay session: the RS "
+                   "forwards the whole datagram unchanged to the other side's bound endpoint. "
+                   "8 + 68 = 76 bytes.",
+                   b, l.str()});
+  }
+  {
+    Bytes b = crypto::make_punch(in.direction_id, in.punch_counter,
+                                 crypto::punch_key(in.temporal_key, in.direction_id));
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x0a punch");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("direction ID = 0x%08llx", in.direction_id));
+    l.field(8, m.subspan(8, 8), "counter = 3 (the third round of punches)");
+    l.field(16, m.subspan(16, 16), "MAC(punch_key, bytes 0..15)");
+    out.push_back({"punch", "Punch (alice → bob's candidates)",
+                   "§7.9: the responder alice punches towards each of bob's direct "
+                   "candidates; punch_key = KDF(temporal_key, \"ntm punch\", direction ID). "
+                   "32 bytes.",
+                   b, l.str()});
+  }
+  {
+    Bytes b = relay.make_status_request(in.status_sequence);
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x0b relay status request");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 8), "sequence = 0x11 (u64, increasing)");
+    l.field(12, m.subspan(12, 16), "MAC(relay_status_key, bytes 0..11)");
+    out.push_back({"relay-status-request", "Relay status request (DC → RS)",
+                   "§12.5: the DC's liveness and load query. 28 bytes.", b, l.str()});
+  }
+  {
+    Bytes b = relay.make_status(in.status_sequence, 12, 123456);
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x0c relay status");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 8), "sequence = 0x11 (the request's)");
+    l.field(12, m.subspan(12, 4), "sessions = 12");
+    l.field(16, m.subspan(16, 8), "packets = 123456 (relayed since the RS started)");
+    l.field(24, m.subspan(24, 16), "MAC(relay_status_key, bytes 0..23)");
+    out.push_back({"relay-status", "Relay status (RS → DC)",
+                   "§12.5: the answer to the request above. 40 bytes.", b, l.str()});
+  }
+  {
+    Bytes b(proto::kRelayNoticeSize);
+    b[0] = uint8_t(proto::PacketType::kRelayNotice);
+    proto::put_u32(&b[4], in.relay_session_id);
+    Listing l;
+    ByteView m(b);
+    l.field(0, m.subspan(0, 1), "packet type = 0x0d relay notice");
+    l.field(1, m.subspan(1, 3), "reserved, zero");
+    l.field(4, m.subspan(4, 4), fmt("session ID = 0x%08llx", in.relay_session_id));
+    out.push_back({"relay-notice", "Relay notice (RS → a node)",
+                   "§12.4: relay data for the session came from an address no side is bound "
+                   "to (perhaps the node's NAT gave it a new port): bind again. 8 bytes.",
+                   b, l.str()});
+  }
   return out;
 }
 

@@ -51,7 +51,17 @@ struct Inputs {
   uint64_t tunnel_message_counter = 0x2a;
   uint64_t dc_path_token = 0x70a7c4a11e9e0001;
   uint64_t tunnel_path_token = 0x70a7c4a11e9e0002;
+  // Relays and punches (§7.9, §12).
+  Key relay_key = sequential_key(0x71);  ///< shared by the DC and its relay servers
+  uint32_t relay_session_id = 0x5e55a001;
+  uint32_t relay_expiry = 1767312000;  ///< 2026-01-02T00:00:00Z
+  uint64_t relay_bind_counter = 1;
+  uint64_t punch_counter = 3;
+  uint64_t status_sequence = 0x11;
 };
+/// The relay ticket of the examples (88 bytes): session relay_session_id between bob (A, the
+/// initiator) and alice (B), valid until relay_expiry.
+Bytes example_relay_ticket();
 const Inputs& inputs();
 
 /// The node ⇄ DC handshake with fixed ephemeral keys, built with crypto::SymmetricState (the

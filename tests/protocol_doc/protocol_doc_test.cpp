@@ -28,6 +28,7 @@
 #include "crypto/anti_replay.h"
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
+#include "crypto/relay_auth.h"
 #include "crypto/session.h"
 #include "crypto/tunnel_handshake.h"
 #include "dc/dc_config.h"
@@ -35,6 +36,7 @@
 #include "packet/tunnel_table.h"
 #include "proto/control_message.h"
 #include "proto/messages.h"
+#include "proto/relay.h"
 #include "proto/response_cache.h"
 #include "reference.h"
 
@@ -231,6 +233,11 @@ Bytes ep(uint8_t family, const Bytes& addr, uint16_t port) {
   std::copy(addr.begin(), addr.end(), b.begin() + 3);
   return b;
 }
+/// A Candidate attribute's value: kind, then the endpoint.
+Bytes cand(uint8_t kind, Bytes endpoint) {
+  endpoint.insert(endpoint.begin(), kind);
+  return endpoint;
+}
 Bytes kb(const Key& k) {
   return Bytes(k.begin(), k.end());
 }
@@ -331,6 +338,14 @@ const std::vector<std::string> kExpectedExamples = {
     "tunnel-handshake-response",
     "tunnel-message",
     "data",
+    "route-direction-relayed",
+    "relay-bind",
+    "relay-bind-ack",
+    "relay-data",
+    "punch",
+    "relay-status-request",
+    "relay-status",
+    "relay-notice",
 };
 /// The examples that are control-message plaintexts (the rest are whole UDP payloads).
 const std::set<std::string> kControlExamples = {
@@ -349,6 +364,7 @@ const std::set<std::string> kControlExamples = {
     "error",
     "path-challenge",
     "path-response",
+    "route-direction-relayed",
 };
 
 class ProtocolDoc : public ::testing::Test {
@@ -382,7 +398,7 @@ TEST_F(ProtocolDoc, EveryExpectedExampleIsPresentAndNoOther) {
   std::set<uint8_t> packets;
   for (auto& [n, b] : examples())
     if (!kControlExamples.count(n) && !b.empty()) packets.insert(b[0]);
-  for (uint8_t t = 0x01; t <= 0x06; ++t)
+  for (uint8_t t = 0x01; t <= 0x0D; ++t)
     EXPECT_TRUE(packets.count(t)) << "no example of packet type " << int(t);
 }
 
@@ -811,11 +827,12 @@ TEST_F(ProtocolDoc, RouteDirections) {
                            {0x0013, kb(derived_key("alice_static_public"))},
                            {0x0011, ip4("100.64.0.2")},
                            {0x0012, ip6("fd00:6e74:6d::2")},
-                           {0x000B, ep(4, ip4("198.51.100.7"), 40000)}}});
+                           {0x0016, cand(2, ep(4, ip4("198.51.100.7"), 40000))}}});
   ASSERT_TRUE(m);
   EXPECT_EQ(m->get_key(AttrType::kTemporalKey), T);
   EXPECT_EQ(m->get_u8(AttrType::kRole), uint8_t(proto::Role::kInitiator));
-  EXPECT_EQ(m->get_endpoints(AttrType::kPeerEndpoint).at(0).to_string(), "198.51.100.7:40000");
+  EXPECT_EQ(m->get_candidates().at(0).endpoint.to_string(), "198.51.100.7:40000");
+  EXPECT_EQ(m->get_candidates().at(0).kind, proto::CandidateKind::kPublic);
   EXPECT_FALSE(proto::is_response(m->type));
   auto m2 = check_message("route-direction-responder", ex("route-direction-responder"),
                           {0x05,
@@ -827,7 +844,7 @@ TEST_F(ProtocolDoc, RouteDirections) {
                             {0x0013, kb(derived_key("bob_static_public"))},
                             {0x0011, ip4("100.64.0.3")},
                             {0x0012, ip6("fd00:6e74:6d::3")},
-                            {0x000B, ep(4, ip4("203.0.113.9"), 61001)}}});
+                            {0x0016, cand(3, ep(4, ip4("203.0.113.9"), 61001))}}});
   ASSERT_TRUE(m2);
   EXPECT_EQ(m2->get_u8(AttrType::kRole), uint8_t(proto::Role::kResponder));
   // Each node is told the other's identity: the key its tunnel handshake will demand.
@@ -835,6 +852,148 @@ TEST_F(ProtocolDoc, RouteDirections) {
   EXPECT_EQ(m2->get_key(AttrType::kPeerStaticKey), derived_key("bob_static_public"));
   check_message("route-direction-ack", ex("route-direction-ack"),
                 {0x06, 0x4c3b0001, {{0x0008, be32(0x5a17c0d3)}}});
+}
+
+// ---------------------------------------------------------------------------------------------
+// §7.9 and §12: path candidates, relays, punches.
+
+/// §12.3 written out with libsodium only: KDF(key, label, data) = BLAKE2b-256 keyed with `key`
+/// over label ‖ data.
+Key ref_kdf(const Key& key, const std::string& label, ByteView data = {}) {
+  Bytes in(label.begin(), label.end());
+  in.insert(in.end(), data.begin(), data.end());
+  Key out;
+  crypto_generichash(out.data(), out.size(), in.data(), in.size(), key.data(), key.size());
+  return out;
+}
+/// The last 16 bytes of `d` are MAC(key, the rest) (keyed BLAKE2b, 16-byte output).
+bool ref_mac_ok(ByteView d, const Key& key) {
+  if (d.size() < 16) return false;
+  auto m = reference::mac(ByteView(key.data(), key.size()), d.first(d.size() - 16));
+  return std::equal(m.begin(), m.end(), d.end() - 16);
+}
+
+TEST_F(ProtocolDoc, RelayKeysFollowTheText) {
+  Key K = in_key("relay_key");
+  EXPECT_EQ(ref_kdf(K, "ntm relay ticket"), derived_key("relay_ticket_key"));
+  EXPECT_EQ(ref_kdf(K, "ntm relay status"), derived_key("relay_status_key"));
+  Bytes ticket = example_relay_ticket();
+  for (uint8_t side : {1, 2}) {
+    Bytes in = {side};
+    in.insert(in.end(), ticket.begin(), ticket.end());
+    EXPECT_EQ(ref_kdf(K, "ntm relay side", in),
+              derived_key(side == 1 ? "relay_side_key_1" : "relay_side_key_2"));
+  }
+  uint8_t id[4];
+  proto::put_u32(id, 0x5a17c0d3);
+  EXPECT_EQ(ref_kdf(in_key("temporal_key"), "ntm punch", ByteView(id, 4)),
+            derived_key("punch_key"));
+}
+
+TEST_F(ProtocolDoc, RouteDirectionWithCandidatesAndARelay) {
+  Bytes b = ex("route-direction-relayed");
+  proto::DecodeError err;
+  auto m = ControlMessage::decode(b, err);
+  ASSERT_TRUE(m) << proto::to_string(err);
+  EXPECT_EQ(m->type, proto::MessageType::kRouteDirection);
+  auto c = m->get_candidates();
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].kind, proto::CandidateKind::kLan);
+  EXPECT_EQ(c[0].endpoint.to_string(), "192.168.1.20:40000");
+  EXPECT_EQ(c[1].kind, proto::CandidateKind::kMapped);
+  EXPECT_EQ(c[1].endpoint.to_string(), "198.51.100.7:40000");
+  // The candidate attribute's value: kind (u8) then the §5.1 endpoint: 8 bytes for IPv4.
+  for (auto& a : m->attrs)
+    if (a.type == AttrType::kCandidate) {
+      EXPECT_EQ(a.value.size(), 8u);
+    }
+  EXPECT_EQ(m->get_endpoint(AttrType::kRelayEndpoint)->to_string(), "192.0.2.20:7300");
+  EXPECT_EQ(m->get_key(AttrType::kRelayKey), derived_key("relay_side_key_1"));
+  EXPECT_EQ(m->get_u8(AttrType::kRelaySide), 1);
+  auto* t = m->find(AttrType::kRelayTicket);
+  ASSERT_TRUE(t);
+  proto::RelayTicket ticket;
+  ASSERT_TRUE(proto::RelayTicket::decode(t->value, ticket));
+  EXPECT_EQ(ticket.session_id, 0x5e55a001u);
+  EXPECT_EQ(ticket.expiry, 1767312000u);
+  EXPECT_EQ(Key(ticket.identity_a), derived_key("bob_static_public"));
+  EXPECT_EQ(Key(ticket.identity_b), derived_key("alice_static_public"));
+  EXPECT_TRUE(ref_mac_ok(t->value, derived_key("relay_ticket_key")));
+  EXPECT_TRUE(crypto::RelayKeys(in_key("relay_key")).verify_ticket(t->value));
+}
+
+TEST_F(ProtocolDoc, RelayBindAckDataNoticeAndPunch) {
+  Bytes bind = ex("relay-bind");
+  proto::RelayBind b;
+  ASSERT_TRUE(proto::parse_relay_bind(bind, b));
+  EXPECT_EQ(bind.size(), 116u);
+  EXPECT_EQ(b.side, 1);
+  EXPECT_EQ(b.counter, 1u);
+  EXPECT_EQ(b.ticket.session_id, 0x5e55a001u);
+  EXPECT_TRUE(ref_mac_ok(bind, derived_key("relay_side_key_1")));
+  EXPECT_FALSE(ref_mac_ok(bind, derived_key("relay_side_key_2")));  // side keys differ
+  EXPECT_TRUE(crypto::verify_relay_bind(bind, derived_key("relay_side_key_1")));
+
+  Bytes ack = ex("relay-bind-ack");
+  proto::RelayBindAck a;
+  ASSERT_TRUE(proto::parse_relay_bind_ack(ack, a));
+  EXPECT_EQ(a.side, 1);
+  EXPECT_EQ(a.session_id, 0x5e55a001u);
+  EXPECT_EQ(a.counter, 1u);
+  EXPECT_TRUE(ref_mac_ok(ack, derived_key("relay_side_key_1")));
+
+  Bytes data = ex("relay-data");
+  uint32_t session = 0;
+  ByteView inner;
+  ASSERT_TRUE(proto::parse_relay_header(data, session, inner));
+  EXPECT_EQ(session, 0x5e55a001u);
+  EXPECT_EQ(hex(inner), hex(ex("data")));  // the tunnel packet, unchanged
+
+  Bytes notice = ex("relay-notice");
+  ASSERT_TRUE(proto::parse_relay_notice(notice, session));
+  EXPECT_EQ(session, 0x5e55a001u);
+
+  Bytes punch = ex("punch");
+  proto::Punch p;
+  ASSERT_TRUE(proto::parse_punch(punch, p));
+  EXPECT_EQ(p.direction_id, 0x5a17c0d3u);
+  EXPECT_EQ(p.counter, 3u);
+  EXPECT_TRUE(ref_mac_ok(punch, derived_key("punch_key")));
+
+  // Reserved bytes must be zero; sizes are exact.
+  for (Bytes* d : {&bind, &ack, &punch, &notice}) {
+    Bytes bad = *d;
+    bad[2] = 1;
+    proto::RelayBind b2;
+    proto::RelayBindAck a2;
+    proto::Punch p2;
+    uint32_t s2;
+    EXPECT_FALSE(proto::parse_relay_bind(bad, b2) || proto::parse_relay_bind_ack(bad, a2) ||
+                 proto::parse_punch(bad, p2) || proto::parse_relay_notice(bad, s2));
+    bad = *d;
+    bad.push_back(0);
+    EXPECT_FALSE(proto::parse_relay_bind(bad, b2) || proto::parse_relay_bind_ack(bad, a2) ||
+                 proto::parse_punch(bad, p2) || proto::parse_relay_notice(bad, s2));
+  }
+}
+
+TEST_F(ProtocolDoc, RelayStatusRequestAndStatus) {
+  Key status_key = derived_key("relay_status_key");
+  Bytes req = ex("relay-status-request");
+  proto::RelayStatusRequest r;
+  ASSERT_TRUE(proto::parse_relay_status_request(req, r));
+  EXPECT_EQ(r.sequence, 0x11u);
+  EXPECT_TRUE(ref_mac_ok(req, status_key));
+  Bytes st = ex("relay-status");
+  proto::RelayStatus s;
+  ASSERT_TRUE(proto::parse_relay_status(st, s));
+  EXPECT_EQ(s.sequence, 0x11u);
+  EXPECT_EQ(s.sessions, 12u);
+  EXPECT_EQ(s.packets, 123456u);
+  EXPECT_TRUE(ref_mac_ok(st, status_key));
+  crypto::RelayKeys keys(in_key("relay_key"));
+  EXPECT_TRUE(keys.verify_status_request(req));
+  EXPECT_TRUE(keys.verify_status(st));
 }
 
 TEST_F(ProtocolDoc, TunnelRequestAndResponsePayloads) {
@@ -1305,6 +1464,13 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
       {0x04, {proto::PacketType::kTunnelHandshake, "tunnel handshake"}},
       {0x05, {proto::PacketType::kData, "data"}},
       {0x06, {proto::PacketType::kCookieReply, "cookie reply"}},
+      {0x07, {proto::PacketType::kRelayData, "relay data"}},
+      {0x08, {proto::PacketType::kRelayBind, "relay bind"}},
+      {0x09, {proto::PacketType::kRelayBindAck, "relay bind ack"}},
+      {0x0A, {proto::PacketType::kPunch, "punch"}},
+      {0x0B, {proto::PacketType::kRelayStatusRequest, "relay status request"}},
+      {0x0C, {proto::PacketType::kRelayStatus, "relay status"}},
+      {0x0D, {proto::PacketType::kRelayNotice, "relay notice"}},
   };
   auto rows = table("packet-types");
   ASSERT_EQ(rows.size(), want.size());
@@ -1324,6 +1490,13 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
                               std::to_string(proto::kTunnelHandshakeMaxSize));
   EXPECT_EQ(length[0x05], "≥ " + std::to_string(proto::kSealedOverhead));
   EXPECT_EQ(length[0x06], "exactly " + std::to_string(crypto::kCookieReplySize));
+  EXPECT_EQ(length[0x07], "≥ " + std::to_string(proto::kRelayHeaderSize + 1));
+  EXPECT_EQ(length[0x08], "exactly " + std::to_string(proto::kRelayBindSize));
+  EXPECT_EQ(length[0x09], "exactly " + std::to_string(proto::kRelayBindAckSize));
+  EXPECT_EQ(length[0x0A], "exactly " + std::to_string(proto::kPunchSize));
+  EXPECT_EQ(length[0x0B], "exactly " + std::to_string(proto::kRelayStatusRequestSize));
+  EXPECT_EQ(length[0x0C], "exactly " + std::to_string(proto::kRelayStatusSize));
+  EXPECT_EQ(length[0x0D], "exactly " + std::to_string(proto::kRelayNoticeSize));
 }
 
 TEST_F(ProtocolDoc, MessageTypeTable) {
@@ -1348,13 +1521,15 @@ TEST_F(ProtocolDoc, MessageTypeTable) {
 
 TEST_F(ProtocolDoc, AttributeTable) {
   const std::map<uint16_t, std::string> want = {
-      {0x0001, "NodeName"},      {0x0002, "Fqdn"},         {0x0003, "Vip4"},
-      {0x0004, "Vip6"},          {0x0005, "RealAddress"},  {0x0006, "NatAddress"},
-      {0x0007, "Lifetime"},      {0x0008, "DirectionId"},  {0x0009, "TemporalKey"},
-      {0x000A, "Role"},          {0x000B, "PeerEndpoint"}, {0x000C, "(unused)"},
-      {0x000D, "TunnelId"},      {0x000E, "ErrorCode"},    {0x000F, "ErrorText"},
-      {0x0010, "PeerFqdn"},      {0x0011, "PeerVip4"},     {0x0012, "PeerVip6"},
-      {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},    {0x0015, "HandshakeSeq"},
+      {0x0001, "NodeName"},      {0x0002, "Fqdn"},          {0x0003, "Vip4"},
+      {0x0004, "Vip6"},          {0x0005, "RealAddress"},   {0x0006, "NatAddress"},
+      {0x0007, "Lifetime"},      {0x0008, "DirectionId"},   {0x0009, "TemporalKey"},
+      {0x000A, "Role"},          {0x000B, "PeerEndpoint"},  {0x000C, "(unused)"},
+      {0x000D, "TunnelId"},      {0x000E, "ErrorCode"},     {0x000F, "ErrorText"},
+      {0x0010, "PeerFqdn"},      {0x0011, "PeerVip4"},      {0x0012, "PeerVip6"},
+      {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},     {0x0015, "HandshakeSeq"},
+      {0x0016, "Candidate"},     {0x0017, "RelayEndpoint"}, {0x0018, "RelayTicket"},
+      {0x0019, "RelayKey"},      {0x001A, "RelaySide"},     {0x001B, "FailedRelay"},
   };
   // The code's names, where the enum has the value (0x000C has none any more).
   EXPECT_EQ(uint16_t(AttrType::kPeerStaticKey), 0x0013);
@@ -1391,6 +1566,12 @@ TEST_F(ProtocolDoc, AttributeTable) {
       EXPECT_TRUE(accepts(code, 7));
       EXPECT_TRUE(accepts(code, 19));
       EXPECT_FALSE(accepts(code, 8));
+      EXPECT_FALSE(accepts(code, 0));
+    } else if (rule == "8 or 20") {
+      EXPECT_TRUE(accepts(code, 8));
+      EXPECT_TRUE(accepts(code, 20));
+      EXPECT_FALSE(accepts(code, 7));
+      EXPECT_FALSE(accepts(code, 19));
       EXPECT_FALSE(accepts(code, 0));
     } else {
       EXPECT_EQ(rule, "any");

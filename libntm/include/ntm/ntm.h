@@ -173,6 +173,27 @@ int ntm_getaddrinfo(const char* name, int family, uint16_t port, struct sockaddr
  */
 int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_ms);
 
+/** Path kinds (ntm_get_path): how a tunnel reaches its peer right now (docs/protocol.md §7.9). */
+#define NTM_PATH_LAN 1     /**< the peer's private address, on a LAN both nodes share */
+#define NTM_PATH_DIRECT 2  /**< straight to the peer; no NAT on at least one side */
+#define NTM_PATH_PUNCHED 3 /**< straight through both sides' NATs (a hole punch) */
+#define NTM_PATH_RELAYED 4 /**< through a relay server (ntm-rs) */
+
+/** Where a tunnel's packets go (ntm_get_path). */
+struct ntm_path_info {
+  int kind;                        /**< NTM_PATH_* */
+  struct sockaddr_storage address; /**< the peer's UDP endpoint, or the relay server's */
+  socklen_t address_len;
+};
+
+/**
+ * The path the tunnel to vIP `addr` uses now. Tunnels start on the first path that gets
+ * through (a relayed one when punching is uncertain) and move to a better one (LAN, then
+ * direct or punched) as soon as a probe through it succeeds; the application does not notice.
+ * Returns 0, or -1 with errno ENOTCONN (node not started, or no tunnel to that vIP), EINVAL.
+ */
+int ntm_get_path(const struct sockaddr* addr, socklen_t addrlen, struct ntm_path_info* info);
+
 /* ======================================================================================== */
 /* 3. Sockets — BSD semantics, over the vIPs                                                 */
 /* ======================================================================================== */
@@ -293,6 +314,14 @@ struct ntm_stats {
   uint64_t tcp_rexmit_tlp;      /**< tail loss probes that retransmitted a segment (RFC 8985 §7) */
   uint64_t tcp_rexmit_rto;      /**< segments retransmitted after a retransmission timeout */
   uint64_t tcp_rto_events;      /**< retransmission timeouts (RFC 6298) */
+  uint64_t drop_relay;          /**< relay datagrams not from the relay server of one of our
+                                     relay sessions, or carrying no tunnel packet */
+  uint64_t tx_relayed;          /**< of tx_packets, sent through a relay server */
+  uint64_t path_switches;       /**< tunnels moved to another path (a better one, or away
+                                     from one that stopped answering) */
+  uint64_t relay_binds;         /**< binds sent to relay servers (setup and refresh) */
+  uint64_t punches_sent;        /**< hole punches sent towards peers */
+  uint64_t punches_received;    /**< hole punches from peers that authenticated */
 };
 
 /** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */

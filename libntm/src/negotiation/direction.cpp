@@ -103,6 +103,15 @@ void Negotiator::resolve(const std::string& name_in, std::function<void(Resoluti
     done(numeric);
     return;
   }
+  // A relay that stopped answering us on the way to this peer: the DC hears of it.
+  for (auto key : {numeric.vip4 ? std::optional(packet::vip_key4(*numeric.vip4)) : std::nullopt,
+                   numeric.vip6 ? std::optional(packet::vip_key6(*numeric.vip6)) : std::nullopt})
+    if (key)
+      if (auto f = failed_relays_.find(*key); f != failed_relays_.end()) {
+        req.add_endpoint(proto::AttrType::kFailedRelay, f->second);
+        failed_relays_.erase(f);
+        break;
+      }
   auto& waiters = resolving_[name];
   waiters.push_back(std::move(done));
   if (waiters.size() == 1) send_direction_request(name, std::move(req));
@@ -219,11 +228,12 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   auto key = m.get_key(proto::AttrType::kTemporalKey);
   auto role = m.get_u8(proto::AttrType::kRole);
   auto peer_static = m.get_key(proto::AttrType::kPeerStaticKey);
-  auto endpoints = m.get_endpoints(proto::AttrType::kPeerEndpoint);
   auto vip4 = m.get_fixed<4>(proto::AttrType::kPeerVip4);
   auto vip6 = m.get_fixed<16>(proto::AttrType::kPeerVip6);
+  auto n = std::make_unique<Negotiation>(io_);
+  bool paths_ok = take_paths(*n, m);
   if (!id || !key || !role || (*role != 1 && *role != 2) || !peer_static || (!vip4 && !vip6) ||
-      (*role == 1 && endpoints.empty())) {
+      !paths_ok || (*role == 1 && n->paths.empty())) {
     stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
     dc_.respond(m, proto::make_error(m, proto::ErrorCode::kMalformed, "bad route direction"));
     return;
@@ -255,7 +265,6 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   }
   ack();
 
-  auto n = std::make_unique<Negotiation>(io_);
   n->direction_id = *id;
   n->role = proto::Role(*role);
   n->temporal_key = *key;
@@ -263,11 +272,12 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   n->peer_vip4 = peer_vip4;
   n->peer_vip6 = peer_vip6;
   n->peer_fqdn = peer_fqdn.substr(0, 253);
-  n->peer_endpoints = std::move(endpoints);
-  ntm::log().debug("route direction {:08x} to {} as {}", n->direction_id, n->peer_fqdn,
-                   n->role == proto::Role::kInitiator ? "initiator" : "responder");
+  ntm::log().debug("route direction {:08x} to {} as {}: {} paths{}", n->direction_id, n->peer_fqdn,
+                   n->role == proto::Role::kInitiator ? "initiator" : "responder", n->paths.size(),
+                   n->relay ? " (one relayed)" : "");
   Negotiation& ref = *n;
   negotiations_[*id] = std::move(n);
+  start_paths(ref);  // relay binds, punches
 
   if (ref.role == proto::Role::kInitiator) {
     if (!start_handshake(ref, 0, ref.temporal_key))  // step 17

@@ -1,6 +1,8 @@
 // One tunnel negotiation, created by a route direction and named by its direction ID. It lives
 // as long as the tunnel it makes: the first tunnel handshake (psk = the temporal key), then one
-// rekey handshake after another (psk = the previous handshake's rekey secret).
+// rekey handshake after another (psk = the previous handshake's rekey secret). It also keeps
+// the paths to the peer (docs/protocol.md §7.9): the DC's candidates, the addresses the peer's
+// punches revealed, and a relay session.
 #pragma once
 
 #include <sodium.h>
@@ -12,12 +14,43 @@
 namespace ntm::negotiation {
 
 struct Negotiator::Negotiation {
-  explicit Negotiation(asio::io_context& io) : timer(io), confirm_timer(io) {}
+  explicit Negotiation(asio::io_context& io)
+      : punch_timer(io), probe_timer(io), relay_timer(io), timer(io), confirm_timer(io) {}
   ~Negotiation() {
     sodium_memzero(temporal_key.data(), temporal_key.size());
     sodium_memzero(rekey_secret.data(), rekey_secret.size());
     sodium_memzero(pending_rekey_secret.data(), pending_rekey_secret.size());
+    sodium_memzero(punch_key.data(), punch_key.size());
+    if (relay) sodium_memzero(relay->key.data(), relay->key.size());
   }
+
+  /// A path to the peer (path_selection.cpp). Ranks: the DC's candidates by their order
+  /// (0, 1, ...), addresses learned from punches or roaming kLearnedRank, the relay kRelayRank.
+  struct PathCandidate {
+    static constexpr int kLearnedRank = 50, kRelayRank = 100;
+    packet::Path path;
+    proto::CandidateKind kind = proto::CandidateKind::kMapped;
+    int rank = 0;
+    /// Learned from a punch: until the peer answers there, tunnel requests sent to it stay
+    /// within 3x the bytes of the punches that came from it.
+    bool learned = false;
+    uint64_t bytes_in = 0, bytes_out = 0;
+    uint64_t token = 0;  ///< its path challenge in flight, after establishment
+  };
+  /// The relay session of this negotiation (docs/protocol.md §12): where to bind, the ticket
+  /// and this node's side key.
+  struct RelayClient {
+    proto::Endpoint server;
+    uint32_t session = 0;
+    uint8_t side = 0;
+    proto::Bytes ticket;
+    crypto::Key key{};
+    uint32_t expiry = 0;      ///< Unix seconds, from the ticket
+    uint64_t counter = 0;     ///< of the last bind sent
+    bool bound = false;       ///< an ack arrived for one of our binds
+    uint32_t unanswered = 0;  ///< binds sent since the last ack
+    std::chrono::steady_clock::time_point last_ack{};
+  };
 
   uint32_t direction_id = 0;
   /// This node's role in every handshake of the tunnel: the initiator sends tunnel requests
@@ -28,7 +61,26 @@ struct Negotiator::Negotiation {
   std::optional<uint32_t> peer_vip4;
   std::optional<packet::Vip6> peer_vip6;
   std::string peer_fqdn;
-  std::vector<proto::Endpoint> peer_endpoints;  ///< where tunnel requests go
+  std::vector<PathCandidate> paths;  ///< best first; where tunnel requests and probes go
+  std::optional<RelayClient> relay;
+  /// Punches (docs/protocol.md §7.9): the responder sends them; the initiator accepts a
+  /// counter above the last one.
+  crypto::Key punch_key{};
+  uint64_t punch_counter = 0;
+  uint32_t punch_tries = 0;
+  asio::steady_timer punch_timer;
+  /// Path probing after establishment: the round, and its timer.
+  uint32_t probe_round = 0;
+  asio::steady_timer probe_timer;
+  asio::steady_timer relay_timer;  ///< bind retransmission, then refresh
+  /// Dead-path detection: the challenge that checks the current path, and how often it went
+  /// unanswered.
+  uint64_t liveness_token = 0;
+  uint32_t liveness_tries = 0;
+  std::chrono::steady_clock::time_point liveness_sent{};
+  /// Data packets for our reserved tunnel ID that came before the tunnel response.
+  std::vector<std::pair<proto::Bytes, packet::Path>> early_data;
+  bool renewing = false;  ///< a direction request for a fresh relay ticket is out
 
   /// The handshake in flight, or the last one (kept to recognise duplicates).
   std::unique_ptr<crypto::TunnelHandshake> hs;

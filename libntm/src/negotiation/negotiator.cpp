@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include "node/log.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "negotiation/negotiation.h"
@@ -64,30 +65,53 @@ void Negotiator::shutdown() {
   for (auto& [id, n] : negotiations_) {
     n->timer.cancel();
     n->confirm_timer.cancel();
+    forget_paths(*n);
   }
   negotiations_.clear();
   dc_.shutdown();
   auto resolving = std::move(resolving_);
   for (auto& [key, waiters] : resolving)
-    for (auto& w : waiters) w(Resolution{ENOTCONN, "node stopped", {}, {}});
+    for (auto& w : waiters) w(Resolution{ENOTCONN, "node stopped", {}, {}, {}});
 }
 
-void Negotiator::on_datagram(proto::Bytes d, const proto::Endpoint& from) {
-  if (stopped_) return;
+void Negotiator::on_datagram(proto::Bytes d, const packet::Path& from) {
+  if (stopped_ || d.empty()) return;
   bool ok = false;
   switch (proto::PacketType(d[0])) {
     case proto::PacketType::kHandshakeResp:
     case proto::PacketType::kControl:
     case proto::PacketType::kCookieReply:
-      ok = dc_.on_datagram(d, from);
+      ok = !from.relayed() && dc_.on_datagram(d, from.address);
       break;
     case proto::PacketType::kTunnelHandshake:
-      on_tunnel_handshake(d, from);
-      return;
+      return on_tunnel_handshake(d, from);
+    case proto::PacketType::kRelayBindAck:
+      return on_relay_bind_ack(d, from);
+    case proto::PacketType::kRelayNotice:
+      return on_relay_notice(d, from);
+    case proto::PacketType::kPunch:
+      return on_punch(d, from);
     default:
       break;
   }
   if (!ok) stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Negotiator::on_early_data(proto::Bytes d, const packet::Path& from) {
+  if (stopped_ || !data_plane_) return;
+  crypto::SealedHeader h;
+  if (!crypto::parse_sealed_header(d, h)) return;
+  if (tunnels_.find_by_id(h.receiver_index)) return data_plane_->deliver(d, from);
+  for (auto& [id, n] : negotiations_) {
+    // Held until the tunnel response that makes this keypair arrives (bounded: the responder
+    // sends at most a window's worth before it hears from us).
+    if (n->local_tunnel_id == h.receiver_index && n->hs && !n->hs->complete() &&
+        n->early_data.size() < 64) {
+      n->early_data.push_back({std::move(d), from});
+      return;
+    }
+  }
+  stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
 }
 
 Registration Negotiator::registration() const {
@@ -128,6 +152,8 @@ void Negotiator::send_registration(std::function<void(bool, std::string)> done) 
         if (vip6) r.vip6 = *vip6;
         if (nat) r.nat_address = *nat;
         r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
+        auto real = udp_.real_addresses();
+        r.behind_nat = std::find(real.begin(), real.end(), r.nat_address) == real.end();
         {
           std::lock_guard l(reg_mu_);
           if (!reg_.fqdn.empty() && (reg_.vip4 != r.vip4 || reg_.vip6 != r.vip6))

@@ -51,6 +51,13 @@ struct Registration {
   std::optional<packet::Vip6> vip6;
   proto::Endpoint nat_address;  ///< this node as the DC sees it
   uint32_t lifetime_s = 0;
+  bool behind_nat = false;  ///< the DC sees it at none of its own addresses
+};
+
+/// Which kind of path a tunnel uses now (ntm_get_path, docs/api.md).
+struct PathInfo {
+  int kind = 0;             ///< NTM_PATH_*
+  proto::Endpoint address;  ///< the peer's address, or the relay server's
 };
 
 /// Outcome of resolve(): errno-style code (0, ENOENT, ETIMEDOUT, ...) plus the peer's vIPs.
@@ -73,7 +80,13 @@ class Negotiator {
   void set_data_plane(packet::DataPlane* dp) { data_plane_ = dp; }
   void shutdown();
 
-  void on_datagram(proto::Bytes d, const proto::Endpoint& from);
+  void on_datagram(proto::Bytes d, const packet::Path& from);
+  /// A data packet for a reserved tunnel ID (DataPlaneHooks::on_early_data, posted here).
+  void on_early_data(proto::Bytes d, const packet::Path& from);
+  /// A path response that was not the roaming challenge's (DataPlaneHooks::on_path_response).
+  void on_path_response(uint32_t local_id, uint64_t token, const packet::Path& from);
+  /// The path of the tunnel to `dst` now, or nullopt without a tunnel.
+  std::optional<PathInfo> path_info(const packet::VipKey& dst) const;
   void on_missing_tunnel(const packet::VipKey& dst);
   /// Resolves an FQDN or numeric vIP and starts the tunnel (direction request).
   void resolve(const std::string& name, std::function<void(Resolution)> done);
@@ -116,11 +129,11 @@ class Negotiator {
   /// static key is a low-order point).
   bool start_handshake(Negotiation& n, uint32_t seq, const crypto::Key& psk);
   void send_tunnel_request(Negotiation& n);
-  void on_tunnel_handshake(proto::ByteView d, const proto::Endpoint& from);
-  void consume_tunnel_request(Negotiation& n, proto::ByteView d, const proto::Endpoint& from);
-  void consume_tunnel_response(Negotiation& n, proto::ByteView d, const proto::Endpoint& from);
+  void on_tunnel_handshake(proto::ByteView d, const packet::Path& from);
+  void consume_tunnel_request(Negotiation& n, proto::ByteView d, const packet::Path& from);
+  void consume_tunnel_response(Negotiation& n, proto::ByteView d, const packet::Path& from);
   std::shared_ptr<packet::Tunnel> make_tunnel(Negotiation& n, uint32_t peer_tunnel_id,
-                                              const proto::Endpoint& from);
+                                              const packet::Path& from);
   void on_established(Negotiation& n, const std::shared_ptr<packet::Tunnel>& t,
                       std::vector<std::shared_ptr<packet::Tunnel>> replaced);
   void retire(std::vector<std::shared_ptr<packet::Tunnel>> replaced, uint32_t keep_direction);
@@ -128,6 +141,30 @@ class Negotiator {
   void fail_negotiation(uint32_t direction_id, const char* why);
   /// Removes a negotiation and its keypairs from the tunnel table.
   void erase_negotiation(uint32_t direction_id);
+  // path_selection.cpp
+  /// Takes the candidates and the relay of a route direction; false when they are malformed.
+  bool take_paths(Negotiation& n, const proto::ControlMessage& m);
+  /// Starts what a fresh negotiation does besides its handshake: relay binds, punches.
+  void start_paths(Negotiation& n);
+  /// Where a tunnel request goes now: every candidate (learned ones within their budget for
+  /// `bytes`) and the relay.
+  std::vector<packet::Path> request_targets(Negotiation& n, size_t bytes);
+  void send_relay_bind(Negotiation& n);
+  void on_relay_bind_ack(proto::ByteView d, const packet::Path& from);
+  void on_relay_notice(proto::ByteView d, const packet::Path& from);
+  void send_punches(Negotiation& n);
+  void on_punch(proto::ByteView d, const packet::Path& from);
+  /// After a keypair is installed: challenges on the candidates better than the current path.
+  void start_path_probes(Negotiation& n);
+  void probe_paths(uint32_t direction_id);
+  int rank_of(const Negotiation& n, const packet::Path& p) const;
+  /// Tunnel tick: a path that carried our packets but brought nothing back is checked with a
+  /// path challenge; returns why the path is dead after three unanswered (then fall_back()).
+  const char* check_path(Negotiation& n, std::chrono::steady_clock::time_point now);
+  /// The current path is dead: another validated one, the relay, or a new negotiation.
+  void fall_back(Negotiation& n, const char* why);
+  int path_kind(const Negotiation& n, const packet::Path& p) const;
+  void forget_paths(Negotiation& n);
   // tunnel_timers.cpp
   void schedule_tunnel_timers();
   void on_tunnel_tick();
@@ -173,9 +210,12 @@ class Negotiator {
   /// for kEarlyLifetime at most.
   struct Early {
     proto::Bytes packet;
-    proto::Endpoint from;
+    packet::Path from;
     std::chrono::steady_clock::time_point at;
   };
+  /// Relay servers that stopped answering this node, reported to the DC with the next
+  /// direction request for the same peer (FailedRelay).
+  std::map<packet::VipKey, proto::Endpoint> failed_relays_;
   std::map<uint32_t, Early> early_;
 
   std::mutex wait_mu_;

@@ -3,15 +3,19 @@
 // by both static keys and, for the first handshake, the route direction's temporal key; each
 // rekey (§7.8) repeats it with the previous handshake's rekey secret.
 //
-// 1. initiator: message 1 = tunnel request (TunnelId, HandshakeSeq), sent to every peer
-//    endpoint and retransmitted unchanged until message 2 arrives
-// 2. responder: a duplicate message 1 (same e) gets the same message 2; a new one must
-//    authenticate and carry the next HandshakeSeq; its keypair is installed for inbound
-//    packets and message 2 goes back to where message 1 came from
+// 1. initiator: message 1 = tunnel request (TunnelId, HandshakeSeq), sent along every path
+//    to the peer (candidates, relay; path_selection.cpp) and retransmitted unchanged until
+//    message 2 arrives; its TunnelId stays reserved so that data the responder sends right
+//    after message 2 waits for it instead of being dropped
+// 2. responder: a duplicate message 1 (same bytes) gets the same message 2; a new one must
+//    authenticate and carry the next HandshakeSeq; message 2 goes back along the path message
+//    1 came on. The first handshake's keypair carries the responder's traffic at once (one
+//    node-to-node trip after the route direction); a rekey's only receives until confirmed
 // 3. initiator: message 2 authenticates → its keypair carries traffic at once; a keep-alive
 //    confirms it to the responder
-// 4. responder: the first packet on the new keypair promotes it (packet/receive.cpp →
+// 4. responder (rekey): the first packet on the new keypair promotes it (packet/receive.cpp →
 //    on_confirmed); the replaced keypair still decrypts for kOldTunnelGrace
+// 5. both: path probes towards better candidates (path_selection.cpp)
 #include "node/log.h"
 
 #include "negotiation/negotiation.h"
@@ -44,6 +48,8 @@ bool Negotiator::start_handshake(Negotiation& n, uint32_t seq, const crypto::Key
   p.psk = psk;
   p.direction_id = n.direction_id;
   p.role = proto::Role::kInitiator;
+  // An earlier handshake that never completed leaves its reserved tunnel ID behind.
+  if (n.hs && !n.hs->complete() && n.local_tunnel_id) tunnels_.release_id(n.local_tunnel_id);
   n.hs = std::make_unique<crypto::TunnelHandshake>(p);
   n.seq = seq;
   n.local_tunnel_id = tunnels_.allocate_id();
@@ -60,7 +66,11 @@ bool Negotiator::start_handshake(Negotiation& n, uint32_t seq, const crypto::Key
 }
 
 void Negotiator::send_tunnel_request(Negotiation& n) {
-  for (auto& e : n.peer_endpoints) udp_.send(e, n.request.data(), n.request.size());
+  // A rekey goes along the path the tunnel uses; the first handshake along every path.
+  std::vector<packet::Path> targets = n.established && n.tunnel
+                                          ? std::vector<packet::Path>{n.tunnel->endpoint()}
+                                          : request_targets(n, n.request.size());
+  for (auto& t : targets) udp_.send(t, n.request.data(), n.request.size());
   ++n.tries;
   n.timer.expires_after(std::chrono::milliseconds(kTunnelRequestPolicy.timeout_ms(n.tries)));
   n.timer.async_wait([this, id = n.direction_id](std::error_code ec) {
@@ -70,6 +80,7 @@ void Negotiator::send_tunnel_request(Negotiation& n) {
     Negotiation& n = *it->second;
     if (n.hs->complete()) return;
     if (n.tries < kTunnelRequestPolicy.max_tries) return send_tunnel_request(n);
+    tunnels_.release_id(n.local_tunnel_id);
     if (!n.established) return fail_negotiation(id, "no tunnel response from the peer");
     // A failed rekey: the tunnel goes on with its keys and tries again later (or expires).
     ntm::log().info("rekey of tunnel {} to {} unanswered; retrying later", n.tunnel->local_id,
@@ -79,7 +90,7 @@ void Negotiator::send_tunnel_request(Negotiation& n) {
   });
 }
 
-void Negotiator::on_tunnel_handshake(proto::ByteView d, const proto::Endpoint& from) {
+void Negotiator::on_tunnel_handshake(proto::ByteView d, const packet::Path& from) {
   uint32_t direction_id;
   if (!crypto::parse_tunnel_handshake(d, direction_id)) {
     stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
@@ -108,7 +119,7 @@ void Negotiator::on_tunnel_handshake(proto::ByteView d, const proto::Endpoint& f
 }
 
 void Negotiator::consume_tunnel_request(Negotiation& n, proto::ByteView d,
-                                        const proto::Endpoint& from) {
+                                        const packet::Path& from) {
   // 2. A retransmission of the request we answered (the same bytes): the same answer, nothing
   // re-derived — as often as the initiator retransmits at most, so a recorded request sent
   // from forged addresses cannot make us a source of traffic.
@@ -161,9 +172,23 @@ void Negotiator::consume_tunnel_request(Negotiation& n, proto::ByteView d,
   n.pending_rekey_secret = n.hs->rekey_secret();
   sodium_memzero(n.temporal_key.data(), n.temporal_key.size());
   n.timer.cancel();
-  // Installed before the response leaves, as the initiator may send data right after it; it
-  // carries our traffic once the initiator's first packet confirms it.
   auto t = make_tunnel(n, *peer_id, from);
+  if (!n.established) {
+    // The first handshake: message 1 came fresh (its direction ID is used once, its psk is
+    // this negotiation's T, and a copy is recognised above), so the keypair carries our
+    // traffic at once — behind message 2 on the same path; the initiator holds data that
+    // overtakes it (its reserved tunnel ID).
+    udp_.send(from, n.response.data(), n.response.size());  // step 18
+    t->confirmed = true;
+    n.rekey_secret = n.pending_rekey_secret;
+    n.confirmed_seq = n.seq;
+    std::vector<std::shared_ptr<packet::Tunnel>> replaced;
+    if (data_plane_) replaced = data_plane_->install_tunnel(t);
+    on_established(n, t, std::move(replaced));
+    return;
+  }
+  // A rekey: installed before the response leaves, as the initiator may send data right after
+  // it; it carries our traffic once the initiator's first packet confirms it.
   if (n.pending) {
     auto old = n.pending;  // an earlier answer the initiator evidently did not get
     auto timer = std::make_shared<asio::steady_timer>(io_, kOldTunnelGrace);
@@ -177,7 +202,7 @@ void Negotiator::consume_tunnel_request(Negotiation& n, proto::ByteView d,
 }
 
 void Negotiator::consume_tunnel_response(Negotiation& n, proto::ByteView d,
-                                         const proto::Endpoint& from) {
+                                         const packet::Path& from) {
   if (!n.hs || n.hs->complete()) {
     // The responder repeats its response until it hears from us: our keep-alive was lost.
     if (n.hs && e_of(d) == n.response_e && n.tunnel && data_plane_)
@@ -207,10 +232,10 @@ void Negotiator::consume_tunnel_response(Negotiation& n, proto::ByteView d,
   n.response_e = e_of(d);
   auto t = make_tunnel(n, *peer_id, from);
   t->confirmed = true;  // the responder installed it before answering
-  // The response came from where we sent the request (validated), or from an address the
-  // peer's NAT chose: then it is validated like any new address (path challenge).
-  bool sent_there =
-      std::find(n.peer_endpoints.begin(), n.peer_endpoints.end(), from) != n.peer_endpoints.end();
+  // The response came along a path we sent the request on (validated), or from an address
+  // the peer's NAT chose: then it is validated like any new address (path challenge).
+  bool sent_there = n.established && n.tunnel ? from == n.tunnel->endpoint() : false;
+  for (auto& c : n.paths) sent_there = sent_there || (!n.established && c.path == from);
   uint64_t token = sent_there ? 0 : t->start_probe(d.size());
   std::vector<std::shared_ptr<packet::Tunnel>> replaced;
   if (data_plane_) replaced = data_plane_->install_tunnel(t);
@@ -220,10 +245,14 @@ void Negotiator::consume_tunnel_response(Negotiation& n, proto::ByteView d,
   n.rekeying = false;
   if (data_plane_) data_plane_->send_keepalive(*t);
   on_established(n, t, std::move(replaced));
+  // Data the responder sent before we had its response (held by the receive thread).
+  auto early = std::move(n.early_data);
+  for (auto& [bytes, path] : early)
+    if (data_plane_) data_plane_->deliver(bytes, path);
 }
 
 std::shared_ptr<packet::Tunnel> Negotiator::make_tunnel(Negotiation& n, uint32_t peer_tunnel_id,
-                                                        const proto::Endpoint& from) {
+                                                        const packet::Path& from) {
   auto t = std::make_shared<packet::Tunnel>();
   t->local_id = n.local_tunnel_id;
   t->direction_id = n.direction_id;
@@ -274,6 +303,8 @@ void Negotiator::on_established(Negotiation& n, const std::shared_ptr<packet::Tu
               1000.0;
     ntm::log().info("tunnel {} to {} established via {} ({:.2f} ms after route direction)",
                     t->local_id, n.peer_fqdn, t->endpoint().to_string(), ms);
+    n.punch_timer.cancel();
+    start_path_probes(n);
   }
   retire(std::move(replaced), n.direction_id);
   { std::lock_guard l(wait_mu_); }
@@ -328,6 +359,8 @@ void Negotiator::erase_negotiation(uint32_t direction_id) {
   Negotiation& n = *it->second;
   n.timer.cancel();
   n.confirm_timer.cancel();
+  forget_paths(n);
+  if (n.hs && !n.hs->complete()) tunnels_.release_id(n.local_tunnel_id);
   if (n.tunnel) tunnels_.remove(n.tunnel->local_id);
   if (n.pending) tunnels_.remove(n.pending->local_id);
   if (data_plane_ && !tunnel_exists(n.peer_vip4, n.peer_vip6)) {

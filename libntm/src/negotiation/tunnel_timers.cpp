@@ -39,7 +39,7 @@ void Negotiator::on_tunnel_tick() {
   auto rekey_after = std::chrono::milliseconds(cfg_.rekey_after_ms);
   auto reject_after = rekey_after * 3 / 2;
   std::map<uint32_t, SendActivity> activity;
-  std::vector<std::pair<uint32_t, const char*>> expired;
+  std::vector<std::pair<uint32_t, const char*>> expired, dead;
   for (auto& [id, np] : negotiations_) {
     Negotiation& n = *np;
     // A responder that answered but never heard from the initiator on the new keypair.
@@ -62,6 +62,12 @@ void Negotiator::on_tunnel_tick() {
       a = {t.session->packets_sent(), now};
     }
     activity[t.local_id] = a;
+    send_activity_[t.local_id] = a;
+    // A path that carries our packets but brings nothing back (path_selection.cpp).
+    if (const char* why = check_path(n, now)) {
+      dead.push_back({id, why});
+      continue;
+    }
     // 2: any keypair of this negotiation counts (the peer may still use the previous one).
     uint64_t rx = t.rx_packets.load(std::memory_order_relaxed) +
                   (n.pending ? n.pending->rx_packets.load(std::memory_order_relaxed) : 0);
@@ -85,6 +91,8 @@ void Negotiator::on_tunnel_tick() {
     }
   }
   send_activity_ = std::move(activity);  // forgets removed keypairs
+  for (auto& [id, why] : dead)
+    if (auto it = negotiations_.find(id); it != negotiations_.end()) fall_back(*it->second, why);
   for (auto& [id, why] : expired) {
     auto it = negotiations_.find(id);
     if (it == negotiations_.end()) continue;
@@ -96,7 +104,6 @@ void Negotiator::on_tunnel_tick() {
 
 bool Negotiator::start_rekey(Negotiation& n) {
   n.rekeying = true;
-  n.peer_endpoints = {n.tunnel->endpoint()};
   return start_handshake(n, n.confirmed_seq + 1, n.rekey_secret);
 }
 

@@ -183,6 +183,33 @@ int ntm_wait_tunnel(const struct sockaddr* addr, socklen_t addrlen, int timeout_
   return n->negotiator->wait_tunnel(key, timeout_ms) ? 0 : fail(ETIMEDOUT);
 }
 
+int ntm_get_path(const struct sockaddr* addr, socklen_t addrlen, struct ntm_path_info* info) {
+  auto* n = ntm::node::current();
+  if (!n) return fail(ENOTCONN);
+  if (!addr || !info) return fail(EINVAL);
+  ntm::packet::VipKey key;
+  if (addr->sa_family == AF_INET && addrlen >= sizeof(sockaddr_in)) {
+    key = ntm::packet::VipKey(
+        reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in*>(addr)->sin_addr), 4);
+  } else if (addr->sa_family == AF_INET6 && addrlen >= sizeof(sockaddr_in6)) {
+    key = ntm::packet::VipKey(
+        reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr), 16);
+  } else {
+    return fail(EINVAL);
+  }
+  auto done = std::make_shared<std::promise<std::optional<ntm::negotiation::PathInfo>>>();
+  auto result = done->get_future();
+  asio::post(n->io, [n, key, done] { done->set_value(n->negotiator->path_info(key)); });
+  if (result.wait_for(std::chrono::seconds(5)) != std::future_status::ready) return fail(ENOTCONN);
+  auto p = result.get();
+  if (!p) return fail(ENOTCONN, "no tunnel to that vIP");
+  std::memset(info, 0, sizeof *info);
+  info->kind = p->kind;
+  std::memcpy(&info->address, p->address.sa(), p->address.sa_len());
+  info->address_len = p->address.sa_len();
+  return 0;
+}
+
 int ntm_get_node_key(char* buf, size_t len) {
   auto* n = ntm::node::current();
   if (!n) return fail(ENOTCONN);

@@ -106,7 +106,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   hooks.on_missing_tunnel = [this](const packet::VipKey& dst) {
     asio::post(io, [this, dst] { negotiator->on_missing_tunnel(dst); });
   };
-  hooks.on_control = [this](proto::Bytes d, const proto::Endpoint& from) {
+  hooks.on_control = [this](proto::Bytes d, const packet::Path& from) {
     // Bounded: a flood of control-looking datagrams must not queue without limit in front of
     // the negotiation thread (each one costs it at most a parse and one AEAD or DH).
     if (control_queued_.fetch_add(1, std::memory_order_relaxed) >= kMaxControlQueue) {
@@ -118,6 +118,22 @@ int Node::start(const ntm_config& cfg, std::string& error) {
       control_queued_.fetch_sub(1, std::memory_order_relaxed);
       negotiator->on_datagram(std::move(d), from);
     });
+  };
+  hooks.on_early_data = [this](proto::Bytes d, const packet::Path& from) {
+    // Bounded by the same queue as control datagrams.
+    if (control_queued_.fetch_add(1, std::memory_order_relaxed) >= kMaxControlQueue) {
+      control_queued_.fetch_sub(1, std::memory_order_relaxed);
+      stats.drop_overload.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    asio::post(io, [this, d = std::move(d), from]() mutable {
+      control_queued_.fetch_sub(1, std::memory_order_relaxed);
+      negotiator->on_early_data(std::move(d), from);
+    });
+  };
+  hooks.on_path_response = [this](uint32_t local_id, uint64_t token, const packet::Path& from) {
+    asio::post(
+        io, [this, local_id, token, from] { negotiator->on_path_response(local_id, token, from); });
   };
   hooks.on_rekey_due = [this](uint32_t local_id) {
     asio::post(io, [this, local_id] { negotiator->on_rekey_due(local_id); });

@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -32,6 +33,11 @@ struct Stats {
   std::atomic<uint64_t> drop_overload{0}, drop_unvalidated_path{0};
   std::atomic<uint64_t> path_challenges{0}, paths_validated{0}, rekeys{0}, tunnels_expired{0},
       tunnels_refused{0};
+  /// Paths (docs/protocol.md §7.9, §12): relay data not from its session's server or for no
+  /// session of ours; data packets sent through a relay; switches of a tunnel's path; relay
+  /// binds sent; hole punches sent and accepted.
+  std::atomic<uint64_t> drop_relay{0}, tx_relayed{0}, path_switches{0}, relay_binds{0},
+      punches_sent{0}, punches_received{0};
   void copy_to(ntm_stats& s) const;
 };
 
@@ -39,8 +45,15 @@ struct DataPlaneHooks {
   /// An inner packet needs a tunnel to `dst` that does not exist (first packet queued).
   /// Called with the lwIP core lock held: only post work elsewhere.
   std::function<void(const VipKey& dst)> on_missing_tunnel;
-  /// A control, handshake, cookie or tunnel-handshake datagram arrived (receive thread).
-  std::function<void(proto::Bytes datagram, const proto::Endpoint& from)> on_control;
+  /// A control, handshake, cookie, tunnel-handshake, punch or relay datagram arrived (receive
+  /// thread); `from` is the path it came on (a relayed one for a relayed tunnel handshake).
+  std::function<void(proto::Bytes datagram, const Path& from)> on_control;
+  /// A data packet for a tunnel ID reserved by a handshake in flight arrived before its tunnel
+  /// (receive thread): the negotiation thread hands it back with deliver() once it exists.
+  std::function<void(proto::Bytes datagram, const Path& from)> on_early_data;
+  /// A path response whose token is not the roaming challenge's: perhaps the answer to a path
+  /// candidate's probe (receive thread; post elsewhere).
+  std::function<void(uint32_t local_id, uint64_t token, const Path& from)> on_path_response;
   /// A responder's keypair was confirmed by the peer's first packet and now carries outbound
   /// traffic; `replaced` are the keypairs it replaced (still accepting inbound packets).
   /// Called on the receive thread with the lwIP core lock held: only post work elsewhere.
@@ -69,8 +82,12 @@ class DataPlane {
   /// packet overtakes a queued one; returns the tunnels it replaced. An unconfirmed `t` (a
   /// responder's keypair) only receives until the peer's first packet confirms it.
   std::vector<std::shared_ptr<Tunnel>> install_tunnel(std::shared_ptr<Tunnel> t);
-  /// Sends a path challenge to `t`'s current endpoint (docs/protocol.md §8.3).
-  void send_path_challenge(Tunnel& t, uint64_t token);
+  /// Sends a path challenge to `t`'s current endpoint (docs/protocol.md §8.3), or along `via`
+  /// (a path candidate's probe, §7.9).
+  void send_path_challenge(Tunnel& t, uint64_t token, const Path* via = nullptr);
+  /// A data packet that arrived early (DataPlaneHooks::on_early_data) goes through the
+  /// receive steps now, from the calling thread.
+  void deliver(proto::ByteView datagram, const Path& from);
   /// Sends a keep-alive: a data packet with an empty inner packet (docs/protocol.md §8). The
   /// initiator sends one right after install so the responder confirms the tunnel at once.
   void send_keepalive(Tunnel& t);
@@ -82,8 +99,14 @@ class DataPlane {
 
  private:
   void receive_loop();  // receive.cpp
+  /// receive.cpp: steps 4-6 for one data packet from `from`, decrypted into `plain`. Returns
+  /// the pbuf to hand to lwIP (or null), and in `confirm` a keypair this packet confirmed.
+  pbuf* open_data(proto::ByteView pkt, const Path& from, uint8_t* plain,
+                  std::shared_ptr<Tunnel>& confirm);
+  /// receive.cpp: step 7 for a batch.
+  void enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* confirmed, int nconfirmed);
   /// receive.cpp: a tunnel message (path challenge/response) inside an authenticated packet.
-  void on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const proto::Endpoint& from);
+  void on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const Path& from);
   void send_inner(Tunnel& t, const uint8_t* ip, size_t len);  // send.cpp
   void flush_pending(Tunnel& t);                              // send.cpp; core lock held
   /// Reports `t` once when `counter` reached its rekey budget.
@@ -94,8 +117,9 @@ class DataPlane {
   }
   /// send.cpp: seals a tunnel message; sends it to `to` (a reply to the challenge's source) or,
   /// when null, to the endpoint under its budget.
-  void send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token,
-                           const proto::Endpoint* to);
+  void send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token, const Path* to);
+  /// send.cpp: one sealed packet to `to`, counted.
+  bool transmit(const Path& to, const uint8_t* data, size_t len);
 
   UdpTransport& udp_;
   TunnelTable& tunnels_;
@@ -107,9 +131,11 @@ class DataPlane {
   std::array<uint8_t, proto::kSealedHeaderSize + 65535 + proto::kTagSize> send_buf_{};
   int stop_fd_ = -1;
   std::thread rx_thread_;
-  /// Inner fragments waiting for their siblings; receive thread only.
+  /// Inner fragments waiting for their siblings: the receive thread's, and the negotiation
+  /// thread's for early data (deliver()); both guarded by reasm_mu_.
+  std::mutex reasm_mu_;
   Reassembler reassembler_{stats_.drop_reassembly};
-  std::array<uint8_t, Reassembler::kMaxDatagramSize> reassembled_{};  // receive thread only
+  std::array<uint8_t, Reassembler::kMaxDatagramSize> reassembled_{};
 };
 
 }  // namespace ntm::packet

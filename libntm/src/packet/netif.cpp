@@ -82,6 +82,9 @@ void Stats::copy_to(ntm_stats& s) const {
   s.drop_overload = drop_overload, s.drop_unvalidated_path = drop_unvalidated_path;
   s.path_challenges = path_challenges, s.paths_validated = paths_validated;
   s.rekeys = rekeys, s.tunnels_expired = tunnels_expired, s.tunnels_refused = tunnels_refused;
+  s.drop_relay = drop_relay, s.tx_relayed = tx_relayed, s.path_switches = path_switches;
+  s.relay_binds = relay_binds, s.punches_sent = punches_sent;
+  s.punches_received = punches_received;
 }
 
 DataPlane::DataPlane(UdpTransport& udp, TunnelTable& tunnels, Stats& stats, DataPlaneHooks hooks)

@@ -4,8 +4,11 @@
 //    also wakes when fragments held for reassembly time out, so their drop is counted
 // 2. recvmmsg drains up to kBatch datagrams per syscall
 // 3. per datagram, the type byte: data packets stay here, everything else goes to the
-//    negotiation module
-// 4. data: exact header checks, tunnel by receiver ID, AEAD open, anti-replay — drop early
+//    negotiation module; relay data (0x07) from the server of one of our relay sessions is
+//    unwrapped first, and what it carries arrives "on the relayed path"
+// 4. data: exact header checks, tunnel by receiver ID (an ID reserved by a handshake in flight:
+//    the packet follows the tunnel response through the negotiation thread), AEAD open,
+//    anti-replay — drop early
 // 5. an empty inner packet is a keep-alive, a 10-byte one starting with 0x00 a tunnel message
 //    (path challenge/response); otherwise the inner source address must be the tunnel peer's
 //    vIP (no spoofing)
@@ -31,6 +34,7 @@
 #include "lwip/pbuf.h"
 #include "lwip/tcpip.h"
 #include "packet/data_plane.h"
+#include "proto/relay.h"
 
 namespace ntm::packet {
 namespace {
@@ -61,14 +65,20 @@ void DataPlane::receive_loop() {
   pollfd fds[2] = {{udp_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
     int timeout = -1;
-    if (auto deadline = reassembler_.next_deadline()) {
-      auto left =
-          std::chrono::ceil<std::chrono::milliseconds>(*deadline - Reassembler::Clock::now());
-      timeout = int(std::max<int64_t>(left.count(), 0));
+    {
+      std::lock_guard l(reasm_mu_);
+      if (auto deadline = reassembler_.next_deadline()) {
+        auto left =
+            std::chrono::ceil<std::chrono::milliseconds>(*deadline - Reassembler::Clock::now());
+        timeout = int(std::max<int64_t>(left.count(), 0));
+      }
     }
     if (::poll(fds, 2, timeout) < 0 && errno != EINTR) return;  // 1
     if (fds[1].revents) return;
-    reassembler_.expire(Reassembler::Clock::now());
+    {
+      std::lock_guard l(reasm_mu_);
+      reassembler_.expire(Reassembler::Clock::now());
+    }
     for (;;) {
       for (int i = 0; i < kBatch; ++i) {
         iov[i] = {bufs[i].data(), kBufSize};
@@ -77,7 +87,6 @@ void DataPlane::receive_loop() {
       }
       int n = recvmmsg(udp_.fd(), msgs, kBatch, MSG_DONTWAIT, nullptr);  // 2
       if (n <= 0) break;
-      auto now = Reassembler::Clock::now();
       int nready = 0, nconfirmed = 0;
       for (int i = 0; i < n; ++i) {
         proto::ByteView pkt(bufs[i].data(), msgs[i].msg_len);
@@ -87,119 +96,172 @@ void DataPlane::receive_loop() {
           stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
+        Path path(*src);
+        if (pkt[0] == uint8_t(proto::PacketType::kRelayData)) {
+          // 3a. A tunnel packet through one of our relay sessions, from that session's server
+          // only; the path it came on is the relayed one.
+          uint32_t session;
+          proto::ByteView inner;
+          proto::Endpoint server;
+          if (!proto::parse_relay_header(pkt, session, inner) ||
+              !tunnels_.relay_server(session, server) || !(server == *src)) {
+            stats_.drop_relay.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+          pkt = inner;
+          path = Path(*src, session);
+          if (pkt[0] != uint8_t(proto::PacketType::kData) &&
+              pkt[0] != uint8_t(proto::PacketType::kTunnelHandshake)) {
+            stats_.drop_relay.fetch_add(1, std::memory_order_relaxed);
+            continue;
+          }
+        }
         if (pkt[0] != uint8_t(proto::PacketType::kData)) {  // 3
           auto type = proto::PacketType(pkt[0]);
-          if ((type == proto::PacketType::kHandshakeResp || type == proto::PacketType::kControl ||
-               type == proto::PacketType::kTunnelHandshake ||
-               type == proto::PacketType::kCookieReply) &&
-              hooks_.on_control) {
-            hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), *src);
+          bool control =
+              type == proto::PacketType::kHandshakeResp || type == proto::PacketType::kControl ||
+              type == proto::PacketType::kTunnelHandshake ||
+              type == proto::PacketType::kCookieReply || type == proto::PacketType::kRelayBindAck ||
+              type == proto::PacketType::kPunch || type == proto::PacketType::kRelayNotice;
+          if (control && hooks_.on_control) {
+            hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), path);
           } else {
             stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
           }
           continue;
         }
-        crypto::SealedHeader h;  // 4
-        if (!crypto::parse_sealed_header(pkt, h)) {
-          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        auto t = tunnels_.find_by_id(h.receiver_index);
-        if (!t) {
-          stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        bool newest = false;
-        switch (t->session->open(h, pkt, plain[i].data(), &newest)) {
-          case crypto::Session::OpenStatus::kOk:
-            break;
-          case crypto::Session::OpenStatus::kAuthFailed:
-            stats_.drop_auth.fetch_add(1, std::memory_order_relaxed);
-            continue;
-          case crypto::Session::OpenStatus::kReplay:
-            stats_.drop_replay.fetch_add(1, std::memory_order_relaxed);
-            continue;
-          case crypto::Session::OpenStatus::kTooOld:
-            stats_.drop_too_old.fetch_add(1, std::memory_order_relaxed);
-            continue;
-        }
-        size_t len = pkt.size() - proto::kSealedOverhead;
-        bool message = len > 0 && plain[i][0] == proto::kTunnelMessageMarker;
-        if (len > 0 && !message && !source_is_peer(*t, plain[i].data(), len)) {  // 5
-          stats_.drop_spoofed.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        if (message && len != proto::kTunnelMessageSize) {
-          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        t->rx_packets.fetch_add(1, std::memory_order_relaxed);
-        check_rekey_budget(*t, h.counter);
-        if (newest) {  // 6
-          if (uint64_t token = t->on_newest_from(*src, pkt.size())) {
-            stats_.roams.fetch_add(1, std::memory_order_relaxed);
-            send_path_challenge(*t, token);
-          }
-        }
-        if (!t->confirmed.load(std::memory_order_relaxed)) confirmed[nconfirmed++] = t;
-        stats_.rx_packets.fetch_add(1, std::memory_order_relaxed);
-        stats_.rx_bytes.fetch_add(pkt.size(), std::memory_order_relaxed);
-        if (message) {
-          on_tunnel_message(*t, plain[i].data(), len, *src);
-          continue;
-        }
-        if (len == 0) continue;  // keep-alive
-        const uint8_t* inner = plain[i].data();
-        size_t whole = 0;
-        switch (reassembler_.feed(inner, len, now, reassembled_.data(), whole)) {  // 7
-          case Reassembler::Status::kNotFragment:
-            break;
-          case Reassembler::Status::kComplete:
-            inner = reassembled_.data();
-            len = whole;
-            break;
-          case Reassembler::Status::kHeld:
-          case Reassembler::Status::kDropped:
-            continue;
-        }
-        pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
-        if (!p) {
-          stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        std::memcpy(p->payload, inner, len);
-        ready[nready++] = p;
+        std::shared_ptr<Tunnel> confirm;
+        if (pbuf* p = open_data(pkt, path, plain[i].data(), confirm)) ready[nready++] = p;
+        if (confirm) confirmed[nconfirmed++] = std::move(confirm);
       }
-      if (nready || nconfirmed) {  // 8
-        LOCK_TCPIP_CORE();
-        for (int i = 0; i < nconfirmed; ++i) {
-          if (!confirmed[i]->confirmed.exchange(true, std::memory_order_acq_rel)) {
-            auto replaced = tunnels_.promote(confirmed[i]);
-            flush_pending(*confirmed[i]);
-            if (hooks_.on_confirmed) hooks_.on_confirmed(confirmed[i], std::move(replaced));
-          }
-          confirmed[i].reset();
-        }
-        for (int i = 0; i < nready; ++i)
-          if (!netif_ || ip_input(ready[i], netif_) != ERR_OK) pbuf_free(ready[i]);
-        UNLOCK_TCPIP_CORE();
-      }
+      if (nready || nconfirmed) enter_stack(ready, nready, confirmed, nconfirmed);  // 8
       if (n < kBatch) break;
     }
   }
 }
 
-void DataPlane::on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len,
-                                  const proto::Endpoint& from) {
+pbuf* DataPlane::open_data(proto::ByteView pkt, const Path& from, uint8_t* plain,
+                           std::shared_ptr<Tunnel>& confirm) {
+  crypto::SealedHeader h;  // 4
+  if (!crypto::parse_sealed_header(pkt, h)) {
+    stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  auto t = tunnels_.find_by_id(h.receiver_index);
+  if (!t) {
+    // A packet for a tunnel whose handshake response is still on its way through the
+    // negotiation thread (the responder may send at once, §7.5): in order behind it.
+    if (tunnels_.reserved(h.receiver_index) && hooks_.on_early_data) {
+      hooks_.on_early_data(proto::Bytes(pkt.begin(), pkt.end()), from);
+      return nullptr;
+    }
+    stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  bool newest = false;
+  switch (t->session->open(h, pkt, plain, &newest)) {
+    case crypto::Session::OpenStatus::kOk:
+      break;
+    case crypto::Session::OpenStatus::kAuthFailed:
+      stats_.drop_auth.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    case crypto::Session::OpenStatus::kReplay:
+      stats_.drop_replay.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+    case crypto::Session::OpenStatus::kTooOld:
+      stats_.drop_too_old.fetch_add(1, std::memory_order_relaxed);
+      return nullptr;
+  }
+  size_t len = pkt.size() - proto::kSealedOverhead;
+  bool message = len > 0 && plain[0] == proto::kTunnelMessageMarker;
+  if (len > 0 && !message && !source_is_peer(*t, plain, len)) {  // 5
+    stats_.drop_spoofed.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  if (message && len != proto::kTunnelMessageSize) {
+    stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  t->rx_packets.fetch_add(1, std::memory_order_relaxed);
+  t->last_rx_ns.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                      std::memory_order_relaxed);
+  check_rekey_budget(*t, h.counter);
+  if (newest) {  // 6
+    if (uint64_t token = t->on_newest_from(from, pkt.size())) {
+      stats_.roams.fetch_add(1, std::memory_order_relaxed);
+      send_path_challenge(*t, token);
+    }
+  }
+  if (!t->confirmed.load(std::memory_order_relaxed)) confirm = t;
+  stats_.rx_packets.fetch_add(1, std::memory_order_relaxed);
+  stats_.rx_bytes.fetch_add(pkt.size(), std::memory_order_relaxed);
+  if (message) {
+    on_tunnel_message(*t, plain, len, from);
+    return nullptr;
+  }
+  if (len == 0) return nullptr;  // keep-alive
+  // 7. The receive thread, or the negotiation thread for data that overtook its tunnel
+  // response (deliver()): the reassembler is shared under reasm_mu_.
+  std::lock_guard l(reasm_mu_);
+  const uint8_t* inner = plain;
+  size_t whole = 0;
+  switch (reassembler_.feed(inner, len, Reassembler::Clock::now(), reassembled_.data(), whole)) {
+    case Reassembler::Status::kNotFragment:
+      break;
+    case Reassembler::Status::kComplete:
+      inner = reassembled_.data();
+      len = whole;
+      break;
+    case Reassembler::Status::kHeld:
+    case Reassembler::Status::kDropped:
+      return nullptr;
+  }
+  pbuf* p = pbuf_alloc(PBUF_RAW, uint16_t(len), PBUF_RAM);
+  if (!p) {
+    stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  std::memcpy(p->payload, inner, len);
+  return p;
+}
+
+void DataPlane::enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* confirmed,
+                            int nconfirmed) {
+  LOCK_TCPIP_CORE();
+  for (int i = 0; i < nconfirmed; ++i) {
+    if (!confirmed[i]->confirmed.exchange(true, std::memory_order_acq_rel)) {
+      auto replaced = tunnels_.promote(confirmed[i]);
+      flush_pending(*confirmed[i]);
+      if (hooks_.on_confirmed) hooks_.on_confirmed(confirmed[i], std::move(replaced));
+    }
+    confirmed[i].reset();
+  }
+  for (int i = 0; i < nready; ++i)
+    if (!netif_ || ip_input(ready[i], netif_) != ERR_OK) pbuf_free(ready[i]);
+  UNLOCK_TCPIP_CORE();
+}
+
+void DataPlane::deliver(proto::ByteView datagram, const Path& from) {
+  std::vector<uint8_t> plain(datagram.size());
+  std::shared_ptr<Tunnel> confirm;
+  pbuf* p = open_data(datagram, from, plain.data(), confirm);
+  if (p || confirm) enter_stack(&p, p ? 1 : 0, &confirm, confirm ? 1 : 0);
+}
+
+void DataPlane::on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const Path& from) {
   (void)len;  // exactly kTunnelMessageSize, checked by the caller
   uint64_t token = proto::get_u64(plain + 2);
   switch (proto::TunnelMessage(plain[1])) {
     case proto::TunnelMessage::kPathChallenge:
-      // Answer where the challenge came from: that is the path being validated.
+      // Answer along the path the challenge came on: that is the path being validated.
       send_tunnel_message(t, proto::TunnelMessage::kPathResponse, token, &from);
       break;
     case proto::TunnelMessage::kPathResponse:
-      if (t.on_path_response(token)) stats_.paths_validated.fetch_add(1, std::memory_order_relaxed);
+      if (t.on_path_response(token)) {
+        stats_.paths_validated.fetch_add(1, std::memory_order_relaxed);
+      } else if (hooks_.on_path_response) {
+        hooks_.on_path_response(t.local_id, token, from);  // a path candidate's probe?
+      }
       break;
     default:
       break;  // unknown kinds are ignored, so later versions can add some

@@ -70,15 +70,21 @@ void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
   }
   check_rekey_budget(t, t.session->packets_sent());
   size_t total = len + proto::kSealedOverhead;
-  proto::Endpoint to;
+  Path to;
   if (!t.endpoint_for_send(total, to)) {
     stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (udp_.send(to, out, total)) {  // 6
-    stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
-    stats_.tx_bytes.fetch_add(total, std::memory_order_relaxed);
-  }
+  transmit(to, out, total);  // 6
+}
+
+bool DataPlane::transmit(const Path& to, const uint8_t* data, size_t len) {
+  if (!udp_.send(to, data, len)) return false;
+  stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
+  stats_.tx_bytes.fetch_add(len + (to.relayed() ? proto::kRelayHeaderSize : 0),
+                            std::memory_order_relaxed);
+  if (to.relayed()) stats_.tx_relayed.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 std::vector<std::shared_ptr<Tunnel>> DataPlane::install_tunnel(std::shared_ptr<Tunnel> t) {
@@ -109,33 +115,32 @@ void DataPlane::flush_pending(Tunnel& t) {
 
 void DataPlane::send_keepalive(Tunnel& t) {
   uint8_t out[proto::kSealedOverhead];
-  proto::Endpoint to;
+  Path to;
   if (!t.endpoint_for_send(sizeof out, to)) {
     stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (t.session->seal(proto::PacketType::kData, {}, out) !=
           crypto::Session::SealStatus::kExhausted &&
-      udp_.send(to, out, sizeof out)) {
+      transmit(to, out, sizeof out))
     stats_.tx_keepalives.fetch_add(1, std::memory_order_relaxed);
-    stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
-    stats_.tx_bytes.fetch_add(sizeof out, std::memory_order_relaxed);
-  }
 }
 
-void DataPlane::send_path_challenge(Tunnel& t, uint64_t token) {
+void DataPlane::send_path_challenge(Tunnel& t, uint64_t token, const Path* via) {
   stats_.path_challenges.fetch_add(1, std::memory_order_relaxed);
-  send_tunnel_message(t, proto::TunnelMessage::kPathChallenge, token, nullptr);
+  send_tunnel_message(t, proto::TunnelMessage::kPathChallenge, token, via);
 }
 
 void DataPlane::send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token,
-                                    const proto::Endpoint* to) {
+                                    const Path* to) {
   uint8_t plain[proto::kTunnelMessageSize] = {proto::kTunnelMessageMarker, uint8_t(kind)};
   proto::put_u64(plain + 2, token);
   uint8_t out[proto::kTunnelMessageSize + proto::kSealedOverhead];
-  proto::Endpoint dest;
+  Path dest;
   if (to) {
-    dest = *to;  // a path response goes back the way its challenge came (same size: 1×)
+    // A path response goes back the way its challenge came (same size: 1×); a candidate's
+    // probe goes where the negotiation aims it (it keeps that path's budget).
+    dest = *to;
   } else if (!t.endpoint_for_send(sizeof out, dest)) {
     stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -143,10 +148,7 @@ void DataPlane::send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64
   if (t.session->seal(proto::PacketType::kData, proto::ByteView(plain, sizeof plain), out) ==
       crypto::Session::SealStatus::kExhausted)
     return;
-  if (udp_.send(dest, out, sizeof out)) {
-    stats_.tx_packets.fetch_add(1, std::memory_order_relaxed);
-    stats_.tx_bytes.fetch_add(sizeof out, std::memory_order_relaxed);
-  }
+  transmit(dest, out, sizeof out);
 }
 
 void DataPlane::drop_pending(const VipKey& dst) {

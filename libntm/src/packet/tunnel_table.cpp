@@ -27,12 +27,14 @@ std::vector<std::shared_ptr<Tunnel>> TunnelTable::insert(std::shared_ptr<Tunnel>
   {
     std::unique_lock l(mu_);
     by_id_[t->local_id] = t;
+    reserved_.erase(t->local_id);
   }
   return promote(t);
 }
 
 void TunnelTable::insert_inbound(std::shared_ptr<Tunnel> t) {
   std::unique_lock l(mu_);
+  reserved_.erase(t->local_id);
   by_id_[t->local_id] = std::move(t);
 }
 
@@ -66,12 +68,43 @@ void TunnelTable::remove(uint32_t local_id) {
   }
 }
 
-uint32_t TunnelTable::allocate_id() const {
-  std::shared_lock l(mu_);
+uint32_t TunnelTable::allocate_id() {
+  std::unique_lock l(mu_);
   for (;;) {
     uint32_t id = crypto::random_u32();
-    if (id != 0 && !by_id_.count(id)) return id;
+    if (id != 0 && !by_id_.count(id) && !reserved_.count(id)) {
+      reserved_[id] = true;
+      return id;
+    }
   }
+}
+
+void TunnelTable::release_id(uint32_t id) {
+  std::unique_lock l(mu_);
+  reserved_.erase(id);
+}
+
+bool TunnelTable::reserved(uint32_t id) const {
+  std::shared_lock l(mu_);
+  return reserved_.count(id) > 0;
+}
+
+void TunnelTable::add_relay(uint32_t session, const proto::Endpoint& server) {
+  std::unique_lock l(mu_);
+  relays_[session] = server;
+}
+
+void TunnelTable::remove_relay(uint32_t session) {
+  std::unique_lock l(mu_);
+  relays_.erase(session);
+}
+
+bool TunnelTable::relay_server(uint32_t session, proto::Endpoint& out) const {
+  std::shared_lock l(mu_);
+  auto it = relays_.find(session);
+  if (it == relays_.end()) return false;
+  out = it->second;
+  return true;
 }
 
 size_t TunnelTable::size() const {
@@ -88,6 +121,8 @@ std::vector<std::shared_ptr<Tunnel>> TunnelTable::all() const {
 
 void TunnelTable::clear() {
   std::unique_lock l(mu_);
+  reserved_.clear();
+  relays_.clear();
   by_id_.clear();
   by_vip4_.clear();
   by_vip6_.clear();

@@ -17,8 +17,8 @@
 
 #include "crypto/aead.h"
 #include "crypto/session.h"
+#include "packet/path.h"
 #include "packet/vip_key.h"
-#include "proto/endpoint.h"
 
 namespace ntm::packet {
 
@@ -43,6 +43,8 @@ struct Tunnel {
   std::atomic<bool> confirmed{false};
   /// Authenticated data packets received (the negotiation thread watches it for expiry).
   std::atomic<uint64_t> rx_packets{0};
+  /// When the last authenticated packet arrived (steady clock, ns): dead-path detection.
+  std::atomic<int64_t> last_rx_ns{0};
   /// Rekey by packet count (docs/protocol.md §7.8): on the handshake initiator's keypairs, the
   /// packet path reports once (DataPlaneHooks::on_rekey_due) when either direction's counter
   /// reaches rekey_after_messages.
@@ -50,22 +52,24 @@ struct Tunnel {
   uint64_t rekey_after_messages = ~0ull;
   std::atomic<bool> rekey_requested{false};
 
-  /// The peer's current UDP endpoint; changes only after an authenticated, newest packet.
-  proto::Endpoint endpoint() const {
+  /// The path to the peer now (direct or relayed); changes only after an authenticated,
+  /// newest packet, or when the negotiation switches paths (a validated better one, §7.9).
+  Path endpoint() const {
     std::lock_guard l(endpoint_mu_);
     return endpoint_;
   }
-  /// Sets a validated endpoint (from the handshake); returns true when it changed.
-  bool set_endpoint(const proto::Endpoint& e) {
+  /// Sets a validated path (from the handshake, or one a path response proved); returns true
+  /// when it changed.
+  bool set_endpoint(const Path& e) {
     std::lock_guard l(endpoint_mu_);
     probing_ = false;
     if (endpoint_ == e) return false;
     endpoint_ = e;
     return true;
   }
-  /// Where to send `bytes` now: false when the endpoint is being validated and this datagram
+  /// Where to send `bytes` now: false when the path is being validated and this datagram
   /// would exceed 3× the bytes received from it.
-  bool endpoint_for_send(size_t bytes, proto::Endpoint& out) {
+  bool endpoint_for_send(size_t bytes, Path& out) {
     std::lock_guard l(endpoint_mu_);
     out = endpoint_;
     if (!probing_) return true;
@@ -76,7 +80,7 @@ struct Tunnel {
   /// An authenticated packet with the highest counter so far came from `from` (`bytes` long).
   /// Returns a fresh path-challenge token when `from` is a new address (the caller sends the
   /// challenge there), 0 otherwise.
-  uint64_t on_newest_from(const proto::Endpoint& from, size_t bytes) {
+  uint64_t on_newest_from(const Path& from, size_t bytes) {
     std::lock_guard l(endpoint_mu_);
     if (from == endpoint_) {
       if (probing_) probe_in_ += bytes;
@@ -119,8 +123,8 @@ struct Tunnel {
   }
 
   mutable std::mutex endpoint_mu_;
-  proto::Endpoint endpoint_;  // guarded by endpoint_mu_
-  bool probing_ = false;      // guarded by endpoint_mu_: endpoint_ not validated yet
+  Path endpoint_;         // guarded by endpoint_mu_
+  bool probing_ = false;  // guarded by endpoint_mu_: endpoint_ not validated yet
   uint64_t probe_token_ = 0, probe_in_ = 0, probe_out_ = 0;  // guarded by endpoint_mu_
 };
 
@@ -140,8 +144,18 @@ class TunnelTable {
   /// Makes an installed `t` the outbound tunnel of its peer vIPs; returns the replaced ones.
   std::vector<std::shared_ptr<Tunnel>> promote(const std::shared_ptr<Tunnel>& t);
   void remove(uint32_t local_id);
-  /// A random receiver index not in use (never 0).
-  uint32_t allocate_id() const;
+  /// A random receiver index not in use (never 0), reserved until release_id() or until a
+  /// tunnel with it is installed: data packets for a reserved ID that arrive before the
+  /// tunnel (they may overtake the tunnel response on its way through the negotiation thread)
+  /// are handed to the negotiation thread instead of dropped.
+  uint32_t allocate_id();
+  void release_id(uint32_t id);
+  bool reserved(uint32_t id) const;
+  /// Relay sessions this node uses, with their relay server: relay data is accepted only from
+  /// the server of its session.
+  void add_relay(uint32_t session, const proto::Endpoint& server);
+  void remove_relay(uint32_t session);
+  bool relay_server(uint32_t session, proto::Endpoint& out) const;
   size_t size() const;
   std::vector<std::shared_ptr<Tunnel>> all() const;
   void clear();
@@ -151,6 +165,8 @@ class TunnelTable {
   std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;              // guarded by mu_
   std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;            // guarded by mu_
   std::unordered_map<VipKey, std::shared_ptr<Tunnel>, VipKeyHash> by_vip6_;  // guarded by mu_
+  std::unordered_map<uint32_t, bool> reserved_;                              // guarded by mu_
+  std::unordered_map<uint32_t, proto::Endpoint> relays_;                     // guarded by mu_
 };
 
 }  // namespace ntm::packet

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "proto/relay.h"
+
 namespace ntm::packet {
 
 bool UdpTransport::open(const std::optional<proto::Endpoint>& bind, std::string& error) {
@@ -63,6 +65,20 @@ bool UdpTransport::send(const proto::Endpoint& to, const uint8_t* data, size_t l
     return ::sendto(fd_, data, len, MSG_DONTWAIT, m.sa(), m.sa_len()) == ssize_t(len);
   }
   return ::sendto(fd_, data, len, MSG_DONTWAIT, to.sa(), to.sa_len()) == ssize_t(len);
+}
+
+bool UdpTransport::send(const Path& path, const uint8_t* data, size_t len) const {
+  if (!path.relayed()) return send(path.address, data, len);
+  uint8_t header[proto::kRelayHeaderSize];
+  proto::write_relay_header(header, path.relay_session);
+  proto::Endpoint to = v6_ && path.address.is_v4() ? path.address.as_v6_mapped() : path.address;
+  iovec iov[2] = {{header, sizeof header}, {const_cast<uint8_t*>(data), len}};
+  msghdr m{};
+  m.msg_name = const_cast<sockaddr*>(to.sa());
+  m.msg_namelen = to.sa_len();
+  m.msg_iov = iov;
+  m.msg_iovlen = 2;
+  return ::sendmsg(fd_, &m, MSG_DONTWAIT) == ssize_t(sizeof header + len);
 }
 
 proto::Endpoint UdpTransport::local() const {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "packet/path.h"
 #include "proto/endpoint.h"
 
 namespace ntm::packet {
@@ -26,6 +27,9 @@ class UdpTransport {
   /// Sends one datagram. Returns false when the kernel refused it (errno set); the caller
   /// counts it. IPv4 destinations are sent as IPv4-mapped on a dual-stack socket.
   bool send(const proto::Endpoint& to, const uint8_t* data, size_t len) const;
+  /// Sends one tunnel packet along `path`: as it is on a direct path, behind the relay header
+  /// of the session on a relayed one (docs/protocol.md §12.2; one sendmsg, no copy).
+  bool send(const Path& path, const uint8_t* data, size_t len) const;
 
   /// The bound address (may be a wildcard).
   proto::Endpoint local() const;

@@ -27,8 +27,12 @@ size_t fixed_length(uint16_t t) {
       return 16;
     case AttrType::kTemporalKey:
     case AttrType::kPeerStaticKey:
+    case AttrType::kRelayKey:
       return 32;
+    case AttrType::kRelayTicket:
+      return kRelayTicketSize;
     case AttrType::kRole:
+    case AttrType::kRelaySide:
       return 1;
     case AttrType::kErrorCode:
       return 2;
@@ -42,7 +46,11 @@ bool valid_endpoint_length(uint16_t t, size_t len) {
     case AttrType::kRealAddress:
     case AttrType::kNatAddress:
     case AttrType::kPeerEndpoint:
+    case AttrType::kRelayEndpoint:
+    case AttrType::kFailedRelay:
       return len == 7 || len == 19;
+    case AttrType::kCandidate:
+      return len == 8 || len == 20;
     default:
       return true;
   }
@@ -190,6 +198,24 @@ std::vector<Endpoint> ControlMessage::get_endpoints(AttrType t) const {
   for (auto& a : attrs)
     if (a.type == t)
       if (auto e = Endpoint::decode(a.value)) out.push_back(*e);
+  return out;
+}
+ControlMessage& ControlMessage::add_candidate(const Candidate& c) {
+  Bytes b;
+  Writer w(b);
+  w.u8(uint8_t(c.kind));
+  c.endpoint.encode(w);
+  return add(AttrType::kCandidate, b);
+}
+std::vector<Candidate> ControlMessage::get_candidates() const {
+  std::vector<Candidate> out;
+  for (auto& a : attrs) {
+    if (a.type != AttrType::kCandidate || a.value.size() < 8) continue;
+    uint8_t kind = a.value[0];
+    if (kind < uint8_t(CandidateKind::kLan) || kind > uint8_t(CandidateKind::kMapped)) continue;
+    if (auto e = Endpoint::decode(ByteView(a.value).subspan(1)))
+      out.push_back({CandidateKind(kind), *e});
+  }
   return out;
 }
 std::optional<Key> ControlMessage::get_key(AttrType t) const {

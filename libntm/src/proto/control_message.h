@@ -36,6 +36,13 @@ const char* to_string(DecodeError e);
 
 using Key = std::array<uint8_t, kKeySize>;
 
+/// A path candidate to a peer (attribute Candidate): what it is and where.
+struct Candidate {
+  CandidateKind kind = CandidateKind::kMapped;
+  Endpoint endpoint;
+  bool operator==(const Candidate&) const = default;
+};
+
 struct Attribute {
   AttrType type;
   Bytes value;
@@ -63,6 +70,7 @@ class ControlMessage {
   ControlMessage& add_u32(AttrType t, uint32_t v);
   ControlMessage& add_string(AttrType t, std::string_view s);
   ControlMessage& add_endpoint(AttrType t, const Endpoint& e);
+  ControlMessage& add_candidate(const Candidate& c);
 
   // Getters: the first attribute of that type, or nullopt when absent.
   const Attribute* find(AttrType t) const;
@@ -72,6 +80,8 @@ class ControlMessage {
   std::optional<std::string> get_string(AttrType t) const;
   std::optional<Endpoint> get_endpoint(AttrType t) const;
   std::vector<Endpoint> get_endpoints(AttrType t) const;  ///< every valid one, in order
+  /// Every valid Candidate, in order (a known kind and a valid endpoint; others are skipped).
+  std::vector<Candidate> get_candidates() const;
   std::optional<Key> get_key(AttrType t) const;
   template <size_t N>
   std::optional<std::array<uint8_t, N>> get_fixed(AttrType t) const {

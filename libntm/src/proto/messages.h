@@ -12,12 +12,19 @@ namespace ntm::proto {
 
 /// First byte of every UDP payload NTM sends (docs/protocol.md §2).
 enum class PacketType : uint8_t {
-  kHandshakeInit = 0x01,    ///< node → DC: Noise IK message 1 + mac1 + mac2
-  kHandshakeResp = 0x02,    ///< DC → node: Noise IK message 2
-  kControl = 0x03,          ///< node ⇄ DC: control message sealed with the session key
-  kTunnelHandshake = 0x04,  ///< node ⇄ node: tunnel request/response (Noise KKpsk0 messages)
-  kData = 0x05,             ///< node ⇄ node: inner IP packet sealed with the tunnel key
-  kCookieReply = 0x06,      ///< DC → node: cookie for mac2, instead of a handshake under load
+  kHandshakeInit = 0x01,       ///< node → DC: Noise IK message 1 + mac1 + mac2
+  kHandshakeResp = 0x02,       ///< DC → node: Noise IK message 2
+  kControl = 0x03,             ///< node ⇄ DC: control message sealed with the session key
+  kTunnelHandshake = 0x04,     ///< node ⇄ node: tunnel request/response (Noise KKpsk0 messages)
+  kData = 0x05,                ///< node ⇄ node: inner IP packet sealed with the tunnel key
+  kCookieReply = 0x06,         ///< DC → node: cookie for mac2, instead of a handshake under load
+  kRelayData = 0x07,           ///< node ⇄ RS: relay header + a tunnel packet (0x04/0x05) (§12.2)
+  kRelayBind = 0x08,           ///< node → RS: relay ticket + MAC; binds the sender's endpoint
+  kRelayBindAck = 0x09,        ///< RS → node: the bind was accepted
+  kPunch = 0x0A,               ///< node → node: hole punch of the tunnel's responder (§7.9)
+  kRelayStatusRequest = 0x0B,  ///< DC → RS: liveness and load query (§12.5)
+  kRelayStatus = 0x0C,         ///< RS → DC: the answer
+  kRelayNotice = 0x0D,  ///< RS → node: relay data came from an address not bound: bind again
 };
 
 /// Control message types (docs/protocol.md §4). The type alone says what a message is;
@@ -78,6 +85,20 @@ enum class AttrType : uint16_t {
   kPeerStaticKey = 0x0013,  ///< 32 bytes, the peer node's static X25519 public key (identity)
   kPathToken = 0x0014,      ///< 8 bytes, random: path challenge / path response
   kHandshakeSeq = 0x0015,   ///< u32: 0 for a tunnel's first handshake, then 1, 2, ... per rekey
+  kCandidate = 0x0016,  ///< kind (u8, CandidateKind) + endpoint: a path to the peer (repeatable)
+  kRelayEndpoint = 0x0017,  ///< endpoint of the relay server (RS) this node binds to
+  kRelayTicket = 0x0018,    ///< 88 bytes: the relay ticket (docs/protocol.md §12.3)
+  kRelayKey = 0x0019,       ///< 32 bytes: this node's side key for the relay session
+  kRelaySide = 0x001A,      ///< u8: 1 or 2, which of the ticket's identities this node is
+  kFailedRelay = 0x001B,    ///< endpoint of a relay server that stopped answering this node
+};
+
+/// What a path candidate is (docs/protocol.md §7.9). The DC lists a peer's candidates in the
+/// order a node should prefer them: private (LAN) endpoints first, then the NAT-mapped one.
+enum class CandidateKind : uint8_t {
+  kLan = 1,     ///< a private address of the peer, on a network both nodes share
+  kPublic = 2,  ///< an address of a peer that no NAT hides (the peer is reachable there)
+  kMapped = 3,  ///< the peer's NAT outside address and port, as the DC sees it
 };
 
 /// Which side of a directed tunnel sends the tunnel request (paper 002 Fig. 3 steps 15-18).
@@ -132,6 +153,19 @@ enum class TunnelMessage : uint8_t {
   kPathChallenge = 1,  ///< answer with a path response carrying the same token
   kPathResponse = 2,
 };
+
+/// Relay server wire sizes (docs/protocol.md §12). Every MAC is keyed BLAKE2b with a 16-byte
+/// output (crypto/relay_auth.h).
+inline constexpr size_t kRelayHeaderSize = 8;         ///< 0x07, reserved[3], session ID (u32)
+inline constexpr size_t kRelayTicketSize = 88;        ///< session, expiry, identity A, B, MAC
+inline constexpr size_t kRelayTicketSignedSize = 72;  ///< the bytes the ticket MAC covers
+inline constexpr size_t kRelayBindSize = 116;    ///< 0x08, side, reserved[2], counter, ticket, MAC
+inline constexpr size_t kRelayBindAckSize = 32;  ///< 0x09, side, reserved[2], session, counter, MAC
+inline constexpr size_t kPunchSize = 32;         ///< 0x0A, reserved[3], direction ID, counter, MAC
+inline constexpr size_t kRelayStatusRequestSize = 28;  ///< 0x0B, reserved[3], sequence, MAC
+inline constexpr size_t kRelayStatusSize =
+    40;                                        ///< 0x0C, reserved, sequence, sessions, packets, MAC
+inline constexpr size_t kRelayNoticeSize = 8;  ///< 0x0D, reserved[3], session ID
 
 /// Largest UDP payload NTM sends or accepts.
 inline constexpr size_t kMaxDatagram = 65535 - 8 - 40;

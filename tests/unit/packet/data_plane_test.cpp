@@ -71,7 +71,7 @@ class DataPlaneTest : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(udp_.open(proto::Endpoint::parse("127.0.0.1:0"), error)) << error;
     DataPlaneHooks hooks;
-    hooks.on_control = [this](proto::Bytes, const proto::Endpoint&) { ++control_; };
+    hooks.on_control = [this](proto::Bytes, const Path&) { ++control_; };
     hooks.on_missing_tunnel = [this](const VipKey&) { ++missing_; };
     dp_ = std::make_unique<DataPlane>(udp_, tunnels_, stats_, std::move(hooks));
     ASSERT_TRUE(dp_->start_receiver(error)) << error;

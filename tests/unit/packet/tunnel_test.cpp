@@ -19,16 +19,16 @@ TEST(TunnelEndpointTest, ANewAddressIsBudgetedUntilItAnswersItsChallenge) {
   crypto::init();
   Tunnel t;
   t.set_endpoint(ep("192.0.2.1:4000"));
-  proto::Endpoint out;
+  Path out;
   EXPECT_TRUE(t.endpoint_for_send(1500, out));
-  EXPECT_EQ(out, ep("192.0.2.1:4000"));
+  EXPECT_EQ(out, Path(ep("192.0.2.1:4000")));
   EXPECT_EQ(t.on_newest_from(ep("192.0.2.1:4000"), 100), 0u) << "same address: nothing to do";
 
   uint64_t token = t.on_newest_from(ep("198.51.100.9:5000"), 100);  // the peer moved (or lies)
   ASSERT_NE(token, 0u);
   EXPECT_FALSE(t.endpoint_validated());
   EXPECT_TRUE(t.endpoint_for_send(290, out));
-  EXPECT_EQ(out, ep("198.51.100.9:5000"));
+  EXPECT_EQ(out, Path(ep("198.51.100.9:5000")));
   EXPECT_FALSE(t.endpoint_for_send(20, out)) << "300 bytes = 3 x 100 received";
   t.on_newest_from(ep("198.51.100.9:5000"), 50);  // more from there: more budget
   EXPECT_TRUE(t.endpoint_for_send(160, out));     // 450 = 3 x 150 in all
@@ -50,9 +50,23 @@ TEST(TunnelEndpointTest, AnotherMoveReplacesThePendingChallenge) {
   ASSERT_NE(first, second);
   EXPECT_FALSE(t.on_path_response(first)) << "the first address was left before it answered";
   EXPECT_TRUE(t.on_path_response(second));
-  proto::Endpoint out;
+  Path out;
   t.endpoint_for_send(1, out);
-  EXPECT_EQ(out, ep("203.0.113.7:6000"));
+  EXPECT_EQ(out, Path(ep("203.0.113.7:6000")));
+}
+
+TEST(TunnelEndpointTest, ARelayedPathIsNotTheDirectPathToTheSameAddress) {
+  // Packets of a relay session come from the relay server's address: the path is (server,
+  // session), and the same server without the session — or with another — is another path.
+  crypto::init();
+  Tunnel t;
+  t.set_endpoint(Path(ep("198.18.0.20:7300"), 0x51));
+  EXPECT_EQ(t.on_newest_from(Path(ep("198.18.0.20:7300"), 0x51), 100), 0u);
+  EXPECT_NE(t.on_newest_from(Path(ep("198.18.0.20:7300"), 0x52), 100), 0u);
+  EXPECT_NE(t.on_newest_from(Path(ep("198.18.0.20:7300")), 100), 0u);
+  Path out;
+  t.endpoint_for_send(1, out);
+  EXPECT_FALSE(out.relayed());
 }
 
 TEST(SessionNewestTest, OnlyTheHighestCounterSoFarIsNewest) {

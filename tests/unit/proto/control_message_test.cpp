@@ -154,7 +154,7 @@ TEST(ControlMessageTest, WrongVersionIsRefused) {
 }
 
 TEST(ControlMessageTest, UnknownMessageTypeIsRefused) {
-  for (uint8_t t : {uint8_t(0x00), uint8_t(0x0e), uint8_t(0x40), uint8_t(0xff)})
+  for (uint8_t t : {uint8_t(0x00), uint8_t(0x12), uint8_t(0x40), uint8_t(0xff)})
     EXPECT_EQ(decode_error(header(t)), DecodeError::kUnknownType) << "type " << int(t);
 }
 

@@ -1,4 +1,4 @@
-// AdminMessage: the plaintext of every admin request and response (docs/protocol.md §13).
+// AdminMessage: the plaintext of every admin request and response (docs/protocol.md §14).
 // Round trips, the documented bytes, and refusal of anything malformed.
 #include "as/admin_message.h"
 

@@ -338,10 +338,20 @@ TEST_F(DcServerTest, DirectionRequestReachesBothNodesAsRouteDirections) {
   auto ta = rd_a->get_key(AttrType::kTemporalKey), tb = rd_b->get_key(AttrType::kTemporalKey);
   ASSERT_TRUE(ta && tb);
   EXPECT_EQ(*ta, *tb);
-  // The reachable node waits; the one behind NAT sends the tunnel request, to A's address.
-  EXPECT_EQ(rd_a->get_u8(AttrType::kRole), uint8_t(proto::Role::kResponder));
-  EXPECT_EQ(rd_b->get_u8(AttrType::kRole), uint8_t(proto::Role::kInitiator));
-  EXPECT_EQ(rd_b->get_endpoint(AttrType::kPeerEndpoint), a->endpoint());
+  // The requested node (A) sends the tunnel request, to B as the DC sees it (B is behind a
+  // NAT: its mapped address); B, whose application waits, punches towards A's public address
+  // and answers. One node is reachable: no relay.
+  EXPECT_EQ(rd_a->get_u8(AttrType::kRole), uint8_t(proto::Role::kInitiator));
+  EXPECT_EQ(rd_b->get_u8(AttrType::kRole), uint8_t(proto::Role::kResponder));
+  auto to_b = rd_a->get_candidates(), to_a = rd_b->get_candidates();
+  ASSERT_EQ(to_b.size(), 1u);
+  EXPECT_EQ(to_b[0].kind, proto::CandidateKind::kMapped);
+  EXPECT_EQ(to_b[0].endpoint, b->endpoint());
+  ASSERT_EQ(to_a.size(), 1u);
+  EXPECT_EQ(to_a[0].kind, proto::CandidateKind::kPublic);
+  EXPECT_EQ(to_a[0].endpoint, a->endpoint());
+  EXPECT_FALSE(rd_a->find(AttrType::kRelayTicket));
+  EXPECT_FALSE(rd_b->find(AttrType::kRelayTicket));
   EXPECT_EQ(rd_b->get_string(AttrType::kPeerFqdn), "a.dc.test");
   EXPECT_EQ(rd_a->get_string(AttrType::kPeerFqdn), "b.dc.test");
   EXPECT_EQ(rd_a->get_fixed<4>(AttrType::kPeerVip4), reg_b->get_fixed<4>(AttrType::kVip4));
@@ -448,7 +458,9 @@ TEST_F(DcServerTest, NodeThatMovedIsAnsweredAtItsNewAddressOnlyAfterProof) {
     if (m->type == MessageType::kRouteDirection) rds.push_back(*m);
   }
   ASSERT_TRUE(from_peer);
-  EXPECT_EQ(from_peer->get_endpoint(AttrType::kPeerEndpoint), n->endpoint());
+  auto candidates = from_peer->get_candidates();
+  ASSERT_FALSE(candidates.empty());
+  EXPECT_EQ(candidates[0].endpoint, n->endpoint());
 }
 
 // ---- Issue 6: a DC that no packet can stop ------------------------------------------------
