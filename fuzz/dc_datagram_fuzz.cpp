@@ -49,6 +49,9 @@ struct Node {
   std::unique_ptr<crypto::CookieGenerator> cookies;
   bool awaiting_response = false;
   std::unique_ptr<crypto::Session> session;
+  /// The session before the last handshake: the DC keeps using it until the new one is
+  /// confirmed by a packet under it (docs/protocol.md §3.7).
+  std::unique_ptr<crypto::Session> previous;
   Bytes last;  // the last datagram sent, for kReplay
 
   ~Node() {
@@ -211,6 +214,7 @@ class Harness {
       auto r = n.handshake->consume_response(d);
       FUZZ_CHECK(r || raw_initiation_);
       if (!r) return;
+      n.previous = std::move(n.session);
       n.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
       n.awaiting_response = false;
       return;
@@ -230,6 +234,8 @@ class Harness {
     }
     Bytes plain(d.size() - proto::kSealedOverhead);
     auto st = n.session->open(h, d, plain.data());
+    if (st == crypto::Session::OpenStatus::kAuthFailed && n.previous)
+      st = n.previous->open(h, d, plain.data());
     if (raw_initiation_ && st != crypto::Session::OpenStatus::kOk) return;
     FUZZ_CHECK(st == crypto::Session::OpenStatus::kOk);
     proto::DecodeError err;

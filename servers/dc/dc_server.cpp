@@ -367,6 +367,7 @@ void DcServer::send_request(uint32_t index, proto::Bytes plaintext) {
   uint32_t id = proto::get_u32(&plaintext[4]);
   Outstanding o;
   o.session_index = index;
+  if (auto s = sessions_.find(index); s != sessions_.end()) o.identity = s->second.identity;
   o.plaintext = std::move(plaintext);
   o.timer = std::make_unique<asio::steady_timer>(io_);
   outstanding_.emplace(id, std::move(o));
@@ -377,6 +378,12 @@ void DcServer::transmit_outstanding(uint32_t message_id) {
   auto it = outstanding_.find(message_id);
   if (it == outstanding_.end()) return;
   Outstanding& o = it->second;
+  // A node that made a new handshake meanwhile reads only its new session: once that one is
+  // confirmed, the request goes on under it (sealed anew; the old session may be gone).
+  if (auto c = confirmed_by_identity_.find(o.identity);
+      c != confirmed_by_identity_.end() && c->second != o.session_index &&
+      o.plaintext[1] != uint8_t(proto::MessageType::kPathChallenge))
+    o.session_index = c->second;
   auto s = sessions_.find(o.session_index);
   if (s == sessions_.end() || o.tries >= kDcRequestPolicy.max_tries) {
     if (event_log_.allow())

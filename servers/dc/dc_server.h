@@ -105,6 +105,7 @@ class DcServer {
   /// A request the DC sent (route direction, path challenge) awaiting its answer.
   struct Outstanding {
     uint32_t session_index = 0;
+    crypto::Key identity{};  ///< whose request: a newer confirmed session of it takes over
     proto::Bytes plaintext;
     uint32_t tries = 0;
     std::unique_ptr<asio::steady_timer> timer;

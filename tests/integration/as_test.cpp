@@ -22,24 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Datagrams the kernel dropped for the IPv4 UDP socket bound to 127.0.0.1:`port` before the
-/// AS read them (/proc/net/udp, last column); -1 when there is no such socket.
-long kernel_drops(uint16_t port) {
-  std::ifstream f("/proc/net/udp");
-  char local[32];
-  std::snprintf(local, sizeof local, "0100007F:%04X", port);
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream in(line);
-    std::string slot, addr, last, tok;
-    in >> slot >> addr;
-    if (addr != local) continue;
-    while (in >> tok) last = tok;
-    return std::stol(last);
-  }
-  return -1;
-}
-
 struct AdminRun {
   int code = -1;
   std::string out, err;
@@ -310,7 +292,7 @@ TEST_F(AsTest, HostileDatagramsDoNotDisturbTheAs) {
   auto r = admin({"account", "add", "survivor"}, "survivor-password\n");
   EXPECT_EQ(r.code, 0) << r.err;
   ASSERT_FALSE(as_->wait(0ms)) << "ntm-as died";
-  long lost_in_kernel = kernel_drops(port_);
+  long lost_in_kernel = kernel_udp_drops(port_);
   ASSERT_GE(lost_in_kernel, 0);
   auto counters = stop_as();
   long long drops = 0;

@@ -19,24 +19,6 @@ using namespace std::chrono_literals;
 
 class DcRobustness : public DcFixture {};
 
-/// Datagrams the kernel dropped for the IPv4 UDP socket bound to 127.0.0.1:`port`
-/// (/proc/net/udp, last column); -1 when there is no such socket.
-long kernel_drops(uint16_t port) {
-  std::ifstream f("/proc/net/udp");
-  char local[32];
-  std::snprintf(local, sizeof local, "0100007F:%04X", port);
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream in(line);
-    std::string slot, addr, last, tok;
-    in >> slot >> addr;
-    if (addr != local) continue;
-    while (in >> tok) last = tok;
-    return std::stol(last);
-  }
-  return -1;
-}
-
 TEST_F(DcRobustness, GarbageAndTruncatedDatagramsAreDropped) {
   start_dc();
   int s = socket(AF_INET, SOCK_DGRAM, 0);
@@ -82,7 +64,7 @@ TEST_F(DcRobustness, GarbageAndTruncatedDatagramsAreDropped) {
   ASSERT_TRUE(line) << "the DC must still register nodes";
   EXPECT_EQ(fields(*line)["fqdn"], fqdn("survivor"));
   ASSERT_FALSE(dc_->wait(0ms)) << "ntm-dc died";
-  long lost_in_kernel = kernel_drops(dc_port_);
+  long lost_in_kernel = kernel_udp_drops(dc_port_);
   ASSERT_GE(lost_in_kernel, 0) << "no UDP socket on 127.0.0.1:" << dc_port_;
   // Each reason is logged (the first ones of a flood; the rest are rate-limited) ...
   std::string log = read_dc_log();

@@ -60,24 +60,6 @@ uint16_t free_dns_port() {
   return 0;
 }
 
-/// Datagrams the kernel dropped for the IPv4 UDP socket bound to 127.0.0.1:`port` before the
-/// DC read them (/proc/net/udp, last column); -1 when there is no such socket.
-long kernel_drops(uint16_t port) {
-  std::ifstream f("/proc/net/udp");
-  char local[32];
-  std::snprintf(local, sizeof local, "0100007F:%04X", port);
-  std::string line;
-  while (std::getline(f, line)) {
-    std::istringstream in(line);
-    std::string slot, addr, last, tok;
-    in >> slot >> addr;
-    if (addr != local) continue;
-    while (in >> tok) last = tok;
-    return std::stol(last);
-  }
-  return -1;
-}
-
 class DnsTest : public DcFixture {
  protected:
   void start_dns_dc(std::vector<std::string> extra = {}) {
@@ -303,7 +285,7 @@ TEST_F(DnsTest, HostileDatagramsAndConnectionsDoNotDisturbTheDc) {
   auto t = dig({"A", fqdn("survivor"), "+tcp"});
   EXPECT_EQ(t.answer, a.answer) << t.text;
   ASSERT_FALSE(dc_->wait(0ms)) << "ntm-dc died";
-  long lost_in_kernel = kernel_drops(dns_port_);
+  long lost_in_kernel = kernel_udp_drops(dns_port_);
   ASSERT_GE(lost_in_kernel, 0);
 
   // Every datagram is accounted for: answered (FORMERR), or counted as not answerable.

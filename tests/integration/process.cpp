@@ -8,9 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 extern char** environ;
@@ -164,6 +167,22 @@ uint16_t free_udp_port() {
   getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
   close(s);
   return ntohs(a.sin_port);
+}
+
+long kernel_udp_drops(uint16_t port) {
+  std::ifstream f("/proc/net/udp");
+  char local[32];
+  std::snprintf(local, sizeof local, "0100007F:%04X", port);
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string slot, addr, last, tok;
+    in >> slot >> addr;
+    if (addr != local) continue;
+    while (in >> tok) last = tok;
+    return std::stol(last);
+  }
+  return -1;
 }
 
 }  // namespace ntm::test

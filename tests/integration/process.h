@@ -58,5 +58,8 @@ class TempDir {
 };
 /// A UDP port on 127.0.0.1 that was free a moment ago.
 uint16_t free_udp_port();
+/// Datagrams the kernel dropped for the IPv4 UDP socket bound to 127.0.0.1:`port` before its
+/// server read them (/proc/net/udp, last column); -1 when there is no such socket.
+long kernel_udp_drops(uint16_t port);
 
 }  // namespace ntm::test
