@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "common/cidr.h"
+#include "crypto/aead.h"
 #include "dc/dns_server.h"
 #include "dc/dns_zone.h"
-#include "crypto/aead.h"
 #include "proto/endpoint.h"
 
 namespace ntm::dc {
