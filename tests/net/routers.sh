@@ -17,7 +17,14 @@
 #              address-and-port-dependent mapping (typical carrier-grade / "symmetric" NAT).
 #   Both filter inbound packets to existing conntrack entries, i.e. to the exact remote
 #   address and port the binding was opened towards (address-and-port-dependent filtering);
-#   the forward chain drops anything else arriving on the WAN side.
+#   the forward chain drops anything else arriving on the WAN side, and the input chain drops
+#   new UDP flows addressed to the router itself, as a home router's firewall does. Without
+#   that input rule Linux keeps a conntrack entry for an unsolicited datagram to one of its
+#   ports (the packet is delivered locally and answered with an ICMP error), and that entry
+#   takes the port: when two nodes punch and one's probe reaches the other's NAT before that
+#   node's own probe left, its NAT must map the probe to another port, both NATs end up
+#   holding such entries, and every later probe refreshes them — punching fails until both
+#   sides stay quiet for the UDP timeout (docs/protocol.md §7.9).
 #   A binding lives as long as its conntrack entry: nf_conntrack_udp_timeout (30 s by
 #   default) until a reply is seen, nf_conntrack_udp_timeout_stream (120 s) after that;
 #   nat_udp_timeout sets both, per router namespace.
@@ -41,6 +48,10 @@ table ip ntm_nat {
     type filter hook forward priority filter; policy accept;
     iifname "$wan" ct state established,related accept
     iifname "$wan" counter drop comment "unsolicited inbound"
+  }
+  chain input {
+    type filter hook input priority filter; policy accept;
+    iifname "$wan" meta l4proto udp ct state new counter drop comment "unsolicited to the router"
   }
 }
 EOF

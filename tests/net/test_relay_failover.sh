@@ -6,12 +6,16 @@
 #    |                                             |
 #  ==+================= internet ==================+=====================
 #       |                     |                    |
-#    rtr-a (EIM)           rtr-b (symmetric)
-#       na                    nb
+#    rtr-a (EIM)           rtr-b (symmetric)      rtr-c (EIM; a firewall, then none)
+#       na                    nb                     nc
 #
-# na and nb (EIM ⇄ symmetric: punching fails) stream through the relay the DC chose; that
+# 1. na and nb (EIM ⇄ symmetric: punching fails) stream through the relay the DC chose; that
 #    ntm-rs is killed. The nodes find the path dead (unanswered path challenges), ask the DC again
 #    with the failed relay named, and the stream continues through the other relay intact.
+# 2. Relay first, direct when it works: na and nc (EIM ⇄ EIM) while rtr-c's firewall drops all
+#    UDP between the two NATs' public addresses, so the tunnel starts on the relay; with a stream
+#    running the firewall opens, the next path probe gets through and the stream moves to the
+#    punched path, once (no flapping back and forth), every byte echoed in order.
 set -euo pipefail
 # shellcheck source=topology.sh
 source "$(dirname "$0")/topology.sh"
@@ -73,3 +77,43 @@ grep -q "^ok bytes=6291456 path=relayed via=198.18.0.20:$other" "$LOG" ||
 grep -q "reports relay 198.18.0.20:$first failed" "$(bg_log dc)" ||
   die "the DC did not hear that relay :$first failed"
 pass "the stream moved to relay :$other and completed: 6 MiB echoed byte for byte"
+
+# --- Relay first, direct when it works ----------------------------------------------------
+# rtr-c drops UDP between the NATs' public addresses before conntrack sees it (inbound: at
+# prerouting ahead of conntrack; outbound: in forward, before the new entry is confirmed), so
+# neither NAT keeps state from the blocked probes and opening the firewall is all it takes.
+n rtr-c nft -f - <<'EOF2'
+table ip ntm_block {
+  chain inbound {
+    type filter hook prerouting priority -350; policy accept;
+    iifname "wan0" ip saddr 198.18.0.201 counter drop
+  }
+  chain outbound {
+    type filter hook forward priority -10; policy accept;
+    oifname "wan0" ip daddr 198.18.0.201 counter drop
+  }
+}
+EOF2
+node nc up-s serve 7001
+bg_wait_line node-up-s '^ready' 60
+before=$(relayed)
+node na up-c client up-s.dc1.ntm.test 7001 --bytes 4194304 --chunk 8192 --pace-ms 20
+bg_wait_line node-up-c '^(setup|fail) ' 60
+LOG=$(bg_log node-up-c)
+grep -q '^setup .* path=relayed' "$LOG" ||
+  die "na -> nc behind the firewall did not start on the relay: $(grep -E '^(setup|fail)' "$LOG")"
+wait_until 30 relayed_over $((before + 100)) || die "the stream does not flow through the relay"
+n rtr-c nft delete table ip ntm_block
+pass "na -> nc streams through the relay; rtr-c's firewall opened"
+bg_wait_line node-up-c '^(path kind=punched|ok |fail )' 60
+bg_wait_line node-up-c '^(ok|fail) ' 120
+grep -q '^path kind=punched' "$LOG" || die "no move to the punched path: $(grep -E '^(path|ok|fail)' "$LOG")"
+changes=$(grep -c '^path kind=' "$LOG")
+((changes == 1)) || die "the path changed $changes times, not once: $(grep '^path' "$LOG" | head -5)"
+grep -q '^ok bytes=4194304 path=punched' "$LOG" ||
+  die "the stream did not end on the punched path: $(grep -E '^(path|ok|fail)' "$LOG")"
+bg_wait_line node-up-s '^conn closed ' 60
+grep -q '^conn closed bytes=4194304 path=punched' "$(bg_log node-up-s)" ||
+  die "the server side: $(grep '^conn closed' "$(bg_log node-up-s)")"
+on_relay=$(($(relayed) - before))
+pass "the stream moved from the relay to the punched path under way: 4 MiB echoed in order ($on_relay relay datagrams before the move)"

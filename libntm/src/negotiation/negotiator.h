@@ -156,6 +156,8 @@ class Negotiator {
   void on_punch(proto::ByteView d, const packet::Path& from);
   /// After a keypair is installed: challenges on the candidates better than the current path.
   void start_path_probes(Negotiation& n);
+  /// Tells the tunnel's keypairs the known paths and their ranks (Tunnel::on_newest_from).
+  void sync_known_paths(Negotiation& n);
   void probe_paths(uint32_t direction_id);
   int rank_of(const Negotiation& n, const packet::Path& p) const;
   /// Tunnel tick: a path that carried our packets but brought nothing back is checked with a

@@ -240,6 +240,7 @@ void Negotiator::on_punch(proto::ByteView d, const packet::Path& from) {
     return c.rank > Negotiation::PathCandidate::kLearnedRank;
   });
   n.paths.insert(pos, pc);
+  sync_known_paths(n);
 }
 
 // --- probing and switching ---------------------------------------------------------------
@@ -251,7 +252,15 @@ int Negotiator::rank_of(const Negotiation& n, const packet::Path& p) const {
                      : Negotiation::PathCandidate::kLearnedRank;
 }
 
+void Negotiator::sync_known_paths(Negotiation& n) {
+  std::vector<packet::Tunnel::KnownPath> known;
+  for (auto& c : n.paths) known.push_back({c.path, c.rank});
+  for (auto* t : {n.tunnel.get(), n.pending.get()})
+    if (t) t->set_known_paths(known);
+}
+
 void Negotiator::start_path_probes(Negotiation& n) {
+  sync_known_paths(n);
   n.probe_round = 0;
   n.probe_timer.cancel();
   probe_paths(n.direction_id);

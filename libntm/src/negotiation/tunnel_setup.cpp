@@ -290,6 +290,7 @@ void Negotiator::on_established(Negotiation& n, const std::shared_ptr<packet::Tu
     replaced.push_back(n.tunnel);
   n.tunnel = t;
   n.established = true;
+  sync_known_paths(n);
   n.rx_seen = 0;
   n.rx_changed = std::chrono::steady_clock::now();
   if (rekey) {

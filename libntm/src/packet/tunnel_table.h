@@ -63,9 +63,24 @@ struct Tunnel {
   bool set_endpoint(const Path& e) {
     std::lock_guard l(endpoint_mu_);
     probing_ = false;
+    current_seen_ = std::chrono::steady_clock::now();
     if (endpoint_ == e) return false;
     endpoint_ = e;
     return true;
+  }
+  /// A path the negotiation knows, with its rank (lower is better; docs/protocol.md §7.9).
+  struct KnownPath {
+    Path path;
+    int rank = 0;
+  };
+  /// How long a peer may lag behind our switch to a better path: its newest packets still
+  /// arriving along a worse known path within this time after the current path was last heard
+  /// are its packets in flight (or its own switch still to come), not a move (on_newest_from).
+  static constexpr auto kLagGrace = std::chrono::seconds(1);
+  /// The paths the negotiation knows and their ranks (replaces the previous list).
+  void set_known_paths(std::vector<KnownPath> paths) {
+    std::lock_guard l(endpoint_mu_);
+    known_ = std::move(paths);
   }
   /// Where to send `bytes` now: false when the path is being validated and this datagram
   /// would exceed 3× the bytes received from it.
@@ -79,14 +94,30 @@ struct Tunnel {
   }
   /// An authenticated packet with the highest counter so far came from `from` (`bytes` long).
   /// Returns a fresh path-challenge token when `from` is a new address (the caller sends the
-  /// challenge there), 0 otherwise.
-  uint64_t on_newest_from(const Path& from, size_t bytes) {
+  /// challenge there), 0 otherwise. A known path worse than the current one is followed only
+  /// when the current one was not heard for kLagGrace: two nodes moving from the relay to a
+  /// punched path one after the other would otherwise chase each other back and forth on
+  /// their packets in flight. An unknown path (the peer roamed, its NAT rebound) is followed
+  /// at once.
+  uint64_t on_newest_from(
+      const Path& from, size_t bytes,
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now()) {
     std::lock_guard l(endpoint_mu_);
     if (from == endpoint_) {
+      current_seen_ = now;
       if (probing_) probe_in_ += bytes;
       return 0;
     }
+    int from_rank = -1, current_rank = -1;
+    for (auto& k : known_) {
+      if (k.path == from) from_rank = k.rank;
+      if (k.path == endpoint_) current_rank = k.rank;
+    }
+    if (from_rank >= 0 && current_rank >= 0 && from_rank > current_rank &&
+        now - current_seen_ < kLagGrace)
+      return 0;
     endpoint_ = from;
+    current_seen_ = now;
     return start_probe_locked(bytes);
   }
   /// Treats the current endpoint as not validated yet (`bytes` received from it); returns the
@@ -123,7 +154,10 @@ struct Tunnel {
   }
 
   mutable std::mutex endpoint_mu_;
-  Path endpoint_;         // guarded by endpoint_mu_
+  Path endpoint_;                 // guarded by endpoint_mu_
+  std::vector<KnownPath> known_;  // guarded by endpoint_mu_
+  /// When endpoint_ was set or last brought a newest packet (guarded by endpoint_mu_).
+  std::chrono::steady_clock::time_point current_seen_ = std::chrono::steady_clock::now();
   bool probing_ = false;  // guarded by endpoint_mu_: endpoint_ not validated yet
   uint64_t probe_token_ = 0, probe_in_ = 0, probe_out_ = 0;  // guarded by endpoint_mu_
 };

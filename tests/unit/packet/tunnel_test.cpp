@@ -69,6 +69,30 @@ TEST(TunnelEndpointTest, ARelayedPathIsNotTheDirectPathToTheSameAddress) {
   EXPECT_FALSE(out.relayed());
 }
 
+TEST(TunnelEndpointTest, APeerLaggingOnAWorsePathIsNotFollowedBackWithinTheGrace) {
+  // Relay first, direct when it works (§7.9): we moved to the punched path; the peer's packets
+  // still in flight through the relay (or sent before its own switch) must not pull us back.
+  crypto::init();
+  using namespace std::chrono_literals;
+  Tunnel t;
+  Path relay(ep("198.18.0.20:7300"), 0x51), punched(ep("198.18.0.203:4000"));
+  t.set_known_paths({{punched, 0}, {relay, 100}});
+  auto t0 = std::chrono::steady_clock::now();
+  t.set_endpoint(punched);
+  EXPECT_EQ(t.on_newest_from(punched, 100, t0 + 100ms), 0u);
+  EXPECT_EQ(t.on_newest_from(relay, 100, t0 + 900ms), 0u) << "heard on punched 0.8 s ago";
+  EXPECT_EQ(t.endpoint(), punched);
+  EXPECT_TRUE(t.endpoint_validated());
+  // Nothing on the punched path for longer than the grace: the peer really is on the relay.
+  EXPECT_NE(t.on_newest_from(relay, 100, t0 + 1200ms), 0u);
+  EXPECT_EQ(t.endpoint(), relay);
+  // A better known path, or one we never heard of (the peer roamed), is followed at once.
+  EXPECT_NE(t.on_newest_from(punched, 100, t0 + 1300ms), 0u);
+  EXPECT_EQ(t.endpoint(), punched);
+  EXPECT_NE(t.on_newest_from(Path(ep("198.51.100.9:5000")), 100, t0 + 1400ms), 0u);
+  EXPECT_EQ(t.endpoint(), Path(ep("198.51.100.9:5000")));
+}
+
 TEST(SessionNewestTest, OnlyTheHighestCounterSoFarIsNewest) {
   crypto::init();
   crypto::Key k{};
