@@ -146,14 +146,17 @@ size_t UdpTransport::send_batch(const Datagram* d, size_t n, bool* sent) {
         continue;
       }
       // Message m was refused (sendmmsg reports the error of the first message it could not
-      // send). A GSO message the kernel cannot segment goes again datagram by datagram, and
-      // GSO stays off; a full socket buffer is not GSO's fault.
+      // send). A GSO message goes again datagram by datagram; if the kernel takes them so,
+      // it could not segment them, and GSO stays off. A full socket buffer or a refused
+      // destination is not GSO's fault.
       int err = r < 0 ? errno : EIO;
       bool run = first[m + 1] - first[m] > 1;
       if (run && err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS) {
-        gso_ = false;
+        size_t alone = 0;
         for (size_t k = first[m]; k < first[m + 1]; ++k)
-          taken += (sent[k] = send(d[k].path, d[k].data, d[k].len));
+          alone += (sent[k] = send(d[k].path, d[k].data, d[k].len));
+        if (alone) gso_ = false;
+        taken += alone;
       } else {
         for (size_t k = first[m]; k < first[m + 1]; ++k) sent[k] = false;
       }

@@ -44,7 +44,7 @@ class UdpTransport {
   /// send(Path) does. Sets `sent[i]` to whether the kernel took datagram i; a refused one is
   /// skipped and the rest still go. Returns the number taken. When the kernel refuses GSO
   /// (no checksum offload on the route, an old kernel), the socket stops using it and the run
-  /// goes again datagram by datagram.
+  /// goes again datagram by datagram (a refused destination leaves GSO on).
   size_t send_batch(const Datagram* d, size_t n, bool* sent);
   static constexpr size_t kMaxMessages = 64;
   /// At most this many datagrams in one GSO message (the kernel's UDP_MAX_SEGMENTS) and at
