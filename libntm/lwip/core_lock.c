@@ -13,16 +13,16 @@
 static void (*unlock_hook)(void*);
 static void* unlock_hook_arg;
 
-void ntm_set_core_unlock_hook(void (*fn)(void*), void* arg) {
+void lwip_port_set_core_unlock_hook(void (*fn)(void*), void* arg) {
   unlock_hook = fn;
   unlock_hook_arg = arg;
 }
 
-void* ntm_core_unlock_hook_arg(void) {
+void* lwip_port_core_unlock_hook_arg(void) {
   return unlock_hook ? unlock_hook_arg : NULL;
 }
 
-void ntm_unlock_tcpip_core(void) {
+void lwip_port_unlock_tcpip_core(void) {
   if (unlock_hook) unlock_hook(unlock_hook_arg);
   sys_unlock_tcpip_core();
 }

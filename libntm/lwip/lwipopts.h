@@ -98,10 +98,10 @@ void sys_lock_tcpip_core(void);
 void sys_unlock_tcpip_core(void);
 /* Releasing the core lock first runs libntm's end-of-pass hook (core_lock.c): the data plane
  * sends the tunnel packets lwIP emitted under the lock in one batch. */
-void ntm_unlock_tcpip_core(void);
-void ntm_set_core_unlock_hook(void (*fn)(void *), void *arg);
-void *ntm_core_unlock_hook_arg(void);
-#define UNLOCK_TCPIP_CORE() ntm_unlock_tcpip_core()
+void lwip_port_unlock_tcpip_core(void);
+void lwip_port_set_core_unlock_hook(void (*fn)(void*), void* arg);
+void* lwip_port_core_unlock_hook_arg(void);
+#define UNLOCK_TCPIP_CORE() lwip_port_unlock_tcpip_core()
 #define NTM_LWIP_UNLOCK_HOOK 1
 #endif
 

@@ -102,7 +102,7 @@ bool DataPlane::start_receiver(std::string& error) {
 #ifdef NTM_LWIP_UNLOCK_HOOK
   // From here on, every release of the core lock sends what this data plane queued under it.
   LOCK_TCPIP_CORE();
-  ntm_set_core_unlock_hook([](void* dp) { static_cast<DataPlane*>(dp)->flush_tx(); }, this);
+  lwip_port_set_core_unlock_hook([](void* dp) { static_cast<DataPlane*>(dp)->flush_tx(); }, this);
   UNLOCK_TCPIP_CORE();
 #endif
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -148,7 +148,7 @@ void DataPlane::stop() {
     LOCK_TCPIP_CORE();
     flush_tx();
 #ifdef NTM_LWIP_UNLOCK_HOOK
-    if (ntm_core_unlock_hook_arg() == this) ntm_set_core_unlock_hook(nullptr, nullptr);
+    if (lwip_port_core_unlock_hook_arg() == this) lwip_port_set_core_unlock_hook(nullptr, nullptr);
 #endif
     UNLOCK_TCPIP_CORE();
   }

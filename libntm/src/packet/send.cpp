@@ -99,7 +99,7 @@ void DataPlane::send_inner(Tunnel& t, uint8_t* ip, size_t len) {
 #ifdef NTM_LWIP_UNLOCK_HOOK
   // The batch goes when this pass releases the core lock, if this data plane is the one the
   // lock's hook serves (one per process; netif.cpp installs it).
-  if (ntm_core_unlock_hook_arg() == this) return;
+  if (lwip_port_core_unlock_hook_arg() == this) return;
 #endif
   flush_tx();  // lwIP without our hook (the packaged build): at once
 }

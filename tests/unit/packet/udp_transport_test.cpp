@@ -72,7 +72,7 @@ class SendBatchTest : public ::testing::TestWithParam<Case> {
   void SetUp() override {
     std::string error;
     ASSERT_TRUE(udp_.open(proto::Endpoint::parse(GetParam().bind), error)) << error;
-    if (!GetParam().gso) udp_.disable_gso();
+    if (GetParam().gso) udp_.enable_gso();
   }
   UdpTransport udp_;
 };
