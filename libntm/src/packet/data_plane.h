@@ -98,7 +98,7 @@ class DataPlane {
   // send.cpp — called by lwIP with the core lock held.
   int output(pbuf* p, const VipKey& dst);
   /// send.cpp: sends the tunnel packets queued in this pass of the core lock (one sendmmsg,
-  /// UDP GSO for runs of equal size) and counts each datagram the kernel took. Runs when the
+  /// UdpTransport::send_batch) and counts each datagram the kernel took. Runs when the
   /// core lock is released (libntm/lwip/core_lock.c); call with the core lock held.
   void flush_tx();
   /// Tunnel packets queued for flush_tx() (core lock held).

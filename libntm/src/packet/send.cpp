@@ -9,8 +9,8 @@
 // 5. seal in place: counter assigned, header written, ChaCha20-Poly1305
 // 6. queue it for the peer's current endpoint
 // 7. when the thread releases the core lock (the end of its pass through lwIP:
-//    libntm/lwip/core_lock.c), flush_tx() sends the batch with one sendmmsg, consecutive
-//    packets of one size to one endpoint as one UDP GSO message, and counts every datagram
+//    libntm/lwip/core_lock.c), flush_tx() sends the batch with one sendmmsg (UDP GSO for
+//    runs of one size to one endpoint if the transport has it on) and counts every datagram
 //    the kernel took. A pass that fills the batch flushes it at once. No packet waits for
 //    anything but the end of the pass that made it.
 #include <cstring>
