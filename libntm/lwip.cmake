@@ -98,7 +98,8 @@ if(NTM_LWIP_FROM_SOURCE)
                  ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c COPYONLY)
   add_library(ntm_lwip STATIC ${lwipcore_SRCS} ${lwipcore4_SRCS} ${lwipcore6_SRCS}
                               ${lwipapi_SRCS} ${CMAKE_CURRENT_BINARY_DIR}/lwip_port/sys_arch.c
-                              ${PROJECT_SOURCE_DIR}/libntm/lwip/tcp_clock.c)
+                              ${PROJECT_SOURCE_DIR}/libntm/lwip/tcp_clock.c
+                              ${PROJECT_SOURCE_DIR}/libntm/lwip/core_lock.c)
   target_include_directories(ntm_lwip SYSTEM PUBLIC ${PROJECT_SOURCE_DIR}/libntm/lwip
                              ${LWIP_DIR}/port/include ${LWIP_DIR}/src/include)
   target_compile_options(ntm_lwip PRIVATE -w)  # third-party code: its warnings are not ours

@@ -96,7 +96,13 @@ void sys_mark_tcpip_thread(void);
 void sys_lock_tcpip_core(void);
 #define LOCK_TCPIP_CORE() sys_lock_tcpip_core()
 void sys_unlock_tcpip_core(void);
-#define UNLOCK_TCPIP_CORE() sys_unlock_tcpip_core()
+/* Releasing the core lock first runs libntm's end-of-pass hook (core_lock.c): the data plane
+ * sends the tunnel packets lwIP emitted under the lock in one batch. */
+void lwip_port_unlock_tcpip_core(void);
+void lwip_port_set_core_unlock_hook(void (*fn)(void*), void* arg);
+void* lwip_port_core_unlock_hook_arg(void);
+#define UNLOCK_TCPIP_CORE() lwip_port_unlock_tcpip_core()
+#define NTM_LWIP_UNLOCK_HOOK 1
 #endif
 
 #endif /* NTM_LWIPOPTS_H */

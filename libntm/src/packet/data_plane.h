@@ -7,6 +7,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -96,6 +97,14 @@ class DataPlane {
 
   // send.cpp — called by lwIP with the core lock held.
   int output(pbuf* p, const VipKey& dst);
+  /// send.cpp: sends the tunnel packets queued in this pass of the core lock (one sendmmsg,
+  /// UdpTransport::send_batch) and counts each datagram the kernel took. Runs when the
+  /// core lock is released (libntm/lwip/core_lock.c); call with the core lock held.
+  void flush_tx();
+  /// Tunnel packets queued for flush_tx() (core lock held).
+  size_t tx_queued() const { return ntx_; }
+  /// Sealed tunnel packets queued per pass of the core lock at most; more flush at once.
+  static constexpr size_t kTxSlots = 64;
 
  private:
   void receive_loop();  // receive.cpp
@@ -107,8 +116,12 @@ class DataPlane {
   void enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* confirmed, int nconfirmed);
   /// receive.cpp: a tunnel message (path challenge/response) inside an authenticated packet.
   void on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const Path& from);
-  void send_inner(Tunnel& t, const uint8_t* ip, size_t len);  // send.cpp
-  void flush_pending(Tunnel& t);                              // send.cpp; core lock held
+  /// send.cpp: room for an inner packet of `len` bytes behind the header room, in the next
+  /// slot of the send batch or, larger than a slot, in send_buf_ (core lock held).
+  uint8_t* tx_room(size_t len);
+  /// send.cpp: steps 5-6 for the inner packet at `ip` (from tx_room()).
+  void send_inner(Tunnel& t, uint8_t* ip, size_t len);
+  void flush_pending(Tunnel& t);  // send.cpp; core lock held
   /// Reports `t` once when `counter` reached its rekey budget.
   void check_rekey_budget(Tunnel& t, uint64_t counter) {
     if (t.rekey_driver && counter >= t.rekey_after_messages &&
@@ -129,6 +142,13 @@ class DataPlane {
   netif* netif_ = nullptr;
   /// Header room + largest inner packet + tag; used under the lwIP core lock only.
   std::array<uint8_t, proto::kSealedHeaderSize + 65535 + proto::kTagSize> send_buf_{};
+  /// The send batch (core lock): sealed packets of up to a tunnel MTU, sent by flush_tx().
+  static constexpr size_t kTxSlotSize =
+      proto::kSealedHeaderSize + proto::kTunnelMtu + proto::kTagSize;
+  std::unique_ptr<std::array<uint8_t, kTxSlots* kTxSlotSize>> tx_buf_ =
+      std::make_unique<std::array<uint8_t, kTxSlots * kTxSlotSize>>();
+  UdpTransport::Datagram tx_[kTxSlots];
+  size_t ntx_ = 0;
   int stop_fd_ = -1;
   std::thread rx_thread_;
   /// Inner fragments waiting for their siblings: the receive thread's, and the negotiation

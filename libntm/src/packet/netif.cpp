@@ -99,6 +99,12 @@ bool DataPlane::start_receiver(std::string& error) {
   // thread, and the negotiation thread installing a tunnel for a route direction that can
   // arrive right after registration, before attach_netif().
   start_lwip_once();
+#ifdef NTM_LWIP_UNLOCK_HOOK
+  // From here on, every release of the core lock sends what this data plane queued under it.
+  LOCK_TCPIP_CORE();
+  lwip_port_set_core_unlock_hook([](void* dp) { static_cast<DataPlane*>(dp)->flush_tx(); }, this);
+  UNLOCK_TCPIP_CORE();
+#endif
   stop_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) {
     error = "eventfd failed";
@@ -138,6 +144,14 @@ void DataPlane::stop() {
     [[maybe_unused]] auto r = ::write(stop_fd_, &one, sizeof one);
   }
   if (rx_thread_.joinable()) rx_thread_.join();
+  if (stop_fd_ >= 0) {  // started: lwIP and its core lock exist
+    LOCK_TCPIP_CORE();
+    flush_tx();
+#ifdef NTM_LWIP_UNLOCK_HOOK
+    if (lwip_port_core_unlock_hook_arg() == this) lwip_port_set_core_unlock_hook(nullptr, nullptr);
+#endif
+    UNLOCK_TCPIP_CORE();
+  }
   if (netif_) {
     LOCK_TCPIP_CORE();
     netif_set_down(netif_);

@@ -1,13 +1,18 @@
 // Outbound packet path. lwIP calls output() with its core lock held (and install_tunnel takes
-// it too), so sends are serialized and one send buffer suffices.
+// it too), so sends are serialized and the send batch needs no lock of its own.
 //
 // 1. lwIP hands an inner IP packet to the netif output (destination vIP known)
 // 2. tunnel lookup by destination vIP
 // 3. no tunnel: queue a copy (bounded) and tell the negotiation module, once per destination;
 //    a tunnel the peer has not confirmed yet: queue too (it would drop the packet)
-// 4. copy the pbuf chain behind 16 bytes of header room
+// 4. copy the pbuf chain behind 16 bytes of header room, in the next slot of the send batch
 // 5. seal in place: counter assigned, header written, ChaCha20-Poly1305
-// 6. sendto the peer's current endpoint
+// 6. queue it for the peer's current endpoint
+// 7. when the thread releases the core lock (the end of its pass through lwIP:
+//    libntm/lwip/core_lock.c), flush_tx() sends the batch with one sendmmsg (UDP GSO for
+//    runs of one size to one endpoint if the transport has it on) and counts every datagram
+//    the kernel took. A pass that fills the batch flushes it at once. No packet waits for
+//    anything but the end of the pass that made it.
 #include <cstring>
 
 #include "packet/lwip_c.h"  // first: C linkage for lwipopts.h
@@ -55,14 +60,25 @@ int DataPlane::output(pbuf* p, const VipKey& dst) {
     }
     return 0;
   }
-  uint8_t* inner = send_buf_.data() + proto::kSealedHeaderSize;  // 4
+  uint8_t* inner = tx_room(p->tot_len);  // 4
   pbuf_copy_partial(p, inner, p->tot_len, 0);
   send_inner(*t, inner, p->tot_len);
   return 0;
 }
 
-void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
-  uint8_t* out = const_cast<uint8_t*>(ip) - proto::kSealedHeaderSize;
+uint8_t* DataPlane::tx_room(size_t len) {
+  if (len > proto::kTunnelMtu) {
+    // Larger than a slot (lwIP fragments at the tunnel MTU, so this is rare): alone, after
+    // what is queued, so the order of the packets holds.
+    flush_tx();
+    return send_buf_.data() + proto::kSealedHeaderSize;
+  }
+  if (ntx_ == kTxSlots) flush_tx();
+  return tx_buf_->data() + ntx_ * kTxSlotSize + proto::kSealedHeaderSize;
+}
+
+void DataPlane::send_inner(Tunnel& t, uint8_t* ip, size_t len) {
+  uint8_t* out = ip - proto::kSealedHeaderSize;
   if (t.session->seal(proto::PacketType::kData, proto::ByteView(ip, len), out) ==  // 5
       crypto::Session::SealStatus::kExhausted) {
     stats_.drop_no_tunnel.fetch_add(1, std::memory_order_relaxed);
@@ -75,7 +91,35 @@ void DataPlane::send_inner(Tunnel& t, const uint8_t* ip, size_t len) {
     stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  transmit(to, out, total);  // 6
+  if (out == send_buf_.data()) {
+    transmit(to, out, total);
+    return;
+  }
+  tx_[ntx_++] = {to, out, total};  // 6
+#ifdef NTM_LWIP_UNLOCK_HOOK
+  // The batch goes when this pass releases the core lock, if this data plane is the one the
+  // lock's hook serves (one per process; netif.cpp installs it).
+  if (lwip_port_core_unlock_hook_arg() == this) return;
+#endif
+  flush_tx();  // lwIP without our hook (the packaged build): at once
+}
+
+void DataPlane::flush_tx() {  // 7
+  if (ntx_ == 0) return;
+  bool sent[kTxSlots];
+  udp_.send_batch(tx_, ntx_, sent);
+  uint64_t packets = 0, bytes = 0, relayed = 0;
+  for (size_t i = 0; i < ntx_; ++i) {
+    if (!sent[i]) continue;
+    bool r = tx_[i].path.relayed();
+    ++packets;
+    bytes += tx_[i].len + (r ? proto::kRelayHeaderSize : 0);
+    relayed += r;
+  }
+  ntx_ = 0;
+  stats_.tx_packets.fetch_add(packets, std::memory_order_relaxed);
+  stats_.tx_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  if (relayed) stats_.tx_relayed.fetch_add(relayed, std::memory_order_relaxed);
 }
 
 bool DataPlane::transmit(const Path& to, const uint8_t* data, size_t len) {
@@ -105,8 +149,9 @@ std::vector<std::shared_ptr<Tunnel>> DataPlane::install_tunnel(std::shared_ptr<T
 void DataPlane::flush_pending(Tunnel& t) {
   auto flush = [&](const VipKey& key) {
     for (auto& pkt : pending_.take(key)) {
-      std::memcpy(send_buf_.data() + proto::kSealedHeaderSize, pkt.data(), pkt.size());
-      send_inner(t, send_buf_.data() + proto::kSealedHeaderSize, pkt.size());
+      uint8_t* inner = tx_room(pkt.size());
+      std::memcpy(inner, pkt.data(), pkt.size());
+      send_inner(t, inner, pkt.size());
     }
   };
   if (t.has_vip4) flush(vip_key4(t.peer_vip4));

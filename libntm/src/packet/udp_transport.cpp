@@ -4,6 +4,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -79,6 +80,90 @@ bool UdpTransport::send(const Path& path, const uint8_t* data, size_t len) const
   m.msg_iov = iov;
   m.msg_iovlen = 2;
   return ::sendmsg(fd_, &m, MSG_DONTWAIT) == ssize_t(sizeof header + len);
+}
+
+size_t UdpTransport::send_batch(const Datagram* d, size_t n, bool* sent) {
+  // Per sendmmsg call: up to kMaxMessages messages holding up to kMaxDatagrams datagrams.
+  constexpr size_t kMaxDatagrams = 256;
+  constexpr size_t kHdr = proto::kRelayHeaderSize;
+  mmsghdr msgs[kMaxMessages];
+  size_t first[kMaxMessages + 1];  // message m carries datagrams first[m] .. first[m + 1] - 1
+  proto::Endpoint to[kMaxMessages];
+  alignas(cmsghdr) uint8_t control[kMaxMessages][CMSG_SPACE(sizeof(uint16_t))];
+  iovec iov[2 * kMaxDatagrams];
+  uint8_t relay_header[kMaxDatagrams][kHdr];
+  size_t taken = 0;
+  for (size_t i = 0; i < n;) {
+    size_t nmsg = 0, ndg = 0, niov = 0;
+    while (i < n && nmsg < kMaxMessages && ndg < kMaxDatagrams) {
+      // One message: datagram i and, with GSO, the datagrams behind it of its size on its path.
+      const Path& path = d[i].path;
+      size_t extra = path.relayed() ? kHdr : 0, seg = d[i].len + extra, bytes = seg, j = i + 1;
+      if (gso_) {
+        while (j < n && j - i < kMaxGsoSegments && ndg + (j - i) < kMaxDatagrams &&
+               d[j].path == path) {
+          size_t s = d[j].len + extra;
+          if (s > seg || bytes + s > kMaxGsoBytes) break;
+          bytes += s;
+          ++j;
+          if (s < seg) break;  // only the last segment may be shorter
+        }
+      }
+      msghdr& h = msgs[nmsg].msg_hdr;
+      h = {};
+      h.msg_iov = &iov[niov];
+      for (size_t k = i; k < j; ++k, ++ndg) {
+        if (extra) {
+          proto::write_relay_header(relay_header[ndg], path.relay_session);
+          iov[niov++] = {relay_header[ndg], kHdr};
+        }
+        iov[niov++] = {const_cast<uint8_t*>(d[k].data), d[k].len};
+      }
+      h.msg_iovlen = &iov[niov] - h.msg_iov;
+      to[nmsg] = v6_ && path.address.is_v4() ? path.address.as_v6_mapped() : path.address;
+      h.msg_name = const_cast<sockaddr*>(to[nmsg].sa());
+      h.msg_namelen = to[nmsg].sa_len();
+      if (j - i > 1) {
+        h.msg_control = control[nmsg];
+        h.msg_controllen = sizeof control[nmsg];
+        cmsghdr* c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+        uint16_t size = uint16_t(seg);
+        std::memcpy(CMSG_DATA(c), &size, sizeof size);
+      }
+      first[nmsg++] = i;
+      i = j;
+    }
+    first[nmsg] = i;
+    for (size_t m = 0; m < nmsg;) {
+      int r = ::sendmmsg(fd_, msgs + m, unsigned(nmsg - m), MSG_DONTWAIT);
+      if (r > 0) {
+        for (size_t k = first[m]; k < first[m + r]; ++k) sent[k] = true;
+        taken += first[m + r] - first[m];
+        m += size_t(r);
+        continue;
+      }
+      // Message m was refused (sendmmsg reports the error of the first message it could not
+      // send). A GSO message goes again datagram by datagram; if the kernel takes them so,
+      // it could not segment them, and GSO stays off. A full socket buffer or a refused
+      // destination is not GSO's fault.
+      int err = r < 0 ? errno : EIO;
+      bool run = first[m + 1] - first[m] > 1;
+      if (run && err != EAGAIN && err != EWOULDBLOCK && err != ENOBUFS) {
+        size_t alone = 0;
+        for (size_t k = first[m]; k < first[m + 1]; ++k)
+          alone += (sent[k] = send(d[k].path, d[k].data, d[k].len));
+        if (alone) gso_ = false;
+        taken += alone;
+      } else {
+        for (size_t k = first[m]; k < first[m + 1]; ++k) sent[k] = false;
+      }
+      ++m;
+    }
+  }
+  return taken;
 }
 
 proto::Endpoint UdpTransport::local() const {

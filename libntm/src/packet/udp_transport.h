@@ -31,6 +31,33 @@ class UdpTransport {
   /// of the session on a relayed one (docs/protocol.md §12.2; one sendmsg, no copy).
   bool send(const Path& path, const uint8_t* data, size_t len) const;
 
+  /// One tunnel packet of a send_batch(): `len` bytes at `data` along `path`.
+  struct Datagram {
+    Path path;
+    const uint8_t* data = nullptr;
+    size_t len = 0;
+  };
+  /// Sends `n` datagrams in order with as few syscalls as the kernel allows: one sendmmsg per
+  /// up to kMaxMessages messages, and consecutive datagrams of one size to one path (the last
+  /// of a run may be shorter) as one UDP GSO message (UDP_SEGMENT), which the kernel splits
+  /// into exactly those datagrams. Relayed paths get their relay header per datagram, as
+  /// send(Path) does. Sets `sent[i]` to whether the kernel took datagram i; a refused one is
+  /// skipped and the rest still go. Returns the number taken. When the kernel refuses GSO
+  /// (no checksum offload on the route, an old kernel), the socket stops using it and the run
+  /// goes again datagram by datagram (a refused destination leaves GSO on).
+  size_t send_batch(const Datagram* d, size_t n, bool* sent);
+  static constexpr size_t kMaxMessages = 64;
+  /// At most this many datagrams in one GSO message (the kernel's UDP_MAX_SEGMENTS) and at
+  /// most kMaxGsoBytes in all (an IP datagram's payload).
+  static constexpr size_t kMaxGsoSegments = 64;
+  static constexpr size_t kMaxGsoBytes = 65000;
+  /// Whether send_batch() uses UDP GSO on this socket. Off by default: on veth-based test
+  /// networks a GSO message crosses routers and the link emulator (NFQUEUE with F_GSO) as one
+  /// aggregate, so the emulated wire would no longer act per packet (docs/benchmarks.md).
+  bool gso() const { return gso_; }
+  void enable_gso() { gso_ = true; }
+  void disable_gso() { gso_ = false; }
+
   /// The bound address (may be a wildcard).
   proto::Endpoint local() const;
   /// The addresses this node reports to its DC as its real addresses: the bound address, or
@@ -40,6 +67,7 @@ class UdpTransport {
  private:
   int fd_ = -1;
   bool v6_ = false;
+  bool gso_ = false;
 };
 
 }  // namespace ntm::packet

@@ -218,9 +218,8 @@ TEST_F(DataPlaneTest, LargeInnerDatagramsAreReassembledOrCounted) {
 }
 
 /// Sends `n` UDP datagrams of 20 bytes from our vIP to `dst` through lwIP (as an application
-/// would), under the core lock like lwIP's socket layer does.
-void send_through_lwip(const uint8_t (&dst)[4], int n) {
-  LOCK_TCPIP_CORE();
+/// would); the caller holds the core lock.
+void send_through_lwip_locked(const uint8_t (&dst)[4], int n) {
   udp_pcb* pcb = udp_new();
   ip_addr_t to;
   IP_ADDR4(&to, dst[0], dst[1], dst[2], dst[3]);
@@ -231,6 +230,12 @@ void send_through_lwip(const uint8_t (&dst)[4], int n) {
     pbuf_free(p);
   }
   udp_remove(pcb);
+}
+
+/// The same in one pass of the core lock, like lwIP's socket layer.
+void send_through_lwip(const uint8_t (&dst)[4], int n) {
+  LOCK_TCPIP_CORE();
+  send_through_lwip_locked(dst, n);
   UNLOCK_TCPIP_CORE();
 }
 
@@ -273,6 +278,43 @@ TEST_F(DataPlaneTest, QueuedPacketsLeaveWhenTheTunnelIsInstalled) {
     EXPECT_EQ(peer_->open(h, proto::ByteView(buf, size_t(n)), plain.data()),
               crypto::Session::OpenStatus::kOk);
   }
+}
+
+TEST_F(DataPlaneTest, APassSendsItsPacketsWhenItReleasesTheCoreLockCountingEachDatagram) {
+  install();
+  // 150 packets in one pass: more than one batch holds, so the pass flushes on the way too.
+  LOCK_TCPIP_CORE();
+  send_through_lwip_locked(kPeerVip4, 150);
+  size_t queued = dp_->tx_queued();
+  uint64_t counted = snapshot().s.tx_packets;
+  UNLOCK_TCPIP_CORE();
+  EXPECT_EQ(queued, 150u % DataPlane::kTxSlots) << "the rest waits for the end of the pass";
+  EXPECT_EQ(counted, 150u - queued) << "counted when the kernel took them, not before";
+  Snapshot s = snapshot();
+  EXPECT_EQ(s.s.tx_packets, 150u);
+  EXPECT_EQ(s.s.tx_bytes, 150u * (28 + 20 + proto::kSealedOverhead));
+  for (int i = 0; i < 150; ++i) {
+    uint8_t buf[2048];
+    ssize_t n = ::recv(peer_fd_, buf, sizeof buf, 0);
+    ASSERT_EQ(n, ssize_t(28 + 20 + proto::kSealedOverhead));
+    crypto::SealedHeader h;
+    ASSERT_TRUE(crypto::parse_sealed_header(proto::ByteView(buf, size_t(n)), h));
+    EXPECT_EQ(h.counter, uint64_t(i)) << "in order";
+    Bytes plain(size_t(n) - 32);
+    EXPECT_EQ(peer_->open(h, proto::ByteView(buf, size_t(n)), plain.data()),
+              crypto::Session::OpenStatus::kOk);
+  }
+}
+
+TEST_F(DataPlaneTest, APacketTheKernelRefusesIsNotCountedAsSent) {
+  tunnel_->set_endpoint(*proto::Endpoint::parse("127.0.0.1:0"));  // sendto: EINVAL
+  install();
+  send_through_lwip(kPeerVip4, 5);
+  EXPECT_EQ(snapshot().s.tx_packets, 0u);
+  EXPECT_EQ(snapshot().s.tx_bytes, 0u);
+  tunnel_->set_endpoint(peer_ep_);
+  send_through_lwip(kPeerVip4, 3);
+  EXPECT_EQ(snapshot().s.tx_packets, 3u);
 }
 
 }  // namespace
