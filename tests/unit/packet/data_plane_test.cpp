@@ -288,7 +288,11 @@ TEST_F(DataPlaneTest, APassSendsItsPacketsWhenItReleasesTheCoreLockCountingEachD
   size_t queued = dp_->tx_queued();
   uint64_t counted = snapshot().s.tx_packets;
   UNLOCK_TCPIP_CORE();
+#ifdef NTM_LWIP_UNLOCK_HOOK
   EXPECT_EQ(queued, 150u % DataPlane::kTxSlots) << "the rest waits for the end of the pass";
+#else
+  EXPECT_EQ(queued, 0u) << "packaged lwIP has no end-of-pass hook: every packet goes at once";
+#endif
   EXPECT_EQ(counted, 150u - queued) << "counted when the kernel took them, not before";
   Snapshot s = snapshot();
   EXPECT_EQ(s.s.tx_packets, 150u);
