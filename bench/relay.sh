@@ -136,7 +136,7 @@ echo "bytes on the wire per payload byte (1452-byte packets, 1380 bytes of TCP p
   "by coturn $(col 3 "$work/data.turn.1452.$w" | median), direct $(col 3 "$work/data.direct.1452.$w" | median)"
 lost=$(cat "$work"/data.ntm.* | awk '{s += $4} END {print s}')
 tlost=$(cat "$work"/data.turn.* | awk '{s += $4} END {print s}')
-echo "datagrams written off (no arrival within 20 ms), all runs: ntm-rs $lost, coturn $tlost"
+echo "datagrams lost (sent, never received), all runs: ntm-rs $lost, coturn $tlost"
 
 if ((uclient)); then
   peer_port=$((30000 + RANDOM % 10000))
