@@ -163,7 +163,7 @@ TEST_F(RsFlood, JunkIsCountedAndTheAuthorizedPairIsStillRelayed) {
 
   // The junk: as fast as the socket takes it, until the exchange is over (at most 30 s or
   // 3 million datagrams).
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{false}, flood_over{false};
   std::atomic<uint64_t> junk_sent{0};
   std::thread flood([&] {
     std::mt19937 rng(1);
@@ -211,6 +211,7 @@ TEST_F(RsFlood, JunkIsCountedAndTheAuthorizedPairIsStillRelayed) {
       if (junk.send(rs_addr_, d)) junk_sent.fetch_add(1, std::memory_order_relaxed);
       // The RS's notices to the junk address are not read; its socket buffer drops them.
     }
+    flood_over = true;
   });
 
   // The legitimate exchange, in rounds of 20 datagrams each way; a round ends when all 40
@@ -223,7 +224,7 @@ TEST_F(RsFlood, JunkIsCountedAndTheAuthorizedPairIsStillRelayed) {
   // over the whole flood (about 250000 datagrams).
   constexpr uint64_t kJunkPerRound = 5000;
   for (uint32_t round = 0; round < kRounds; ++round) {
-    for (int i = 0; i < 10000 && junk_sent.load() < (round + 1) * kJunkPerRound; ++i)
+    for (int i = 0; i < 10000 && !flood_over && junk_sent.load() < (round + 1) * kJunkPerRound; ++i)
       std::this_thread::sleep_for(1ms);
     std::vector<bool> seen[2] = {std::vector<bool>(kPerRound), std::vector<bool>(kPerRound)};
     for (uint32_t i = 0; i < kPerRound; ++i) {
