@@ -142,6 +142,9 @@ void RsServer::drain(size_t i) {
       }
     }
     flush();  // 6 (before the next recvmmsg reuses the buffers)
+    // Only here, not in flush(): a full outbox is flushed from queue(), which may come after a
+    // released datagram moved into released_ and before it was queued.
+    released_.clear();
     if (size_t(n) < kBatch) return;
   }
 }
@@ -240,8 +243,10 @@ void RsServer::on_bind(size_t socket, proto::ByteView d, const proto::Endpoint& 
   auto ack = crypto::make_relay_bind_ack(b.side, s->id, b.counter, me.key);
   queue_copy(socket, ack, from);
   ++stats_.bind_acks;
-  // Data the peer sent before we knew where this side is.
-  if (!s->held.empty()) {
+  // Data the peer sent before we knew where this side is. Held data is always for the side that
+  // was not bound, so a refresh of the side that sent it (the other side still unbound)
+  // releases nothing: it would go back to its sender.
+  if (!s->held.empty() && s->side[2 - b.side].bound) {
     for (auto& h : s->held) {
       released_.push_back(std::move(h.bytes));
       auto& bytes = released_.back();
@@ -310,7 +315,6 @@ void RsServer::flush() {
     o.n = 0;
   }
   small_used_ = 0;
-  released_.clear();
 }
 
 void RsServer::schedule_maintenance() {

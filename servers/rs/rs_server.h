@@ -93,7 +93,8 @@ class RsServer {
   std::vector<std::unique_ptr<Outbox>> outboxes_;  // one per listener
   std::vector<std::array<uint8_t, 64>> small_;
   size_t small_used_ = 0;
-  /// Held datagrams released by a bind: kept alive until the batch is flushed.
+  /// Held datagrams released by a bind: kept alive until the end of the receive batch (an
+  /// outbox may be flushed in the middle of it, before or after they were queued).
   std::vector<std::vector<uint8_t>> released_;
   Quota global_pps_, global_bytes_;
   /// Highest status-request sequence accepted per relay key (replays are not answered).
