@@ -183,8 +183,9 @@ class Negotiator {
   DcLink dc_;
   asio::steady_timer keepalive_timer_;
   asio::steady_timer tunnel_timer_;
-  /// Idle detection for keep-alives: packets each keypair had sent at the last check, and when
-  /// that count last changed, by local tunnel ID.
+  /// Idle detection for keep-alives and dead paths: data packets and keep-alives each keypair
+  /// had sent at the last check (tunnel messages not counted), and when that count last
+  /// changed, by local tunnel ID.
   struct SendActivity {
     uint64_t sent = 0;
     std::chrono::steady_clock::time_point changed;

@@ -53,13 +53,19 @@ void Negotiator::on_tunnel_tick() {
     if (uint64_t token = t.probe_token(); token && data_plane_)
       data_plane_->send_path_challenge(t, token);
     // 1
-    uint64_t sent = t.session->packets_sent();
+    // Data and keep-alives only: path challenges and responses do not count (Tunnel::
+    // tx_tunnel_messages), or two idle peers would answer each other's checks forever.
+    auto sent_other = [&t] {
+      uint64_t messages = t.tx_tunnel_messages.load(std::memory_order_relaxed);
+      return t.session->packets_sent() - messages;
+    };
+    uint64_t sent = sent_other();
     auto last = send_activity_.find(t.local_id);
     SendActivity a{sent, now};
     if (last != send_activity_.end() && last->second.sent == sent) a.changed = last->second.changed;
     if (now - a.changed >= keepalive && data_plane_) {
       data_plane_->send_keepalive(t);
-      a = {t.session->packets_sent(), now};
+      a = {sent_other(), now};
     }
     activity[t.local_id] = a;
     send_activity_[t.local_id] = a;

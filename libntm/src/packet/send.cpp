@@ -193,6 +193,7 @@ void DataPlane::send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64
   if (t.session->seal(proto::PacketType::kData, proto::ByteView(plain, sizeof plain), out) ==
       crypto::Session::SealStatus::kExhausted)
     return;
+  t.tx_tunnel_messages.fetch_add(1, std::memory_order_relaxed);
   transmit(dest, out, sizeof out);
 }
 

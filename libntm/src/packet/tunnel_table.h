@@ -45,6 +45,11 @@ struct Tunnel {
   std::atomic<uint64_t> rx_packets{0};
   /// When the last authenticated packet arrived (steady clock, ns): dead-path detection.
   std::atomic<int64_t> last_rx_ns{0};
+  /// Tunnel messages (path challenges and responses) sealed under this keypair: the
+  /// negotiation's idle and dead-path checks look at what else was sent (packets_sent() minus
+  /// these), so that two idle nodes do not keep each other's checks going — a response to the
+  /// peer's check is not traffic that needs an answer.
+  std::atomic<uint64_t> tx_tunnel_messages{0};
   /// Rekey by packet count (docs/protocol.md §7.8): on the handshake initiator's keypairs, the
   /// packet path reports once (DataPlaneHooks::on_rekey_due) when either direction's counter
   /// reaches rekey_after_messages.
