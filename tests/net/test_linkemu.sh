@@ -8,8 +8,8 @@
 #   2001:db8:1::10  2001:db8:1::1 2001:db8:2::1  2001:db8:2::10
 #                    NFQUEUE 1 <- eth1 (up)   NFQUEUE 2 <- eth2 (down)
 #
-# Checks (issue 3, item 3): 5 ms one way in each direction adds at least 10 ms (and less than 20) to the ping RTT
-# (median of 50, IPv4 and IPv6); 10 % loss drops 10 % +- 3 % of 1000 UDP datagrams, and every
+# Checks (issue 3, item 3): 5 ms one way in each direction adds at least 10 ms (and less than
+# 20) to the ping RTT (the smallest of 50, IPv4 and IPv6); 10 % loss drops 10 % +- 3 % of 1000 UDP datagrams, and every
 # drop is the emulator's; jitter spreads the RTT without ever making it shorter than the
 # delay allows.
 set -euo pipefail
@@ -36,38 +36,42 @@ route h1 default 2001:db8:1::1
 route h2 default 198.18.2.1
 route h2 default 2001:db8:2::1
 
-# median_rtt NS DEST COUNT — median ping RTT in ms (after one warm-up ping for ARP/ND).
-median_rtt() {
+# min_rtt NS DEST COUNT — the smallest ping RTT in ms of COUNT (after one warm-up ping for
+# ARP/ND). The minimum, not the median: on a machine whose cores are all busy, the emulator (a
+# userspace process) and ping wait for the CPU on most packets, which lengthens the median
+# by milliseconds; the fastest of 50 shows what the emulator itself adds.
+min_rtt() {
   n "$1" ping -c 1 -W 2 "$2" >/dev/null
   n "$1" ping -n -c "$3" -i 0.02 -W 2 "$2" |
     sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' | sort -g |
-    awk '{v[NR] = $1} END {if (NR == 0) exit 1; printf "%.3f\n", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+    awk 'NR == 1 {printf "%.3f\n", $1; found = 1} END {exit !found}'
 }
 
 # within VALUE LOW HIGH — LOW <= VALUE <= HIGH (decimals allowed).
 within() { awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN {exit !(v >= lo && v <= hi)}'; }
 
 # --- Delay ------------------------------------------------------------------------------
-base4=$(median_rtt h1 198.18.2.10 50)
-base6=$(median_rtt h1 2001:db8:2::10 50)
+base4=$(min_rtt h1 198.18.2.10 50)
+base6=$(min_rtt h1 2001:db8:2::10 50)
 log "baseline RTT without the emulator: IPv4 $base4 ms, IPv6 $base6 ms"
 
 link_emulate rtr eth1 eth2 "--delay 5ms" "--delay 5ms"
-rtt4=$(median_rtt h1 198.18.2.10 50)
-rtt6=$(median_rtt h1 2001:db8:2::10 50)
+rtt4=$(min_rtt h1 198.18.2.10 50)
+rtt6=$(min_rtt h1 2001:db8:2::10 50)
 added4=$(awk -v a="$rtt4" -v b="$base4" 'BEGIN {printf "%.3f", a - b}')
 added6=$(awk -v a="$rtt6" -v b="$base6" 'BEGIN {printf "%.3f", a - b}')
-# Never sooner than the delay, and less than the delay applied twice; how close to 10 ms the
-# emulator keeps on a busy machine is a figure of bench/linkemu.sh, not asserted here.
+# Never sooner than the delay (not even the fastest packet), and less than the delay applied
+# twice; how close to 10 ms the emulator keeps on a busy machine is a figure of
+# bench/linkemu.sh, not asserted here.
 within "$added4" 9.5 19.5 || die "IPv4: 5 ms each way added $added4 ms to the RTT, want [9.5, 19.5)"
-pass "IPv4: 5 ms each way adds $added4 ms to the median RTT"
+pass "IPv4: 5 ms each way adds $added4 ms to the smallest RTT"
 within "$added6" 9.5 19.5 || die "IPv6: 5 ms each way added $added6 ms to the RTT, want [9.5, 19.5)"
-pass "IPv6: 5 ms each way adds $added6 ms to the median RTT"
+pass "IPv6: 5 ms each way adds $added6 ms to the smallest RTT"
 
 # Asymmetric: only the downlink delays.
 link_set rtr up --delay 0
 link_set rtr down --delay 20ms
-rtt=$(median_rtt h1 198.18.2.10 20)
+rtt=$(min_rtt h1 198.18.2.10 20)
 within "$rtt" 19.5 39 || die "0 ms up + 20 ms down gave RTT $rtt ms"
 pass "asymmetric link: 0 ms up + 20 ms down gives RTT $rtt ms"
 
