@@ -14,6 +14,12 @@ const char* to_string(AdminStatus s) {
       return "account exists";
     case AdminStatus::kNotFound:
       return "no such account";
+    case AdminStatus::kBadCredentials:
+      return "bad credentials";
+    case AdminStatus::kRateLimited:
+      return "rate limited";
+    case AdminStatus::kNodeLimit:
+      return "node limit reached";
     case AdminStatus::kInternal:
       return "internal error at the AS";
   }
@@ -47,7 +53,7 @@ std::optional<AdminMessage> AdminMessage::decode(proto::ByteView w) {
   if (m.is_response()) {
     if (w.size() < 7) return std::nullopt;
     uint8_t s = w[at++];
-    if (s > uint8_t(AdminStatus::kInternal)) return std::nullopt;
+    if (s > uint8_t(AdminStatus::kNodeLimit)) return std::nullopt;
     m.status = AdminStatus(s);
   }
   size_t count = w[at++];

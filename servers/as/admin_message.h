@@ -21,6 +21,8 @@ enum class AdminOp : uint8_t {
   kAccountList = 0x03,    ///< fields: after (a name, "" = from the first) → next, (name, limit,
                           ///< created) × n; next is the last name when more may follow, else ""
   kAccountPasswd = 0x04,  ///< fields: name, password → no fields
+  kNodeLogin = 0x10,      ///< DC → AS: account, password, node key (base64), node address →
+                          ///< node limit, nodes counted
 };
 
 enum class AdminStatus : uint8_t {
@@ -29,7 +31,10 @@ enum class AdminStatus : uint8_t {
   kBadRequest = 2,     ///< unknown op, wrong field count, invalid name, password or number
   kExists = 3,
   kNotFound = 4,
-  kInternal = 5,  ///< the store failed (logged at the AS)
+  kInternal = 5,        ///< the store failed (logged at the AS)
+  kBadCredentials = 6,  ///< node login: unknown account or wrong password
+  kRateLimited = 7,     ///< node login: too many failures for the account or source
+  kNodeLimit = 8,       ///< node login: the account has its limit of other nodes
 };
 const char* to_string(AdminStatus s);
 

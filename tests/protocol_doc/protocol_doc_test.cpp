@@ -1530,6 +1530,7 @@ TEST_F(ProtocolDoc, AttributeTable) {
       {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},     {0x0015, "HandshakeSeq"},
       {0x0016, "Candidate"},     {0x0017, "RelayEndpoint"}, {0x0018, "RelayTicket"},
       {0x0019, "RelayKey"},      {0x001A, "RelaySide"},     {0x001B, "FailedRelay"},
+      {0x001C, "Account"},       {0x001D, "Password"},
   };
   // The code's names, where the enum has the value (0x000C has none any more).
   EXPECT_EQ(uint16_t(AttrType::kPeerStaticKey), 0x0013);
@@ -1584,7 +1585,7 @@ TEST_F(ProtocolDoc, AttributeTable) {
 
 TEST_F(ProtocolDoc, ErrorCodeTable) {
   auto rows = table("error-codes");
-  ASSERT_EQ(rows.size(), 10u);
+  ASSERT_EQ(rows.size(), 14u);
   for (size_t i = 0; i < rows.size(); ++i) {
     ASSERT_GE(rows[i].size(), 2u);
     EXPECT_EQ(std::stoi(rows[i][0]), int(i + 1));
@@ -1592,7 +1593,9 @@ TEST_F(ProtocolDoc, ErrorCodeTable) {
   }
   EXPECT_EQ(uint16_t(proto::ErrorCode::kRateLimited), 9);
   EXPECT_EQ(uint16_t(proto::ErrorCode::kTunnelRefused), 10);
-  EXPECT_STREQ(proto::to_string(proto::ErrorCode(11)), "unknown error") << "new code: document it";
+  EXPECT_EQ(uint16_t(proto::ErrorCode::kAuthRequired), 11);
+  EXPECT_EQ(uint16_t(proto::ErrorCode::kAuthUnavailable), 14);
+  EXPECT_STREQ(proto::to_string(proto::ErrorCode(15)), "unknown error") << "new code: document it";
 }
 
 TEST_F(ProtocolDoc, ConstantsTable) {

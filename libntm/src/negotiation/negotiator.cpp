@@ -123,6 +123,10 @@ void Negotiator::send_registration(std::function<void(bool, std::string)> done) 
   proto::ControlMessage req(proto::MessageType::kRegistrationRequest, 0);
   req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
   for (auto& e : udp_.real_addresses()) req.add_endpoint(proto::AttrType::kRealAddress, e);
+  if (!cfg_.account.empty()) {  // sealed like every control message (docs/protocol.md §4.4.1)
+    req.add_string(proto::AttrType::kAccount, cfg_.account);
+    req.add_string(proto::AttrType::kPassword, cfg_.password);
+  }
   dc_.request(
       std::move(req), [this, done = std::move(done)](std::optional<proto::ControlMessage> resp) {
         if (!resp) {
@@ -130,6 +134,21 @@ void Negotiator::send_registration(std::function<void(bool, std::string)> done) 
           return;
         }
         if (resp->type == proto::MessageType::kError) {
+          switch (proto::ErrorCode(resp->get_u16(proto::AttrType::kErrorCode).value_or(0))) {
+            case proto::ErrorCode::kAuthRequired:
+            case proto::ErrorCode::kAuthFailed:
+              refusal_errno_ = EACCES;
+              break;
+            case proto::ErrorCode::kNodeLimit:
+              refusal_errno_ = EDQUOT;
+              break;
+            case proto::ErrorCode::kAuthUnavailable:
+            case proto::ErrorCode::kRateLimited:
+              refusal_errno_ = EAGAIN;
+              break;
+            default:
+              refusal_errno_ = ECONNREFUSED;
+          }
           done(false, "registration refused: " +
                           resp->get_string(proto::AttrType::kErrorText).value_or("unknown error"));
           return;
