@@ -141,13 +141,14 @@ std::string DcServer::stats_line() const {
       "path_challenges={} paths_validated={} sends_suppressed={} send_errors={} "
       "sessions={} relayed_directions={} relay_status={} drops: malformed={} bad_source={} "
       "mac={} ratelimit={} handshake={} unknown_session={} auth={} replay={} session_limit={} "
-      "bad_relay_status={} store_dropped={} logins_asked={} logins_cached={} logins_refused={}{}",
+      "bad_relay_status={} store_dropped={} early_registrations={} logins_asked={} "
+      "logins_cached={} logins_refused={}{}",
       s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
       s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
       s.relayed_directions, s.relay_status, s.drop_malformed, s.drop_bad_source, s.drop_mac,
       s.drop_ratelimit, s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay,
-      s.drop_session_limit, s.drop_relay_status, s.store_dropped, s.logins_asked, s.logins_cached,
-      s.logins_refused,
+      s.drop_session_limit, s.drop_relay_status, s.store_dropped, s.early_registrations,
+      s.logins_asked, s.logins_cached, s.logins_refused,
       as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
                         as_->stats().handshakes, as_->stats().retransmissions,
                         as_->stats().logins_failed, as_->stats().drop_as)

@@ -47,6 +47,8 @@ struct DcStats {
   /// Registrations with an Account Server (docs/admin.md): logins asked of the AS, answered
   /// from the login cache, and refused (bad credentials, node limit, rate limit, AS down).
   uint64_t logins_asked = 0, logins_cached = 0, logins_refused = 0;
+  /// Registration requests that came as early data of a handshake message 1 (§3.2).
+  uint64_t early_registrations = 0;
 };
 
 /// The paths `to` may use towards `peer`, best first (direction.cpp, docs/protocol.md §7.2).
@@ -137,6 +139,8 @@ class DcServer {
   void schedule_maintenance();
   // handshake.cpp
   void on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from);
+  void on_early_data(uint32_t index, const proto::Bytes& plain, size_t socket,
+                     const proto::Endpoint& from);
   bool under_load();
   // registration.cpp
   void on_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
@@ -145,7 +149,7 @@ class DcServer {
   /// The registration once the node may register (its account accepted, or no AS).
   void complete_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   void on_login_result(uint32_t index, const proto::ControlMessage& m, AsClient::Result r,
-                       const crypto::Key& digest);
+                       const std::string& account, const crypto::Key& digest);
   crypto::Key login_digest(const std::string& account, const std::string& password) const;
   // direction.cpp
   void on_direction_request(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
@@ -169,6 +173,7 @@ class DcServer {
   /// Node identities the AS accepted: (account, keyed hash of account and password) and until
   /// when the answer holds. Bounded by the registered identities (pruned with expired ones).
   struct CachedLogin {
+    std::string account;
     crypto::Key digest;
     Clock::time_point expires;
   };

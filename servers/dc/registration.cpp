@@ -49,11 +49,25 @@ void DcServer::on_registration(ControlSession& s, uint32_t index, const proto::C
   // AS accepted the same identity, account and password within login-cache.
   auto account = m.get_string(proto::AttrType::kAccount);
   auto password = m.get_string(proto::AttrType::kPassword);
-  if (!account || !password)
+  auto now = Clock::now();
+  auto cached = login_cache_.find(s.identity);
+  bool fresh = cached != login_cache_.end() && now < cached->second.expires;
+  if (!password) {
+    // Without a password (early data in message 1, §3.2): an identity the AS accepted within
+    // login-cache registers on the strength of its static key; any other is asked for it.
+    if (fresh && (!account || *account == cached->second.account)) {
+      ++stats_.logins_cached;
+      return complete_registration(s, index, m);
+    }
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kAuthRequired,
                                      "this DC registers only nodes with an account: give an "
                                      "account and its password"));
+  }
+  if (!account)
+    return respond(
+        s, index, m,
+        proto::make_error(m, proto::ErrorCode::kAuthRequired, "a password without an account"));
   if (account->empty() || account->size() > 64 || password->size() < 8 || password->size() > 256) {
     ++stats_.logins_refused;
     return respond(
@@ -61,23 +75,21 @@ void DcServer::on_registration(ControlSession& s, uint32_t index, const proto::C
         proto::make_error(m, proto::ErrorCode::kAuthFailed, "unknown account or wrong password"));
   }
   crypto::Key digest = login_digest(*account, *password);
-  auto now = Clock::now();
-  auto cached = login_cache_.find(s.identity);
-  if (cached != login_cache_.end() && now < cached->second.expires &&
-      sodium_memcmp(cached->second.digest.data(), digest.data(), digest.size()) == 0) {
+  if (fresh && sodium_memcmp(cached->second.digest.data(), digest.data(), digest.size()) == 0) {
     ++stats_.logins_cached;
     return complete_registration(s, index, m);
   }
   // A retransmission of a request the AS is being asked about waits for the same answer.
   if (!logins_waiting_.insert({index, m.message_id}).second) return;
   ++stats_.logins_asked;
-  as_->login(
-      *account, *password, s.identity, s.endpoint,
-      [this, index, m, digest](AsClient::Result r) { on_login_result(index, m, r, digest); });
+  as_->login(*account, *password, s.identity, s.endpoint,
+             [this, index, m, digest, account = *account](AsClient::Result r) {
+               on_login_result(index, m, r, account, digest);
+             });
 }
 
 void DcServer::on_login_result(uint32_t index, const proto::ControlMessage& m, AsClient::Result r,
-                               const crypto::Key& digest) {
+                               const std::string& account, const crypto::Key& digest) {
   logins_waiting_.erase({index, m.message_id});
   auto it = sessions_.find(index);
   if (it == sessions_.end()) return;  // the node's session ended while the AS was asked
@@ -92,7 +104,8 @@ void DcServer::on_login_result(uint32_t index, const proto::ControlMessage& m, A
   };
   switch (r) {
     case AsClient::Result::kOk:
-      login_cache_[s.identity] = {digest, Clock::now() + std::chrono::seconds(cfg_.login_cache_s)};
+      login_cache_[s.identity] = {account, digest,
+                                  Clock::now() + std::chrono::seconds(cfg_.login_cache_s)};
       return complete_registration(s, index, m);
     case AsClient::Result::kBadCredentials:
       return refuse(proto::ErrorCode::kAuthFailed, "unknown account or wrong password");

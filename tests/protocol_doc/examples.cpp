@@ -76,6 +76,8 @@ std::string render_value(uint16_t type, ByteView v) {
     case AttrType::kFqdn:
     case AttrType::kErrorText:
     case AttrType::kPeerFqdn:
+    case AttrType::kAccount:
+    case AttrType::kPassword:
       return "\"" + std::string(v.begin(), v.end()) + "\"";
     case AttrType::kVip4:
     case AttrType::kPeerVip4:
@@ -290,6 +292,10 @@ const char* attr_name(uint16_t type) {
       return "RelaySide";
     case AttrType::kFailedRelay:
       return "FailedRelay";
+    case AttrType::kAccount:
+      return "Account";
+    case AttrType::kPassword:
+      return "Password";
   }
   return type == 0x000C ? "(unused)" : "unknown";
 }

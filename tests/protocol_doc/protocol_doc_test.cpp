@@ -1483,7 +1483,10 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
     EXPECT_EQ(r[1], want.at(code).second);
     length[code] = r[3];
   }
-  EXPECT_EQ(length[0x01], "exactly " + std::to_string(proto::kHandshakeInitSize));
+  EXPECT_EQ(length[0x01], std::to_string(proto::kHandshakeInitSize) + ", or " +
+                              std::to_string(proto::kHandshakeInitSize + crypto::kEarlyDataMin +
+                                             proto::kTagSize) +
+                              " to " + std::to_string(crypto::kHandshakeInitMaxSize));
   EXPECT_EQ(length[0x02], "exactly " + std::to_string(proto::kHandshakeRespSize));
   EXPECT_EQ(length[0x03], "≥ " + std::to_string(proto::kSealedOverhead));
   EXPECT_EQ(length[0x04], std::to_string(proto::kTunnelHandshakeMinSize) + " to " +

@@ -114,7 +114,14 @@ class Negotiator {
   struct Negotiation;
 
   // negotiator.cpp
+  /// A handshake with the registration request as early data (the start and recovery path).
+  void register_with_handshake(std::function<void(bool, std::string)> done, std::string no_answer);
+  /// Registration under the established session, with the password.
   void send_registration(std::function<void(bool, std::string)> done);
+  proto::ControlMessage registration_request(bool with_password) const;
+  void on_registration_response(std::optional<proto::ControlMessage> resp,
+                                const std::function<void(bool, std::string)>& done,
+                                bool sent_password);
   void schedule_keepalive();
   void recover();
   bool tunnel_exists(const std::optional<uint32_t>& vip4,
