@@ -318,6 +318,7 @@ const std::vector<std::string> kExpectedExamples = {
     "cookie-reply",
     "handshake-init-retry",
     "registration-request",
+    "handshake-init-early",
     "registration-response",
     "direction-request",
     "direction-request-vip4",
@@ -349,21 +350,14 @@ const std::vector<std::string> kExpectedExamples = {
 };
 /// The examples that are control-message plaintexts (the rest are whole UDP payloads).
 const std::set<std::string> kControlExamples = {
-    "registration-request",
-    "registration-response",
-    "direction-request",
-    "direction-request-vip4",
-    "direction-response",
-    "route-direction",
-    "route-direction-responder",
-    "route-direction-ack",
-    "tunnel-request",
-    "tunnel-response",
-    "keep-alive",
-    "keep-alive-ack",
-    "error",
-    "path-challenge",
-    "path-response",
+    "registration-request",    "handshake-init-early",
+    "registration-response",   "direction-request",
+    "direction-request-vip4",  "direction-response",
+    "route-direction",         "route-direction-responder",
+    "route-direction-ack",     "tunnel-request",
+    "tunnel-response",         "keep-alive",
+    "keep-alive-ack",          "error",
+    "path-challenge",          "path-response",
     "route-direction-relayed",
 };
 
@@ -543,6 +537,21 @@ TEST_F(ProtocolDoc, HandshakeInitDecodesWithTheRealResponder) {
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->remote_static, r->remote_static);
   EXPECT_TRUE(r->timestamp < r2->timestamp);
+}
+
+TEST_F(ProtocolDoc, HandshakeInitWithEarlyDataCarriesTheRegistrationRequest) {
+  // §3.2 and §10: the 148 bytes of message 1 unchanged, the registration request behind them.
+  Bytes m = ex("handshake-init-early"), reg = ex("registration-request");
+  ASSERT_EQ(m.size(), 148u + reg.size() + 16u);
+  EXPECT_EQ(hex(ByteView(m).first(148)), hex(ex("handshake-init")));
+  crypto::CookieChecker macs(derived_key("dc_static_public"));
+  EXPECT_TRUE(macs.check_mac1(m)) << "mac1 as in message 1 without early data";
+  crypto::HandshakeResponder dc(in_key("dc_static_private"));
+  Bytes response;
+  auto r = dc.consume_init(m, 1, response);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(hex(r->early), hex(reg));
+  EXPECT_NE(hex(response), hex(ex("handshake-resp"))) << "h covers the early data";
 }
 
 TEST_F(ProtocolDoc, HandshakeRespAuthenticatesAgainstTheDocumentedInitiatorState) {
