@@ -46,7 +46,11 @@ void DcLink::send_init() {
   // Each try is a fresh message 1 (new ephemeral key and timestamp), as in WireGuard.
   do local_index_ = crypto::random_u32();
   while (local_index_ == 0);
-  proto::Bytes init = initiator_.create_init(local_index_, early_);
+  // A DC older than early data drops a message 1 longer than 148 bytes: after kEarlyTries
+  // unanswered tries with it, the rest go without, and the request follows under the session.
+  early_in_flight_ = !early_.empty() && handshake_tries_ < kEarlyTries;
+  proto::Bytes init =
+      initiator_.create_init(local_index_, early_in_flight_ ? early_ : proto::Bytes{});
   cookies_.add_macs(init);
   udp_.send(dc_, init.data(), init.size());
   resent_with_cookie_ = false;
@@ -136,7 +140,8 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
         proto::get_u32(&d[4]) != local_index_ || !cookies_.consume_reply(d))
       return false;
     if (!resent_with_cookie_) {
-      proto::Bytes init = initiator_.create_init(local_index_, early_);
+      proto::Bytes init =
+          initiator_.create_init(local_index_, early_in_flight_ ? early_ : proto::Bytes{});
       cookies_.add_macs(init);
       udp_.send(dc_, init.data(), init.size());
       resent_with_cookie_ = true;
@@ -156,15 +161,16 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
       if (early_.empty()) {
         h(std::nullopt);  // the request that was too long for message 1: send it now
       } else {
-        // The early request was sent with message 1: wait for its answer as for a request
-        // sent once, and retransmit it under the session if none comes.
+        // Sent with message 1: wait for its answer as for a request sent once, and retransmit
+        // it under the session if none comes. Not sent (the fallback): send it now.
         Pending p;
         p.plaintext = std::move(early_);
         p.handler = std::move(h);
-        p.tries = 1;
+        p.tries = early_in_flight_ ? 1 : 0;
         p.timer = std::make_unique<asio::steady_timer>(io_);
         auto [it, fresh] = pending_.emplace(early_id_, std::move(p));
-        if (fresh) arm(early_id_);
+        if (fresh && early_in_flight_) arm(early_id_);
+        if (fresh && !early_in_flight_) transmit(early_id_);
       }
       early_.clear();
     }

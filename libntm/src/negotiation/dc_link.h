@@ -77,7 +77,10 @@ class DcLink {
   bool resent_with_cookie_ = false;  ///< this try was already re-sent after a cookie reply
   std::unique_ptr<crypto::Session> session_;
   std::function<void(bool)> handshake_done_;
-  proto::Bytes early_;  ///< the encoded early request (empty: none)
+  /// Handshake tries that carry the early request; later ones go without (an older DC).
+  static constexpr uint32_t kEarlyTries = 3;
+  proto::Bytes early_;            ///< the encoded early request (empty: none)
+  bool early_in_flight_ = false;  ///< the latest message 1 carried it
   uint32_t early_id_ = 0;
   ResponseHandler early_handler_;
   uint32_t handshake_tries_ = 0, handshake_max_ = 0;
