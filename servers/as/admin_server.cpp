@@ -3,8 +3,12 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
+
 #include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
 #include <cstring>
+#include <ctime>
 
 namespace ntm::as {
 namespace {
@@ -22,6 +26,32 @@ std::optional<uint32_t> parse_limit(const std::string& s) {
   return uint32_t(v);
 }
 
+/// A node identity field: the 44-character base64 of a 32-byte key, returned re-encoded
+/// (canonical, so one key is one row in the store); nullopt for anything else.
+std::optional<std::string> parse_node(const std::string& s) {
+  if (s.size() != 44) return std::nullopt;
+  auto key = crypto::key_from_base64(s);
+  if (!key) return std::nullopt;
+  return crypto::key_to_base64(*key);
+}
+
+/// A node source address: IPv4 or IPv6 text, no port (the per-source login limit ignores
+/// ports).
+std::optional<proto::Endpoint> parse_address(const std::string& s) {
+  if (s.empty() || s.size() > INET6_ADDRSTRLEN) return std::nullopt;
+  sockaddr_in v4{};
+  sockaddr_in6 v6{};
+  if (inet_pton(AF_INET, s.c_str(), &v4.sin_addr) == 1) {
+    v4.sin_family = AF_INET;
+    return proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&v4), sizeof v4);
+  }
+  if (inet_pton(AF_INET6, s.c_str(), &v6.sin6_addr) == 1) {
+    v6.sin6_family = AF_INET6;
+    return proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&v6), sizeof v6);
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 AdminServer::AdminServer(asio::io_context& io, const AsConfig& cfg,
@@ -31,13 +61,18 @@ AdminServer::AdminServer(asio::io_context& io, const AsConfig& cfg,
       responder_(key.private_key),
       cookies_(key.public_key),
       store_(store),
-      limiter_(cfg.admin_handshake_rate, cfg.admin_handshake_burst) {
-  set_admin_keys(cfg.admin_keys);
+      login_(store, LoginLimits{}, cfg.password_cost),
+      limiter_(cfg.admin_handshake_rate, cfg.admin_handshake_burst),
+      pool_(cfg.hash_threads) {
+  set_keys(cfg.admin_keys, cfg.dc_keys);
 }
 
-void AdminServer::set_admin_keys(const std::vector<crypto::Key>& keys) {
-  admin_keys_ = std::set<crypto::Key>(keys.begin(), keys.end());
+void AdminServer::set_keys(const std::vector<crypto::Key>& admin_keys,
+                           const std::vector<crypto::Key>& dc_keys) {
+  admin_keys_ = std::set<crypto::Key>(admin_keys.begin(), admin_keys.end());
+  dc_keys_ = std::set<crypto::Key>(dc_keys.begin(), dc_keys.end());
   spdlog::info("{} admin key(s) allowed", admin_keys_.size());
+  spdlog::info("{} dc key(s) allowed", dc_keys_.size());
 }
 
 bool AdminServer::open() {
@@ -83,10 +118,15 @@ std::string AdminServer::stats_line() const {
   const AsStats& s = stats_;
   return fmt::format(
       "handshakes={} requests={} not_authorized={} accounts_added={} accounts_removed={} "
-      "passwords_changed={} send_errors={} sessions={} drops: malformed={} mac={} ratelimit={} "
-      "handshake={} replay={} unknown_session={} auth={} session_limit={}",
+      "passwords_changed={} nodes_released={} logins_ok={} logins_refused={} "
+      "logins_limited={} logins_node_limit={} answers_resent={} repeats_in_progress={} "
+      "answers_dropped_stale={} hash_queue_full={} send_errors={} sessions={} drops: "
+      "malformed={} mac={} ratelimit={} handshake={} replay={} unknown_session={} auth={} "
+      "session_limit={}",
       s.handshakes, s.requests, s.not_authorized, s.accounts_added, s.accounts_removed,
-      s.passwords_changed, s.send_errors, sessions_.size(), s.drop_malformed, s.drop_mac,
+      s.passwords_changed, s.nodes_released, s.logins_ok, s.logins_refused, s.logins_limited,
+      s.logins_node_limit, s.answers_resent, s.repeats_in_progress, s.answers_dropped_stale,
+      s.hash_queue_full, s.send_errors, sessions_.size(), s.drop_malformed, s.drop_mac,
       s.drop_ratelimit, s.drop_handshake, s.drop_replay, s.drop_unknown_session, s.drop_auth,
       s.drop_session_limit);
 }
@@ -170,14 +210,18 @@ void AdminServer::on_handshake(size_t socket, proto::ByteView d, const proto::En
   last_init_[r->remote_static] = r->timestamp;
   AdminSession s;
   s.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
-  s.admin = r->remote_static;
+  s.peer = r->remote_static;
+  s.serial = next_serial_++;
   s.created = std::chrono::steady_clock::now();
   sodium_memzero(r->send_key.data(), r->send_key.size());
   sodium_memzero(r->recv_key.data(), r->recv_key.size());
   sessions_.emplace(index, std::move(s));
   ++stats_.handshakes;
-  spdlog::info("admin session with {} from {}{}", crypto::key_to_base64(r->remote_static),
-               from.to_string(), admin_keys_.count(r->remote_static) ? "" : " (key not listed)");
+  const crypto::Key& peer = r->remote_static;
+  spdlog::info("admin session with {} from {}{}", crypto::key_to_base64(peer), from.to_string(),
+               admin_keys_.count(peer)  ? (dc_keys_.count(peer) ? " (admin and DC)" : "")
+               : dc_keys_.count(peer) ? " (DC)"
+                                      : " (key not listed)");
   send_to(socket, response, from);
 }
 
@@ -202,31 +246,90 @@ void AdminServer::on_sealed(size_t socket, proto::ByteView d, const proto::Endpo
   auto request = AdminMessage::decode(plain);
   if (!request || request->is_response())
     return drop(stats_.drop_malformed, from, "not an admin request");
-  ++stats_.requests;
-  AdminMessage response = handle(s.admin, *request);
-  proto::Bytes wire = response.encode();
-  proto::Bytes out(wire.size() + proto::kSealedOverhead);
-  if (s.session->seal(proto::PacketType::kControl, wire, out.data()) ==
-      crypto::Session::SealStatus::kExhausted)
+  // 4. A repeated ID (the DC retransmits a login it got no answer to): never run it again.
+  uint32_t id = request->id;
+  if (auto a = s.answers.find(id); a != s.answers.end()) {
+    ++stats_.answers_resent;
+    return send_answer(s, socket, a->second, from);
+  }
+  if (s.in_progress.count(id)) {
+    ++stats_.repeats_in_progress;
     return;
-  send_to(socket, out, from);
+  }
+  ++stats_.requests;
+  s.in_progress.insert(id);
+  uint32_t index = it->first;
+  uint64_t serial = s.serial;
+  handle(s.peer, *request, [this, index, serial, id, socket, from](const AdminMessage& response) {
+    // 6. The session may have expired (or its index been reused) while a password was hashed.
+    auto it = sessions_.find(index);
+    if (it == sessions_.end() || it->second.serial != serial) {
+      ++stats_.answers_dropped_stale;
+      return;
+    }
+    AdminSession& s = it->second;
+    s.in_progress.erase(id);
+    proto::Bytes wire = response.encode();
+    if (s.answer_order.size() >= kAnswersKept) {
+      s.answers.erase(s.answer_order.front());
+      s.answer_order.pop_front();
+    }
+    s.answer_order.push_back(id);
+    auto& kept = s.answers[id] = std::move(wire);
+    send_answer(s, socket, kept, from);
+  });
 }
 
-AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& req) {
+void AdminServer::send_answer(AdminSession& s, size_t socket, proto::ByteView plain,
+                              const proto::Endpoint& to) {
+  proto::Bytes out(plain.size() + proto::kSealedOverhead);
+  if (s.session->seal(proto::PacketType::kControl, plain, out.data()) ==
+      crypto::Session::SealStatus::kExhausted)
+    return;
+  send_to(socket, out, to);
+}
+
+bool AdminServer::hash_queue_full() const {
+  return hashes_queued_ >= kQueuedHashesPerThread * cfg_.hash_threads;
+}
+
+template <class Work, class Then>
+void AdminServer::on_pool(Work work, Then then) {
+  ++hashes_queued_;
+  // The guard keeps io_.run() from returning while a hash is on the pool (tests and the
+  // fuzz target run the loop until the answer is in); it goes once the result is posted.
+  asio::post(pool_, [io = &io_, guard = asio::make_work_guard(io_), work = std::move(work),
+                     then = std::move(then), this]() mutable {
+    auto result = work();
+    asio::post(*io, [this, result = std::move(result), then = std::move(then)]() mutable {
+      --hashes_queued_;
+      then(std::move(result));
+    });
+  });
+}
+
+void AdminServer::handle(const crypto::Key& peer, const AdminMessage& req, Reply reply) {
   AdminMessage res;
   res.op = uint8_t(req.op | 0x80);
   res.id = req.id;
-  auto status = [&](AdminStatus st) {
+  auto answer = [&](AdminStatus st) {
     res.status = st;
-    return res;
+    reply(res);
   };
-  std::string who = crypto::key_to_base64(admin).substr(0, 8);
-  if (!admin_keys_.count(admin)) {
+  std::string who = crypto::key_to_base64(peer).substr(0, 8);
+  bool dc_op = req.op >= kFirstDcOp;
+  if (!(dc_op ? dc_keys_ : admin_keys_).count(peer)) {
     ++stats_.not_authorized;
-    spdlog::warn("admin request {:#04x} refused: key {} is not an admin key", req.op, who);
-    return status(AdminStatus::kNotAuthorized);
+    if (refusal_log_.allow())
+      spdlog::warn("request {:#04x} refused: key {} is not {}", req.op, who,
+                   dc_op ? "a dc-key" : "an admin key");
+    return answer(AdminStatus::kNotAuthorized);
   }
-  auto store_result = [&](AccountStore::Result r) {
+  if (dc_op) {
+    if (AdminOp(req.op) != AdminOp::kNodeLogin) return answer(AdminStatus::kBadRequest);
+    return handle_login(peer, req, std::move(res), std::move(reply));
+  }
+  auto store_status = [](AccountStore::Result r) {
     switch (r) {
       case AccountStore::Result::kOk:
         return AdminStatus::kOk;
@@ -245,42 +348,62 @@ AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& r
       std::optional<uint32_t> limit;
       if (f.size() == 3) limit = f[2].empty() ? cfg_.default_node_limit : parse_limit(f[2]);
       if (f.size() != 3 || !valid_account_name(f[0]) || !valid_password(f[1]) || !limit)
-        return status(AdminStatus::kBadRequest);
-      // Argon2id on the event loop (tens of milliseconds): admin operations are rare.
-      auto hash = hash_password(f[1], cfg_.password_cost);
-      if (!hash) return status(AdminStatus::kInternal);
-      Account a{f[0], *hash, *limit, 0};
-      auto st = store_result(store_.add(a));
-      if (st == AdminStatus::kOk) {
-        ++stats_.accounts_added;
-        spdlog::info("account {} added (node limit {}) by admin {}", f[0], *limit, who);
+        return answer(AdminStatus::kBadRequest);
+      if (hash_queue_full()) {
+        ++stats_.hash_queue_full;
+        return answer(AdminStatus::kRateLimited);
       }
-      return status(st);
+      on_pool([password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
+              [this, res, reply, name = f[0], limit = *limit, who,
+               store_status](std::optional<std::string> hash) mutable {
+                if (!hash) {
+                  res.status = AdminStatus::kInternal;
+                  return reply(res);
+                }
+                res.status = store_status(store_.add({name, *hash, limit, 0}));
+                if (res.status == AdminStatus::kOk) {
+                  ++stats_.accounts_added;
+                  spdlog::info("account {} added (node limit {}) by admin {}", name, limit, who);
+                }
+                reply(res);
+              });
+      return;
     }
     case AdminOp::kAccountDel: {
-      if (f.size() != 1 || !valid_account_name(f[0])) return status(AdminStatus::kBadRequest);
-      auto st = store_result(store_.remove(f[0]));
+      if (f.size() != 1 || !valid_account_name(f[0])) return answer(AdminStatus::kBadRequest);
+      auto st = store_status(store_.remove(f[0]));
       if (st == AdminStatus::kOk) {
         ++stats_.accounts_removed;
-        spdlog::info("account {} removed by admin {}", f[0], who);
+        spdlog::info("account {} and its nodes removed by admin {}", f[0], who);
       }
-      return status(st);
+      return answer(st);
     }
     case AdminOp::kAccountPasswd: {
       if (f.size() != 2 || !valid_account_name(f[0]) || !valid_password(f[1]))
-        return status(AdminStatus::kBadRequest);
-      if (!store_.find(f[0])) return status(AdminStatus::kNotFound);
-      auto hash = hash_password(f[1], cfg_.password_cost);
-      if (!hash) return status(AdminStatus::kInternal);
-      auto st = store_result(store_.set_password_hash(f[0], *hash));
-      if (st == AdminStatus::kOk) {
-        ++stats_.passwords_changed;
-        spdlog::info("password of account {} changed by admin {}", f[0], who);
+        return answer(AdminStatus::kBadRequest);
+      if (!store_.find(f[0])) return answer(AdminStatus::kNotFound);
+      if (hash_queue_full()) {
+        ++stats_.hash_queue_full;
+        return answer(AdminStatus::kRateLimited);
       }
-      return status(st);
+      on_pool([password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
+              [this, res, reply, name = f[0], who,
+               store_status](std::optional<std::string> hash) mutable {
+                if (!hash) {
+                  res.status = AdminStatus::kInternal;
+                  return reply(res);
+                }
+                res.status = store_status(store_.set_password_hash(name, *hash));
+                if (res.status == AdminStatus::kOk) {
+                  ++stats_.passwords_changed;
+                  spdlog::info("password of account {} changed by admin {}", name, who);
+                }
+                reply(res);
+              });
+      return;
     }
     case AdminOp::kAccountList: {
-      if (f.size() != 1 || f[0].size() > 64) return status(AdminStatus::kBadRequest);
+      if (f.size() != 1 || f[0].size() > 64) return answer(AdminStatus::kBadRequest);
       auto page = store_.list(f[0], kListPage);
       res.fields.push_back(page.size() == kListPage ? page.back().name : "");
       for (auto& a : page) {
@@ -288,10 +411,116 @@ AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& r
         res.fields.push_back(std::to_string(a.node_limit));
         res.fields.push_back(std::to_string(a.created));
       }
-      return status(AdminStatus::kOk);
+      return answer(AdminStatus::kOk);
     }
+    case AdminOp::kAccountNodes: {
+      if (f.size() != 2 || !valid_account_name(f[0]) || (!f[1].empty() && f[1].size() != 44))
+        return answer(AdminStatus::kBadRequest);
+      auto page = store_.list_nodes(f[0], f[1], kListPage);
+      if (!page) return answer(AdminStatus::kNotFound);
+      res.fields.push_back(page->size() == kListPage ? page->back().node : "");
+      for (auto& n : *page) {
+        res.fields.push_back(n.node);
+        res.fields.push_back(std::to_string(n.first_login));
+        res.fields.push_back(std::to_string(n.last_login));
+      }
+      return answer(AdminStatus::kOk);
+    }
+    case AdminOp::kNodeRelease: {
+      std::optional<std::string> node;
+      if (f.size() == 2) node = parse_node(f[1]);
+      if (f.size() != 2 || !valid_account_name(f[0]) || !node)
+        return answer(AdminStatus::kBadRequest);
+      auto st = store_status(store_.release_node(f[0], *node));
+      if (st == AdminStatus::kOk) {
+        ++stats_.nodes_released;
+        spdlog::info("node {} of account {} released by admin {}", *node, f[0], who);
+      }
+      return answer(st);
+    }
+    case AdminOp::kNodeLogin:
+      break;  // a DC op: handled above
   }
-  return status(AdminStatus::kBadRequest);
+  return answer(AdminStatus::kBadRequest);
+}
+
+void AdminServer::handle_login(const crypto::Key& peer, const AdminMessage& req,
+                               AdminMessage res, Reply reply) {
+  const auto& f = req.fields;
+  std::optional<std::string> node;
+  std::optional<proto::Endpoint> source;
+  if (f.size() == 4) {
+    node = parse_node(f[2]);
+    source = parse_address(f[3]);
+  }
+  if (f.size() != 4 || !valid_account_name(f[0]) || !valid_password(f[1]) || !node || !source) {
+    res.status = AdminStatus::kBadRequest;
+    return reply(res);
+  }
+  std::string dc = crypto::key_to_base64(peer).substr(0, 8);
+  if (hash_queue_full()) {
+    ++stats_.hash_queue_full;
+    res.status = AdminStatus::kRateLimited;
+    return reply(res);
+  }
+  // 1. The rate limits decide here, on the io thread, before any hashing.
+  auto attempt = login_.begin(f[0], *source);
+  if (!attempt) {
+    ++stats_.logins_limited;
+    if (refusal_log_.allow())
+      spdlog::info("login of node {} to account {} from {} (via DC {}): rate limited", *node,
+                   f[0], f[3], dc);
+    res.status = AdminStatus::kRateLimited;
+    return reply(res);
+  }
+  // 2. The hash on the pool (the dummy's for an unknown account: the same work).
+  on_pool(
+      [attempt = *attempt, password = f[1]]() mutable {
+        bool ok = attempt.verify(password);
+        sodium_memzero(password.data(), password.size());
+        return ok;
+      },
+      [this, attempt = *attempt, node = *node, source = f[3], dc, res,
+       reply](bool verified) mutable {
+        // 3. The outcome, the node limit (one store transaction) and the answer.
+        auto log_refusal = [&](const char* why) {
+          if (refusal_log_.allow())
+            spdlog::info("login of node {} to account {} from {} (via DC {}): {}", node,
+                         attempt.name, source, dc, why);
+        };
+        if (login_.finish(attempt, verified) != LoginChecker::Result::kOk) {
+          ++stats_.logins_refused;
+          log_refusal("bad credentials");
+          res.status = AdminStatus::kBadCredentials;
+          return reply(res);
+        }
+        auto at = store_.attach_node(attempt.name, node, int64_t(std::time(nullptr)),
+                                     cfg_.node_release_after);
+        switch (at.result) {
+          case AccountStore::Result::kOk:
+            ++stats_.logins_ok;
+            spdlog::info("login of node {} to account {} from {} (via DC {}): ok, {} of {} nodes",
+                         node, attempt.name, source, dc, at.counted, at.node_limit);
+            res.status = AdminStatus::kOk;
+            res.fields = {std::to_string(at.node_limit), std::to_string(at.counted)};
+            break;
+          case AccountStore::Result::kLimitReached:
+            ++stats_.logins_node_limit;
+            log_refusal("node limit reached");
+            res.status = AdminStatus::kNodeLimit;
+            break;
+          case AccountStore::Result::kNotFound:  // the account was deleted while hashing
+            ++stats_.logins_refused;
+            log_refusal("bad credentials (account deleted)");
+            res.status = AdminStatus::kBadCredentials;
+            break;
+          default:
+            spdlog::error("account store failed attaching node {} to account {}", node,
+                          attempt.name);
+            res.status = AdminStatus::kInternal;
+        }
+        reply(res);
+      });
 }
 
 }  // namespace ntm::as

@@ -1,7 +1,7 @@
 // Checking an account's credentials, with failed attempts rate-limited per account and per
 // source address, so that guessing passwords costs the guesser time whichever of the two it
-// varies. The check the AS makes for a node's login (relayed by its DC; the relay message is
-// a later part of issue 11); tested on its own until then.
+// varies. The check the AS makes for a node's login relayed by its DC (docs/protocol.md §14,
+// op 0x10).
 //
 // 1. the account has a bucket of failures, the source (IPv4 address or IPv6 /64) a bucket of
 //    attempts; either one empty → kRateLimited, before any password hashing (Argon2id is
@@ -9,9 +9,14 @@
 // 2. unknown account → a hash is still verified against a dummy, then kBadCredentials
 //    (the answer time does not tell which accounts exist)
 // 3. wrong password → kBadCredentials, one token taken from both buckets
+//
+// ntm-as splits a check in three (begin on its io thread, verify on a worker thread, finish
+// on the io thread again) so that hashing does not stall other requests; check() is the
+// three in a row.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "as/account_store.h"
@@ -35,6 +40,23 @@ class LoginChecker {
                server::Clock::time_point now = server::Clock::now(), Account* account = nullptr);
   /// Accounts with failures not yet recovered (at most max_accounts_tracked).
   size_t tracked_accounts() const { return accounts_.size(); }
+
+  /// What a worker thread verifies for one attempt: the password against `hash` (the
+  /// account's, or the dummy's for an unknown account; verify() says false for those).
+  struct Attempt {
+    std::string name, hash;
+    bool known = false;
+    Account account;
+    bool verify(const std::string& password) const;
+  };
+  /// Steps 1 and 2's lookup (the caller's thread, with the store): nullopt = kRateLimited.
+  /// Takes one token of the account's failures up front (so that attempts verified at the
+  /// same time cannot overdraw it); finish() gives it back on success.
+  std::optional<Attempt> begin(const std::string& name, const proto::Endpoint& from,
+                               server::Clock::time_point now = server::Clock::now());
+  /// After Attempt::verify: kOk or kBadCredentials (the same thread as begin()).
+  Result finish(const Attempt& attempt, bool verified,
+                server::Clock::time_point now = server::Clock::now());
 
  private:
   bool account_allows(const std::string& name, server::Clock::time_point now);
