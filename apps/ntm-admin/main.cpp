@@ -168,8 +168,7 @@ int account(const Globals& g, const std::vector<std::string>& args) {
       "password-file", po::value(&password_file)->default_value("-"),
       "account add/passwd: file whose first line is the password; - = stdin");
   po::options_description hidden;
-  hidden.add_options()("sub", po::value(&sub))("name", po::value(&name))("node",
-                                                                          po::value(&node));
+  hidden.add_options()("sub", po::value(&sub))("name", po::value(&name))("node", po::value(&node));
   po::options_description all;
   all.add(opts).add(hidden);
   po::positional_options_description pos;

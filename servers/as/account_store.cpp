@@ -127,10 +127,9 @@ class SqliteStore : public AccountStore {
       out.counted = uint32_t(counted);
       return out;
     }
-    Stmt up(db_,
-            attached ? "UPDATE nodes SET last_login = ?1 WHERE account = ?2 AND node = ?3"
-                     : "INSERT INTO nodes(account, node, first_login, last_login) "
-                       "VALUES(?2, ?3, ?1, ?1)");
+    Stmt up(db_, attached ? "UPDATE nodes SET last_login = ?1 WHERE account = ?2 AND node = ?3"
+                          : "INSERT INTO nodes(account, node, first_login, last_login) "
+                            "VALUES(?2, ?3, ?1, ?1)");
     if (!up) return out;
     sqlite3_bind_int64(up, 1, now);
     bind(up, 2, account);

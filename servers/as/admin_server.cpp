@@ -219,9 +219,9 @@ void AdminServer::on_handshake(size_t socket, proto::ByteView d, const proto::En
   ++stats_.handshakes;
   const crypto::Key& peer = r->remote_static;
   spdlog::info("admin session with {} from {}{}", crypto::key_to_base64(peer), from.to_string(),
-               admin_keys_.count(peer)  ? (dc_keys_.count(peer) ? " (admin and DC)" : "")
-               : dc_keys_.count(peer) ? " (DC)"
-                                      : " (key not listed)");
+               admin_keys_.count(peer) ? (dc_keys_.count(peer) ? " (admin and DC)" : "")
+               : dc_keys_.count(peer)  ? " (DC)"
+                                       : " (key not listed)");
   send_to(socket, response, from);
 }
 
@@ -353,20 +353,21 @@ void AdminServer::handle(const crypto::Key& peer, const AdminMessage& req, Reply
         ++stats_.hash_queue_full;
         return answer(AdminStatus::kRateLimited);
       }
-      on_pool([password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
-              [this, res, reply, name = f[0], limit = *limit, who,
-               store_status](std::optional<std::string> hash) mutable {
-                if (!hash) {
-                  res.status = AdminStatus::kInternal;
-                  return reply(res);
-                }
-                res.status = store_status(store_.add({name, *hash, limit, 0}));
-                if (res.status == AdminStatus::kOk) {
-                  ++stats_.accounts_added;
-                  spdlog::info("account {} added (node limit {}) by admin {}", name, limit, who);
-                }
-                reply(res);
-              });
+      on_pool(
+          [password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
+          [this, res, reply, name = f[0], limit = *limit, who,
+           store_status](std::optional<std::string> hash) mutable {
+            if (!hash) {
+              res.status = AdminStatus::kInternal;
+              return reply(res);
+            }
+            res.status = store_status(store_.add({name, *hash, limit, 0}));
+            if (res.status == AdminStatus::kOk) {
+              ++stats_.accounts_added;
+              spdlog::info("account {} added (node limit {}) by admin {}", name, limit, who);
+            }
+            reply(res);
+          });
       return;
     }
     case AdminOp::kAccountDel: {
@@ -386,20 +387,21 @@ void AdminServer::handle(const crypto::Key& peer, const AdminMessage& req, Reply
         ++stats_.hash_queue_full;
         return answer(AdminStatus::kRateLimited);
       }
-      on_pool([password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
-              [this, res, reply, name = f[0], who,
-               store_status](std::optional<std::string> hash) mutable {
-                if (!hash) {
-                  res.status = AdminStatus::kInternal;
-                  return reply(res);
-                }
-                res.status = store_status(store_.set_password_hash(name, *hash));
-                if (res.status == AdminStatus::kOk) {
-                  ++stats_.passwords_changed;
-                  spdlog::info("password of account {} changed by admin {}", name, who);
-                }
-                reply(res);
-              });
+      on_pool(
+          [password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
+          [this, res, reply, name = f[0], who,
+           store_status](std::optional<std::string> hash) mutable {
+            if (!hash) {
+              res.status = AdminStatus::kInternal;
+              return reply(res);
+            }
+            res.status = store_status(store_.set_password_hash(name, *hash));
+            if (res.status == AdminStatus::kOk) {
+              ++stats_.passwords_changed;
+              spdlog::info("password of account {} changed by admin {}", name, who);
+            }
+            reply(res);
+          });
       return;
     }
     case AdminOp::kAccountList: {
@@ -444,8 +446,8 @@ void AdminServer::handle(const crypto::Key& peer, const AdminMessage& req, Reply
   return answer(AdminStatus::kBadRequest);
 }
 
-void AdminServer::handle_login(const crypto::Key& peer, const AdminMessage& req,
-                               AdminMessage res, Reply reply) {
+void AdminServer::handle_login(const crypto::Key& peer, const AdminMessage& req, AdminMessage res,
+                               Reply reply) {
   const auto& f = req.fields;
   std::optional<std::string> node;
   std::optional<proto::Endpoint> source;
@@ -468,8 +470,8 @@ void AdminServer::handle_login(const crypto::Key& peer, const AdminMessage& req,
   if (!attempt) {
     ++stats_.logins_limited;
     if (refusal_log_.allow())
-      spdlog::info("login of node {} to account {} from {} (via DC {}): rate limited", *node,
-                   f[0], f[3], dc);
+      spdlog::info("login of node {} to account {} from {} (via DC {}): rate limited", *node, f[0],
+                   f[3], dc);
     res.status = AdminStatus::kRateLimited;
     return reply(res);
   }

@@ -31,8 +31,7 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
       "dc-key", po::value(&dc_keys)->composing(),
       "static public key (base64) of a DC that may relay node logins, repeatable; re-read on "
       "SIGHUP")(
-      "node-release-after",
-      po::value(&c.node_release_after)->default_value(c.node_release_after),
+      "node-release-after", po::value(&c.node_release_after)->default_value(c.node_release_after),
       "seconds after its last login that a node stops counting against its account's node "
       "limit")("hash-threads", po::value(&c.hash_threads)->default_value(c.hash_threads),
                "worker threads hashing passwords (Argon2id), 1..64")(

@@ -73,8 +73,8 @@ LoginChecker::Result LoginChecker::finish(const Attempt& attempt, bool verified,
   if (it != accounts_.end()) {
     Failures& f = it->second;
     double elapsed = std::chrono::duration<double>(now - f.last).count();
-    f.tokens = std::min(limits_.per_account_burst,
-                        f.tokens + elapsed * limits_.per_account_rate + 1);
+    f.tokens =
+        std::min(limits_.per_account_burst, f.tokens + elapsed * limits_.per_account_rate + 1);
     f.last = now;
     if (f.tokens >= limits_.per_account_burst) accounts_.erase(it);
   }

@@ -1,7 +1,8 @@
 // ntm-as: the Account Server.
 //   ntm-as --config FILE                      run
 //   ntm-as --config FILE --print-public-key   print the key ntm-admin pins, and exit
-// SIGHUP re-reads the config file's admin-key and dc-key lists; SIGTERM/SIGINT stop, with the counters.
+// SIGHUP re-reads the config file's admin-key and dc-key lists; SIGTERM/SIGINT stop, with the
+// counters.
 #include <asio/io_context.hpp>
 #include <iostream>
 

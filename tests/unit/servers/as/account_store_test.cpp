@@ -217,8 +217,7 @@ TEST_F(AccountStoreTest, NodeListPagesInIdentityOrder) {
   ASSERT_EQ(s->add({"alice", "h", 100, 0}), AccountStore::Result::kOk);
   std::vector<std::string> all;
   for (int i = 1; i <= 25; ++i) {
-    ASSERT_EQ(s->attach_node("alice", node(i), 100 + i, kWindow).result,
-              AccountStore::Result::kOk);
+    ASSERT_EQ(s->attach_node("alice", node(i), 100 + i, kWindow).result, AccountStore::Result::kOk);
     all.push_back(node(i));
   }
   std::sort(all.begin(), all.end());

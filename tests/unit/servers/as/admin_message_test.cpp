@@ -41,8 +41,8 @@ TEST(AdminMessage, NodeLoginBytesAreAsDocumented) {
   AdminMessage m;
   m.op = uint8_t(AdminOp::kNodeLogin);
   m.id = 42;
-  m.fields = {"alice", "alice-password", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-              "192.0.2.7"};
+  m.fields = {"alice", "alice-password",
+              "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "192.0.2.7"};
   EXPECT_EQ(m.encode(), from_hex("10 00 00 00 2a 04 00 05 61 6c 69 63 65 00 0e 61\n"
                                  "6c 69 63 65 2d 70 61 73 73 77 6f 72 64 00 2c 41\n"
                                  "41 45 43 41 77 51 46 42 67 63 49 43 51 6f 4c 44\n"

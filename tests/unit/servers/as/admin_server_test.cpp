@@ -112,8 +112,7 @@ TEST_F(AdminServerTest, AdminRequestsNeedAnAdminKeyAndValidFields) {
   EXPECT_EQ(status(admin_, 0x42, {}), AdminStatus::kNotAuthorized);
   // Removing the key (SIGHUP) takes the rights away.
   server_->set_keys({}, {dc_});
-  EXPECT_EQ(status(admin_, uint8_t(AdminOp::kAccountDel), {"carol"}),
-            AdminStatus::kNotAuthorized);
+  EXPECT_EQ(status(admin_, uint8_t(AdminOp::kAccountDel), {"carol"}), AdminStatus::kNotAuthorized);
   EXPECT_TRUE(store_->find("carol"));
 }
 
@@ -126,9 +125,12 @@ TEST_F(AdminServerTest, EachOpNeedsItsKindOfKey) {
   };
   // Requests that change nothing the next row depends on (an unknown account, mostly).
   std::vector<Op> ops = {
-      {0x01, {"x", "short", ""}, false},          {0x02, {"nobody"}, false},
-      {0x03, {""}, false},                        {0x04, {"nobody", "a-password"}, false},
-      {0x05, {"alice", ""}, false},               {0x06, {"alice", node(9)}, false},
+      {0x01, {"x", "short", ""}, false},
+      {0x02, {"nobody"}, false},
+      {0x03, {""}, false},
+      {0x04, {"nobody", "a-password"}, false},
+      {0x05, {"alice", ""}, false},
+      {0x06, {"alice", node(9)}, false},
       {0x10, {"alice", "wrong-pw", node(1), "192.0.2.1"}, true},
   };
   for (auto& o : ops) {
@@ -163,7 +165,7 @@ TEST_F(AdminServerTest, NodeLoginOutcomes) {
            {"alice", "alice-password", "AAAA", "192.0.2.1"},  // not a key
            {"alice", "alice-password", node(1) + " ", "192.0.2.1"},
            {"alice", "alice-password", std::string(42, 'A') + "==", "192.0.2.1"},  // 31 bytes
-           {"alice", "alice-password", node(1), "192.0.2.1:7000"},  // a port
+           {"alice", "alice-password", node(1), "192.0.2.1:7000"},                 // a port
            {"alice", "alice-password", node(1), "example.org"},
            {"alice", "alice-password", node(1), ""},
            {"Alice", "alice-password", node(1), "192.0.2.1"},
