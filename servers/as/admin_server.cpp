@@ -459,70 +459,107 @@ void AdminServer::handle_login(const crypto::Key& peer, const AdminMessage& req,
     res.status = AdminStatus::kBadRequest;
     return reply(res);
   }
-  std::string dc = crypto::key_to_base64(peer).substr(0, 8);
   if (hash_queue_full()) {
     ++stats_.hash_queue_full;
     res.status = AdminStatus::kRateLimited;
     return reply(res);
   }
+  start_login({f[0], f[1], *node, f[3], crypto::key_to_base64(peer).substr(0, 8), *source,
+               std::move(res), std::move(reply)},
+              false);
+}
+
+bool AdminServer::start_login(LoginJob job, bool again) {
   // 1. The rate limits decide here, on the io thread, before any hashing.
-  auto attempt = login_.begin(f[0], *source);
-  if (!attempt) {
-    ++stats_.logins_limited;
-    if (refusal_log_.allow())
-      spdlog::info("login of node {} to account {} from {} (via DC {}): rate limited", *node, f[0],
-                   f[3], dc);
-    res.status = AdminStatus::kRateLimited;
-    return reply(res);
+  LoginChecker::Attempt attempt;
+  switch (login_.begin(job.name, job.source, attempt)) {
+    case LoginChecker::Start::kGo:
+      break;
+    case LoginChecker::Start::kWait: {
+      auto& queue = waiting_logins_[job.name];
+      ++hashes_queued_;
+      again ? queue.push_front(std::move(job)) : queue.push_back(std::move(job));
+      return true;
+    }
+    case LoginChecker::Start::kRateLimited:
+      ++stats_.logins_limited;
+      if (refusal_log_.allow())
+        spdlog::info("login of node {} to account {} from {} (via DC {}): rate limited", job.node,
+                     job.name, job.source_text, job.dc);
+      job.res.status = AdminStatus::kRateLimited;
+      job.reply(job.res);
+      return false;
   }
   // 2. The hash on the pool (the dummy's for an unknown account: the same work).
+  std::string password = std::move(job.password);
   on_pool(
-      [attempt = *attempt, password = f[1]]() mutable {
+      [attempt, password = std::move(password)]() mutable {
         bool ok = attempt.verify(password);
         sodium_memzero(password.data(), password.size());
         return ok;
       },
-      [this, attempt = *attempt, node = *node, source = f[3], dc, res,
-       reply](bool verified) mutable {
-        // 3. The outcome, the node limit (one store transaction) and the answer.
-        auto log_refusal = [&](const char* why) {
-          if (refusal_log_.allow())
-            spdlog::info("login of node {} to account {} from {} (via DC {}): {}", node,
-                         attempt.name, source, dc, why);
-        };
-        if (login_.finish(attempt, verified) != LoginChecker::Result::kOk) {
-          ++stats_.logins_refused;
-          log_refusal("bad credentials");
-          res.status = AdminStatus::kBadCredentials;
-          return reply(res);
-        }
-        auto at = store_.attach_node(attempt.name, node, int64_t(std::time(nullptr)),
-                                     cfg_.node_release_after);
-        switch (at.result) {
-          case AccountStore::Result::kOk:
-            ++stats_.logins_ok;
-            spdlog::info("login of node {} to account {} from {} (via DC {}): ok, {} of {} nodes",
-                         node, attempt.name, source, dc, at.counted, at.node_limit);
-            res.status = AdminStatus::kOk;
-            res.fields = {std::to_string(at.node_limit), std::to_string(at.counted)};
-            break;
-          case AccountStore::Result::kLimitReached:
-            ++stats_.logins_node_limit;
-            log_refusal("node limit reached");
-            res.status = AdminStatus::kNodeLimit;
-            break;
-          case AccountStore::Result::kNotFound:  // the account was deleted while hashing
-            ++stats_.logins_refused;
-            log_refusal("bad credentials (account deleted)");
-            res.status = AdminStatus::kBadCredentials;
-            break;
-          default:
-            spdlog::error("account store failed attaching node {} to account {}", node,
-                          attempt.name);
-            res.status = AdminStatus::kInternal;
-        }
-        reply(res);
+      [this, attempt, job = std::move(job)](bool verified) mutable {
+        std::string account = attempt.name;
+        finish_login(std::move(job), attempt, verified);
+        resume_logins(account);
       });
+  return false;
+}
+
+void AdminServer::resume_logins(const std::string& account) {
+  for (size_t i = 0; i < kQueuedHashesPerThread * cfg_.hash_threads + 1; ++i) {  // bounded
+    auto it = waiting_logins_.find(account);
+    if (it == waiting_logins_.end()) return;
+    if (it->second.empty()) {
+      waiting_logins_.erase(it);
+      return;
+    }
+    LoginJob job = std::move(it->second.front());
+    it->second.pop_front();
+    --hashes_queued_;
+    if (start_login(std::move(job), true)) return;  // waits again: another one is in flight
+  }
+}
+
+void AdminServer::finish_login(LoginJob job, const LoginChecker::Attempt& attempt, bool verified) {
+  // 3. The outcome, the node limit (one store transaction) and the answer.
+  auto log_refusal = [&](const char* why) {
+    if (refusal_log_.allow())
+      spdlog::info("login of node {} to account {} from {} (via DC {}): {}", job.node, job.name,
+                   job.source_text, job.dc, why);
+  };
+  AdminMessage& res = job.res;
+  if (login_.finish(attempt, verified) != LoginChecker::Result::kOk) {
+    ++stats_.logins_refused;
+    log_refusal("bad credentials");
+    res.status = AdminStatus::kBadCredentials;
+    return job.reply(res);
+  }
+  auto at =
+      store_.attach_node(job.name, job.node, int64_t(std::time(nullptr)), cfg_.node_release_after);
+  switch (at.result) {
+    case AccountStore::Result::kOk:
+      ++stats_.logins_ok;
+      spdlog::info("login of node {} to account {} from {} (via DC {}): ok, {} of {} nodes",
+                   job.node, job.name, job.source_text, job.dc, at.counted, at.node_limit);
+      res.status = AdminStatus::kOk;
+      res.fields = {std::to_string(at.node_limit), std::to_string(at.counted)};
+      break;
+    case AccountStore::Result::kLimitReached:
+      ++stats_.logins_node_limit;
+      log_refusal("node limit reached");
+      res.status = AdminStatus::kNodeLimit;
+      break;
+    case AccountStore::Result::kNotFound:  // the account was deleted while hashing
+      ++stats_.logins_refused;
+      log_refusal("bad credentials (account deleted)");
+      res.status = AdminStatus::kBadCredentials;
+      break;
+    default:
+      spdlog::error("account store failed attaching node {} to account {}", job.node, job.name);
+      res.status = AdminStatus::kInternal;
+  }
+  job.reply(res);
 }
 
 }  // namespace ntm::as

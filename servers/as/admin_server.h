@@ -112,6 +112,20 @@ class AdminServer {
   bool hash_queue_full() const;
   void handle_login(const crypto::Key& peer, const AdminMessage& req, AdminMessage res,
                     Reply reply);
+  struct LoginJob {
+    std::string name, password, node, source_text, dc;
+    proto::Endpoint source;
+    AdminMessage res;
+    Reply reply;
+  };
+  /// The rate limits, then the hash on the pool; a login that must wait for another on the
+  /// same account (LoginChecker::Start::kWait) joins that account's queue (at its front when
+  /// `again`). True when it waits.
+  bool start_login(LoginJob job, bool again);
+  void finish_login(LoginJob job, const LoginChecker::Attempt& attempt, bool verified);
+  /// After a login of `account` is finished: starts the logins waiting for it, until one
+  /// has to wait again.
+  void resume_logins(const std::string& account);
   void drop(uint64_t& counter, const proto::Endpoint& from, const char* reason);
   void prune();
 
@@ -129,7 +143,8 @@ class AdminServer {
   server::LogLimiter drop_log_{10}, refusal_log_{10};
   AsStats stats_;
   uint64_t next_serial_ = 1;
-  size_t hashes_queued_ = 0;
+  size_t hashes_queued_ = 0;  ///< on the pool, or waiting in waiting_logins_
+  std::map<std::string, std::deque<LoginJob>> waiting_logins_;
   // Last: destroyed (its threads joined) first, while everything its jobs touch exists.
   asio::thread_pool pool_;
 };

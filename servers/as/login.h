@@ -12,7 +12,9 @@
 //
 // ntm-as splits a check in three (begin on its io thread, verify on a worker thread, finish
 // on the io thread again) so that hashing does not stall other requests; check() is the
-// three in a row.
+// three in a row. An attempt being verified counts as a failure-to-be of its account: when
+// those could spend the account's last failures, begin() says kWait (ntm-as then holds the
+// login until one of them is finished) rather than let them overdraw it.
 #pragma once
 
 #include <map>
@@ -49,17 +51,28 @@ class LoginChecker {
     Account account;
     bool verify(const std::string& password) const;
   };
-  /// Steps 1 and 2's lookup (the caller's thread, with the store): nullopt = kRateLimited.
-  /// Takes one token of the account's failures up front (so that attempts verified at the
-  /// same time cannot overdraw it); finish() gives it back on success.
-  std::optional<Attempt> begin(const std::string& name, const proto::Endpoint& from,
-                               server::Clock::time_point now = server::Clock::now());
-  /// After Attempt::verify: kOk or kBadCredentials (the same thread as begin()).
+  enum class Start {
+    kGo,           ///< `attempt` is filled: verify it, then finish() it
+    kWait,         ///< attempts on this account being verified may spend its last failures:
+                   ///< try again when one of them is finished
+    kRateLimited,  ///< the account's failures or the source's attempts are spent
+  };
+  /// Steps 1 and 2's lookup (the caller's thread, with the store). An attempt being verified
+  /// counts as a possible failure of its account until finished, so that attempts verified
+  /// at the same time cannot overdraw the account's failures; a source's token is taken on
+  /// kGo only.
+  Start begin(const std::string& name, const proto::Endpoint& from, Attempt& attempt,
+              server::Clock::time_point now = server::Clock::now());
+  /// After Attempt::verify: kOk or kBadCredentials (the thread of begin()). Call it exactly
+  /// once for every kGo.
   Result finish(const Attempt& attempt, bool verified,
                 server::Clock::time_point now = server::Clock::now());
+  /// Attempts begun and not finished.
+  size_t in_flight() const { return in_flight_; }
 
  private:
-  bool account_allows(const std::string& name, server::Clock::time_point now);
+  /// The account's failure tokens now (refilled; a fully recovered account is forgotten).
+  double account_tokens(const std::string& name, server::Clock::time_point now);
   void account_failed(const std::string& name, server::Clock::time_point now);
 
   AccountStore& store_;
@@ -71,6 +84,8 @@ class LoginChecker {
     server::Clock::time_point last;
   };
   std::map<std::string, Failures> accounts_;
+  std::map<std::string, unsigned> pending_;  ///< attempts being verified, per account
+  size_t in_flight_ = 0;
 };
 
 }  // namespace ntm::as

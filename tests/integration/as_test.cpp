@@ -428,6 +428,27 @@ TEST_F(AsTest, NodesLogInThroughADcUpToTheirLimit) {
   EXPECT_EQ(number(counters, "nodes_released"), 1) << counters;
 }
 
+TEST_F(AsTest, ADcKeyListedLaterWorksAfterSighup) {
+  auto dc = key(dir_.path() + "/dc", "dc.key");
+  std::string admin = admin_key(dir_.path() + "/admin");
+  write_config({admin});
+  start_as();
+  ASSERT_EQ(this->admin({"account", "add", "alice"}, "alice-password\n").code, 0);
+  auto c = session(dc);
+  EXPECT_EQ(login_status(*c, 1, "alice", "alice-password", node(1)), AdminStatus::kNotAuthorized);
+  EXPECT_GE(count_in_log("is not a dc-key"), 1u);
+  write_config({admin}, {public_key(dc)});
+  as_->signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("1 dc key(s) allowed", 1, 10s));
+  EXPECT_EQ(login_status(*c, 2, "alice", "alice-password", node(1)), AdminStatus::kOk)
+      << "the open session has the right now";
+  write_config({admin});
+  as_->signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("0 dc key(s) allowed", 2, 10s));
+  EXPECT_EQ(login_status(*c, 3, "alice", "alice-password", node(1)), AdminStatus::kNotAuthorized)
+      << "and loses it with the key";
+}
+
 TEST_F(AsTest, GuessingIsRateLimitedBeforeHashing) {
   auto dc = key(dir_.path() + "/dc", "dc.key");
   write_config({admin_key(dir_.path() + "/admin")}, {public_key(dc)});

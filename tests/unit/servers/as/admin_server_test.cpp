@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <filesystem>
 
@@ -223,6 +224,32 @@ TEST_F(AdminServerTest, NodesAreListedInPagesAndReleased) {
   add("alice", "1");
   auto empty = call(admin_, kNodes, {"alice", ""});
   EXPECT_EQ(empty.fields, (std::vector<std::string>{""}));
+}
+
+TEST_F(AdminServerTest, AFullHashQueueAnswersTryLater) {
+  add("alice", "100");
+  // No io_context run in between: every login stays queued (16 per worker thread, 2
+  // threads): 5 on the pool (the account's failures that they could spend), the others
+  // waiting for them. One more is told to try later; the queued ones all log in.
+  std::vector<AdminStatus> answers;
+  auto record = [&](const AdminMessage& r) { answers.push_back(r.status); };
+  const size_t kQueue = AdminServer::kQueuedHashesPerThread * cfg_.hash_threads;
+  AdminMessage m;
+  m.op = uint8_t(AdminOp::kNodeLogin);
+  for (size_t i = 0; i <= kQueue; ++i) {
+    m.id = uint32_t(i);
+    m.fields = {"alice", "alice-password", node(int(i % 200) + 1),
+                "10.0." + std::to_string(i / 200) + "." + std::to_string(i % 200)};
+    server_->handle(dc_, m, record);
+  }
+  ASSERT_EQ(answers.size(), 1u) << "only the one beyond the queue is answered at once";
+  EXPECT_EQ(answers[0], AdminStatus::kRateLimited);
+  EXPECT_EQ(server_->stats().hash_queue_full, 1u);
+  io_.restart();
+  io_.run();
+  ASSERT_EQ(answers.size(), kQueue + 1);
+  EXPECT_EQ(std::count(answers.begin(), answers.end(), AdminStatus::kOk), long(kQueue));
+  EXPECT_EQ(server_->stats().logins_ok, kQueue);
 }
 
 }  // namespace
