@@ -1,5 +1,7 @@
 #include "as/admin_message.h"
 
+#include "crypto/static_key.h"
+
 namespace ntm::as {
 
 const char* to_string(AdminStatus s) {
@@ -24,6 +26,13 @@ const char* to_string(AdminStatus s) {
       return "node limit of the account reached";
   }
   return "unknown status";
+}
+
+std::optional<std::string> canonical_node_identity(const std::string& field) {
+  if (field.size() != 44) return std::nullopt;
+  auto key = crypto::key_from_base64(field);
+  if (!key) return std::nullopt;
+  return crypto::key_to_base64(*key);
 }
 
 proto::Bytes AdminMessage::encode() const {

@@ -44,6 +44,11 @@ enum class AdminStatus : uint8_t {
 };
 const char* to_string(AdminStatus s);
 
+/// A node identity field (ops 0x06, 0x10): the node's static X25519 public key as exactly 44
+/// characters of standard base64 decoding to 32 bytes. Returned re-encoded (canonical, so one
+/// key is one row in the store); nullopt for anything else.
+std::optional<std::string> canonical_node_identity(const std::string& field);
+
 struct AdminMessage {
   /// A message, request or response, fits one UDP datagram with room to spare.
   static constexpr size_t kMaxSize = 1200;

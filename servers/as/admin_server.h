@@ -13,14 +13,17 @@
 //    request is still being worked on); the AS never runs a request twice
 // 5. handle(): authorization, then the operation. Password hashing (login, account add,
 //    passwd) runs on the worker pool (hash-threads), its result comes back to the io thread;
-//    the store and every counter are used from the io thread only
+//    the store and every counter are used from the io thread only. Node login (op 0x10, its
+//    rate limits, the hash and the node limit) is in node_login.cpp
 // 6. the answer is stored (the session's last 64) and sent sealed; one for a session that
 //    expired meanwhile is dropped
 // Sessions live kSessionLifetime; at most max-admin-sessions are held.
 #pragma once
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 #include <chrono>
 #include <deque>
@@ -148,5 +151,20 @@ class AdminServer {
   // Last: destroyed (its threads joined) first, while everything its jobs touch exists.
   asio::thread_pool pool_;
 };
+
+template <class Work, class Then>
+void AdminServer::on_pool(Work work, Then then) {
+  ++hashes_queued_;
+  // The guard keeps io_.run() from returning while a hash is on the pool (tests and the
+  // fuzz target run the loop until the answer is in); it goes once the result is posted.
+  asio::post(pool_, [io = &io_, guard = asio::make_work_guard(io_), work = std::move(work),
+                     then = std::move(then), this]() mutable {
+    auto result = work();
+    asio::post(*io, [this, result = std::move(result), then = std::move(then)]() mutable {
+      --hashes_queued_;
+      then(std::move(result));
+    });
+  });
+}
 
 }  // namespace ntm::as
