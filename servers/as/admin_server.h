@@ -20,6 +20,8 @@
 // Sessions live kSessionLifetime; at most max-admin-sessions are held.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
@@ -162,7 +164,11 @@ void AdminServer::on_pool(Work work, Then then) {
     auto result = work();
     asio::post(*io, [this, result = std::move(result), then = std::move(then)]() mutable {
       --hashes_queued_;
-      then(std::move(result));
+      try {  // no exception leaves the io thread's handlers (the request goes unanswered)
+        then(std::move(result));
+      } catch (const std::exception& e) {
+        spdlog::error("answer after hashing failed: {}", e.what());
+      }
     });
   });
 }
