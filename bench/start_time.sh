@@ -61,15 +61,16 @@ dc_start dcn 7100 "$DC"
 dc_start dca 7101 "$DC" --as 198.18.0.11:7300 --as-key "$as_key"
 if [[ -n $MAIN_BUILD ]]; then dc_start dcm 7102 "$MAIN_BUILD/bin/ntm-dc"; fi
 
-RUN=0
-# one DC PORT PROBE STATE [ACCOUNT] — prints one start time in ms (or nothing)
+# one DC PORT PROBE STATE [ACCOUNT] — prints one start time in ms (or nothing); the node's
+# name is its state directory's
 one() {
   local dc=$1 port=$2 probe=$3 state=$4 account=${5:-}
-  RUN=$((RUN + 1))
   local env=(env NTM_DC="198.18.0.11:$port" NTM_DC_KEY="$(cat "$NET_STATE/$dc.pub")" NTM_LOG=warn
-    NTM_NAME="s$RUN" NTM_STATE_DIR="$NET_STATE/$state")
+    NTM_NAME="$state" NTM_STATE_DIR="$NET_STATE/$state")
   [[ -n $account ]] && env+=(NTM_ACCOUNT="$account" NTM_PASSWORD=bench-password-1)
-  n na "${env[@]}" "$probe" start 2>"$NET_STATE/logs/s$RUN.log" | sed -n 's/^start ms=//p' || true
+  n na "${env[@]}" "$probe" start 2>"$NET_STATE/logs/$state.log" | sed -n 's/^start ms=//p' || true
+  [[ -n ${BENCH_DEBUG:-} ]] && cat "$NET_STATE/logs/$state.log" >&2
+  return 0
 }
 median() { sort -n | awk '{v[NR] = $1} END {if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2)}'; }
 # row LABEL DC PORT PROBE same|fresh [ACCOUNT]

@@ -53,6 +53,8 @@ void DcLink::send_init() {
       initiator_.create_init(local_index_, early_in_flight_ ? early_ : proto::Bytes{});
   cookies_.add_macs(init);
   udp_.send(dc_, init.data(), init.size());
+  ntm::log().debug("handshake initiation {} to DC {} ({} bytes)", handshake_tries_ + 1,
+                   dc_.to_string(), init.size());
   resent_with_cookie_ = false;
   ++handshake_tries_;
   proto::RetransmitPolicy policy{250, 2000, handshake_max_};
@@ -153,6 +155,7 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
     auto r = initiator_.consume_response(d);
     if (!r) return false;
     session_ = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+    ntm::log().debug("handshake response from DC {}", dc_.to_string());
     handshake_timer_.cancel();
     responses_ = proto::ResponseCache(256);
     auto done = std::move(handshake_done_);
