@@ -4,6 +4,8 @@
 //                                print "ready", stay until killed
 //   ntm-setup-time probe FQDN    start a node, then time ntm_getaddrinfo + ntm_wait_tunnel to
 //                                FQDN: "setup ms=X" (or "fail ..." and exit 1), then stop
+//   ntm-setup-time start         time ntm_start (handshake and registration: node start → vIP;
+//                                bench/start_time.sh): "start ms=X", then stop
 #include <unistd.h>
 
 #include <chrono>
@@ -16,12 +18,23 @@
 
 int main(int argc, char** argv) {
   if (argc < 2 || (std::strcmp(argv[1], "probe") == 0 && argc < 3)) {
-    std::fprintf(stderr, "usage: ntm-setup-time wait | probe FQDN\n");
+    std::fprintf(stderr, "usage: ntm-setup-time wait | probe FQDN | start\n");
     return 2;
   }
   ntm::apps::NodeOptions node;
   ntm_config cfg;
-  if (!node.complete("ntm-setup-time") || !node.start_node("ntm-setup-time", cfg)) return 1;
+  if (!node.complete("ntm-setup-time")) return 1;
+  auto started = std::chrono::steady_clock::now();
+  if (!node.start_node("ntm-setup-time", cfg)) return 1;
+  if (std::strcmp(argv[1], "start") == 0) {
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+            .count();
+    std::printf("start ms=%.3f\n", ms);
+    std::fflush(stdout);
+    ntm_stop();
+    return 0;
+  }
   if (std::strcmp(argv[1], "wait") == 0) {
     std::printf("ready\n");
     std::fflush(stdout);

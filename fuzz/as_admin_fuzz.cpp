@@ -1,10 +1,12 @@
-// Fuzz target: the AS's admin request path after the session is open (servers/as/):
-// AdminMessage::decode, then AdminServer::handle for a listed admin key and for an unlisted
-// one, against a real SQLite store in a temporary file (cheap Argon2id cost).
+// Fuzz target: the AS's request path after the session is open (servers/as/):
+// AdminMessage::decode, then AdminServer::handle for a listed admin key, a listed DC key and
+// an unlisted key, against a real SQLite store in a temporary file (cheap Argon2id cost, the
+// hashing on the server's worker pool, the io_context run until the answer is in).
 //
-// Invariants beyond "no crash": decoding is lossless (re-encoding gives the same bytes); a
-// response keeps the request's ID and op, encodes within kMaxSize and decodes again; an
-// unlisted key gets kNotAuthorized and changes nothing.
+// Invariants beyond "no crash": decoding is lossless (re-encoding gives the same bytes); every
+// request gets exactly one response, which keeps the request's ID and op, encodes within
+// kMaxSize and decodes again; an unlisted key gets kNotAuthorized and changes nothing; the
+// admin key gets kNotAuthorized for the DC ops (0x10 and up), the DC key for the others.
 #include <unistd.h>
 
 #include <asio/io_context.hpp>
@@ -26,8 +28,11 @@ struct World {
     store = as::open_sqlite_store(dir + "/accounts.sqlite3", error);
     FUZZ_CHECK(store);
     admin.fill(7);
+    dc.fill(8);
     stranger.fill(9);
     cfg.admin_keys = {admin};
+    cfg.dc_keys = {dc};
+    cfg.hash_threads = 1;
     cfg.password_cost = {1, 8192};  // libsodium's minimum: the target is the parsing
     server = std::make_unique<as::AdminServer>(io, cfg, key, *store);
     store->add({"alice", *as::hash_password("alice-password", cfg.password_cost), 2, 1});
@@ -37,10 +42,24 @@ struct World {
   asio::io_context io;
   as::AsConfig cfg;
   crypto::StaticKeyPair key{};
-  crypto::Key admin{}, stranger{};
+  crypto::Key admin{}, dc{}, stranger{};
   std::unique_ptr<as::AccountStore> store;
   std::unique_ptr<as::AdminServer> server;
 };
+
+/// The one response to `m` from `peer`, the io_context run until it is in.
+as::AdminMessage answer(World& w, const crypto::Key& peer, const as::AdminMessage& m) {
+  int replies = 0;
+  as::AdminMessage out;
+  w.server->handle(peer, m, [&](const as::AdminMessage& r) {
+    ++replies;
+    out = r;
+  });
+  w.io.restart();
+  w.io.run();
+  FUZZ_CHECK(replies == 1);
+  return out;
+}
 
 }  // namespace
 
@@ -52,11 +71,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (m->is_response()) return 0;  // the AS drops responses before handle()
 
   size_t before = w.store->list("", 1000).size();
-  auto refused = w.server->handle(w.stranger, *m);
-  FUZZ_CHECK(refused.status == as::AdminStatus::kNotAuthorized);
+  FUZZ_CHECK(answer(w, w.stranger, *m).status == as::AdminStatus::kNotAuthorized);
   FUZZ_CHECK(w.store->list("", 1000).size() == before);
-
-  auto r = w.server->handle(w.admin, *m);
+  bool dc_op = m->op >= as::kFirstDcOp;
+  auto r = answer(w, dc_op ? w.dc : w.admin, *m);
+  FUZZ_CHECK(answer(w, dc_op ? w.admin : w.dc, *m).status == as::AdminStatus::kNotAuthorized);
   FUZZ_CHECK(r.id == m->id && r.op == (m->op | 0x80));
   proto::Bytes wire = r.encode();
   FUZZ_CHECK(!wire.empty() && wire.size() <= as::AdminMessage::kMaxSize);

@@ -6,7 +6,8 @@
 //    the node's real session (so the fuzzer's bytes reach the TLV decoder, registration,
 //    keep-alive and direction handling), replays, new handshakes, NAT rebinding
 // 3. after each operation the DC's io_context runs until idle, and everything the DC sent to
-//    the nodes is read back: handshake responses complete the node's handshake, route
+//    the nodes is read back: handshake responses complete the node's handshake (early data in
+//    message 1 reaches the DC's control message decoder through the handshake), route
 //    directions are acknowledged as a node would
 //
 // Invariants beyond "no crash": a genuine handshake is always answered and completes; every
@@ -49,9 +50,10 @@ struct Node {
   std::unique_ptr<crypto::CookieGenerator> cookies;
   bool awaiting_response = false;
   std::unique_ptr<crypto::Session> session;
-  /// The session before the last handshake: the DC keeps using it until the new one is
-  /// confirmed by a packet under it (docs/protocol.md §3.7).
-  std::unique_ptr<crypto::Session> previous;
+  /// The sessions before the last handshakes (newest first, at most 4): the DC keeps using
+  /// its confirmed one until a newer one is confirmed by a packet under it (docs/protocol.md
+  /// §3.7), and handshakes the input makes need not confirm theirs.
+  std::vector<std::unique_ptr<crypto::Session>> previous;
   Bytes last;  // the last datagram sent, for kReplay
 
   ~Node() {
@@ -99,7 +101,7 @@ class Harness {
       Node& n = nodes_[(code & ops::kNodeB) ? 1 : 0];
       uint8_t op = (code & 0x07) % ops::kOps;
       proto::ByteView body;
-      if (op == ops::kRaw || op == ops::kSealed || op == ops::kSealedSelf) {
+      if (op == ops::kRaw || op == ops::kSealed || op == ops::kSealedSelf || op == ops::kEarly) {
         size_t len = 0;
         if (pos + 2 <= size) len = size_t(data[pos]) << 8 | data[pos + 1];
         pos = std::min(pos + 2, size);
@@ -131,6 +133,9 @@ class Harness {
           break;
         case ops::kHandshake:
           handshake(n);
+          break;
+        case ops::kEarly:
+          handshake(n, body);
           break;
         case ops::kMove:
           n.open_socket();
@@ -176,9 +181,9 @@ class Harness {
     send(n, packet);
   }
 
-  void handshake(Node& n) {
+  void handshake(Node& n, proto::ByteView early = {}) {
     n.awaiting_response = true;
-    Bytes init = n.handshake->create_init(n.local_index);
+    Bytes init = n.handshake->create_init(n.local_index, early);
     n.cookies->add_macs(init);
     send(n, init);
     pump();
@@ -214,7 +219,8 @@ class Harness {
       auto r = n.handshake->consume_response(d);
       FUZZ_CHECK(r || raw_initiation_);
       if (!r) return;
-      n.previous = std::move(n.session);
+      if (n.session) n.previous.insert(n.previous.begin(), std::move(n.session));
+      if (n.previous.size() > 4) n.previous.pop_back();
       n.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
       n.awaiting_response = false;
       return;
@@ -234,8 +240,8 @@ class Harness {
     }
     Bytes plain(d.size() - proto::kSealedOverhead);
     auto st = n.session->open(h, d, plain.data());
-    if (st == crypto::Session::OpenStatus::kAuthFailed && n.previous)
-      st = n.previous->open(h, d, plain.data());
+    for (size_t i = 0; st == crypto::Session::OpenStatus::kAuthFailed && i < n.previous.size(); ++i)
+      st = n.previous[i]->open(h, d, plain.data());
     if (raw_initiation_ && st != crypto::Session::OpenStatus::kOk) return;
     FUZZ_CHECK(st == crypto::Session::OpenStatus::kOk);
     proto::DecodeError err;

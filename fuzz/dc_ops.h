@@ -3,7 +3,7 @@
 //   input := op*
 //   op    := code (u8) [length (u16 BE) bytes]
 //
-// (code & 7) % 6 is the operation, (code >> 3) & 1 the node (A or B) it acts for:
+// (code & 7) % 7 is the operation, (code >> 3) & 1 the node (A or B) it acts for:
 //   kRaw        length, bytes  the node's socket sends the bytes to the DC as they are
 //   kSealed     length, bytes  the bytes are sealed as a kControl packet with the node's control
 //                              session and sent (a handshake is made first when it has none)
@@ -13,6 +13,8 @@
 //   kSealedSelf length, bytes  as kSealed, with a kRealAddress attribute holding the node's own
 //                              socket address appended (so the DC can find the node reachable,
 //                              which a seed cannot know in advance: the port is ephemeral)
+//   kEarly      length, bytes  as kHandshake, with the bytes as message 1's early data
+//                              (docs/protocol.md §3.2: the DC decodes them as a control message)
 // A length running past the end of the input is cut to what is left.
 #pragma once
 
@@ -27,9 +29,10 @@ enum Op : uint8_t {
   kReplay = 2,
   kHandshake = 3,
   kMove = 4,
-  kSealedSelf = 5
+  kSealedSelf = 5,
+  kEarly = 6
 };
-inline constexpr uint8_t kOps = 6;
+inline constexpr uint8_t kOps = 7;
 inline constexpr uint8_t kNodeB = 0x08;
 
 /// The DC's fixed configuration in the target; the seeds name nodes in its domain.

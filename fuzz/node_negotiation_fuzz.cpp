@@ -146,6 +146,7 @@ class Harness {
         auto r = responder.consume_init(d, 0xd0c00001, pending_response_);
         FUZZ_CHECK(r);
         session_ = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+        if (!r->early.empty()) answer(r->early);  // the registration request (§3.2)
         continue;
       }
       FUZZ_CHECK(d[0] == uint8_t(proto::PacketType::kControl));
@@ -153,20 +154,25 @@ class Harness {
       FUZZ_CHECK(session_ && crypto::parse_sealed_header(d, h));
       Bytes plain(d.size() - proto::kSealedOverhead);
       FUZZ_CHECK(session_->open(h, d, plain.data()) == crypto::Session::OpenStatus::kOk);
-      proto::DecodeError err;
-      auto m = proto::ControlMessage::decode(plain, err);
-      FUZZ_CHECK(m);
-      if (m->type == proto::MessageType::kRegistrationRequest) {
-        proto::ControlMessage resp(proto::MessageType::kRegistrationResponse, m->message_id);
-        resp.add_string(proto::AttrType::kFqdn, "fuzz.dc.fuzz");
-        uint8_t vip4[4] = {100, 64, 0, 2};
-        resp.add(proto::AttrType::kVip4, proto::ByteView(vip4, 4));
-        resp.add_u32(proto::AttrType::kLifetime, 600);
-        pending_control_.push_back(resp.encode());
-      } else if (m->type == proto::MessageType::kKeepAlive) {
-        proto::ControlMessage ack(proto::MessageType::kKeepAliveAck, m->message_id);
-        pending_control_.push_back(ack.encode());
-      }
+      answer(plain);
+    }
+  }
+
+  /// The DC's answer to a control message from the node (sealed or early data).
+  void answer(proto::ByteView plain) {
+    proto::DecodeError err;
+    auto m = proto::ControlMessage::decode(plain, err);
+    FUZZ_CHECK(m);
+    if (m->type == proto::MessageType::kRegistrationRequest) {
+      proto::ControlMessage resp(proto::MessageType::kRegistrationResponse, m->message_id);
+      resp.add_string(proto::AttrType::kFqdn, "fuzz.dc.fuzz");
+      uint8_t vip4[4] = {100, 64, 0, 2};
+      resp.add(proto::AttrType::kVip4, proto::ByteView(vip4, 4));
+      resp.add_u32(proto::AttrType::kLifetime, 600);
+      pending_control_.push_back(resp.encode());
+    } else if (m->type == proto::MessageType::kKeepAlive) {
+      proto::ControlMessage ack(proto::MessageType::kKeepAliveAck, m->message_id);
+      pending_control_.push_back(ack.encode());
     }
   }
 

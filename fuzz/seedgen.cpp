@@ -344,6 +344,15 @@ void dc_datagram_seeds() {
   ops::append(s, A | ops::kReplay);
   write(t, "replay_move_rename", s);
 
+  // Registration as early data of message 1 (docs/protocol.md §3.2), then a direction request
+  // under the session it confirmed; early data that is no registration request.
+  s.clear();
+  ops::append(s, A | ops::kEarly, plain(registration(1, "a")), true);
+  ops::append(s, B | ops::kEarly, plain(registration(1, "b")), true);
+  ops::append(s, A | ops::kSealed, plain(direction_by_fqdn(2, b_fqdn)), true);
+  ops::append(s, B | ops::kEarly, plain(ControlMessage(MessageType::kKeepAlive, 3)), true);
+  write(t, "early_registration", s);
+
   // Garbage on the wire: empty, unknown type, short control, unknown session, bad handshakes.
   s.clear();
   ops::append(s, A | ops::kRaw, {}, true);

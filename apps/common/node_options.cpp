@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 namespace po = boost::program_options;
 
@@ -30,6 +31,11 @@ void NodeOptions::add_to(po::options_description& desc) {
       "linger", po::value(&linger_ms),
       "at exit, wait at most this many ms for TCP data to be acknowledged, as long as it makes "
       "progress (env NTM_LINGER_MS; default 60000)")(
+      "account", po::value(&account),
+      "account at the DC's Account Server (env NTM_ACCOUNT); the password comes from "
+      "--password-file or env NTM_PASSWORD")(
+      "password-file", po::value(&password_file),
+      "file whose first line is the account's password (env NTM_PASSWORD_FILE)")(
       "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
 }
 
@@ -53,6 +59,23 @@ bool NodeOptions::complete(const char* prog) {
   number(tunnel_timeout_ms, "NTM_TUNNEL_TIMEOUT_MS");
   number(start_timeout_ms, "NTM_START_TIMEOUT_MS");
   number(linger_ms, "NTM_LINGER_MS");
+  fill(account, "NTM_ACCOUNT");
+  fill(password_file, "NTM_PASSWORD_FILE");
+  if (!password_file.empty()) {
+    std::ifstream in(password_file);
+    if (!in || !std::getline(in, password)) {
+      std::fprintf(stderr, "%s: cannot read the password from %s\n", prog, password_file.c_str());
+      return false;
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+  } else if (const char* e = std::getenv("NTM_PASSWORD")) {
+    password = e;
+  }
+  if (!account.empty() && password.empty()) {
+    std::fprintf(stderr, "%s: --account needs a password (--password-file or NTM_PASSWORD)\n",
+                 prog);
+    return false;
+  }
   const char* missing = dc.empty()          ? "--dc"
                         : dc_key.empty()    ? "--dc-key"
                         : name.empty()      ? "--name"
@@ -78,6 +101,10 @@ void NodeOptions::fill(ntm_config& cfg) const {
   cfg.tunnel_timeout_ms = tunnel_timeout_ms;
   cfg.start_timeout_ms = start_timeout_ms;
   cfg.stop_linger_ms = linger_ms;
+  if (!account.empty()) {
+    cfg.account = account.c_str();
+    cfg.password = password.c_str();
+  }
 }
 
 bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {

@@ -1,7 +1,9 @@
 // Node options shared by the apps: --dc, --dc-key, --name, --state-dir, --bind, --keepalive-ms,
-// --rekey-ms, --rekey-messages, --tunnel-timeout-ms, --linger, --start-timeout-ms, each with an
-// environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME, NTM_STATE_DIR, NTM_BIND, NTM_KEEPALIVE_MS,
-// NTM_REKEY_MS, NTM_REKEY_MESSAGES, NTM_TUNNEL_TIMEOUT_MS, NTM_LINGER_MS, NTM_START_TIMEOUT_MS).
+// --rekey-ms, --rekey-messages, --tunnel-timeout-ms, --linger, --start-timeout-ms, --account,
+// --password-file, each with an environment fallback (NTM_DC, NTM_DC_KEY, NTM_NAME,
+// NTM_STATE_DIR, NTM_BIND, NTM_KEEPALIVE_MS, NTM_REKEY_MS, NTM_REKEY_MESSAGES,
+// NTM_TUNNEL_TIMEOUT_MS, NTM_LINGER_MS, NTM_START_TIMEOUT_MS, NTM_ACCOUNT, NTM_PASSWORD_FILE);
+// NTM_PASSWORD gives the password itself (never a flag: argv is visible to every user).
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -14,7 +16,8 @@ namespace ntm::apps {
 
 struct NodeOptions {
   std::string dc, dc_key, name, state_dir, bind;
-  uint32_t keepalive_ms = 0;  ///< 0 = libntm's default (also for the four below)
+  std::string account, password_file, password;  ///< password: read from the file or env
+  uint32_t keepalive_ms = 0;                     ///< 0 = libntm's default (also for the four below)
   uint32_t rekey_ms = 0, tunnel_timeout_ms = 0;
   uint64_t rekey_messages = 0;
   uint32_t start_timeout_ms = 0;

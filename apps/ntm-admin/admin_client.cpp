@@ -79,33 +79,50 @@ bool AdminClient::connect(std::string& error) {
   return false;
 }
 
-std::optional<as::AdminMessage> AdminClient::call(as::AdminMessage request, std::string& error) {
+bool AdminClient::send(const as::AdminMessage& request, std::string& error) {
   if (!session_) {
     error = "not connected";
-    return std::nullopt;
+    return false;
   }
-  request.id = next_id_++;
   proto::Bytes plain = request.encode();
   if (plain.empty()) {
     error = "request too large";
-    return std::nullopt;
+    return false;
   }
   proto::Bytes out(plain.size() + proto::kSealedOverhead);
   session_->seal(proto::PacketType::kControl, plain, out.data());
   if (::send(fd_, out.data(), out.size(), 0) < 0) {
     error = std::string("send: ") + std::strerror(errno);
-    return std::nullopt;
+    return false;
   }
-  // Hashing a password (Argon2id) takes the AS tens of milliseconds: allow for it.
-  auto deadline = Clock::now() + timeout_ + std::chrono::seconds(2);
+  return true;
+}
+
+std::optional<as::AdminMessage> AdminClient::next_response(std::chrono::milliseconds timeout) {
+  if (!session_) return std::nullopt;
+  auto deadline = Clock::now() + timeout;
   while (auto d = receive(deadline)) {
     crypto::SealedHeader h;
     if (!crypto::parse_sealed_header(*d, h) || h.receiver_index != local_index_) continue;
     proto::Bytes reply(d->size() - proto::kSealedOverhead);
     if (session_->open(h, *d, reply.data()) != crypto::Session::OpenStatus::kOk) continue;
     auto m = as::AdminMessage::decode(reply);
-    if (!m || !m->is_response() || m->id != request.id) continue;
-    return m;
+    if (m && m->is_response()) return m;
+  }
+  return std::nullopt;
+}
+
+std::optional<as::AdminMessage> AdminClient::call(as::AdminMessage request, std::string& error) {
+  request.id = next_id_++;
+  if (!send(request, error)) return std::nullopt;
+  // Hashing a password (Argon2id) takes the AS tens of milliseconds: allow for it.
+  auto deadline = Clock::now() + timeout_ + std::chrono::seconds(2);
+  for (int i = 0; i < 1000; ++i) {  // bounded: stale answers cannot keep us here forever
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) break;
+    auto m = next_response(left);
+    if (!m) break;
+    if (m->id == request.id) return m;
   }
   error = "no answer from the AS at " + as_.to_string() + " to the request";
   return std::nullopt;

@@ -31,6 +31,13 @@ class AdminClient {
   /// second execution of the request.
   std::optional<as::AdminMessage> call(as::AdminMessage request, std::string& error);
 
+  /// Lower level, for a client that keeps several requests in flight or retransmits one (a
+  /// DC's login relay; tests): seals and sends `request` with the ID it carries. False with
+  /// `error` set when not connected or the send fails.
+  bool send(const as::AdminMessage& request, std::string& error);
+  /// The next response in this session within `timeout`, whatever its ID; nullopt if none.
+  std::optional<as::AdminMessage> next_response(std::chrono::milliseconds timeout);
+
  private:
   /// The next datagram from the AS within the timeout (bounded), or nullopt.
   std::optional<proto::Bytes> receive(std::chrono::steady_clock::time_point deadline);

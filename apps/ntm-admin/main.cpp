@@ -5,6 +5,8 @@
 //   ntm-admin [options] account del NAME
 //   ntm-admin [options] account list
 //   ntm-admin [options] account passwd NAME [--password-file FILE]
+//   ntm-admin [options] account nodes NAME                the nodes logged in under NAME
+//   ntm-admin [options] account release NAME NODEKEY      a node no longer counts for NAME
 //
 // Exit status: 0 done; 1 the AS refused (the reason on stderr); 2 usage error; 3 the AS did
 // not answer. --json prints one JSON document on stdout in every case.
@@ -121,8 +123,43 @@ std::optional<AdminMessage> request(const Globals& g, ntm::admin::AdminClient& c
   return r;
 }
 
+/// `account nodes NAME`: every page of op 0x05, then a table or JSON.
+int list_nodes(const Globals& g, ntm::admin::AdminClient& c, const std::string& name) {
+  struct Row {
+    std::string node, first, last;
+  };
+  std::vector<Row> rows;
+  std::string after;
+  int code = 0;
+  for (int page = 0; page < 100000; ++page) {  // bounded: 10 nodes per page
+    auto r = request(g, c, AdminOp::kAccountNodes, {name, after}, code);
+    if (!r) return code;
+    if (r->fields.empty() || (r->fields.size() - 1) % 3 != 0)
+      return fail(g, kRefused, "malformed node list answer from the AS");
+    for (size_t i = 1; i + 2 < r->fields.size(); i += 3)
+      rows.push_back({r->fields[i], r->fields[i + 1], r->fields[i + 2]});
+    if (r->fields[0].empty() || r->fields[0] == after) break;
+    after = r->fields[0];
+  }
+  auto when = [](const std::string& s) { return iso_time(std::atoll(s.c_str())); };
+  if (g.json) {
+    std::cout << "{\"ok\":true,\"account\":" << json_string(name) << ",\"nodes\":[";
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::cout << (i ? "," : "") << "{\"node\":" << json_string(rows[i].node)
+                << ",\"first_login\":" << json_string(when(rows[i].first))
+                << ",\"last_login\":" << json_string(when(rows[i].last)) << "}";
+    std::cout << "]}\n";
+  } else {
+    std::printf("%-44s  %-20s  %s\n", "NODE", "FIRST LOGIN", "LAST LOGIN");
+    for (auto& r : rows)
+      std::printf("%-44s  %-20s  %s\n", r.node.c_str(), when(r.first).c_str(),
+                  when(r.last).c_str());
+  }
+  return 0;
+}
+
 int account(const Globals& g, const std::vector<std::string>& args) {
-  std::string sub, name, password_file = "-";
+  std::string sub, name, node, password_file = "-";
   std::string node_limit;
   po::options_description opts("account options");
   opts.add_options()("node-limit", po::value(&node_limit),
@@ -131,11 +168,11 @@ int account(const Globals& g, const std::vector<std::string>& args) {
       "password-file", po::value(&password_file)->default_value("-"),
       "account add/passwd: file whose first line is the password; - = stdin");
   po::options_description hidden;
-  hidden.add_options()("sub", po::value(&sub))("name", po::value(&name));
+  hidden.add_options()("sub", po::value(&sub))("name", po::value(&name))("node", po::value(&node));
   po::options_description all;
   all.add(opts).add(hidden);
   po::positional_options_description pos;
-  pos.add("sub", 1).add("name", 1);
+  pos.add("sub", 1).add("name", 1).add("node", 1);
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
@@ -143,13 +180,18 @@ int account(const Globals& g, const std::vector<std::string>& args) {
   } catch (const po::error& e) {
     return fail(g, kUsage, e.what());
   }
-  bool needs_name = sub == "add" || sub == "del" || sub == "passwd";
-  if ((sub != "list" && !needs_name) || (needs_name && name.empty()) ||
-      (sub == "list" && !name.empty())) {
-    std::cerr << "usage: ntm-admin [options] account add|del|passwd NAME | account list\n"
+  bool needs_name = sub == "add" || sub == "del" || sub == "passwd" || sub == "nodes";
+  bool needs_node = sub == "release";
+  if ((sub != "list" && !needs_name && !needs_node) || (needs_name && name.empty()) ||
+      (sub == "list" && !name.empty()) || (needs_node != !node.empty()) ||
+      (needs_node && name.empty())) {
+    std::cerr << "usage: ntm-admin [options] account add|del|passwd|nodes NAME | account list |"
+                 " account release NAME NODEKEY\n"
               << opts << "\n";
     return kUsage;
   }
+  if (needs_node && !ntm::crypto::key_from_base64(node))
+    return fail(g, kUsage, "NODEKEY must be a node's base64 public key (as `account nodes` shows)");
   std::string password;
   if (sub == "add" || sub == "passwd") {
     auto p = read_password(password_file);
@@ -166,6 +208,10 @@ int account(const Globals& g, const std::vector<std::string>& args) {
     if (!request(g, *c, AdminOp::kAccountDel, {name}, code)) return code;
   } else if (sub == "passwd") {
     if (!request(g, *c, AdminOp::kAccountPasswd, {name, password}, code)) return code;
+  } else if (sub == "release") {
+    if (!request(g, *c, AdminOp::kNodeRelease, {name, node}, code)) return code;
+  } else if (sub == "nodes") {
+    return list_nodes(g, *c, name);
   } else {
     struct Row {
       std::string name, limit, created;
@@ -198,6 +244,14 @@ int account(const Globals& g, const std::vector<std::string>& args) {
         std::printf("%-*s  %10s  %s\n", int(w), r.name.c_str(), r.limit.c_str(),
                     iso_time(std::atoll(r.created.c_str())).c_str());
     }
+    return 0;
+  }
+  if (sub == "release") {
+    if (g.json)
+      std::cout << "{\"ok\":true,\"account\":" << json_string(name)
+                << ",\"node\":" << json_string(node) << ",\"action\":\"release\"}\n";
+    else
+      std::cout << "node " << node << " of account " << name << " released\n";
     return 0;
   }
   const char* done = sub == "add" ? "added" : sub == "del" ? "deleted" : "password changed";
@@ -255,7 +309,10 @@ int main(int argc, char** argv) {
                  "  account add NAME [--node-limit N] [--password-file FILE]\n"
                  "  account del NAME\n"
                  "  account list\n"
-                 "  account passwd NAME [--password-file FILE]\n\n"
+                 "  account passwd NAME [--password-file FILE]\n"
+                 "  account nodes NAME                    the nodes logged in under NAME\n"
+                 "  account release NAME NODEKEY          NODEKEY no longer counts against "
+                 "NAME's node limit\n\n"
                  "Passwords are read from the first line of --password-file (default: stdin).\n"
                  "Exit status: 0 done, 1 refused by the AS, 2 usage, 3 no answer from the AS.\n\n"
               << global << "\n";

@@ -53,11 +53,18 @@ class SqliteStore : public AccountStore {
     return rc == SQLITE_DONE ? Result::kOk : Result::kError;
   }
   Result remove(const std::string& name) override {
+    Transaction t(db_);
+    if (!t) return Result::kError;
+    Stmt nodes(db_, "DELETE FROM nodes WHERE account = ?");
+    if (!nodes) return Result::kError;
+    bind(nodes, 1, name);
+    if (sqlite3_step(nodes) != SQLITE_DONE) return Result::kError;
     Stmt s(db_, "DELETE FROM accounts WHERE name = ?");
     if (!s) return Result::kError;
-    sqlite3_bind_text(s, 1, name.data(), int(name.size()), SQLITE_TRANSIENT);
+    bind(s, 1, name);
     if (sqlite3_step(s) != SQLITE_DONE) return Result::kError;
-    return sqlite3_changes(db_) ? Result::kOk : Result::kNotFound;
+    if (!sqlite3_changes(db_)) return Result::kNotFound;  // rolls back (nothing to undo)
+    return t.commit() ? Result::kOk : Result::kError;
   }
   Result set_password_hash(const std::string& name, const std::string& hash) override {
     Stmt s(db_, "UPDATE accounts SET hash = ? WHERE name = ?");
@@ -86,7 +93,110 @@ class SqliteStore : public AccountStore {
     return out;
   }
 
+  Attach attach_node(const std::string& account, const std::string& node, int64_t now,
+                     int64_t release_after) override {
+    Attach out;
+    Transaction t(db_);
+    if (!t) return out;
+    Stmt limit(db_, "SELECT node_limit FROM accounts WHERE name = ?");
+    if (!limit) return out;
+    bind(limit, 1, account);
+    int rc = sqlite3_step(limit);
+    if (rc == SQLITE_DONE) {
+      out.result = Result::kNotFound;
+      return out;
+    }
+    if (rc != SQLITE_ROW) return out;
+    out.node_limit = uint32_t(sqlite3_column_int64(limit, 0));
+    // Nodes not seen within the window no longer count: forget them.
+    int64_t oldest = now - release_after;
+    Stmt forget(db_, "DELETE FROM nodes WHERE account = ? AND last_login < ?");
+    if (!forget) return out;
+    bind(forget, 1, account);
+    sqlite3_bind_int64(forget, 2, oldest);
+    if (sqlite3_step(forget) != SQLITE_DONE) return out;
+    Stmt count(db_, "SELECT COUNT(*), SUM(node = ?) FROM nodes WHERE account = ?");
+    if (!count) return out;
+    bind(count, 1, node);
+    bind(count, 2, account);
+    if (sqlite3_step(count) != SQLITE_ROW) return out;
+    int64_t counted = sqlite3_column_int64(count, 0);
+    bool attached = sqlite3_column_int64(count, 1) > 0;
+    if (!attached && counted >= int64_t(out.node_limit)) {
+      out.result = Result::kLimitReached;
+      out.counted = uint32_t(counted);
+      return out;
+    }
+    Stmt up(db_, attached ? "UPDATE nodes SET last_login = ?1 WHERE account = ?2 AND node = ?3"
+                          : "INSERT INTO nodes(account, node, first_login, last_login) "
+                            "VALUES(?2, ?3, ?1, ?1)");
+    if (!up) return out;
+    sqlite3_bind_int64(up, 1, now);
+    bind(up, 2, account);
+    bind(up, 3, node);
+    if (sqlite3_step(up) != SQLITE_DONE || !t.commit()) return out;
+    out.result = Result::kOk;
+    out.counted = uint32_t(counted + (attached ? 0 : 1));
+    return out;
+  }
+  std::optional<std::vector<NodeRecord>> list_nodes(const std::string& account,
+                                                    const std::string& after,
+                                                    size_t limit) override {
+    Transaction t(db_);  // one snapshot: the account and its nodes
+    if (!t) return std::nullopt;
+    if (!find(account)) return std::nullopt;
+    Stmt s(db_,
+           "SELECT node, first_login, last_login FROM nodes WHERE account = ? AND node > ? "
+           "ORDER BY node LIMIT ?");
+    if (!s) return std::nullopt;
+    bind(s, 1, account);
+    bind(s, 2, after);
+    sqlite3_bind_int64(s, 3, int64_t(limit));
+    std::vector<NodeRecord> out;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+      out.push_back({text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)});
+    if (rc != SQLITE_DONE) return std::nullopt;
+    return out;
+  }
+  Result release_node(const std::string& account, const std::string& node) override {
+    Stmt s(db_, "DELETE FROM nodes WHERE account = ? AND node = ?");
+    if (!s) return Result::kError;
+    bind(s, 1, account);
+    bind(s, 2, node);
+    if (sqlite3_step(s) != SQLITE_DONE) return Result::kError;
+    return sqlite3_changes(db_) ? Result::kOk : Result::kNotFound;
+  }
+
  private:
+  /// BEGIN IMMEDIATE (the write lock up front: another process sharing the file cannot
+  /// slip a write between our read and our write); rolled back unless committed.
+  class Transaction {
+   public:
+    explicit Transaction(sqlite3* db) : db_(db) {
+      ok_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) == SQLITE_OK;
+    }
+    ~Transaction() {
+      if (ok_) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    explicit operator bool() const { return ok_; }
+    bool commit() {
+      if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) return false;
+      ok_ = false;
+      return true;
+    }
+
+   private:
+    sqlite3* db_;
+    bool ok_ = false;
+  };
+  static void bind(sqlite3_stmt* s, int i, const std::string& v) {
+    sqlite3_bind_text(s, i, v.data(), int(v.size()), SQLITE_TRANSIENT);
+  }
+  static std::string text(sqlite3_stmt* s, int col) {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
+    return std::string(p ? p : "", size_t(sqlite3_column_bytes(s, col)));
+  }
   struct Stmt {
     Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &s, nullptr); }
     ~Stmt() { sqlite3_finalize(s); }
@@ -96,12 +206,8 @@ class SqliteStore : public AccountStore {
   };
   static Account row(sqlite3_stmt* s) {
     Account a;
-    auto text = [&](int col) {
-      auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s, col));
-      return std::string(p ? p : "", size_t(sqlite3_column_bytes(s, col)));
-    };
-    a.name = text(0);
-    a.password_hash = text(1);
+    a.name = text(s, 0);
+    a.password_hash = text(s, 1);
     a.node_limit = uint32_t(sqlite3_column_int64(s, 2));
     a.created = sqlite3_column_int64(s, 3);
     return a;
@@ -123,7 +229,13 @@ std::unique_ptr<AccountStore> open_sqlite_store(const std::string& path, std::st
   const char* schema =
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
       "CREATE TABLE IF NOT EXISTS accounts(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
-      " node_limit INTEGER NOT NULL, created INTEGER NOT NULL);";
+      " node_limit INTEGER NOT NULL, created INTEGER NOT NULL);"
+      // Format 2 (user_version 1): the nodes attached to each account. A format 1 file
+      // (accounts only, user_version 0) gains the table here and keeps its accounts.
+      "CREATE TABLE IF NOT EXISTS nodes(account TEXT NOT NULL, node TEXT NOT NULL,"
+      " first_login INTEGER NOT NULL, last_login INTEGER NOT NULL,"
+      " PRIMARY KEY(account, node)) WITHOUT ROWID;"
+      "PRAGMA user_version = 1;";
   if (sqlite3_exec(db, schema, nullptr, nullptr, &msg) != SQLITE_OK) {
     error = "cannot set up " + path + ": " + (msg ? msg : "?");
     sqlite3_free(msg);

@@ -1,5 +1,7 @@
 #include "as/admin_message.h"
 
+#include "crypto/static_key.h"
+
 namespace ntm::as {
 
 const char* to_string(AdminStatus s) {
@@ -7,17 +9,30 @@ const char* to_string(AdminStatus s) {
     case AdminStatus::kOk:
       return "ok";
     case AdminStatus::kNotAuthorized:
-      return "not authorized (admin key not listed at the AS)";
+      return "not authorized (key not listed at the AS for this request)";
     case AdminStatus::kBadRequest:
       return "bad request";
     case AdminStatus::kExists:
       return "account exists";
     case AdminStatus::kNotFound:
-      return "no such account";
+      return "no such account (or node)";
     case AdminStatus::kInternal:
       return "internal error at the AS";
+    case AdminStatus::kBadCredentials:
+      return "bad credentials";
+    case AdminStatus::kRateLimited:
+      return "rate limited, try later";
+    case AdminStatus::kNodeLimit:
+      return "node limit of the account reached";
   }
   return "unknown status";
+}
+
+std::optional<std::string> canonical_node_identity(const std::string& field) {
+  if (field.size() != 44) return std::nullopt;
+  auto key = crypto::key_from_base64(field);
+  if (!key) return std::nullopt;
+  return crypto::key_to_base64(*key);
 }
 
 proto::Bytes AdminMessage::encode() const {
@@ -47,7 +62,7 @@ std::optional<AdminMessage> AdminMessage::decode(proto::ByteView w) {
   if (m.is_response()) {
     if (w.size() < 7) return std::nullopt;
     uint8_t s = w[at++];
-    if (s > uint8_t(AdminStatus::kInternal)) return std::nullopt;
+    if (s > uint8_t(AdminStatus::kNodeLimit)) return std::nullopt;
     m.status = AdminStatus(s);
   }
   size_t count = w[at++];

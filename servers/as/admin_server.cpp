@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <asio/ip/v6_only.hpp>
+#include <asio/post.hpp>
 #include <cstring>
 
 namespace ntm::as {
@@ -31,13 +32,18 @@ AdminServer::AdminServer(asio::io_context& io, const AsConfig& cfg,
       responder_(key.private_key),
       cookies_(key.public_key),
       store_(store),
-      limiter_(cfg.admin_handshake_rate, cfg.admin_handshake_burst) {
-  set_admin_keys(cfg.admin_keys);
+      login_(store, LoginLimits{}, cfg.password_cost),
+      limiter_(cfg.admin_handshake_rate, cfg.admin_handshake_burst),
+      pool_(cfg.hash_threads) {
+  set_keys(cfg.admin_keys, cfg.dc_keys);
 }
 
-void AdminServer::set_admin_keys(const std::vector<crypto::Key>& keys) {
-  admin_keys_ = std::set<crypto::Key>(keys.begin(), keys.end());
+void AdminServer::set_keys(const std::vector<crypto::Key>& admin_keys,
+                           const std::vector<crypto::Key>& dc_keys) {
+  admin_keys_ = std::set<crypto::Key>(admin_keys.begin(), admin_keys.end());
+  dc_keys_ = std::set<crypto::Key>(dc_keys.begin(), dc_keys.end());
   spdlog::info("{} admin key(s) allowed", admin_keys_.size());
+  spdlog::info("{} dc key(s) allowed", dc_keys_.size());
 }
 
 bool AdminServer::open() {
@@ -83,10 +89,15 @@ std::string AdminServer::stats_line() const {
   const AsStats& s = stats_;
   return fmt::format(
       "handshakes={} requests={} not_authorized={} accounts_added={} accounts_removed={} "
-      "passwords_changed={} send_errors={} sessions={} drops: malformed={} mac={} ratelimit={} "
-      "handshake={} replay={} unknown_session={} auth={} session_limit={}",
+      "passwords_changed={} nodes_released={} logins_ok={} logins_refused={} "
+      "logins_limited={} logins_node_limit={} answers_resent={} repeats_in_progress={} "
+      "answers_dropped_stale={} hash_queue_full={} send_errors={} sessions={} drops: "
+      "malformed={} mac={} ratelimit={} handshake={} replay={} unknown_session={} auth={} "
+      "session_limit={}",
       s.handshakes, s.requests, s.not_authorized, s.accounts_added, s.accounts_removed,
-      s.passwords_changed, s.send_errors, sessions_.size(), s.drop_malformed, s.drop_mac,
+      s.passwords_changed, s.nodes_released, s.logins_ok, s.logins_refused, s.logins_limited,
+      s.logins_node_limit, s.answers_resent, s.repeats_in_progress, s.answers_dropped_stale,
+      s.hash_queue_full, s.send_errors, sessions_.size(), s.drop_malformed, s.drop_mac,
       s.drop_ratelimit, s.drop_handshake, s.drop_replay, s.drop_unknown_session, s.drop_auth,
       s.drop_session_limit);
 }
@@ -170,14 +181,18 @@ void AdminServer::on_handshake(size_t socket, proto::ByteView d, const proto::En
   last_init_[r->remote_static] = r->timestamp;
   AdminSession s;
   s.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
-  s.admin = r->remote_static;
+  s.peer = r->remote_static;
+  s.serial = next_serial_++;
   s.created = std::chrono::steady_clock::now();
   sodium_memzero(r->send_key.data(), r->send_key.size());
   sodium_memzero(r->recv_key.data(), r->recv_key.size());
   sessions_.emplace(index, std::move(s));
   ++stats_.handshakes;
-  spdlog::info("admin session with {} from {}{}", crypto::key_to_base64(r->remote_static),
-               from.to_string(), admin_keys_.count(r->remote_static) ? "" : " (key not listed)");
+  const crypto::Key& peer = r->remote_static;
+  spdlog::info("admin session with {} from {}{}", crypto::key_to_base64(peer), from.to_string(),
+               admin_keys_.count(peer) ? (dc_keys_.count(peer) ? " (admin and DC)" : "")
+               : dc_keys_.count(peer)  ? " (DC)"
+                                       : " (key not listed)");
   send_to(socket, response, from);
 }
 
@@ -202,31 +217,75 @@ void AdminServer::on_sealed(size_t socket, proto::ByteView d, const proto::Endpo
   auto request = AdminMessage::decode(plain);
   if (!request || request->is_response())
     return drop(stats_.drop_malformed, from, "not an admin request");
-  ++stats_.requests;
-  AdminMessage response = handle(s.admin, *request);
-  proto::Bytes wire = response.encode();
-  proto::Bytes out(wire.size() + proto::kSealedOverhead);
-  if (s.session->seal(proto::PacketType::kControl, wire, out.data()) ==
-      crypto::Session::SealStatus::kExhausted)
+  // 4. A repeated ID (the DC retransmits a login it got no answer to): never run it again.
+  uint32_t id = request->id;
+  if (auto a = s.answers.find(id); a != s.answers.end()) {
+    ++stats_.answers_resent;
+    return send_answer(s, socket, a->second, from);
+  }
+  if (s.in_progress.count(id)) {
+    ++stats_.repeats_in_progress;
     return;
-  send_to(socket, out, from);
+  }
+  ++stats_.requests;
+  s.in_progress.insert(id);
+  uint32_t index = it->first;
+  uint64_t serial = s.serial;
+  handle(s.peer, *request, [this, index, serial, id, socket, from](const AdminMessage& response) {
+    // 6. The session may have expired (or its index been reused) while a password was hashed.
+    auto it = sessions_.find(index);
+    if (it == sessions_.end() || it->second.serial != serial) {
+      ++stats_.answers_dropped_stale;
+      return;
+    }
+    AdminSession& s = it->second;
+    s.in_progress.erase(id);
+    proto::Bytes wire = response.encode();
+    if (s.answer_order.size() >= kAnswersKept) {
+      s.answers.erase(s.answer_order.front());
+      s.answer_order.pop_front();
+    }
+    s.answer_order.push_back(id);
+    auto& kept = s.answers[id] = std::move(wire);
+    send_answer(s, socket, kept, from);
+  });
 }
 
-AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& req) {
+void AdminServer::send_answer(AdminSession& s, size_t socket, proto::ByteView plain,
+                              const proto::Endpoint& to) {
+  proto::Bytes out(plain.size() + proto::kSealedOverhead);
+  if (s.session->seal(proto::PacketType::kControl, plain, out.data()) ==
+      crypto::Session::SealStatus::kExhausted)
+    return;
+  send_to(socket, out, to);
+}
+
+bool AdminServer::hash_queue_full() const {
+  return hashes_queued_ >= kQueuedHashesPerThread * cfg_.hash_threads;
+}
+
+void AdminServer::handle(const crypto::Key& peer, const AdminMessage& req, Reply reply) {
   AdminMessage res;
   res.op = uint8_t(req.op | 0x80);
   res.id = req.id;
-  auto status = [&](AdminStatus st) {
+  auto answer = [&](AdminStatus st) {
     res.status = st;
-    return res;
+    reply(res);
   };
-  std::string who = crypto::key_to_base64(admin).substr(0, 8);
-  if (!admin_keys_.count(admin)) {
+  std::string who = crypto::key_to_base64(peer).substr(0, 8);
+  bool dc_op = req.op >= kFirstDcOp;
+  if (!(dc_op ? dc_keys_ : admin_keys_).count(peer)) {
     ++stats_.not_authorized;
-    spdlog::warn("admin request {:#04x} refused: key {} is not an admin key", req.op, who);
-    return status(AdminStatus::kNotAuthorized);
+    if (refusal_log_.allow())
+      spdlog::warn("request {:#04x} refused: key {} is not {}", req.op, who,
+                   dc_op ? "a dc-key" : "an admin key");
+    return answer(AdminStatus::kNotAuthorized);
   }
-  auto store_result = [&](AccountStore::Result r) {
+  if (dc_op) {
+    if (AdminOp(req.op) != AdminOp::kNodeLogin) return answer(AdminStatus::kBadRequest);
+    return handle_login(peer, req, std::move(res), std::move(reply));
+  }
+  auto store_status = [](AccountStore::Result r) {
     switch (r) {
       case AccountStore::Result::kOk:
         return AdminStatus::kOk;
@@ -245,42 +304,64 @@ AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& r
       std::optional<uint32_t> limit;
       if (f.size() == 3) limit = f[2].empty() ? cfg_.default_node_limit : parse_limit(f[2]);
       if (f.size() != 3 || !valid_account_name(f[0]) || !valid_password(f[1]) || !limit)
-        return status(AdminStatus::kBadRequest);
-      // Argon2id on the event loop (tens of milliseconds): admin operations are rare.
-      auto hash = hash_password(f[1], cfg_.password_cost);
-      if (!hash) return status(AdminStatus::kInternal);
-      Account a{f[0], *hash, *limit, 0};
-      auto st = store_result(store_.add(a));
-      if (st == AdminStatus::kOk) {
-        ++stats_.accounts_added;
-        spdlog::info("account {} added (node limit {}) by admin {}", f[0], *limit, who);
+        return answer(AdminStatus::kBadRequest);
+      if (hash_queue_full()) {
+        ++stats_.hash_queue_full;
+        return answer(AdminStatus::kRateLimited);
       }
-      return status(st);
+      on_pool(
+          [password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
+          [this, res, reply, name = f[0], limit = *limit, who,
+           store_status](std::optional<std::string> hash) mutable {
+            if (!hash) {
+              res.status = AdminStatus::kInternal;
+              return reply(res);
+            }
+            res.status = store_status(store_.add({name, *hash, limit, 0}));
+            if (res.status == AdminStatus::kOk) {
+              ++stats_.accounts_added;
+              spdlog::info("account {} added (node limit {}) by admin {}", name, limit, who);
+            }
+            reply(res);
+          });
+      return;
     }
     case AdminOp::kAccountDel: {
-      if (f.size() != 1 || !valid_account_name(f[0])) return status(AdminStatus::kBadRequest);
-      auto st = store_result(store_.remove(f[0]));
+      if (f.size() != 1 || !valid_account_name(f[0])) return answer(AdminStatus::kBadRequest);
+      auto st = store_status(store_.remove(f[0]));
       if (st == AdminStatus::kOk) {
         ++stats_.accounts_removed;
-        spdlog::info("account {} removed by admin {}", f[0], who);
+        spdlog::info("account {} and its nodes removed by admin {}", f[0], who);
       }
-      return status(st);
+      return answer(st);
     }
     case AdminOp::kAccountPasswd: {
       if (f.size() != 2 || !valid_account_name(f[0]) || !valid_password(f[1]))
-        return status(AdminStatus::kBadRequest);
-      if (!store_.find(f[0])) return status(AdminStatus::kNotFound);
-      auto hash = hash_password(f[1], cfg_.password_cost);
-      if (!hash) return status(AdminStatus::kInternal);
-      auto st = store_result(store_.set_password_hash(f[0], *hash));
-      if (st == AdminStatus::kOk) {
-        ++stats_.passwords_changed;
-        spdlog::info("password of account {} changed by admin {}", f[0], who);
+        return answer(AdminStatus::kBadRequest);
+      if (!store_.find(f[0])) return answer(AdminStatus::kNotFound);
+      if (hash_queue_full()) {
+        ++stats_.hash_queue_full;
+        return answer(AdminStatus::kRateLimited);
       }
-      return status(st);
+      on_pool(
+          [password = f[1], cost = cfg_.password_cost] { return hash_password(password, cost); },
+          [this, res, reply, name = f[0], who,
+           store_status](std::optional<std::string> hash) mutable {
+            if (!hash) {
+              res.status = AdminStatus::kInternal;
+              return reply(res);
+            }
+            res.status = store_status(store_.set_password_hash(name, *hash));
+            if (res.status == AdminStatus::kOk) {
+              ++stats_.passwords_changed;
+              spdlog::info("password of account {} changed by admin {}", name, who);
+            }
+            reply(res);
+          });
+      return;
     }
     case AdminOp::kAccountList: {
-      if (f.size() != 1 || f[0].size() > 64) return status(AdminStatus::kBadRequest);
+      if (f.size() != 1 || f[0].size() > 64) return answer(AdminStatus::kBadRequest);
       auto page = store_.list(f[0], kListPage);
       res.fields.push_back(page.size() == kListPage ? page.back().name : "");
       for (auto& a : page) {
@@ -288,10 +369,37 @@ AdminMessage AdminServer::handle(const crypto::Key& admin, const AdminMessage& r
         res.fields.push_back(std::to_string(a.node_limit));
         res.fields.push_back(std::to_string(a.created));
       }
-      return status(AdminStatus::kOk);
+      return answer(AdminStatus::kOk);
     }
+    case AdminOp::kAccountNodes: {
+      if (f.size() != 2 || !valid_account_name(f[0]) || (!f[1].empty() && f[1].size() != 44))
+        return answer(AdminStatus::kBadRequest);
+      auto page = store_.list_nodes(f[0], f[1], kListPage);
+      if (!page) return answer(AdminStatus::kNotFound);
+      res.fields.push_back(page->size() == kListPage ? page->back().node : "");
+      for (auto& n : *page) {
+        res.fields.push_back(n.node);
+        res.fields.push_back(std::to_string(n.first_login));
+        res.fields.push_back(std::to_string(n.last_login));
+      }
+      return answer(AdminStatus::kOk);
+    }
+    case AdminOp::kNodeRelease: {
+      std::optional<std::string> node;
+      if (f.size() == 2) node = canonical_node_identity(f[1]);
+      if (f.size() != 2 || !valid_account_name(f[0]) || !node)
+        return answer(AdminStatus::kBadRequest);
+      auto st = store_status(store_.release_node(f[0], *node));
+      if (st == AdminStatus::kOk) {
+        ++stats_.nodes_released;
+        spdlog::info("node {} of account {} released by admin {}", *node, f[0], who);
+      }
+      return answer(st);
+    }
+    case AdminOp::kNodeLogin:
+      break;  // a DC op: handled above
   }
-  return status(AdminStatus::kBadRequest);
+  return answer(AdminStatus::kBadRequest);
 }
 
 }  // namespace ntm::as

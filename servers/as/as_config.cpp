@@ -12,7 +12,7 @@ namespace ntm::as {
 
 std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
   AsConfig c;
-  std::vector<std::string> keys;
+  std::vector<std::string> keys, dc_keys;
   unsigned pwhash_mem_mib = unsigned(c.password_cost.mem_bytes >> 20);
   po::options_description cli("Command line");
   cli.add_options()("print-public-key", po::bool_switch(&c.print_public_key),
@@ -28,6 +28,13 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
       "<state-dir>/accounts.sqlite3)")(
       "admin-key", po::value(&keys)->composing(),
       "static public key (base64) of an administrator, repeatable; re-read on SIGHUP")(
+      "dc-key", po::value(&dc_keys)->composing(),
+      "static public key (base64) of a DC that may relay node logins, repeatable; re-read on "
+      "SIGHUP")(
+      "node-release-after", po::value(&c.node_release_after)->default_value(c.node_release_after),
+      "seconds after its last login that a node stops counting against its account's node "
+      "limit")("hash-threads", po::value(&c.hash_threads)->default_value(c.hash_threads),
+               "worker threads hashing passwords (Argon2id), 1..64")(
       "default-node-limit", po::value(&c.default_node_limit)->default_value(c.default_node_limit),
       "nodes an account may register at once, unless given when it is created")(
       "pwhash-ops", po::value(&c.password_cost.ops)->default_value(c.password_cost.ops),
@@ -51,14 +58,21 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
   if (vm.count("config")) c.config_file = vm["config"].as<std::string>();
   if (c.admin_listen.empty()) c.admin_listen = {"127.0.0.1:7300"};
   if (c.database.empty()) c.database = c.state_dir + "/accounts.sqlite3";
-  for (auto& k : keys) {
-    auto key = crypto::key_from_base64(k);
-    if (!key) {
-      std::cerr << "ntm-as: admin-key '" << k << "' is not a base64 public key\n";
-      exit_code = 2;
-      return std::nullopt;
+  for (auto* list : {&keys, &dc_keys})
+    for (auto& k : *list) {
+      auto key = crypto::key_from_base64(k);
+      const char* what = list == &keys ? "admin-key" : "dc-key";
+      if (!key) {
+        std::cerr << "ntm-as: " << what << " '" << k << "' is not a base64 public key\n";
+        exit_code = 2;
+        return std::nullopt;
+      }
+      (list == &keys ? c.admin_keys : c.dc_keys).push_back(*key);
     }
-    c.admin_keys.push_back(*key);
+  if (c.node_release_after < 1 || c.hash_threads < 1 || c.hash_threads > 64) {
+    std::cerr << "ntm-as: node-release-after must be at least 1 and hash-threads 1..64\n";
+    exit_code = 2;
+    return std::nullopt;
   }
   if (c.password_cost.ops < 1 || c.password_cost.ops > 10 || pwhash_mem_mib < 8 ||
       pwhash_mem_mib > 1024) {

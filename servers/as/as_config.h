@@ -16,13 +16,16 @@ struct AsConfig {
   std::string state_dir;                  ///< holds as.key
   std::string database;                   ///< SQLite file (default <state-dir>/accounts.sqlite3)
   std::vector<crypto::Key> admin_keys;    ///< static public keys allowed to administer
+  std::vector<crypto::Key> dc_keys;       ///< static public keys of DCs that relay node logins
+  int64_t node_release_after = 30 * 24 * 3600;  ///< seconds a node counts after its last login
+  unsigned hash_threads = 2;  ///< worker threads for Argon2id (login, account add, passwd)
   uint32_t default_node_limit = 5;
   PasswordCost password_cost;  ///< Argon2id cost of new password hashes
   double admin_handshake_rate = 5, admin_handshake_burst = 20;  ///< per source address
   size_t max_admin_sessions = 256;
   std::string log_level = "info";
   std::string port_file;
-  std::string config_file;  ///< re-read on SIGHUP for admin-key
+  std::string config_file;  ///< re-read on SIGHUP for admin-key and dc-key
   bool print_public_key = false;
 };
 

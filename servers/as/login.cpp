@@ -10,18 +10,18 @@ LoginChecker::LoginChecker(AccountStore& store, LoginLimits limits, PasswordCost
       dummy_hash_(hash_password("no account has this password", dummy_cost).value_or("")),
       sources_(limits.per_source_rate, limits.per_source_burst) {}
 
-bool LoginChecker::account_allows(const std::string& name, server::Clock::time_point now) {
+double LoginChecker::account_tokens(const std::string& name, server::Clock::time_point now) {
   auto it = accounts_.find(name);
-  if (it == accounts_.end()) return true;
+  if (it == accounts_.end()) return limits_.per_account_burst;
   Failures& f = it->second;
   double elapsed = std::chrono::duration<double>(now - f.last).count();
   f.tokens = std::min(limits_.per_account_burst, f.tokens + elapsed * limits_.per_account_rate);
   f.last = now;
   if (f.tokens >= limits_.per_account_burst) {  // fully recovered: forget it
     accounts_.erase(it);
-    return true;
+    return limits_.per_account_burst;
   }
-  return f.tokens >= 1;
+  return f.tokens;
 }
 
 void LoginChecker::account_failed(const std::string& name, server::Clock::time_point now) {
@@ -42,25 +42,53 @@ void LoginChecker::account_failed(const std::string& name, server::Clock::time_p
   it->second.tokens = std::max(0.0, it->second.tokens - 1);
 }
 
+bool LoginChecker::Attempt::verify(const std::string& password) const {
+  return verify_password(hash, password) && known;
+}
+
+LoginChecker::Start LoginChecker::begin(const std::string& name, const proto::Endpoint& from,
+                                        Attempt& attempt, server::Clock::time_point now) {
+  // 1. An account's tokens go only on failures; a source's on every attempt (a legitimate
+  //    node logs in rarely, so that costs it nothing). Either empty: refused before hashing.
+  double tokens = account_tokens(name, now);
+  if (tokens < 1) return Start::kRateLimited;
+  auto p = pending_.find(name);
+  if (p != pending_.end() && tokens - p->second < 1) return Start::kWait;
+  if (!sources_.allow(from, now)) return Start::kRateLimited;
+  ++pending_[name];
+  ++in_flight_;
+  attempt = Attempt{};
+  attempt.name = name;
+  if (auto found = store_.find(name)) {
+    attempt.known = true;
+    attempt.hash = found->password_hash;
+    attempt.account = std::move(*found);
+  } else {
+    attempt.hash = dummy_hash_;  // 2. the same work as for a known account
+  }
+  return Start::kGo;
+}
+
+LoginChecker::Result LoginChecker::finish(const Attempt& attempt, bool verified,
+                                          server::Clock::time_point now) {
+  auto p = pending_.find(attempt.name);
+  if (p != pending_.end() && --p->second == 0) pending_.erase(p);
+  if (in_flight_) --in_flight_;
+  if (!verified) {  // 2. and 3.
+    account_failed(attempt.name, now);
+    return Result::kBadCredentials;
+  }
+  return Result::kOk;
+}
+
 LoginChecker::Result LoginChecker::check(const std::string& name, const std::string& password,
                                          const proto::Endpoint& from, server::Clock::time_point now,
                                          Account* account) {
-  // 1. An account's tokens go only on failures; a source's on every attempt (a legitimate
-  //    node logs in rarely, so that costs it nothing). Either empty: refused before hashing.
-  if (!account_allows(name, now)) return Result::kRateLimited;
-  if (!sources_.allow(from, now)) return Result::kRateLimited;
-  auto a = store_.find(name);
-  if (!a) {  // 2.
-    verify_password(dummy_hash_, password);
-    account_failed(name, now);
-    return Result::kBadCredentials;
-  }
-  if (!verify_password(a->password_hash, password)) {  // 3.
-    account_failed(name, now);
-    return Result::kBadCredentials;
-  }
-  if (account) *account = *a;
-  return Result::kOk;
+  Attempt attempt;
+  if (begin(name, from, attempt, now) != Start::kGo) return Result::kRateLimited;
+  Result r = finish(attempt, attempt.verify(password), now);
+  if (r == Result::kOk && account) *account = attempt.account;
+  return r;
 }
 
 }  // namespace ntm::as

@@ -1,7 +1,8 @@
 // ntm-as: the Account Server.
 //   ntm-as --config FILE                      run
 //   ntm-as --config FILE --print-public-key   print the key ntm-admin pins, and exit
-// SIGHUP re-reads the config file's admin-key list; SIGTERM/SIGINT stop, with the counters.
+// SIGHUP re-reads the config file's admin-key and dc-key lists; SIGTERM/SIGINT stop, with the
+// counters.
 #include <asio/io_context.hpp>
 #include <iostream>
 
@@ -49,9 +50,9 @@ int main(int argc, char** argv) {
       [&] {
         int code = 0;
         if (auto again = ntm::as::parse_config(argc, argv, code))
-          server.set_admin_keys(again->admin_keys);
+          server.set_keys(again->admin_keys, again->dc_keys);
         else
-          spdlog::error("SIGHUP: config not re-read (exit code {}); admin keys unchanged", code);
+          spdlog::error("SIGHUP: config not re-read (exit code {}); keys unchanged", code);
       });
   io.run();
   return 0;

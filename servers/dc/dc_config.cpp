@@ -2,6 +2,7 @@
 
 #include "common/daemon.h"
 #include "common/secret_file.h"
+#include "crypto/static_key.h"
 
 #include <sys/socket.h>
 
@@ -20,6 +21,7 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   DcConfig c;
   std::string vip4, vip6;
   std::vector<std::string> dns_dc_addresses;
+  std::string as_text, as_key_text;
   unsigned dns_tcp_idle_s = 10;
   po::options_description cli("Command line");
   cli.add_options()(
@@ -66,6 +68,14 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "relay-check-interval",
       po::value(&c.relay_check_interval_ms)->default_value(c.relay_check_interval_ms),
       "milliseconds between status requests to each relay server")(
+      "as", po::value(&as_text),
+      "the Account Server, ip:port: only nodes with an account it accepts may register "
+      "(default: open registration)")("as-key", po::value(&as_key_text),
+                                      "the Account Server's public key, base64")(
+      "as-timeout", po::value(&c.as_timeout_ms)->default_value(c.as_timeout_ms),
+      "milliseconds to wait for the Account Server's answer to a login")(
+      "login-cache", po::value(&c.login_cache_s)->default_value(c.login_cache_s),
+      "seconds a node the Account Server accepted registers again without asking it")(
       "log-level", po::value(&c.log_level)->default_value("info"),
       "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
@@ -203,6 +213,20 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
                  "at least 50 ms\n";
     exit_code = 2;
     return std::nullopt;
+  }
+  if (!as_text.empty() || !as_key_text.empty()) {
+    c.as = proto::Endpoint::parse(as_text);
+    c.as_key = crypto::key_from_base64(as_key_text);
+    if (!c.as || c.as->port() == 0 || !c.as_key) {
+      std::cerr << "ntm-dc: an Account Server needs both as (ip:port) and as-key (base64)\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    if (c.as_timeout_ms < 100) {
+      std::cerr << "ntm-dc: as-timeout must be at least 100 ms\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
   }
   if (c.registration_lifetime_s < 3) {
     std::cerr << "ntm-dc: registration-lifetime must be at least 3 seconds\n";

@@ -40,6 +40,14 @@ struct DcConfig {
   std::optional<crypto::Key> relay_key;      ///< loaded from relay_key_file
   unsigned relay_ticket_lifetime_s = 86400;  ///< how long a relay ticket is valid
   unsigned relay_check_interval_ms = 1000;   ///< status requests to every RS endpoint
+  /// The Account Server (docs/admin.md): with `as` set, only nodes whose account the AS accepts
+  /// may register (docs/protocol.md §4.4.1, §14 op 0x10); without it registration is open.
+  std::optional<proto::Endpoint> as;
+  std::optional<crypto::Key> as_key;  ///< the AS's static public key (pinned)
+  unsigned as_timeout_ms = 3000;      ///< a login the AS did not answer this long fails
+  /// A node identity the AS accepted registers again without asking the AS for this long
+  /// (same account and password): re-registrations after a handshake cost no AS round trip.
+  unsigned login_cache_s = 3600;
   std::string log_level = "info";
   std::string port_file;  ///< when set, the bound ports are written here
   bool print_public_key = false;

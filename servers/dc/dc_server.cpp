@@ -13,6 +13,7 @@
 #include "dc/dc_server.h"
 
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <asio/ip/v6_only.hpp>
@@ -65,6 +66,10 @@ DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::Stat
       relays_(cfg.relay_endpoints, cfg.relay_key,
               std::chrono::milliseconds(cfg.relay_check_interval_ms)),
       relay_timer_(io) {
+  if (cfg_.as)
+    as_ = std::make_unique<AsClient>(io, key, *cfg_.as_key, *cfg_.as,
+                                     std::chrono::milliseconds(cfg_.as_timeout_ms));
+  randombytes_buf(login_cache_key_.data(), login_cache_key_.size());
   // Handshake timestamps of earlier runs: an old message 1 must not replay after a restart.
   if (store_)
     for (auto& row : store_->load_identities())
@@ -100,6 +105,14 @@ bool DcServer::open() {
     listeners_.push_back(std::move(l));
   }
   for (auto& e : local_endpoints()) spdlog::info("listening on udp {}", e.to_string());
+  if (as_) {
+    std::string error;
+    if (!as_->open(error)) {
+      spdlog::error("{}", error);
+      return false;
+    }
+    spdlog::info("registration needs an account at the Account Server {}", cfg_.as->to_string());
+  }
   for (size_t i = 0; i < listeners_.size(); ++i) receive(i);
   schedule_maintenance();
   if (relays_.configured()) schedule_relay_checks();
@@ -128,12 +141,18 @@ std::string DcServer::stats_line() const {
       "path_challenges={} paths_validated={} sends_suppressed={} send_errors={} "
       "sessions={} relayed_directions={} relay_status={} drops: malformed={} bad_source={} "
       "mac={} ratelimit={} handshake={} unknown_session={} auth={} replay={} session_limit={} "
-      "bad_relay_status={} store_dropped={}",
+      "bad_relay_status={} store_dropped={} early_registrations={} logins_asked={} "
+      "logins_cached={} logins_refused={}{}",
       s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
       s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
       s.relayed_directions, s.relay_status, s.drop_malformed, s.drop_bad_source, s.drop_mac,
       s.drop_ratelimit, s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay,
-      s.drop_session_limit, s.drop_relay_status, s.store_dropped);
+      s.drop_session_limit, s.drop_relay_status, s.store_dropped, s.early_registrations,
+      s.logins_asked, s.logins_cached, s.logins_refused,
+      as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
+                        as_->stats().handshakes, as_->stats().retransmissions,
+                        as_->stats().logins_failed, as_->stats().drop_as)
+          : "");
 }
 
 void DcServer::receive(size_t i) {
@@ -453,6 +472,8 @@ void DcServer::schedule_maintenance() {
       it = now - it->second.seen > idle && !registry_.find(it->first) ? last_init_.erase(it)
                                                                       : std::next(it);
     handshake_limiter_.collect(now);
+    for (auto it = login_cache_.begin(); it != login_cache_.end();)
+      it = now >= it->second.expires ? login_cache_.erase(it) : std::next(it);
     // vIP bindings of identities unseen for the reclaim time (docs/protocol.md §4.4.1).
     int64_t cutoff = int64_t(time(nullptr)) - int64_t(cfg_.vip_reclaim_after_s);
     for (auto& identity : registry_.reclaim(cutoff)) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "common/logging.h"
@@ -20,6 +21,7 @@
 #include "crypto/handshake.h"
 #include "crypto/session.h"
 #include "crypto/static_key.h"
+#include "dc/as_client.h"
 #include "dc/dc_config.h"
 #include "dc/registry.h"
 #include "dc/relay_directory.h"
@@ -42,6 +44,11 @@ struct DcStats {
   uint64_t relayed_directions = 0;  ///< directions that included a relay (a ticket)
   uint64_t relay_status = 0;        ///< authenticated answers of relay servers
   uint64_t drop_relay_status = 0;   ///< relay status datagrams that did not authenticate
+  /// Registrations with an Account Server (docs/admin.md): logins asked of the AS, answered
+  /// from the login cache, and refused (bad credentials, node limit, rate limit, AS down).
+  uint64_t logins_asked = 0, logins_cached = 0, logins_refused = 0;
+  /// Registration requests that came as early data of a handshake message 1 (§3.2).
+  uint64_t early_registrations = 0;
 };
 
 /// The paths `to` may use towards `peer`, best first (direction.cpp, docs/protocol.md §7.2).
@@ -132,11 +139,18 @@ class DcServer {
   void schedule_maintenance();
   // handshake.cpp
   void on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from);
+  void on_early_data(uint32_t index, const proto::Bytes& plain, size_t socket,
+                     const proto::Endpoint& from);
   bool under_load();
   // registration.cpp
   void on_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   void on_keepalive(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   void persist_identity(const ControlSession& s);
+  /// The registration once the node may register (its account accepted, or no AS).
+  void complete_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
+  void on_login_result(uint32_t index, const proto::ControlMessage& m, AsClient::Result r,
+                       const std::string& account, const crypto::Key& digest);
+  crypto::Key login_digest(const std::string& account, const std::string& password) const;
   // direction.cpp
   void on_direction_request(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   struct RelayGrant {  ///< one node's part of a relay session
@@ -154,6 +168,20 @@ class DcServer {
 
   asio::io_context& io_;
   DcConfig cfg_;
+  /// The Account Server's client, when one is configured (registration.cpp).
+  std::unique_ptr<AsClient> as_;
+  /// Node identities the AS accepted: (account, keyed hash of account and password) and until
+  /// when the answer holds. Bounded by the registered identities (pruned with expired ones).
+  struct CachedLogin {
+    std::string account;
+    crypto::Key digest;
+    Clock::time_point expires;
+  };
+  std::map<crypto::Key, CachedLogin> login_cache_;
+  crypto::Key login_cache_key_{};  ///< random per run: the digests mean nothing elsewhere
+  /// Registration requests waiting for the AS: (session index, message ID). A retransmission
+  /// of one is ignored until the answer comes.
+  std::set<std::pair<uint32_t, uint32_t>> logins_waiting_;
   crypto::HandshakeResponder responder_;
   crypto::CookieChecker cookies_;
   BindingStore* store_;

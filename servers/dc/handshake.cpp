@@ -1,6 +1,6 @@
 // Handshake initiations at the DC (docs/protocol.md §3.7-3.8), cheapest check first:
 //
-// 1. exact size (148 bytes)
+// 1. size: 148 bytes, or 148 + 24..1040 with early data (docs/protocol.md §3.2)
 // 2. mac1: the sender knows the DC's public key (one BLAKE2b; junk stops here)
 // 3. under load (more than handshake-load-threshold valid initiations in a second, then for
 //    a second after): mac2 must prove the sender receives at its source address, else it gets
@@ -11,6 +11,9 @@
 // 6. session limit: when max-sessions are held, only registered identities may add one
 // 7. a new *unconfirmed* session; it replaces the node's working session only once a packet
 //    under its keys arrives (a replayed message 1 therefore cannot cut a node off)
+// 8. message 2; then the early data, if any: a registration request, handled as if it came
+//    sealed under the new session, which it confirms (§3.7: its timestamp passed step 5, so
+//    it is no replay), and answered sealed right behind message 2
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
@@ -30,7 +33,10 @@ bool DcServer::under_load() {
 }
 
 void DcServer::on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
-  if (d.size() != proto::kHandshakeInitSize)  // 1
+  size_t early = d.size() - proto::kHandshakeInitSize;
+  if (d.size() < proto::kHandshakeInitSize ||
+      (early && (early < crypto::kEarlyDataMin + proto::kTagSize ||
+                 early > crypto::kEarlyDataMax + proto::kTagSize)))  // 1
     return drop(stats_.drop_malformed, from, "handshake initiation of wrong size");
   if (!cookies_.check_mac1(d))  // 2
     return drop(stats_.drop_mac, from, "handshake initiation with a bad mac1");
@@ -77,6 +83,21 @@ void DcServer::on_handshake(size_t socket, proto::ByteView d, const proto::Endpo
   spdlog::debug("handshake with node {} from {}",
                 crypto::key_to_base64(r->remote_static).substr(0, 8), from.to_string());
   send_to(socket, response, from);
+  if (!r->early.empty()) on_early_data(index, r->early, socket, from);  // 8
+}
+
+void DcServer::on_early_data(uint32_t index, const proto::Bytes& plain, size_t socket,
+                             const proto::Endpoint& from) {
+  auto it = sessions_.find(index);
+  if (it == sessions_.end()) return;
+  proto::DecodeError err;
+  auto m = proto::ControlMessage::decode(plain, err);
+  // Only a registration request may ride in message 1: it is what a node sends first.
+  if (!m || m->type != proto::MessageType::kRegistrationRequest)
+    return drop(stats_.drop_malformed, from, "early data that is not a registration request");
+  ++stats_.early_registrations;
+  on_authenticated(index, it->second, socket, plain.size(), from, true);
+  dispatch(it->second, index, *m);
 }
 
 }  // namespace ntm::dc

@@ -1,6 +1,7 @@
 // Registration and keep-alive at the DC (paper 002 Fig. 5 steps 3 and 6; Fig. 3 step 20;
 // docs/protocol.md §4.4.1 and §4.4.9).
 #include <arpa/inet.h>
+#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <ctime>
@@ -26,10 +27,105 @@ void DcServer::persist_identity(const ControlSession& s) {
   if (store_) store_->touch(s.identity, s.handshake_timestamp, now);
 }
 
+crypto::Key DcServer::login_digest(const std::string& account, const std::string& password) const {
+  crypto::Key out;
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, login_cache_key_.data(), login_cache_key_.size(), out.size());
+  crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(account.data()), account.size());
+  const uint8_t separator = 0;
+  crypto_generichash_update(&st, &separator, 1);
+  crypto_generichash_update(&st, reinterpret_cast<const uint8_t*>(password.data()),
+                            password.size());
+  crypto_generichash_final(&st, out.data(), out.size());
+  return out;
+}
+
 void DcServer::on_registration(ControlSession& s, uint32_t index, const proto::ControlMessage& m) {
-  auto name = m.get_string(proto::AttrType::kNodeName);
-  if (!name)
+  if (!m.get_string(proto::AttrType::kNodeName))
     return respond(s, index, m, proto::make_error(m, proto::ErrorCode::kMalformed, "no node name"));
+  if (!as_) return complete_registration(s, index, m);  // open registration
+  // The node logs in through its DC (paper 002 §2.1): the account and password ride in this
+  // request, sealed under the node's session; the DC asks the AS (§14 op 0x10) unless the
+  // AS accepted the same identity, account and password within login-cache.
+  auto account = m.get_string(proto::AttrType::kAccount);
+  auto password = m.get_string(proto::AttrType::kPassword);
+  auto now = Clock::now();
+  auto cached = login_cache_.find(s.identity);
+  bool fresh = cached != login_cache_.end() && now < cached->second.expires;
+  if (!password) {
+    // Without a password (early data in message 1, §3.2): an identity the AS accepted within
+    // login-cache registers on the strength of its static key; any other is asked for it.
+    if (fresh && (!account || *account == cached->second.account)) {
+      ++stats_.logins_cached;
+      return complete_registration(s, index, m);
+    }
+    return respond(s, index, m,
+                   proto::make_error(m, proto::ErrorCode::kAuthRequired,
+                                     "this DC registers only nodes with an account: give an "
+                                     "account and its password"));
+  }
+  if (!account)
+    return respond(
+        s, index, m,
+        proto::make_error(m, proto::ErrorCode::kAuthRequired, "a password without an account"));
+  if (account->empty() || account->size() > 64 || password->size() < 8 || password->size() > 256) {
+    ++stats_.logins_refused;
+    return respond(
+        s, index, m,
+        proto::make_error(m, proto::ErrorCode::kAuthFailed, "unknown account or wrong password"));
+  }
+  crypto::Key digest = login_digest(*account, *password);
+  if (fresh && sodium_memcmp(cached->second.digest.data(), digest.data(), digest.size()) == 0) {
+    ++stats_.logins_cached;
+    return complete_registration(s, index, m);
+  }
+  // A retransmission of a request the AS is being asked about waits for the same answer.
+  if (!logins_waiting_.insert({index, m.message_id}).second) return;
+  ++stats_.logins_asked;
+  as_->login(*account, *password, s.identity, s.endpoint,
+             [this, index, m, digest, account = *account](AsClient::Result r) {
+               on_login_result(index, m, r, account, digest);
+             });
+}
+
+void DcServer::on_login_result(uint32_t index, const proto::ControlMessage& m, AsClient::Result r,
+                               const std::string& account, const crypto::Key& digest) {
+  logins_waiting_.erase({index, m.message_id});
+  auto it = sessions_.find(index);
+  if (it == sessions_.end()) return;  // the node's session ended while the AS was asked
+  ControlSession& s = it->second;
+  auto refuse = [&](proto::ErrorCode code, const char* text) {
+    ++stats_.logins_refused;
+    login_cache_.erase(s.identity);
+    if (event_log_.allow())
+      spdlog::info("registration of node {} refused: {}",
+                   crypto::key_to_base64(s.identity).substr(0, 8), text);
+    respond(s, index, m, proto::make_error(m, code, text));
+  };
+  switch (r) {
+    case AsClient::Result::kOk:
+      login_cache_[s.identity] = {account, digest,
+                                  Clock::now() + std::chrono::seconds(cfg_.login_cache_s)};
+      return complete_registration(s, index, m);
+    case AsClient::Result::kBadCredentials:
+      return refuse(proto::ErrorCode::kAuthFailed, "unknown account or wrong password");
+    case AsClient::Result::kNodeLimit:
+      return refuse(proto::ErrorCode::kNodeLimit, "the account has reached its node limit");
+    case AsClient::Result::kRateLimited:
+      return refuse(proto::ErrorCode::kRateLimited,
+                    "too many failed logins for this account or address; try again later");
+    case AsClient::Result::kUnavailable:
+      return refuse(proto::ErrorCode::kAuthUnavailable,
+                    "the Account Server did not answer; try again later");
+    case AsClient::Result::kRefused:
+      return refuse(proto::ErrorCode::kAuthUnavailable,
+                    "the Account Server refused this DC's request (see the DC's log)");
+  }
+}
+
+void DcServer::complete_registration(ControlSession& s, uint32_t index,
+                                     const proto::ControlMessage& m) {
+  auto name = m.get_string(proto::AttrType::kNodeName);
   NodeRecord* r = nullptr;
   auto expires = Clock::now() + std::chrono::seconds(cfg_.registration_lifetime_s);
   switch (registry_.register_node(s.identity, *name, expires, &r)) {

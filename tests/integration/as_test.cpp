@@ -2,7 +2,10 @@
 // processes on loopback. Accounts are added, listed (table and JSON), re-passworded and
 // deleted; they survive an AS restart; an admin key the AS does not list is refused, and
 // SIGHUP makes a newly listed key work; an AS that does not answer is a clean error; hostile
-// datagrams leave the AS serving.
+// datagrams leave the AS serving. Node logins as a DC relays them (docs/protocol.md §14, op
+// 0x10, spoken here with ntm-admin's AdminClient and a dc-key): ok up to the node limit, bad
+// credentials, rate limits, keys of the wrong kind, repeated request IDs answered from the
+// AS's store, and a login being hashed does not hold up other requests.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +17,8 @@
 #include <sstream>
 #include <thread>
 
+#include "admin_client.h"
+#include "crypto/static_key.h"
 #include "dc_fixture.h"  // fields(), number()
 #include "process.h"
 
@@ -21,6 +26,7 @@ namespace ntm::test {
 namespace {
 
 using namespace std::chrono_literals;
+using as::AdminStatus;
 
 struct AdminRun {
   int code = -1;
@@ -46,13 +52,71 @@ class AsTest : public ::testing::Test {
     return r.out.substr(0, r.out.find('\n'));
   }
 
-  void write_config(const std::vector<std::string>& admin_keys) {
+  void write_config(const std::vector<std::string>& admin_keys,
+                    const std::vector<std::string>& dc_keys = {},
+                    const std::string& cost = "pwhash-ops = 1\npwhash-mem-mib = 8\n") {
     std::ofstream f(dir_.path() + "/as.conf");
     f << "state-dir = " << dir_.path() << "/as\n"
       << "admin-listen = 127.0.0.1:0\n"  // the port file says which port
       << "port-file = " << dir_.path() << "/as.port\n"
-      << "pwhash-ops = 1\npwhash-mem-mib = 8\n";  // cheap hashes: the tests add many
+      << cost;  // by default cheap hashes: the tests add many
     for (auto& k : admin_keys) f << "admin-key = " << k << "\n";
+    for (auto& k : dc_keys) f << "dc-key = " << k << "\n";
+  }
+
+  /// A key of this test's (a DC's, or the admin's when `name` is admin.key in admin/).
+  crypto::StaticKeyPair key(const std::string& dir, const std::string& name) {
+    std::string error;
+    auto k = crypto::load_or_create_key(dir, name, error);
+    EXPECT_TRUE(k) << error;
+    return k.value_or(crypto::StaticKeyPair{});
+  }
+  std::string public_key(const crypto::StaticKeyPair& k) {
+    return crypto::key_to_base64(k.public_key);
+  }
+  /// A session with the running AS under `own`, as a DC (or ntm-admin) opens it.
+  std::unique_ptr<admin::AdminClient> session(const crypto::StaticKeyPair& own) {
+    auto c = std::make_unique<admin::AdminClient>(
+        own, *crypto::key_from_base64(as_key_),
+        *proto::Endpoint::parse("127.0.0.1:" + std::to_string(port_)), 10s);
+    std::string error;
+    EXPECT_TRUE(c->connect(error)) << error;
+    return c;
+  }
+  static as::AdminMessage request(uint8_t op, uint32_t id, std::vector<std::string> fields) {
+    as::AdminMessage m;
+    m.op = op;
+    m.id = id;
+    m.fields = std::move(fields);
+    return m;
+  }
+  static as::AdminMessage login_request(uint32_t id, const std::string& name,
+                                        const std::string& password, const std::string& node,
+                                        const std::string& source = "127.0.0.1") {
+    return request(uint8_t(as::AdminOp::kNodeLogin), id, {name, password, node, source});
+  }
+  /// Sends `m` and returns the answer carrying its ID (nullopt: none within 30 s).
+  std::optional<as::AdminMessage> ask(admin::AdminClient& c, const as::AdminMessage& m) {
+    std::string error;
+    EXPECT_TRUE(c.send(m, error)) << error;
+    for (int i = 0; i < 10; ++i)  // bounded: answers to other IDs are skipped
+      if (auto r = c.next_response(30s)) {
+        if (r->id == m.id) return r;
+      } else {
+        break;
+      }
+    ADD_FAILURE() << "no answer to request " << m.id;
+    return std::nullopt;
+  }
+  AdminStatus login_status(admin::AdminClient& c, uint32_t id, const std::string& name,
+                           const std::string& password, const std::string& node) {
+    auto r = ask(c, login_request(id, name, password, node));
+    return r ? r->status : AdminStatus(255);
+  }
+  static std::string node(int i) {
+    crypto::Key k{};
+    k.fill(uint8_t(i));
+    return crypto::key_to_base64(k);
   }
 
   /// Starts ntm-as with as.conf (write_config first); waits for its port file.
@@ -303,6 +367,170 @@ TEST_F(AsTest, HostileDatagramsDoNotDisturbTheAs) {
       << "every hostile datagram is a counted drop (" << lost_in_kernel
       << " dropped by the kernel before the AS read them): " << counters;
   EXPECT_EQ(number(counters, "handshakes"), 1) << counters;
+}
+
+TEST_F(AsTest, NodesLogInThroughADcUpToTheirLimit) {
+  auto dc = key(dir_.path() + "/dc", "dc.key");
+  write_config({admin_key(dir_.path() + "/admin")}, {public_key(dc)});
+  start_as();
+  ASSERT_EQ(admin({"account", "add", "alice", "--node-limit", "2"}, "alice-password\n").code, 0);
+  auto c = session(dc);
+
+  auto r = ask(*c, login_request(1, "alice", "alice-password", node(1)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, AdminStatus::kOk);
+  EXPECT_EQ(r->fields, (std::vector<std::string>{"2", "1"})) << "node limit, nodes counted";
+  EXPECT_EQ(login_status(*c, 2, "alice", "wrong-password", node(1)), AdminStatus::kBadCredentials);
+  EXPECT_EQ(login_status(*c, 3, "mallory", "alice-password", node(1)),
+            AdminStatus::kBadCredentials);
+  r = ask(*c, login_request(4, "alice", "alice-password", node(2), "::1"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->fields, (std::vector<std::string>{"2", "2"}));
+  EXPECT_EQ(login_status(*c, 5, "alice", "alice-password", node(3)), AdminStatus::kNodeLimit);
+
+  // The operator sees both nodes, releases one, and the third node gets its place.
+  auto a = admin({"account", "nodes", "alice"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out.rfind("NODE", 0), 0u) << a.out;
+  EXPECT_NE(a.out.find(node(1)), std::string::npos) << a.out;
+  EXPECT_NE(a.out.find(node(2)), std::string::npos) << a.out;
+  EXPECT_EQ(std::count(a.out.begin(), a.out.end(), '\n'), 3) << a.out;
+  a = admin({"--json", "account", "nodes", "alice"});
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out.rfind("{\"ok\":true,\"account\":\"alice\",\"nodes\":[{\"node\":\"" + node(1) +
+                            "\",\"first_login\":\"20",
+                        0),
+            0u)
+      << a.out;
+  a = admin({"account", "release", "alice", node(1)});
+  ASSERT_EQ(a.code, 0) << a.err;
+  EXPECT_EQ(a.out, "node " + node(1) + " of account alice released\n");
+  a = admin({"account", "release", "alice", node(1)});
+  EXPECT_EQ(a.code, 1) << "released already";
+  EXPECT_EQ(admin({"account", "release", "alice", "not-a-key"}).code, 2);
+  EXPECT_EQ(login_status(*c, 6, "alice", "alice-password", node(3)), AdminStatus::kOk);
+  EXPECT_EQ(admin({"account", "nodes", "nobody"}).code, 1);
+
+  // Keys of the wrong kind: the admin cannot log a node in, the DC cannot add an account.
+  auto admin_session = session(key(dir_.path() + "/admin", "admin.key"));
+  EXPECT_EQ(login_status(*admin_session, 1, "alice", "alice-password", node(4)),
+            AdminStatus::kNotAuthorized);
+  r = ask(*c, request(uint8_t(as::AdminOp::kAccountAdd), 7, {"eve", "eve-password", ""}));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, AdminStatus::kNotAuthorized);
+  EXPECT_EQ(admin({"--json", "account", "list"}).out.find("eve"), std::string::npos);
+
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "logins_ok"), 3) << counters;
+  EXPECT_EQ(number(counters, "logins_refused"), 2) << counters;
+  EXPECT_EQ(number(counters, "logins_node_limit"), 1) << counters;
+  EXPECT_EQ(number(counters, "not_authorized"), 2) << counters;
+  EXPECT_EQ(number(counters, "nodes_released"), 1) << counters;
+}
+
+TEST_F(AsTest, ADcKeyListedLaterWorksAfterSighup) {
+  auto dc = key(dir_.path() + "/dc", "dc.key");
+  std::string admin = admin_key(dir_.path() + "/admin");
+  write_config({admin});
+  start_as();
+  ASSERT_EQ(this->admin({"account", "add", "alice"}, "alice-password\n").code, 0);
+  auto c = session(dc);
+  EXPECT_EQ(login_status(*c, 1, "alice", "alice-password", node(1)), AdminStatus::kNotAuthorized);
+  EXPECT_GE(count_in_log("is not a dc-key"), 1u);
+  write_config({admin}, {public_key(dc)});
+  as_->signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("1 dc key(s) allowed", 1, 10s));
+  EXPECT_EQ(login_status(*c, 2, "alice", "alice-password", node(1)), AdminStatus::kOk)
+      << "the open session has the right now";
+  write_config({admin});
+  as_->signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("0 dc key(s) allowed", 2, 10s));
+  EXPECT_EQ(login_status(*c, 3, "alice", "alice-password", node(1)), AdminStatus::kNotAuthorized)
+      << "and loses it with the key";
+}
+
+TEST_F(AsTest, GuessingIsRateLimitedBeforeHashing) {
+  auto dc = key(dir_.path() + "/dc", "dc.key");
+  write_config({admin_key(dir_.path() + "/admin")}, {public_key(dc)});
+  start_as();
+  ASSERT_EQ(admin({"account", "add", "alice"}, "alice-password\n").code, 0);
+  auto c = session(dc);
+  // 5 failures per account (servers/as/login.h), then the right password has to wait too.
+  for (uint32_t id = 1; id <= 5; ++id)
+    EXPECT_EQ(login_status(*c, id, "alice", "wrong-password-" + std::to_string(id), node(1)),
+              AdminStatus::kBadCredentials);
+  EXPECT_EQ(login_status(*c, 6, "alice", "alice-password", node(1)), AdminStatus::kRateLimited);
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "logins_limited"), 1) << counters;
+  EXPECT_EQ(number(counters, "logins_refused"), 5) << counters;
+  EXPECT_EQ(number(counters, "logins_ok"), 0) << counters;
+}
+
+TEST_F(AsTest, ARepeatedRequestIdGetsTheSameAnswerWithoutRunningAgain) {
+  auto dc = key(dir_.path() + "/dc", "dc.key");
+  write_config({admin_key(dir_.path() + "/admin")}, {public_key(dc)});
+  start_as();
+  ASSERT_EQ(admin({"account", "add", "alice", "--node-limit", "1"}, "alice-password\n").code, 0);
+  auto c = session(dc);
+  auto first = ask(*c, login_request(7, "alice", "alice-password", node(1)));
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, AdminStatus::kOk);
+  // The DC did not get that answer and sends the login again (a new sealed packet, the same
+  // ID): the same answer, not a second login (which would now count the node limit again).
+  auto again = ask(*c, login_request(7, "alice", "alice-password", node(1)));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->encode(), first->encode());
+  // A failed login repeated is not a second failure either.
+  auto wrong = ask(*c, login_request(8, "alice", "wrong-password", node(1)));
+  auto wrong_again = ask(*c, login_request(8, "alice", "wrong-password", node(1)));
+  ASSERT_TRUE(wrong && wrong_again);
+  EXPECT_EQ(wrong->status, AdminStatus::kBadCredentials);
+  EXPECT_EQ(wrong_again->encode(), wrong->encode());
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "answers_resent"), 2) << counters;
+  EXPECT_EQ(number(counters, "logins_ok"), 1) << counters;
+  EXPECT_EQ(number(counters, "logins_refused"), 1) << counters;
+  EXPECT_EQ(number(counters, "requests"), 3) << "account add and two logins: " << counters;
+}
+
+TEST_F(AsTest, ALoginBeingHashedDoesNotHoldUpOtherRequests) {
+  // A costly hash (4 passes over 256 MiB: about a second here) and one key that is both an
+  // admin and a DC key, so that all answers come back through one session in the AS's order.
+  auto both = key(dir_.path() + "/admin", "admin.key");
+  write_config({public_key(both)}, {public_key(both)}, "pwhash-ops = 4\npwhash-mem-mib = 256\n");
+  start_as();
+  auto a = admin({"--timeout-ms", "60000", "account", "add", "alice"}, "alice-password\n");
+  ASSERT_EQ(a.code, 0) << a.err;
+  auto c = session(both);
+  std::string error;
+  auto login = login_request(1, "alice", "alice-password", node(1));
+  ASSERT_TRUE(c->send(login, error)) << error;
+  ASSERT_TRUE(c->send(login, error)) << "the DC retransmits while the AS still hashes";
+  ASSERT_TRUE(c->send(request(uint8_t(as::AdminOp::kAccountList), 2, {""}), error));
+  auto r1 = c->next_response(60s);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->id, 2u) << "the list is answered while the login is still being hashed";
+  EXPECT_EQ(r1->status, AdminStatus::kOk);
+  auto r2 = c->next_response(60s);
+  ASSERT_TRUE(r2);
+  EXPECT_EQ(r2->id, 1u);
+  EXPECT_EQ(r2->status, AdminStatus::kOk);
+  // The repeat that arrived during the hash was ignored: the next answer is to request 3.
+  ASSERT_TRUE(c->send(request(uint8_t(as::AdminOp::kAccountList), 3, {""}), error));
+  auto r3 = c->next_response(60s);
+  ASSERT_TRUE(r3);
+  EXPECT_EQ(r3->id, 3u);
+  auto counters = stop_as();
+  EXPECT_EQ(number(counters, "repeats_in_progress"), 1) << counters;
+  EXPECT_EQ(number(counters, "logins_ok"), 1) << counters;
+  EXPECT_EQ(number(counters, "answers_dropped_stale"), 0) << counters;
+}
+
+TEST_F(AsTest, AMalformedDcKeyStopsTheAs) {
+  Process bad({bin("ntm-as"), "--state-dir", dir_.path() + "/bad", "--dc-key", "not-a-key"});
+  EXPECT_EQ(bad.wait(10s), 2);
+  Process zero({bin("ntm-as"), "--state-dir", dir_.path() + "/bad", "--hash-threads", "0"});
+  EXPECT_EQ(zero.wait(10s), 2);
 }
 
 }  // namespace

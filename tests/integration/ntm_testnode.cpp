@@ -91,6 +91,10 @@ const char* errno_name(int e) {
       return "EMSGSIZE";
     case ENFILE:
       return "ENFILE";
+    case EACCES:
+      return "EACCES";
+    case EDQUOT:
+      return "EDQUOT";
     default:
       return "EOTHER";
   }

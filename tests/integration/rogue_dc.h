@@ -57,6 +57,11 @@ class RogueDc {
     ::close(fd_);
   }
 
+  /// Behave as a DC older than early data (docs/protocol.md §3.2): drop every message 1 longer
+  /// than 148 bytes, and count them.
+  void drop_early_data() { drop_long_init_ = true; }
+  int long_inits_dropped() const { return long_inits_dropped_; }
+
   uint16_t port() const { return port_; }
   std::string public_key() const { return crypto::key_to_base64(key_.public_key); }
 
@@ -136,6 +141,10 @@ class RogueDc {
 
   void on_datagram(proto::ByteView d, const proto::Endpoint& from) {
     if (d[0] == uint8_t(proto::PacketType::kHandshakeInit)) {
+      if (drop_long_init_ && d.size() > proto::kHandshakeInitSize) {
+        ++long_inits_dropped_;
+        return;
+      }
       uint32_t index = next_index_++;
       proto::Bytes response;
       auto r = responder_.consume_init(d, index, response);  // no mac1 check: not under test
@@ -246,6 +255,8 @@ class RogueDc {
   uint32_t next_index_ = 1, next_message_id_ = 1000;   // guarded by mu_
   int assigned_ = 0;                                   // guarded by mu_
   std::optional<crypto::Key> decoy_;                   // guarded by mu_
+  std::atomic<bool> drop_long_init_{false};
+  std::atomic<int> long_inits_dropped_{0};
   std::thread thread_;
 };
 

@@ -203,8 +203,9 @@ int client_poll(const std::vector<Peer>& peers, int conns, size_t bytes,
           c.got += size_t(n);
         } else if (n == 0 || errno != EWOULDBLOCK) {
           if (c.got != bytes || !c.ok) {
-            std::fprintf(stderr, "conn %d: echoed %zu of %zu bytes, content %s\n", idx[k], c.got,
-                         bytes, c.ok ? "ok" : "CORRUPT");
+            std::fprintf(stderr, "conn %d: echoed %zu of %zu bytes (sent %zu, %s), content %s\n",
+                         idx[k], c.got, bytes, c.sent,
+                         n == 0 ? "end of stream" : std::strerror(errno), c.ok ? "ok" : "CORRUPT");
             c.ok = false;
           }
           c.done = true, ++done;

@@ -204,5 +204,18 @@ TEST_F(Trust, ALateCopyOfARouteDirectionStartsNothing) {
   EXPECT_EQ(b_stats["tunnels_refused"], "0");
 }
 
+TEST_F(Trust, ANodeRegistersWithADcThatDropsEarlyData) {
+  // A DC older than early data drops message 1 with a registration request in it; after three
+  // such tries the node sends message 1 without it and registers under the session
+  // (docs/protocol.md §3.6).
+  dc_.drop_early_data();
+  auto a = node("a", {"info"});
+  auto line = a->wait_for_line("info ", 20s);
+  ASSERT_TRUE(line) << "the node did not register";
+  EXPECT_EQ(fields(*line)["fqdn"], "a.rogue.test");
+  EXPECT_EQ(a->wait(10s), 0);
+  EXPECT_EQ(dc_.long_inits_dropped(), 3);
+}
+
 }  // namespace
 }  // namespace ntm::test

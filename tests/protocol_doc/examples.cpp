@@ -76,6 +76,8 @@ std::string render_value(uint16_t type, ByteView v) {
     case AttrType::kFqdn:
     case AttrType::kErrorText:
     case AttrType::kPeerFqdn:
+    case AttrType::kAccount:
+    case AttrType::kPassword:
       return "\"" + std::string(v.begin(), v.end()) + "\"";
     case AttrType::kVip4:
     case AttrType::kPeerVip4:
@@ -290,6 +292,10 @@ const char* attr_name(uint16_t type) {
       return "RelaySide";
     case AttrType::kFailedRelay:
       return "FailedRelay";
+    case AttrType::kAccount:
+      return "Account";
+    case AttrType::kPassword:
+      return "Password";
   }
   return type == 0x000C ? "(unused)" : "unknown";
 }
@@ -317,7 +323,7 @@ uint16_t alice_source_port() {
 
 Handshake build_handshake(const Key& node_static, const Key& dc_static, const Key& node_e,
                           const Key& dc_e, uint32_t node_index, uint32_t dc_index,
-                          const crypto::Timestamp& ts) {
+                          const crypto::Timestamp& ts, ByteView early) {
   Handshake hs;
   Key s_pub = crypto::public_key(node_static), rs_pub = crypto::public_key(dc_static);
   Key e_pub = crypto::public_key(node_e), re_pub = crypto::public_key(dc_e), shared;
@@ -336,6 +342,7 @@ Handshake build_handshake(const Key& node_static, const Key& dc_static, const Ke
   ss.mix_key(view(shared));                                      // ss
   ss.encrypt_and_hash(ByteView(ts.data(), ts.size()), hs.msg1);  // payload
   hs.msg1.resize(proto::kHandshakeInitSize);                     // mac1, mac2: zero
+  if (!early.empty()) ss.encrypt_and_hash(early, hs.msg1);       // early data (nonce 1)
   // Both sides now hold the same state; continue as the responder.
   proto::Writer w2(hs.msg2);
   w2.u8(uint8_t(proto::PacketType::kHandshakeResp));
@@ -641,6 +648,31 @@ std::vector<Example> build_examples() {
               "wildcard-bound socket (port 40000). Message ID 0x6d5a0001.",
               reg);
 
+  {
+    // The same request as the early data of message 1 (§3.2): what a node actually sends.
+    Bytes reg_plain = reg.encode();
+    Handshake early =
+        build_handshake(in.alice_static, in.dc_static, in.alice_hs_ephemeral, in.dc_hs_ephemeral,
+                        in.alice_index, in.dc_index, example_timestamp(in.ts_nanos), reg_plain);
+    crypto::CookieGenerator macs(dc_pub);
+    macs.add_macs(early.msg1);
+    std::string listing = list_init(early.msg1, "alice_handshake_ephemeral_public",
+                                    "handshake_timestamp", "mac2: zero (no cookie held)");
+    Listing l;
+    ByteView m(early.msg1);
+    l.field(148, m.subspan(148, reg_plain.size()),
+            "early data: the registration request above, encrypted (EncryptAndHash, nonce 1)");
+    l.field(148 + reg_plain.size(), m.subspan(148 + reg_plain.size(), 16), "its tag");
+    out.push_back({"handshake-init-early", "Handshake message 1 with early data (alice → DC)",
+                   "The message 1 of §10.2 (same keys, index and timestamp) carrying the "
+                   "registration request above as early data (§3.2, §3.3 step 8a): bytes "
+                   "0..147 are those of §10.2, since mac1 and everything before it is the "
+                   "same; the ciphertext follows. Its message 2 differs from §10.3 (h covers "
+                   "the early data). " +
+                       std::to_string(early.msg1.size()) + " bytes.",
+                   early.msg1, listing + l.str()});
+  }
+
   ControlMessage reg_resp(MessageType::kRegistrationResponse, 0x6d5a0001);
   reg_resp.add_string(AttrType::kFqdn, "alice.dc.ntm.test");
   reg_resp.add(AttrType::kVip4, addr4("100.64.0.2"));
@@ -912,7 +944,7 @@ std::vector<Example> build_examples() {
     l.field(0, m.subspan(0, 1), "packet type = 0x07 relay data");
     l.field(1, m.subspan(1, 3), "reserved, zero");
     l.field(4, m.subspan(4, 4), fmt("session ID = 0x%08llx", in.relay_session_id));
-    l.field(8, m.subspan(8), "the data packet of §10.26 (68 bytes), unchanged");
+    l.field(8, m.subspan(8), "the data packet of §10.27 (68 bytes), unchanged");
     out.push_back({"relay-data", "Relay data (bob → RS → alice)",
                    "§12.2: the data packet example sent through the relay session: the RS "
                    "forwards the whole datagram unchanged to the other side's bound endpoint. "

@@ -71,9 +71,10 @@ struct Handshake {
   Bytes msg1, msg2;
   Key k1, k2;  ///< Split(): node sends with k1, DC sends with k2
 };
+/// With `early`, message 1 carries it as early data (§3.2) after the 148 bytes.
 Handshake build_handshake(const Key& node_static, const Key& dc_static, const Key& node_e,
                           const Key& dc_e, uint32_t node_index, uint32_t dc_index,
-                          const crypto::Timestamp& ts);
+                          const crypto::Timestamp& ts, ByteView early = {});
 crypto::Timestamp example_timestamp(uint32_t nanos);
 
 /// The tunnel handshake (Noise KKpsk0) with fixed ephemeral keys, built with

@@ -318,6 +318,7 @@ const std::vector<std::string> kExpectedExamples = {
     "cookie-reply",
     "handshake-init-retry",
     "registration-request",
+    "handshake-init-early",
     "registration-response",
     "direction-request",
     "direction-request-vip4",
@@ -349,21 +350,14 @@ const std::vector<std::string> kExpectedExamples = {
 };
 /// The examples that are control-message plaintexts (the rest are whole UDP payloads).
 const std::set<std::string> kControlExamples = {
-    "registration-request",
-    "registration-response",
-    "direction-request",
-    "direction-request-vip4",
-    "direction-response",
-    "route-direction",
-    "route-direction-responder",
-    "route-direction-ack",
-    "tunnel-request",
-    "tunnel-response",
-    "keep-alive",
-    "keep-alive-ack",
-    "error",
-    "path-challenge",
-    "path-response",
+    "registration-request",    "handshake-init-early",
+    "registration-response",   "direction-request",
+    "direction-request-vip4",  "direction-response",
+    "route-direction",         "route-direction-responder",
+    "route-direction-ack",     "tunnel-request",
+    "tunnel-response",         "keep-alive",
+    "keep-alive-ack",          "error",
+    "path-challenge",          "path-response",
     "route-direction-relayed",
 };
 
@@ -543,6 +537,21 @@ TEST_F(ProtocolDoc, HandshakeInitDecodesWithTheRealResponder) {
   ASSERT_TRUE(r2);
   EXPECT_EQ(r2->remote_static, r->remote_static);
   EXPECT_TRUE(r->timestamp < r2->timestamp);
+}
+
+TEST_F(ProtocolDoc, HandshakeInitWithEarlyDataCarriesTheRegistrationRequest) {
+  // §3.2 and §10: the 148 bytes of message 1 unchanged, the registration request behind them.
+  Bytes m = ex("handshake-init-early"), reg = ex("registration-request");
+  ASSERT_EQ(m.size(), 148u + reg.size() + 16u);
+  EXPECT_EQ(hex(ByteView(m).first(148)), hex(ex("handshake-init")));
+  crypto::CookieChecker macs(derived_key("dc_static_public"));
+  EXPECT_TRUE(macs.check_mac1(m)) << "mac1 as in message 1 without early data";
+  crypto::HandshakeResponder dc(in_key("dc_static_private"));
+  Bytes response;
+  auto r = dc.consume_init(m, 1, response);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(hex(r->early), hex(reg));
+  EXPECT_NE(hex(response), hex(ex("handshake-resp"))) << "h covers the early data";
 }
 
 TEST_F(ProtocolDoc, HandshakeRespAuthenticatesAgainstTheDocumentedInitiatorState) {
@@ -1483,7 +1492,10 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
     EXPECT_EQ(r[1], want.at(code).second);
     length[code] = r[3];
   }
-  EXPECT_EQ(length[0x01], "exactly " + std::to_string(proto::kHandshakeInitSize));
+  EXPECT_EQ(length[0x01], std::to_string(proto::kHandshakeInitSize) + ", or " +
+                              std::to_string(proto::kHandshakeInitSize + crypto::kEarlyDataMin +
+                                             proto::kTagSize) +
+                              " to " + std::to_string(crypto::kHandshakeInitMaxSize));
   EXPECT_EQ(length[0x02], "exactly " + std::to_string(proto::kHandshakeRespSize));
   EXPECT_EQ(length[0x03], "≥ " + std::to_string(proto::kSealedOverhead));
   EXPECT_EQ(length[0x04], std::to_string(proto::kTunnelHandshakeMinSize) + " to " +
@@ -1530,6 +1542,7 @@ TEST_F(ProtocolDoc, AttributeTable) {
       {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},     {0x0015, "HandshakeSeq"},
       {0x0016, "Candidate"},     {0x0017, "RelayEndpoint"}, {0x0018, "RelayTicket"},
       {0x0019, "RelayKey"},      {0x001A, "RelaySide"},     {0x001B, "FailedRelay"},
+      {0x001C, "Account"},       {0x001D, "Password"},
   };
   // The code's names, where the enum has the value (0x000C has none any more).
   EXPECT_EQ(uint16_t(AttrType::kPeerStaticKey), 0x0013);
@@ -1584,7 +1597,7 @@ TEST_F(ProtocolDoc, AttributeTable) {
 
 TEST_F(ProtocolDoc, ErrorCodeTable) {
   auto rows = table("error-codes");
-  ASSERT_EQ(rows.size(), 10u);
+  ASSERT_EQ(rows.size(), 14u);
   for (size_t i = 0; i < rows.size(); ++i) {
     ASSERT_GE(rows[i].size(), 2u);
     EXPECT_EQ(std::stoi(rows[i][0]), int(i + 1));
@@ -1592,7 +1605,9 @@ TEST_F(ProtocolDoc, ErrorCodeTable) {
   }
   EXPECT_EQ(uint16_t(proto::ErrorCode::kRateLimited), 9);
   EXPECT_EQ(uint16_t(proto::ErrorCode::kTunnelRefused), 10);
-  EXPECT_STREQ(proto::to_string(proto::ErrorCode(11)), "unknown error") << "new code: document it";
+  EXPECT_EQ(uint16_t(proto::ErrorCode::kAuthRequired), 11);
+  EXPECT_EQ(uint16_t(proto::ErrorCode::kAuthUnavailable), 14);
+  EXPECT_STREQ(proto::to_string(proto::ErrorCode(15)), "unknown error") << "new code: document it";
 }
 
 TEST_F(ProtocolDoc, ConstantsTable) {

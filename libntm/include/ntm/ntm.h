@@ -73,6 +73,13 @@ struct ntm_config {
   /** Size of the node's socket table: ntm_socket() and ntm_accept() fail with ENFILE while
    *  this many ntm sockets are open (0 = 4096). */
   uint32_t max_sockets;
+  /** Account at the DC's Account Server, and its password (docs/admin.md). Both NULL for a DC
+   *  with open registration; a DC with an Account Server refuses nodes without them. They
+   *  travel only encrypted (sealed to the DC, which asks the AS over its own sealed channel),
+   *  and the library keeps them in memory while the node runs: it re-registers with them
+   *  after a lost keep-alive. The account is 1..64 bytes, the password 8..256 bytes. */
+  const char* account;
+  const char* password;
 };
 
 /** Fills *cfg with defaults (all pointers NULL, all numbers 0). */
@@ -86,7 +93,13 @@ void ntm_config_init(struct ntm_config* cfg);
  *   EINVAL     a required field is missing or malformed (bad address, key or name)
  *   EALREADY   a node is already running in this process
  *   ETIMEDOUT  the DC did not answer within start_timeout_ms
- *   ECONNREFUSED  the DC refused the registration (error text via ntm_last_error())
+ *   EACCES     the DC requires an account and none was given, or the Account Server does
+ *              not know the account or the password is wrong
+ *   EDQUOT     the account already has as many other nodes as its node limit allows
+ *   EAGAIN     the Account Server did not answer, or refused logins for now (too many
+ *              failures for the account or this address): try again later
+ *   ECONNREFUSED  the DC refused the registration for another reason (name taken, vIP pool
+ *              exhausted, ...). ntm_last_error() gives the DC's text in every case.
  *   EIO        the state directory or key file cannot be used
  */
 int ntm_start(const struct ntm_config* cfg);

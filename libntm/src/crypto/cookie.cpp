@@ -36,7 +36,7 @@ CookieChecker::CookieChecker(const Key& dc_public)
 }
 
 bool CookieChecker::check_mac1(proto::ByteView msg) const {
-  if (msg.size() != proto::kHandshakeInitSize) return false;
+  if (msg.size() < proto::kHandshakeInitSize) return false;  // early data is not MAC'd here
   Mac want = mac(mac1_key_.data(), mac1_key_.size(), msg.first(kMac1Offset));
   return sodium_memcmp(want.data(), &msg[kMac1Offset], want.size()) == 0;
 }
@@ -64,7 +64,7 @@ void CookieChecker::rotate_if_due() {
 }
 
 bool CookieChecker::check_mac2(proto::ByteView msg, const proto::Endpoint& from) {
-  if (msg.size() != proto::kHandshakeInitSize) return false;
+  if (msg.size() < proto::kHandshakeInitSize) return false;
   rotate_if_due();
   for (const Key* secret : {&secret_, &previous_secret_}) {
     Mac cookie = cookie_for(*secret, from);
@@ -97,7 +97,7 @@ bool CookieGenerator::has_cookie() const {
 }
 
 void CookieGenerator::add_macs(proto::Bytes& msg) {
-  if (msg.size() != proto::kHandshakeInitSize) return;
+  if (msg.size() < proto::kHandshakeInitSize) return;
   last_mac1_ = mac(mac1_key_.data(), mac1_key_.size(), proto::ByteView(msg).first(kMac1Offset));
   std::memcpy(&msg[kMac1Offset], last_mac1_.data(), 16);
   sent_ = true;

@@ -102,7 +102,7 @@ HandshakeInitiator::HandshakeInitiator(const Key& static_private, const Key& res
       s_pub_(crypto::public_key(static_private)),
       rs_pub_(responder_static) {}
 
-proto::Bytes HandshakeInitiator::create_init(uint32_t local_index) {
+proto::Bytes HandshakeInitiator::create_init(uint32_t local_index, proto::ByteView early) {
   ss_ = SymmetricState();
   ss_.mix_hash(view(rs_pub_));  // pre-message: <- s
   local_index_ = local_index;
@@ -123,6 +123,8 @@ proto::Bytes HandshakeInitiator::create_init(uint32_t local_index) {
   Timestamp ts = now_timestamp();
   ss_.encrypt_and_hash(proto::ByteView(ts.data(), ts.size()), msg);  // payload
   msg.resize(proto::kHandshakeInitSize);                             // mac1, mac2: zero
+  if (early.size() >= kEarlyDataMin && early.size() <= kEarlyDataMax)
+    ss_.encrypt_and_hash(early, msg);  // early data: a second payload, after the MACs
   sodium_memzero(shared.data(), shared.size());
   return msg;
 }
@@ -163,7 +165,10 @@ HandshakeResponder::HandshakeResponder(const Key& static_private)
 std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView msg,
                                                                 uint32_t local_index,
                                                                 proto::Bytes& response) {
-  if (msg.size() != proto::kHandshakeInitSize ||
+  size_t early_size = msg.size() - proto::kHandshakeInitSize;  // with its tag
+  if (msg.size() < proto::kHandshakeInitSize ||
+      (early_size != 0 && (early_size < kEarlyDataMin + proto::kTagSize ||
+                           early_size > kEarlyDataMax + proto::kTagSize)) ||
       msg[0] != uint8_t(proto::PacketType::kHandshakeInit) || (msg[1] | msg[2] | msg[3]))
     return std::nullopt;
   HandshakeResult r;
@@ -182,6 +187,11 @@ std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView 
   ss.mix_key(view(shared));
   if (!ss.decrypt_and_hash(msg.subspan(88, 28), r.timestamp.data())) return std::nullopt;
   // Bytes 116..147 (mac1, mac2) are the DC's DoS check (crypto/cookie.h), done before this.
+  if (early_size) {
+    r.early.resize(early_size - proto::kTagSize);
+    if (!ss.decrypt_and_hash(msg.subspan(proto::kHandshakeInitSize), r.early.data()))
+      return std::nullopt;
+  }
 
   Key e_priv = random_private_key(), e_pub = crypto::public_key(e_priv);
   response.clear();

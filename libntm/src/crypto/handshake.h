@@ -6,6 +6,9 @@
 //     0x01 | 0 0 0 | sender index (u32 BE) | e (32) | enc(s) (48) | enc(timestamp) (28)
 //     | mac1 (16) | mac2 (16)          (the MACs are crypto/cookie.h's, outside the Noise
 //     transcript)
+//     || optional early data: enc(a control message) (8..1024 + 16 bytes), the second payload
+//     of message 1, encrypted and hashed after the timestamp (docs/protocol.md §3.2): the
+//     node's registration request, so that registration costs no round trip of its own
 //   message 2 (DC → node), 60 bytes:   <- e, ee, se      payload: empty
 //     0x02 | 0 0 0 | sender index (u32 BE) | receiver index (u32 BE) | e (32) | enc() (16)
 //
@@ -33,7 +36,14 @@ struct HandshakeResult {
   uint32_t local_index = 0, remote_index = 0;
   Key remote_static{};    ///< the peer's static public key (the node identity, at the DC)
   Timestamp timestamp{};  ///< message 1 timestamp (responder side)
+  proto::Bytes early;     ///< message 1's early data, decrypted (responder side; may be empty)
 };
+
+/// Plaintext bytes of early data a message 1 may carry (docs/protocol.md §3.2).
+inline constexpr size_t kEarlyDataMin = proto::kControlHeaderSize, kEarlyDataMax = 1024;
+/// Largest message 1: 148 bytes, then early data and its tag.
+inline constexpr size_t kHandshakeInitMaxSize =
+    proto::kHandshakeInitSize + kEarlyDataMax + proto::kTagSize;
 
 /// Noise symmetric state (ck, h, k, n).
 class SymmetricState {
@@ -67,8 +77,9 @@ class HandshakeInitiator {
  public:
   HandshakeInitiator(const Key& static_private, const Key& responder_static_public);
   /// Builds message 1 (kHandshakeInitSize bytes, mac1 and mac2 zero: CookieGenerator fills
-  /// them) with a fresh ephemeral key and `local_index`.
-  proto::Bytes create_init(uint32_t local_index);
+  /// them) with a fresh ephemeral key and `local_index`; with `early` (kEarlyDataMin ..
+  /// kEarlyDataMax bytes; otherwise none is sent) its encryption follows the 148 bytes.
+  proto::Bytes create_init(uint32_t local_index, proto::ByteView early = {});
   /// Consumes message 2; nullopt when malformed, for another index, or not authentic. On
   /// success the ephemeral private key is wiped (a handshake completes once).
   std::optional<HandshakeResult> consume_response(proto::ByteView msg);
@@ -85,8 +96,10 @@ class HandshakeInitiator {
 class HandshakeResponder {
  public:
   explicit HandshakeResponder(const Key& static_private);
-  /// Consumes message 1 and, when authentic, writes message 2 to `response` using
-  /// `local_index`. The caller checks result.timestamp against the node's last one.
+  /// Consumes message 1 (with or without early data: 148 bytes, or 148 + 24..1040) and, when
+  /// authentic, writes message 2 to `response` using `local_index`. Early data that does not
+  /// decrypt fails the whole message (it is part of the transcript). The caller checks
+  /// result.timestamp against the node's last one.
   std::optional<HandshakeResult> consume_init(proto::ByteView msg, uint32_t local_index,
                                               proto::Bytes& response);
   const Key& public_key() const { return s_pub_; }

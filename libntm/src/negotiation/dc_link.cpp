@@ -15,8 +15,28 @@ DcLink::DcLink(asio::io_context& io, packet::UdpTransport& udp, const proto::End
       handshake_timer_(io),
       next_message_id_(crypto::random_u32()) {}
 
-void DcLink::handshake(std::function<void(bool)> done, uint32_t max_tries) {
+void DcLink::handshake(std::function<void(bool)> done, uint32_t max_tries,
+                       std::optional<proto::ControlMessage> early,
+                       ResponseHandler on_early_response) {
   handshake_done_ = std::move(done);
+  early_.clear();
+  early_handler_ = nullptr;
+  if (early && on_early_response) {
+    early_id_ = next_message_id_++;
+    early->message_id = early_id_;
+    early_ = early->encode();
+    if (early_.size() > crypto::kEarlyDataMax) {
+      // Too long to ride along (many addresses, a long password): sent once the session is
+      // up, as a request.
+      early_.clear();
+      early_handler_ = [this, m = std::move(*early), h = std::move(on_early_response)](
+                           std::optional<proto::ControlMessage>) mutable {
+        request(std::move(m), std::move(h));
+      };
+    } else {
+      early_handler_ = std::move(on_early_response);
+    }
+  }
   handshake_tries_ = 0;
   handshake_max_ = max_tries;
   send_init();
@@ -26,9 +46,15 @@ void DcLink::send_init() {
   // Each try is a fresh message 1 (new ephemeral key and timestamp), as in WireGuard.
   do local_index_ = crypto::random_u32();
   while (local_index_ == 0);
-  proto::Bytes init = initiator_.create_init(local_index_);
+  // A DC older than early data drops a message 1 longer than 148 bytes: after kEarlyTries
+  // unanswered tries with it, the rest go without, and the request follows under the session.
+  early_in_flight_ = !early_.empty() && handshake_tries_ < kEarlyTries;
+  proto::Bytes init =
+      initiator_.create_init(local_index_, early_in_flight_ ? early_ : proto::Bytes{});
   cookies_.add_macs(init);
   udp_.send(dc_, init.data(), init.size());
+  ntm::log().debug("handshake initiation {} to DC {} ({} bytes)", handshake_tries_ + 1,
+                   dc_.to_string(), init.size());
   resent_with_cookie_ = false;
   ++handshake_tries_;
   proto::RetransmitPolicy policy{250, 2000, handshake_max_};
@@ -39,6 +65,7 @@ void DcLink::send_init() {
     if (handshake_tries_ >= handshake_max_) {
       ntm::log().warn("handshake with DC {} unanswered after {} tries", dc_.to_string(),
                       handshake_tries_);
+      early_handler_ = nullptr;
       if (auto done = std::move(handshake_done_)) done(false);
       return;
     }
@@ -70,6 +97,11 @@ void DcLink::transmit(uint32_t id) {
   if (p.tries > 0) proto::put_u16(&p.plaintext[2], proto::kFlagRetransmission);
   ++p.tries;
   send_sealed(p.plaintext);
+  arm(id);
+}
+
+void DcLink::arm(uint32_t id) {
+  Pending& p = pending_.at(id);
   p.timer->expires_after(std::chrono::milliseconds(p.policy.timeout_ms(p.tries)));
   p.timer->async_wait([this, id](std::error_code ec) {
     if (ec) return;
@@ -110,7 +142,8 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
         proto::get_u32(&d[4]) != local_index_ || !cookies_.consume_reply(d))
       return false;
     if (!resent_with_cookie_) {
-      proto::Bytes init = initiator_.create_init(local_index_);
+      proto::Bytes init =
+          initiator_.create_init(local_index_, early_in_flight_ ? early_ : proto::Bytes{});
       cookies_.add_macs(init);
       udp_.send(dc_, init.data(), init.size());
       resent_with_cookie_ = true;
@@ -122,9 +155,28 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
     auto r = initiator_.consume_response(d);
     if (!r) return false;
     session_ = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+    ntm::log().debug("handshake response from DC {}", dc_.to_string());
     handshake_timer_.cancel();
     responses_ = proto::ResponseCache(256);
     auto done = std::move(handshake_done_);
+    if (auto h = std::move(early_handler_)) {
+      early_handler_ = nullptr;
+      if (early_.empty()) {
+        h(std::nullopt);  // the request that was too long for message 1: send it now
+      } else {
+        // Sent with message 1: wait for its answer as for a request sent once, and retransmit
+        // it under the session if none comes. Not sent (the fallback): send it now.
+        Pending p;
+        p.plaintext = std::move(early_);
+        p.handler = std::move(h);
+        p.tries = early_in_flight_ ? 1 : 0;
+        p.timer = std::make_unique<asio::steady_timer>(io_);
+        auto [it, fresh] = pending_.emplace(early_id_, std::move(p));
+        if (fresh && early_in_flight_) arm(early_id_);
+        if (fresh && !early_in_flight_) transmit(early_id_);
+      }
+      early_.clear();
+    }
     done(true);
     return true;
   }

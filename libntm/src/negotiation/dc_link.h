@@ -29,7 +29,14 @@ class DcLink {
 
   /// Runs a fresh handshake; `done(true)` once the session is up, `done(false)` after
   /// `max_tries` unanswered handshake initiations. Replaces any running handshake.
-  void handshake(std::function<void(bool)> done, uint32_t max_tries = 8);
+  /// With `early` (a request, at most crypto::kEarlyDataMax bytes encoded), the request rides
+  /// in every message 1 as early data (docs/protocol.md §3.2) and `on_early_response` gets its
+  /// answer as request() would — the DC answers right behind message 2; once the session is
+  /// up the request is retransmitted under it like any other. On done(false) the handler is
+  /// dropped uncalled.
+  void handshake(std::function<void(bool)> done, uint32_t max_tries = 8,
+                 std::optional<proto::ControlMessage> early = std::nullopt,
+                 ResponseHandler on_early_response = nullptr);
   bool established() const { return session_ != nullptr; }
 
   /// Sends a request; `on_response` gets the response (or kError message), or nullopt after
@@ -57,6 +64,8 @@ class DcLink {
   };
   void send_sealed(const proto::Bytes& plaintext);
   void transmit(uint32_t id);
+  /// Starts the retransmission timer of pending request `id` after its p.tries-th send.
+  void arm(uint32_t id);
   void send_init();
 
   asio::io_context& io_;
@@ -68,6 +77,12 @@ class DcLink {
   bool resent_with_cookie_ = false;  ///< this try was already re-sent after a cookie reply
   std::unique_ptr<crypto::Session> session_;
   std::function<void(bool)> handshake_done_;
+  /// Handshake tries that carry the early request; later ones go without (an older DC).
+  static constexpr uint32_t kEarlyTries = 3;
+  proto::Bytes early_;            ///< the encoded early request (empty: none)
+  bool early_in_flight_ = false;  ///< the latest message 1 carried it
+  uint32_t early_id_ = 0;
+  ResponseHandler early_handler_;
   uint32_t handshake_tries_ = 0, handshake_max_ = 0;
   asio::steady_timer handshake_timer_;
   uint32_t next_message_id_;

@@ -48,14 +48,36 @@ Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg, const crypto:
 Negotiator::~Negotiator() = default;
 
 void Negotiator::start(std::function<void(bool, std::string)> done) {
-  dc_.handshake([this, done = std::move(done)](bool ok) mutable {
-    if (!ok) {
-      done(false, "no handshake response from the DC (wrong address or public key?)");
-      return;
-    }
-    send_registration(std::move(done));
-  });
+  register_with_handshake(std::move(done),
+                          "no handshake response from the DC (wrong address or public key?)");
   schedule_tunnel_timers();
+}
+
+void Negotiator::register_with_handshake(std::function<void(bool, std::string)> done,
+                                         std::string no_answer) {
+  // The registration request rides in handshake message 1 (docs/protocol.md §3.2): start-up
+  // to vIP costs one round trip to the DC. Without the password: early data is not forward
+  // secret, so credentials go only under the session, when the DC asks for them (error 11).
+  auto shared = std::make_shared<std::function<void(bool, std::string)>>(std::move(done));
+  dc_.handshake(
+      [shared, no_answer = std::move(no_answer)](bool ok) {
+        if (!ok) (*shared)(false, no_answer);
+      },
+      8, registration_request(false),
+      [this, shared](std::optional<proto::ControlMessage> resp) {
+        on_registration_response(std::move(resp), *shared, false);
+      });
+}
+
+proto::ControlMessage Negotiator::registration_request(bool with_password) const {
+  proto::ControlMessage req(proto::MessageType::kRegistrationRequest, 0);
+  req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
+  for (auto& e : udp_.real_addresses()) req.add_endpoint(proto::AttrType::kRealAddress, e);
+  if (!cfg_.account.empty()) {
+    req.add_string(proto::AttrType::kAccount, cfg_.account);
+    if (with_password) req.add_string(proto::AttrType::kPassword, cfg_.password);
+  }
+  return req;
 }
 
 void Negotiator::shutdown() {
@@ -120,50 +142,74 @@ Registration Negotiator::registration() const {
 }
 
 void Negotiator::send_registration(std::function<void(bool, std::string)> done) {
-  proto::ControlMessage req(proto::MessageType::kRegistrationRequest, 0);
-  req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
-  for (auto& e : udp_.real_addresses()) req.add_endpoint(proto::AttrType::kRealAddress, e);
-  dc_.request(
-      std::move(req), [this, done = std::move(done)](std::optional<proto::ControlMessage> resp) {
-        if (!resp) {
-          done(false, "no registration response from the DC");
-          return;
-        }
-        if (resp->type == proto::MessageType::kError) {
-          done(false, "registration refused: " +
-                          resp->get_string(proto::AttrType::kErrorText).value_or("unknown error"));
-          return;
-        }
-        auto fqdn = resp->get_string(proto::AttrType::kFqdn);
-        auto vip4 = resp->get_fixed<4>(proto::AttrType::kVip4);
-        auto vip6 = resp->get_fixed<16>(proto::AttrType::kVip6);
-        auto nat = resp->get_endpoint(proto::AttrType::kNatAddress);
-        if (resp->type != proto::MessageType::kRegistrationResponse || !fqdn || (!vip4 && !vip6)) {
-          done(false, "malformed registration response");
-          return;
-        }
-        Registration r;
-        r.fqdn = *fqdn;
-        if (vip4) {
-          uint32_t v;
-          std::memcpy(&v, vip4->data(), 4);
-          r.vip4 = v;
-        }
-        if (vip6) r.vip6 = *vip6;
-        if (nat) r.nat_address = *nat;
-        r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
-        auto real = udp_.real_addresses();
-        r.behind_nat = std::find(real.begin(), real.end(), r.nat_address) == real.end();
-        {
-          std::lock_guard l(reg_mu_);
-          if (!reg_.fqdn.empty() && (reg_.vip4 != r.vip4 || reg_.vip6 != r.vip6))
-            ntm::log().warn("re-registration changed this node's vIP; open connections will break");
-          reg_ = r;
-        }
-        ntm::log().info("registered as {} (NAT address {})", r.fqdn, r.nat_address.to_string());
-        schedule_keepalive();
-        done(true, "");
-      });
+  // Sealed under the session, so the password has forward secrecy (docs/protocol.md §4.4.1).
+  dc_.request(registration_request(true),
+              [this, done = std::move(done)](std::optional<proto::ControlMessage> resp) {
+                on_registration_response(std::move(resp), done, true);
+              });
+}
+
+void Negotiator::on_registration_response(std::optional<proto::ControlMessage> resp,
+                                          const std::function<void(bool, std::string)>& done,
+                                          bool sent_password) {
+  if (!resp) {
+    done(false, "no registration response from the DC");
+    return;
+  }
+  if (resp->type == proto::MessageType::kError && !sent_password && !cfg_.account.empty() &&
+      resp->get_u16(proto::AttrType::kErrorCode) == uint16_t(proto::ErrorCode::kAuthRequired)) {
+    send_registration(done);  // the DC must ask the AS: now with the password
+    return;
+  }
+  if (resp->type == proto::MessageType::kError) {
+    switch (proto::ErrorCode(resp->get_u16(proto::AttrType::kErrorCode).value_or(0))) {
+      case proto::ErrorCode::kAuthRequired:
+      case proto::ErrorCode::kAuthFailed:
+        refusal_errno_ = EACCES;
+        break;
+      case proto::ErrorCode::kNodeLimit:
+        refusal_errno_ = EDQUOT;
+        break;
+      case proto::ErrorCode::kAuthUnavailable:
+      case proto::ErrorCode::kRateLimited:
+        refusal_errno_ = EAGAIN;
+        break;
+      default:
+        refusal_errno_ = ECONNREFUSED;
+    }
+    done(false, "registration refused: " +
+                    resp->get_string(proto::AttrType::kErrorText).value_or("unknown error"));
+    return;
+  }
+  auto fqdn = resp->get_string(proto::AttrType::kFqdn);
+  auto vip4 = resp->get_fixed<4>(proto::AttrType::kVip4);
+  auto vip6 = resp->get_fixed<16>(proto::AttrType::kVip6);
+  auto nat = resp->get_endpoint(proto::AttrType::kNatAddress);
+  if (resp->type != proto::MessageType::kRegistrationResponse || !fqdn || (!vip4 && !vip6)) {
+    done(false, "malformed registration response");
+    return;
+  }
+  Registration r;
+  r.fqdn = *fqdn;
+  if (vip4) {
+    uint32_t v;
+    std::memcpy(&v, vip4->data(), 4);
+    r.vip4 = v;
+  }
+  if (vip6) r.vip6 = *vip6;
+  if (nat) r.nat_address = *nat;
+  r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
+  auto real = udp_.real_addresses();
+  r.behind_nat = std::find(real.begin(), real.end(), r.nat_address) == real.end();
+  {
+    std::lock_guard l(reg_mu_);
+    if (!reg_.fqdn.empty() && (reg_.vip4 != r.vip4 || reg_.vip6 != r.vip6))
+      ntm::log().warn("re-registration changed this node's vIP; open connections will break");
+    reg_ = r;
+  }
+  ntm::log().info("registered as {} (NAT address {})", r.fqdn, r.nat_address.to_string());
+  schedule_keepalive();
+  done(true, "");
 }
 
 void Negotiator::schedule_keepalive() {
@@ -210,10 +256,7 @@ void Negotiator::recover() {
       if (!ec) recover();
     });
   };
-  dc_.handshake([this, retry](bool ok) {
-    if (!ok) return retry(false, "no handshake response");
-    send_registration(retry);
-  });
+  register_with_handshake(retry, "no handshake response");
 }
 
 bool Negotiator::tunnel_exists(const std::optional<uint32_t>& vip4,

@@ -19,6 +19,8 @@
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -38,6 +40,7 @@ struct NegotiatorConfig {
   proto::Endpoint dc_address;
   crypto::Key dc_public_key{};
   std::string node_name;
+  std::string account, password;  ///< empty: none (open registration at the DC)
   uint32_t keepalive_interval_ms = 15000;
   uint32_t rekey_after_ms = 120000;  ///< WireGuard's REKEY_AFTER_TIME
   uint64_t rekey_after_messages = crypto::Session::kRekeyAfterMessages;
@@ -93,6 +96,9 @@ class Negotiator {
 
   /// Thread-safe: the current registration.
   Registration registration() const;
+  /// The errno for the DC's last refusal of a registration (docs/api.md, ntm_start): EACCES,
+  /// EDQUOT, EAGAIN or ECONNREFUSED. Read after start()'s callback reported the refusal.
+  int refusal_errno() const { return refusal_errno_.load(); }
   /// Thread-safe: blocks until a tunnel to `dst` exists or `timeout_ms` passes.
   bool wait_tunnel(const packet::VipKey& dst, int timeout_ms);
   /// Thread-safe: pins (or, with nullopt, unpins) the static key of `name` (a lower-case FQDN
@@ -108,7 +114,14 @@ class Negotiator {
   struct Negotiation;
 
   // negotiator.cpp
+  /// A handshake with the registration request as early data (the start and recovery path).
+  void register_with_handshake(std::function<void(bool, std::string)> done, std::string no_answer);
+  /// Registration under the established session, with the password.
   void send_registration(std::function<void(bool, std::string)> done);
+  proto::ControlMessage registration_request(bool with_password) const;
+  void on_registration_response(std::optional<proto::ControlMessage> resp,
+                                const std::function<void(bool, std::string)>& done,
+                                bool sent_password);
   void schedule_keepalive();
   void recover();
   bool tunnel_exists(const std::optional<uint32_t>& vip4,
@@ -196,6 +209,7 @@ class Negotiator {
 
   mutable std::mutex reg_mu_;
   Registration reg_;  // guarded by reg_mu_
+  std::atomic<int> refusal_errno_{ECONNREFUSED};
 
   /// Direction requests in flight, by FQDN or vIP key; each with its waiters.
   std::map<std::string, std::vector<std::function<void(Resolution)>>> resolving_;

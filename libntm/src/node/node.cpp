@@ -76,6 +76,19 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     error = "node_name must be one DNS label (letters, digits, '-', 1..63 chars)";
     return EINVAL;
   }
+  if (bool(cfg.account) != bool(cfg.password)) {
+    error = "account and password go together: give both or neither";
+    return EINVAL;
+  }
+  if (cfg.account) {
+    nc.account = cfg.account;
+    nc.password = cfg.password;
+    if (nc.account.empty() || nc.account.size() > 64 || nc.password.size() < 8 ||
+        nc.password.size() > 256) {
+      error = "account must be 1..64 bytes and password 8..256 bytes";
+      return EINVAL;
+    }
+  }
   std::optional<proto::Endpoint> bind;
   if (cfg.bind_address) {
     bind = proto::Endpoint::parse(cfg.bind_address);
@@ -166,7 +179,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   auto [ok, why] = result.get();
   if (!ok) {
     error = why;
-    return why.rfind("no ", 0) == 0 ? ETIMEDOUT : ECONNREFUSED;
+    return why.rfind("no ", 0) == 0 ? ETIMEDOUT : negotiator->refusal_errno();
   }
   auto reg = negotiator->registration();
   data_plane->attach_netif(reg.vip4, reg.vip6);

@@ -130,6 +130,14 @@ const char* to_string(ErrorCode c) {
       return "rate limited";
     case ErrorCode::kTunnelRefused:
       return "tunnel refused";
+    case ErrorCode::kAuthRequired:
+      return "account required";
+    case ErrorCode::kAuthFailed:
+      return "bad credentials";
+    case ErrorCode::kNodeLimit:
+      return "node limit reached";
+    case ErrorCode::kAuthUnavailable:
+      return "account server unavailable";
   }
   return "unknown error";
 }

@@ -91,6 +91,8 @@ enum class AttrType : uint16_t {
   kRelayKey = 0x0019,       ///< 32 bytes: this node's side key for the relay session
   kRelaySide = 0x001A,      ///< u8: 1 or 2, which of the ticket's identities this node is
   kFailedRelay = 0x001B,    ///< endpoint of a relay server that stopped answering this node
+  kAccount = 0x001C,        ///< UTF-8, 1..64 bytes: the account a node registers under
+  kPassword = 0x001D,       ///< 8..256 bytes: the account's password (sealed, never logged)
 };
 
 /// What a path candidate is (docs/protocol.md §7.9). The DC lists a peer's candidates in the
@@ -117,9 +119,13 @@ enum class ErrorCode : uint16_t {
   kPeerUnreachable = 6,  ///< neither side can reach the other (needs a relay)
   kNameTaken = 7,        ///< node name registered by a different node identity
   kInternal = 8,
-  kRateLimited = 9,     ///< too many requests of this kind from this node; try again later
-  kTunnelRefused = 10,  ///< node → DC: route direction refused (a live tunnel to that peer vIP,
-                        ///< or a pin, names another static key)
+  kRateLimited = 9,       ///< too many requests of this kind from this node; try again later
+  kTunnelRefused = 10,    ///< node → DC: route direction refused (a live tunnel to that peer vIP,
+                          ///< or a pin, names another static key)
+  kAuthRequired = 11,     ///< the DC registers only nodes with an account; none was given
+  kAuthFailed = 12,       ///< the Account Server does not know the account or the password
+  kNodeLimit = 13,        ///< the account has as many other nodes as it may
+  kAuthUnavailable = 14,  ///< the Account Server did not answer (or refused the DC): try later
 };
 
 inline constexpr uint8_t kProtocolVersion = 1;

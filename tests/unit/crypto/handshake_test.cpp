@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <vector>
 
 #include "crypto/session.h"
@@ -72,6 +74,43 @@ TEST_F(HandshakeTest, BothSidesDeriveMirroredKeysAndLearnEachOther) {
   EXPECT_EQ(at_dc->remote_static, node_.pub);  // the node identity, learnt from message 1
   EXPECT_EQ(at_node->remote_static, dc_.pub);
   EXPECT_EQ(responder_.public_key(), dc_.pub);
+}
+
+TEST_F(HandshakeTest, EarlyDataReachesTheDcAndBelongsToTheTranscript) {
+  // docs/protocol.md §3.2, §3.3 step 8a: the registration request rides in message 1.
+  Bytes early(40, 0x5a), m2;
+  Bytes m1 = initiator_.create_init(11, early);
+  ASSERT_EQ(m1.size(), proto::kHandshakeInitSize + early.size() + proto::kTagSize);
+  EXPECT_EQ(std::search(m1.begin(), m1.end(), early.begin(), early.end()), m1.end())
+      << "early data is encrypted";
+  auto at_dc = responder_.consume_init(m1, 22, m2);
+  ASSERT_TRUE(at_dc);
+  EXPECT_EQ(at_dc->early, early);
+  auto at_node = initiator_.consume_response(m2);
+  ASSERT_TRUE(at_node) << "both sides hashed the same early data";
+  EXPECT_EQ(at_node->send_key, at_dc->recv_key);
+
+  // Flipping a bit of it fails message 1; cutting it off leaves a message 1 whose message 2
+  // the node refuses (its transcript has the early data, the DC's does not).
+  HandshakeInitiator other(node_.priv, dc_.pub);
+  Bytes tampered = other.create_init(12, early);
+  tampered[proto::kHandshakeInitSize + 3] ^= 0x80;
+  EXPECT_FALSE(responder_.consume_init(tampered, 23, m2));
+  tampered[proto::kHandshakeInitSize + 3] ^= 0x80;
+  tampered.resize(proto::kHandshakeInitSize);
+  auto cut = responder_.consume_init(tampered, 24, m2);
+  ASSERT_TRUE(cut);
+  EXPECT_TRUE(cut->early.empty());
+  EXPECT_FALSE(other.consume_response(m2));
+
+  // Outside 8..1024 bytes no early data is sent; the responder refuses such sizes.
+  EXPECT_EQ(initiator_.create_init(13, Bytes(7, 1)).size(), proto::kHandshakeInitSize);
+  EXPECT_EQ(initiator_.create_init(14, Bytes(kEarlyDataMax + 1, 1)).size(),
+            proto::kHandshakeInitSize);
+  EXPECT_EQ(initiator_.create_init(15, Bytes(kEarlyDataMax, 1)).size(), kHandshakeInitMaxSize);
+  Bytes short_early = initiator_.create_init(16);
+  short_early.resize(short_early.size() + kEarlyDataMin + proto::kTagSize - 1, 0);
+  EXPECT_FALSE(responder_.consume_init(short_early, 25, m2));
 }
 
 TEST_F(HandshakeTest, TransportKeysCarryControlPacketsBothWays) {

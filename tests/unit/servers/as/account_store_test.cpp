@@ -1,14 +1,19 @@
 // The Account Server's store and passwords: accounts survive reopening the database (an AS
-// restart), names are unique, and only the right password verifies against its Argon2id hash.
+// restart), names are unique, and only the right password verifies against its Argon2id hash;
+// nodes attach to accounts up to their limit, stop counting after the release window or when
+// released, go with their account, and an old file gains the nodes table.
 #include "as/account_store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <asio/io_context.hpp>
-#include <filesystem>
+#include <sqlite3.h>
 
-#include "as/admin_server.h"
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "crypto/static_key.h"
 
 namespace ntm::as {
 namespace {
@@ -108,58 +113,160 @@ TEST(AccountNames, Validity) {
   EXPECT_TRUE(valid_password("longenough"));
 }
 
-TEST_F(AccountStoreTest, AdminRequestsNeedAListedKeyAndValidFields) {
-  auto store = open();
-  asio::io_context io;
-  AsConfig cfg;
-  cfg.password_cost = {1, 8u << 20};
-  crypto::Key admin{}, stranger{};
-  admin.fill(1);
-  stranger.fill(2);
-  cfg.admin_keys = {admin};
-  crypto::StaticKeyPair key{};
-  AdminServer server(io, cfg, key, *store);
-  AdminMessage add;
-  add.op = uint8_t(AdminOp::kAccountAdd);
-  add.id = 9;
-  add.fields = {"carol", "carol-password", "2"};
-  EXPECT_EQ(server.handle(stranger, add).status, AdminStatus::kNotAuthorized);
-  EXPECT_FALSE(store->find("carol"));
-  auto r = server.handle(admin, add);
-  EXPECT_EQ(r.status, AdminStatus::kOk);
-  EXPECT_EQ(r.op, 0x81);
-  EXPECT_EQ(r.id, 9u);
-  ASSERT_TRUE(store->find("carol"));
-  EXPECT_EQ(store->find("carol")->node_limit, 2u);
-  EXPECT_EQ(server.handle(admin, add).status, AdminStatus::kExists);
-  for (auto fields :
-       std::vector<std::vector<std::string>>{{"Carol", "carol-password", "2"},  // invalid name
-                                             {"dave", "short", "2"},          // password too short
-                                             {"dave", "dave-password", "x"},  // not a number
-                                             {"dave", "dave-password", "99999999"},
-                                             {"dave", "dave-password"}}) {  // a field missing
-    add.fields = fields;
-    EXPECT_EQ(server.handle(admin, add).status, AdminStatus::kBadRequest) << fields[0];
+// Nodes per account: each identity that logs in is attached; a node counts against the
+// account's limit until it is released or not seen for the release window.
+constexpr int64_t kWindow = 1000;  // seconds
+
+std::string node(int i) {
+  crypto::Key k{};
+  k.fill(uint8_t(i));
+  return crypto::key_to_base64(k);
+}
+
+TEST_F(AccountStoreTest, AttachCountsNodesUpToTheLimit) {
+  auto s = open();
+  ASSERT_EQ(s->add({"alice", "h", 2, 0}), AccountStore::Result::kOk);
+  auto a = s->attach_node("alice", node(1), 100, kWindow);
+  EXPECT_EQ(a.result, AccountStore::Result::kOk);
+  EXPECT_EQ(a.node_limit, 2u);
+  EXPECT_EQ(a.counted, 1u);
+  a = s->attach_node("alice", node(2), 110, kWindow);
+  EXPECT_EQ(a.result, AccountStore::Result::kOk);
+  EXPECT_EQ(a.counted, 2u);
+  a = s->attach_node("alice", node(3), 120, kWindow);
+  EXPECT_EQ(a.result, AccountStore::Result::kLimitReached) << "two other nodes are counted";
+  EXPECT_EQ(a.counted, 2u);
+  a = s->attach_node("alice", node(1), 130, kWindow);
+  EXPECT_EQ(a.result, AccountStore::Result::kOk) << "an attached node logs in again";
+  EXPECT_EQ(a.counted, 2u);
+  auto nodes = s->list_nodes("alice", "", 10);
+  ASSERT_TRUE(nodes);
+  ASSERT_EQ(nodes->size(), 2u);
+  std::map<std::string, NodeRecord> by_node;
+  for (auto& n : *nodes) by_node[n.node] = n;
+  EXPECT_EQ(by_node[node(1)].first_login, 100);
+  EXPECT_EQ(by_node[node(1)].last_login, 130);
+  EXPECT_EQ(by_node[node(2)].last_login, 110);
+  EXPECT_EQ(s->attach_node("nobody", node(1), 100, kWindow).result,
+            AccountStore::Result::kNotFound);
+  ASSERT_EQ(s->add({"zero", "h", 0, 0}), AccountStore::Result::kOk);
+  EXPECT_EQ(s->attach_node("zero", node(1), 100, kWindow).result,
+            AccountStore::Result::kLimitReached);
+}
+
+TEST_F(AccountStoreTest, ANodeStopsCountingAfterTheReleaseWindow) {
+  auto s = open();
+  ASSERT_EQ(s->add({"alice", "h", 2, 0}), AccountStore::Result::kOk);
+  ASSERT_EQ(s->attach_node("alice", node(1), 0, kWindow).result, AccountStore::Result::kOk);
+  ASSERT_EQ(s->attach_node("alice", node(2), 500, kWindow).result, AccountStore::Result::kOk);
+  EXPECT_EQ(s->attach_node("alice", node(3), kWindow, kWindow).result,
+            AccountStore::Result::kLimitReached)
+      << "node 1 was seen exactly one window ago: it still counts";
+  auto a = s->attach_node("alice", node(3), kWindow + 1, kWindow);
+  EXPECT_EQ(a.result, AccountStore::Result::kOk) << "node 1 no longer counts";
+  EXPECT_EQ(a.counted, 2u);
+  // Node 1 comes back while nodes 2 and 3 fill the limit: it is a new node again.
+  EXPECT_EQ(s->attach_node("alice", node(1), kWindow + 2, kWindow).result,
+            AccountStore::Result::kLimitReached);
+  auto nodes = s->list_nodes("alice", "", 10);
+  ASSERT_TRUE(nodes);
+  EXPECT_EQ(nodes->size(), 2u) << "node 1, no longer counted, was forgotten";
+}
+
+TEST_F(AccountStoreTest, ReleasingANodeFreesItsPlace) {
+  auto s = open();
+  ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk);
+  ASSERT_EQ(s->attach_node("alice", node(1), 100, kWindow).result, AccountStore::Result::kOk);
+  EXPECT_EQ(s->attach_node("alice", node(2), 101, kWindow).result,
+            AccountStore::Result::kLimitReached);
+  EXPECT_EQ(s->release_node("alice", node(2)), AccountStore::Result::kNotFound);
+  EXPECT_EQ(s->release_node("nobody", node(1)), AccountStore::Result::kNotFound);
+  EXPECT_EQ(s->release_node("alice", node(1)), AccountStore::Result::kOk);
+  EXPECT_EQ(s->release_node("alice", node(1)), AccountStore::Result::kNotFound);
+  EXPECT_EQ(s->attach_node("alice", node(2), 102, kWindow).result, AccountStore::Result::kOk);
+}
+
+TEST_F(AccountStoreTest, ANodeMayBelongToSeveralAccounts) {
+  auto s = open();
+  ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk);
+  ASSERT_EQ(s->add({"bob", "h", 1, 0}), AccountStore::Result::kOk);
+  EXPECT_EQ(s->attach_node("alice", node(1), 100, kWindow).result, AccountStore::Result::kOk);
+  EXPECT_EQ(s->attach_node("bob", node(1), 100, kWindow).result, AccountStore::Result::kOk);
+  EXPECT_EQ(s->release_node("bob", node(1)), AccountStore::Result::kOk);
+  EXPECT_EQ(s->list_nodes("alice", "", 10)->size(), 1u) << "alice's is another attachment";
+}
+
+TEST_F(AccountStoreTest, NodesGoWithTheirAccount) {
+  auto s = open();
+  ASSERT_EQ(s->add({"alice", "h", 5, 0}), AccountStore::Result::kOk);
+  ASSERT_EQ(s->add({"bob", "h", 5, 0}), AccountStore::Result::kOk);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(s->attach_node("alice", node(i), 100, kWindow).result, AccountStore::Result::kOk);
+    ASSERT_EQ(s->attach_node("bob", node(i), 100, kWindow).result, AccountStore::Result::kOk);
   }
-  // passwd replaces the hash: the new password verifies, the old one no longer does.
-  AdminMessage passwd;
-  passwd.op = uint8_t(AdminOp::kAccountPasswd);
-  passwd.fields = {"carol", "carol-new-password"};
-  EXPECT_EQ(server.handle(admin, passwd).status, AdminStatus::kOk);
-  EXPECT_TRUE(verify_password(store->find("carol")->password_hash, "carol-new-password"));
-  EXPECT_FALSE(verify_password(store->find("carol")->password_hash, "carol-password"));
-  passwd.fields = {"nobody", "some-password"};
-  EXPECT_EQ(server.handle(admin, passwd).status, AdminStatus::kNotFound);
-  AdminMessage unknown;
-  unknown.op = 0x42;
-  EXPECT_EQ(server.handle(admin, unknown).status, AdminStatus::kBadRequest);
-  // Removing the key (SIGHUP) takes the rights away.
-  server.set_admin_keys({});
-  AdminMessage del;
-  del.op = uint8_t(AdminOp::kAccountDel);
-  del.fields = {"carol"};
-  EXPECT_EQ(server.handle(admin, del).status, AdminStatus::kNotAuthorized);
-  EXPECT_TRUE(store->find("carol"));
+  ASSERT_EQ(s->remove("alice"), AccountStore::Result::kOk);
+  EXPECT_FALSE(s->list_nodes("alice", "", 10)) << "no account, no listing";
+  ASSERT_EQ(s->add({"alice", "h", 5, 0}), AccountStore::Result::kOk);
+  ASSERT_TRUE(s->list_nodes("alice", "", 10));
+  EXPECT_TRUE(s->list_nodes("alice", "", 10)->empty()) << "a new alice starts with no nodes";
+  EXPECT_EQ(s->list_nodes("bob", "", 10)->size(), 3u);
+}
+
+TEST_F(AccountStoreTest, NodeListPagesInIdentityOrder) {
+  auto s = open();
+  ASSERT_EQ(s->add({"alice", "h", 100, 0}), AccountStore::Result::kOk);
+  std::vector<std::string> all;
+  for (int i = 1; i <= 25; ++i) {
+    ASSERT_EQ(s->attach_node("alice", node(i), 100 + i, kWindow).result, AccountStore::Result::kOk);
+    all.push_back(node(i));
+  }
+  std::sort(all.begin(), all.end());
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 5; ++page) {
+    auto p = s->list_nodes("alice", after, 10);
+    ASSERT_TRUE(p);
+    for (auto& n : *p) seen.push_back(n.node);
+    if (p->size() < 10) break;
+    after = p->back().node;
+  }
+  EXPECT_EQ(seen, all);
+}
+
+TEST_F(AccountStoreTest, AFileOfTheFirstFormatIsUpgradedInPlace) {
+  {  // the format before nodes: the accounts table only
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "PRAGMA journal_mode=WAL;"
+                           "CREATE TABLE accounts(name TEXT PRIMARY KEY, hash TEXT NOT NULL,"
+                           " node_limit INTEGER NOT NULL, created INTEGER NOT NULL);"
+                           "INSERT INTO accounts VALUES('alice', 'h', 1, 42);",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    auto a = s->find("alice");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->created, 42);
+    EXPECT_EQ(s->attach_node("alice", node(1), 100, kWindow).result, AccountStore::Result::kOk);
+  }
+  auto s = open();  // and it opens again, its nodes kept
+  auto nodes = s->list_nodes("alice", "", 10);
+  ASSERT_TRUE(nodes);
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ((*nodes)[0].node, node(1));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1) << "the file says its format";
+  sqlite3_finalize(st);
+  sqlite3_close(db);
 }
 
 }  // namespace

@@ -96,5 +96,42 @@ TEST_F(LoginTest, TrackedAccountsAreBounded) {
   EXPECT_LE(c.tracked_accounts(), 8u);
 }
 
+// ntm-as splits a check: begin() on its io thread, the hash on a worker, finish() back on
+// the io thread. Attempts being verified at the same time cannot overdraw an account's
+// failures: once they could spend the last ones, the next attempt waits (kWait) for one of
+// them to finish instead.
+TEST_F(LoginTest, AttemptsInFlightTogetherCannotOverdrawTheAccount) {
+  LoginLimits l;
+  l.per_account_burst = 3;
+  l.per_account_rate = 0.1;
+  LoginChecker c(*store_, l, kCheap);
+  using Start = LoginChecker::Start;
+  std::vector<LoginChecker::Attempt> a(6);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(c.begin("alice", ep(("192.0.2." + std::to_string(i + 1) + ":1").c_str()), a[i], t0_),
+              Start::kGo);
+  EXPECT_EQ(c.begin("alice", ep("192.0.2.9:1"), a[3], t0_), Start::kWait)
+      << "three attempts being verified could spend all three failures";
+  EXPECT_EQ(c.begin("bob", ep("192.0.2.9:1"), a[5], t0_), Start::kGo) << "other accounts go";
+  EXPECT_EQ(c.in_flight(), 4u);
+  EXPECT_TRUE(a[0].verify("alice-password"));
+  EXPECT_EQ(a[0].account.node_limit, 2u);
+  EXPECT_EQ(c.finish(a[0], true, t0_), LoginChecker::Result::kOk);
+  ASSERT_EQ(c.begin("alice", ep("192.0.2.9:1"), a[3], t0_), Start::kGo)
+      << "a success spends nothing: room for the waiting one";
+  EXPECT_EQ(c.finish(a[1], a[1].verify("guess-guess"), t0_), LoginChecker::Result::kBadCredentials);
+  EXPECT_EQ(c.begin("alice", ep("192.0.2.9:1"), a[4], t0_), Start::kWait)
+      << "2 failures left, 2 attempts being verified";
+  EXPECT_EQ(c.finish(a[2], false, t0_), LoginChecker::Result::kBadCredentials);
+  EXPECT_EQ(c.finish(a[3], false, t0_), LoginChecker::Result::kBadCredentials);
+  EXPECT_EQ(c.begin("alice", ep("192.0.2.9:1"), a[4], t0_), Start::kRateLimited)
+      << "all three failures spent";
+  EXPECT_FALSE(a[5].known);
+  EXPECT_FALSE(a[5].verify("no account has this password"))
+      << "the dummy hash's own password does not log into an unknown account";
+  c.finish(a[5], false, t0_);
+  EXPECT_EQ(c.in_flight(), 0u);
+}
+
 }  // namespace
 }  // namespace ntm::as

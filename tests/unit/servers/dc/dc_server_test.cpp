@@ -43,8 +43,8 @@ class TestNode {
     rebind();
   }
   /// A handshake initiation with its MACs (mac2 when a cookie is held), as DcLink sends it.
-  Bytes init(uint32_t index) {
-    Bytes m = handshake_.create_init(index);
+  Bytes init(uint32_t index, const Bytes& early = {}) {
+    Bytes m = handshake_.create_init(index, early);
     cookies_.add_macs(m);
     return m;
   }
@@ -198,6 +198,67 @@ TEST_F(DcServerTest, RegistrationAssignsFqdnVipsAndReportsTheNatAddress) {
   EXPECT_EQ(resp->get_u32(AttrType::kLifetime), 60u);
   EXPECT_EQ(dc_->stats().handshakes, 1u);
   EXPECT_EQ(dc_->stats().registrations, 1u);
+}
+
+TEST_F(DcServerTest, ARegistrationInMessageOneIsAnsweredRightBehindMessageTwo) {
+  // docs/protocol.md §3.2: start-up to vIP in one round trip.
+  auto n = node();
+  ControlMessage reg(MessageType::kRegistrationRequest, 0x51);
+  reg.add_string(AttrType::kNodeName, "early");
+  n->send(dc_ep_, n->init(0x100, reg.encode()));
+  auto m2 = receive(*n);
+  ASSERT_TRUE(m2);
+  ASSERT_EQ(m2->size(), proto::kHandshakeRespSize) << "message 2 comes first";
+  auto r = n->handshake_.consume_response(*m2);
+  ASSERT_TRUE(r);
+  n->session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+  auto resp = receive_control(*n);
+  ASSERT_TRUE(resp) << "the registration response follows without another request";
+  EXPECT_EQ(resp->type, MessageType::kRegistrationResponse);
+  EXPECT_EQ(resp->message_id, 0x51u);
+  EXPECT_EQ(resp->get_string(AttrType::kFqdn), "early.dc.test");
+  EXPECT_EQ(dc_->stats().early_registrations, 1u);
+  EXPECT_EQ(dc_->stats().registrations, 1u);
+  // The node's retransmission under the session (its answer was lost) is answered from the
+  // response cache, not registered twice; and the session is confirmed: a keep-alive works.
+  auto again = request(*n, reg);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->encode(), resp->encode());
+  EXPECT_EQ(dc_->stats().registrations, 1u);
+  auto ack = request(*n, ControlMessage(MessageType::kKeepAlive, 0x52));
+  ASSERT_TRUE(ack);
+  EXPECT_EQ(ack->type, MessageType::kKeepAliveAck);
+}
+
+TEST_F(DcServerTest, EarlyDataIsPartOfTheHandshake) {
+  auto n = node();
+  ControlMessage reg(MessageType::kRegistrationRequest, 1);
+  reg.add_string(AttrType::kNodeName, "early");
+  // Altered early data fails the whole message 1 (mac1 does not cover it; Noise does).
+  Bytes m = n->init(0x100, reg.encode());
+  m.back() ^= 1;
+  n->send(dc_ep_, m);
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_handshake, 1u);
+  // Early data that is not a registration request: the handshake is answered, the data
+  // dropped and counted, nothing registered.
+  ControlMessage ka(MessageType::kKeepAlive, 2);
+  n->send(dc_ep_, n->init(0x101, ka.encode()));
+  auto m2 = receive(*n);
+  ASSERT_TRUE(m2);
+  EXPECT_EQ(m2->size(), proto::kHandshakeRespSize);
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_malformed, 1u);
+  EXPECT_EQ(dc_->stats().registrations, 0u);
+  // Sizes: early data shorter than a control header, or longer than 1024 bytes, is a
+  // malformed message 1.
+  for (size_t extra : {size_t(1), size_t(23), crypto::kEarlyDataMax + 17}) {
+    Bytes bad = n->init(0x102);
+    bad.resize(bad.size() + extra, 0);
+    n->send(dc_ep_, bad);
+  }
+  EXPECT_FALSE(receive(*n, 100ms));
+  EXPECT_EQ(dc_->stats().drop_malformed, 4u);
 }
 
 TEST_F(DcServerTest, RetransmittedRequestIsAnsweredAgainButProcessedOnce) {
