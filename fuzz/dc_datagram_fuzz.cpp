@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "common/server_cert.h"
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
@@ -81,6 +82,20 @@ class Harness {
     cfg.registration_lifetime_s = 60;
     crypto::StaticKeyPair key{fuzz::fixed_key(fuzz::kDcStatic), {}};
     key.public_key = crypto::public_key(key.private_key);
+    // DC⇄DC signaling on (docs/protocol.md §16), so raw packets of types 0x0E-0x12 reach its
+    // parsers and a direction request for another zone starts a lookup: the resolver is a
+    // closed loopback port, so it fails at once (ICMP port unreachable), never waits.
+    std::array<uint8_t, 32> seed{};
+    seed.fill(0x5a);
+    server::SignKey as_key = server::sign_key_from_seed(seed);
+    server::ServerCert cert;
+    cert.name = ops::kDomain;
+    cert.static_key = key.public_key;
+    cert.not_before = 0;
+    cert.not_after = ~0ull >> 1;
+    cfg.dc_cert = server::sign_cert(cert, as_key);
+    cfg.trusted_as = {server::verify_key_of(as_key)};
+    cfg.resolvers = {*proto::Endpoint::parse("127.0.0.1:9")};
     dc_ = std::make_unique<dc::DcServer>(io_, cfg, key);
     FUZZ_CHECK(dc_->open());
     dc_endpoint_ = dc_->local_endpoints().at(0);

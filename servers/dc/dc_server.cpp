@@ -65,7 +65,13 @@ DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::Stat
       maintenance_timer_(io),
       relays_(cfg.relay_endpoints, cfg.relay_key,
               std::chrono::milliseconds(cfg.relay_check_interval_ms)),
-      relay_timer_(io) {
+      relay_timer_(io),
+      key_(key) {
+  if (peering_enabled()) {  // DC⇄DC signaling (peer_dc.cpp)
+    peer_responder_ =
+        std::make_unique<crypto::HandshakeResponder>(key.private_key, crypto::kDcDcHandshake);
+    locator_ = std::make_unique<DcLocator>(io, cfg_.resolvers);
+  }
   if (cfg_.as)
     as_ = std::make_unique<AsClient>(io, key, *cfg_.as_key, *cfg_.as,
                                      std::chrono::milliseconds(cfg_.as_timeout_ms));
@@ -113,6 +119,16 @@ bool DcServer::open() {
     }
     spdlog::info("registration needs an account at the Account Server {}", cfg_.as->to_string());
   }
+  if (locator_) {
+    if (!locator_->ok()) {
+      spdlog::error("DC discovery: {}", locator_->error());
+      return false;
+    }
+    spdlog::info("other zones' DCs are found through DNS ({}); peer DCs at port {}",
+                 cfg_.resolvers.empty() ? std::string("the system's resolvers")
+                                        : fmt::format("{} resolvers", cfg_.resolvers.size()),
+                 cfg_.peer_dc_port);
+  }
   for (size_t i = 0; i < listeners_.size(); ++i) receive(i);
   schedule_maintenance();
   if (relays_.configured()) schedule_relay_checks();
@@ -142,13 +158,16 @@ std::string DcServer::stats_line() const {
       "sessions={} relayed_directions={} relay_status={} drops: malformed={} bad_source={} "
       "mac={} ratelimit={} handshake={} unknown_session={} auth={} replay={} session_limit={} "
       "bad_relay_status={} store_dropped={} early_registrations={} logins_asked={} "
-      "logins_cached={} logins_refused={}{}",
+      "logins_cached={} logins_refused={} foreign_directions={} foreign_failed={} "
+      "peer_hellos={} peer_sessions={} peer_info_requests={} drop_peer={} drop_peer_cert={}{}",
       s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
       s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
       s.relayed_directions, s.relay_status, s.drop_malformed, s.drop_bad_source, s.drop_mac,
       s.drop_ratelimit, s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay,
       s.drop_session_limit, s.drop_relay_status, s.store_dropped, s.early_registrations,
-      s.logins_asked, s.logins_cached, s.logins_refused,
+      s.logins_asked, s.logins_cached, s.logins_refused, s.foreign_directions,
+      s.foreign_failed, s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer,
+      s.drop_peer_cert,
       as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
                         as_->stats().handshakes, as_->stats().retransmissions,
                         as_->stats().logins_failed, as_->stats().drop_as)
@@ -233,6 +252,16 @@ void DcServer::on_datagram(size_t socket, proto::ByteView d, const proto::Endpoi
         return;
       }
       return drop(stats_.drop_relay_status, from, "relay status not authenticated or stale");
+    case proto::PacketType::kDcHello:  // DC⇄DC (peer_dc.cpp)
+      return on_dc_hello(socket, d, from);
+    case proto::PacketType::kDcCertificate:
+      return on_dc_certificate(d, from);
+    case proto::PacketType::kDcHandshakeInit:
+      return on_dc_handshake_init(socket, d, from);
+    case proto::PacketType::kDcHandshakeResp:
+      return on_dc_handshake_resp(d, from);
+    case proto::PacketType::kDcControl:
+      return on_dc_control(d, from);
     default:
       return drop(stats_.drop_malformed, from, "unknown packet type");
   }
@@ -472,6 +501,7 @@ void DcServer::schedule_maintenance() {
       it = now - it->second.seen > idle && !registry_.find(it->first) ? last_init_.erase(it)
                                                                       : std::next(it);
     handshake_limiter_.collect(now);
+    expire_peers(now);
     for (auto it = login_cache_.begin(); it != login_cache_.end();)
       it = now >= it->second.expires ? login_cache_.erase(it) : std::next(it);
     // vIP bindings of identities unseen for the reclaim time (docs/protocol.md §4.4.1).

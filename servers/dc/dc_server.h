@@ -23,6 +23,7 @@
 #include "crypto/static_key.h"
 #include "dc/as_client.h"
 #include "dc/dc_config.h"
+#include "dc/dc_locator.h"
 #include "dc/registry.h"
 #include "dc/relay_directory.h"
 #include "proto/control_message.h"
@@ -49,10 +50,22 @@ struct DcStats {
   uint64_t logins_asked = 0, logins_cached = 0, logins_refused = 0;
   /// Registration requests that came as early data of a handshake message 1 (§3.2).
   uint64_t early_registrations = 0;
+  /// DC⇄DC signaling (docs/protocol.md §16): as DC_MN, direction requests for names in other
+  /// zones, answered from DC_CN or failed (no DC serves the zone, it did not answer, or its
+  /// certificate did not verify); as DC_CN, hellos answered, sessions made with other DCs and
+  /// NTM information requests answered (each one also a route direction to a local node).
+  uint64_t foreign_directions = 0, foreign_failed = 0;
+  uint64_t peer_hellos = 0, peer_sessions = 0, peer_info_requests = 0;
+  uint64_t drop_peer = 0;       ///< DC⇄DC packets out of place (no session, not expected)
+  uint64_t drop_peer_cert = 0;  ///< DCs refused: a certificate no trusted AS signed, or expired
 };
 
 /// The paths `to` may use towards `peer`, best first (direction.cpp, docs/protocol.md §7.2).
 std::vector<proto::Candidate> candidates_for(const NodeRecord& to, const NodeRecord& peer);
+
+/// DC⇄DC hello (docs/protocol.md §16.2): exactly this long, so that the certificate it asks
+/// for (at most 404 bytes) never amplifies what a spoofed source sent.
+inline constexpr size_t kDcHelloSize = 512;
 
 class DcServer {
  public:
@@ -163,8 +176,80 @@ class DcServer {
                             const crypto::Key& temporal_key, proto::Role role,
                             const std::vector<proto::Candidate>& candidates,
                             const RelayGrant* relay);
+  /// Steps 4-5 of a direction (direction.cpp): each node's candidates towards the other and,
+  /// when the path needs one, a relay (grants for side 1, the CN, and side 2, the MN). Returns
+  /// an error message (answering `m`) when the nodes cannot meet.
+  struct DirectionPlan {
+    std::vector<proto::Candidate> to_cn, to_mn;
+    std::optional<RelayGrant> grant_cn, grant_mn;
+  };
+  std::optional<proto::ControlMessage> plan_direction(const NodeRecord& mn, const NodeRecord& cn,
+                                                      const proto::ControlMessage& m,
+                                                      DirectionPlan& plan);
   // relay probes (dc_server.cpp)
   void schedule_relay_checks();
+
+  // DC⇄DC signaling (peer_dc.cpp, docs/protocol.md §16; paper 002 Fig. 3 steps 3-16)
+  /// Another DC this one asks for its nodes (this DC is DC_MN), by zone.
+  struct PeerDc {
+    enum class State { kLocating, kHello, kHandshake, kReady };
+    State state = State::kLocating;
+    std::string zone;
+    proto::Endpoint endpoint;  ///< DC_CN's control endpoint: NS address, peer-dc-port
+    size_t socket = 0;
+    crypto::Key static_key{};  ///< from its certificate
+    std::unique_ptr<crypto::HandshakeInitiator> initiator;
+    std::unique_ptr<crypto::CookieGenerator> cookies;
+    uint32_t local_index = 0;
+    std::unique_ptr<crypto::Session> session;
+    Clock::time_point session_created;
+    std::unique_ptr<asio::steady_timer> timer;  ///< retransmits the hello / key distribution
+    std::vector<uint32_t> waiting;              ///< foreign directions waiting for the session
+  };
+  /// A DC that made a session with this one (this DC is DC_CN), by local index.
+  struct PeerSession {
+    PeerSession() : requests(200, 400) {}
+    std::unique_ptr<crypto::Session> session;
+    std::string zone;  ///< what its certificate names: the only names it may speak for
+    crypto::Key static_key{};
+    proto::Endpoint endpoint;
+    size_t socket = 0;
+    Clock::time_point created, last_seen;
+    server::TokenBucket requests;
+  };
+  /// A local node's direction request for a name in another zone, waiting for DC_CN; keyed by
+  /// the message ID of the NTM information request that asks DC_CN.
+  struct ForeignDirection {
+    uint32_t node_index = 0;  ///< the MN's control session
+    crypto::Key mn_identity{};
+    proto::ControlMessage request;  ///< the MN's direction request (for its message ID)
+    std::string cn_fqdn, zone;
+    uint32_t direction_id = 0;
+    crypto::Key temporal_key{};
+    proto::Bytes info_request;  ///< the NTM information request (plaintext)
+    bool sent = false;          ///< on a session (else waiting for one)
+    std::unique_ptr<asio::steady_timer> deadline, retransmit;
+  };
+  bool peering_enabled() const { return cfg_.dc_cert && !cfg_.trusted_as.empty(); }
+  uint32_t new_index() const;
+  std::optional<size_t> socket_for(const proto::Endpoint& to) const;
+  void on_dc_hello(size_t socket, proto::ByteView d, const proto::Endpoint& from);
+  void on_dc_certificate(proto::ByteView d, const proto::Endpoint& from);
+  void on_dc_handshake_init(size_t socket, proto::ByteView d, const proto::Endpoint& from);
+  void on_dc_handshake_resp(proto::ByteView d, const proto::Endpoint& from);
+  void on_dc_control(proto::ByteView d, const proto::Endpoint& from);
+  void start_foreign_direction(ControlSession& s, uint32_t index, const proto::ControlMessage& m,
+                               const NodeRecord& mn, const std::string& fqdn);
+  void on_located(const std::string& zone, const DcLocator::Result& r);
+  void peer_step(const std::string& zone);
+  void peer_failed(const std::string& zone, proto::ErrorCode code, const std::string& text);
+  void send_info_request(uint32_t id);
+  void finish_foreign(uint32_t id, proto::ControlMessage answer);
+  void on_info_request(PeerSession& p, uint32_t index, const proto::ControlMessage& m);
+  void on_info_answer(PeerDc& peer, const proto::ControlMessage& m);
+  void send_peer(crypto::Session& session, size_t socket, const proto::Endpoint& to,
+                 const proto::Bytes& plaintext);
+  void expire_peers(Clock::time_point now);
 
   asio::io_context& io_;
   DcConfig cfg_;
@@ -210,6 +295,17 @@ class DcServer {
   asio::steady_timer relay_timer_;
   server::LogLimiter drop_log_{10}, event_log_{20};
   mutable DcStats stats_;
+  // DC⇄DC (peer_dc.cpp)
+  crypto::StaticKeyPair key_;
+  std::unique_ptr<crypto::HandshakeResponder> peer_responder_;
+  std::unique_ptr<DcLocator> locator_;
+  std::map<std::string, PeerDc> peers_;               // by zone
+  std::map<uint32_t, std::string> peer_by_index_;     // PeerDc local index → zone
+  std::map<uint32_t, PeerSession> peer_sessions_;     // by local index
+  std::map<crypto::Key, uint32_t> peer_session_by_key_;
+  std::map<crypto::Key, crypto::Timestamp> peer_last_init_;
+  std::map<uint32_t, ForeignDirection> foreign_;      // by NTM information request ID
+  std::set<std::pair<uint32_t, uint32_t>> foreign_waiting_;  // (node session, message ID)
 };
 
 }  // namespace ntm::dc

@@ -16,6 +16,7 @@
 //    gets through, so the MN — whose application is waiting — has a tunnel one DC round trip
 //    plus one node-to-node trip after it asked
 // 7. route directions to both nodes in parallel — not one after the other as in the paper
+// A name in another zone goes to that zone's DC first (peer_dc.cpp: steps 3-14 of Fig. 3).
 #include <arpa/inet.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
@@ -28,12 +29,6 @@
 
 namespace ntm::dc {
 namespace {
-std::string lower(std::string s) {
-  for (auto& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
-  if (!s.empty() && s.back() == '.') s.pop_back();
-  return s;
-}
-
 int family(const proto::Endpoint& e) {
   return e.is_v4() ? AF_INET : AF_INET6;
 }
@@ -119,8 +114,11 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   NodeRecord* cn = nullptr;  // 1
   std::string wanted;
   if (auto fqdn = m.get_string(proto::AttrType::kFqdn)) {
-    wanted = lower(fqdn->substr(0, 253));
+    wanted = DcLocator::canonical(fqdn->substr(0, 253));
     cn = registry_.find_fqdn(wanted);
+    // A name of another zone: its DC is found through DNS and asked (peer_dc.cpp).
+    if (!cn && DcLocator::zone_of(wanted) != registry_.domain())
+      return start_foreign_direction(s, index, m, *mn, wanted);
   } else if (auto v4 = m.get_fixed<4>(proto::AttrType::kPeerVip4)) {
     Address a{};
     std::copy(v4->begin(), v4->end(), a.begin());
@@ -149,28 +147,8 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
                                      "a node cannot direct a tunnel to itself"));
-  auto now = Clock::now();
-  std::vector<proto::Candidate> to_cn = candidates_for(*mn, *cn);  // 4
-  std::vector<proto::Candidate> to_mn = candidates_for(*cn, *mn);
-  bool direct = !to_cn.empty() && !to_mn.empty();
-  bool need_relay = !direct || (!mn->reachable() && !cn->reachable());  // 5
-  std::optional<RelayDirectory::Choice> relay;
-  if (auto failed = m.get_endpoint(proto::AttrType::kFailedRelay)) {
-    if (event_log_.allow())
-      spdlog::info("{} reports relay {} failed", mn->fqdn, failed->to_string());
-    relays_.report_failure(*failed, now);
-  }
-  if (need_relay && relays_.configured())
-    relay = relays_.choose(family(cn->nat_address), family(mn->nat_address), now);
-  if (!direct && !relay) {
-    if (event_log_.allow())
-      spdlog::info("direction {} -> {}: no common address family and no relay server", mn->fqdn,
-                   cn->fqdn);
-    return respond(s, index, m,
-                   proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
-                                     "the nodes have no address family in common and no relay "
-                                     "server is available"));
-  }
+  DirectionPlan plan;
+  if (auto error = plan_direction(*mn, *cn, m, plan)) return respond(s, index, m, *error);
   uint32_t direction_id = crypto::random_u32() | 1;  // 3
   crypto::Key temporal_key;
   crypto::random_bytes(temporal_key.data(), temporal_key.size());
@@ -183,32 +161,61 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
   resp.add(proto::AttrType::kPeerStaticKey, cn->identity);
   respond(s, index, m, std::move(resp));
 
-  // The ticket names the CN as side 1 (identity A) and the MN as side 2.
-  RelayGrant grant_cn, grant_mn;
-  if (relay) {
-    uint32_t session_id;
-    do session_id = crypto::random_u32();
-    while (session_id == 0);
-    uint32_t expiry = uint32_t(time(nullptr)) + cfg_.relay_ticket_lifetime_s;
-    proto::Bytes ticket = relays_.issue_ticket(session_id, expiry, cn->identity, mn->identity);
-    grant_cn = {relay->endpoint_a, ticket, relays_.side_key(1, ticket), 1};
-    grant_mn = {relay->endpoint_b, ticket, relays_.side_key(2, ticket), 2};
-    ++stats_.relayed_directions;
-  }
   ++stats_.directions;
   if (event_log_.allow())
     spdlog::info(
         "direction {} -> {} id {:08x}: {} sends the tunnel request; {} candidates "
         "each way{}{}",
-        mn->fqdn, cn->fqdn, direction_id, cn->fqdn, to_mn.size(), relay ? ", relay " : "",
-        relay ? relay->endpoint_a.to_string() + " / " + relay->endpoint_b.to_string() : "");
-  send_route_direction(*cn, *mn, direction_id, temporal_key, proto::Role::kInitiator, to_mn,
-                       relay ? &grant_cn : nullptr);  // 6, 7
-  send_route_direction(*mn, *cn, direction_id, temporal_key, proto::Role::kResponder, to_cn,
-                       relay ? &grant_mn : nullptr);
+        mn->fqdn, cn->fqdn, direction_id, cn->fqdn, plan.to_mn.size(),
+        plan.grant_cn ? ", relay " : "",
+        plan.grant_cn ? plan.grant_cn->endpoint.to_string() + " / " +
+                            plan.grant_mn->endpoint.to_string()
+                      : "");
+  send_route_direction(*cn, *mn, direction_id, temporal_key, proto::Role::kInitiator,
+                       plan.to_mn, plan.grant_cn ? &*plan.grant_cn : nullptr);  // 6, 7
+  send_route_direction(*mn, *cn, direction_id, temporal_key, proto::Role::kResponder,
+                       plan.to_cn, plan.grant_mn ? &*plan.grant_mn : nullptr);
   sodium_memzero(temporal_key.data(), temporal_key.size());
-  sodium_memzero(grant_cn.key.data(), grant_cn.key.size());
-  sodium_memzero(grant_mn.key.data(), grant_mn.key.size());
+  for (auto* g : {&plan.grant_cn, &plan.grant_mn})
+    if (*g) sodium_memzero((*g)->key.data(), (*g)->key.size());
+}
+
+std::optional<proto::ControlMessage> DcServer::plan_direction(const NodeRecord& mn,
+                                                              const NodeRecord& cn,
+                                                              const proto::ControlMessage& m,
+                                                              DirectionPlan& plan) {
+  auto now = Clock::now();
+  plan.to_cn = candidates_for(mn, cn);  // 4
+  plan.to_mn = candidates_for(cn, mn);
+  bool direct = !plan.to_cn.empty() && !plan.to_mn.empty();
+  bool need_relay = !direct || (!mn.reachable() && !cn.reachable());  // 5
+  std::optional<RelayDirectory::Choice> relay;
+  if (auto failed = m.get_endpoint(proto::AttrType::kFailedRelay)) {
+    if (event_log_.allow())
+      spdlog::info("{} reports relay {} failed", mn.fqdn, failed->to_string());
+    relays_.report_failure(*failed, now);
+  }
+  if (need_relay && relays_.configured())
+    relay = relays_.choose(family(cn.nat_address), family(mn.nat_address), now);
+  if (!direct && !relay) {
+    if (event_log_.allow())
+      spdlog::info("direction {} -> {}: no common address family and no relay server", mn.fqdn,
+                   cn.fqdn);
+    return proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
+                             "the nodes have no address family in common and no relay "
+                             "server is available");
+  }
+  if (relay) {  // the ticket names the CN as side 1 (identity A) and the MN as side 2
+    uint32_t session_id;
+    do session_id = crypto::random_u32();
+    while (session_id == 0);
+    uint32_t expiry = uint32_t(time(nullptr)) + cfg_.relay_ticket_lifetime_s;
+    proto::Bytes ticket = relays_.issue_ticket(session_id, expiry, cn.identity, mn.identity);
+    plan.grant_cn = RelayGrant{relay->endpoint_a, ticket, relays_.side_key(1, ticket), 1};
+    plan.grant_mn = RelayGrant{relay->endpoint_b, ticket, relays_.side_key(2, ticket), 2};
+    ++stats_.relayed_directions;
+  }
+  return std::nullopt;
 }
 
 void DcServer::send_route_direction(const NodeRecord& to, const NodeRecord& peer,

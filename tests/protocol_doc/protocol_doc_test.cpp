@@ -31,7 +31,9 @@
 #include "crypto/relay_auth.h"
 #include "crypto/session.h"
 #include "crypto/tunnel_handshake.h"
+#include "common/server_cert.h"
 #include "dc/dc_config.h"
+#include "dc/dc_server.h"
 #include "examples.h"
 #include "packet/tunnel_table.h"
 #include "proto/control_message.h"
@@ -1480,6 +1482,11 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
       {0x0B, {proto::PacketType::kRelayStatusRequest, "relay status request"}},
       {0x0C, {proto::PacketType::kRelayStatus, "relay status"}},
       {0x0D, {proto::PacketType::kRelayNotice, "relay notice"}},
+      {0x0E, {proto::PacketType::kDcHello, "DC hello"}},
+      {0x0F, {proto::PacketType::kDcCertificate, "DC certificate"}},
+      {0x10, {proto::PacketType::kDcHandshakeInit, "DC key distribution"}},
+      {0x11, {proto::PacketType::kDcHandshakeResp, "DC key distribution ack"}},
+      {0x12, {proto::PacketType::kDcControl, "DC control"}},
   };
   auto rows = table("packet-types");
   ASSERT_EQ(rows.size(), want.size());
@@ -1509,11 +1516,21 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
   EXPECT_EQ(length[0x0B], "exactly " + std::to_string(proto::kRelayStatusRequestSize));
   EXPECT_EQ(length[0x0C], "exactly " + std::to_string(proto::kRelayStatusSize));
   EXPECT_EQ(length[0x0D], "exactly " + std::to_string(proto::kRelayNoticeSize));
+  EXPECT_EQ(length[0x0E], "exactly " + std::to_string(dc::kDcHelloSize));
+  EXPECT_EQ(length[0x0F], std::to_string(4 + server::kCertMinSize) + " to " +
+                              std::to_string(4 + server::kCertMaxSize));
+  EXPECT_EQ(length[0x10],
+            std::to_string(proto::kHandshakeInitSize + proto::kTagSize + server::kCertMinSize) +
+                " to " +
+                std::to_string(proto::kHandshakeInitSize + proto::kTagSize +
+                               server::kCertMaxSize));
+  EXPECT_EQ(length[0x11], "exactly " + std::to_string(proto::kHandshakeRespSize));
+  EXPECT_EQ(length[0x12], "≥ " + std::to_string(proto::kSealedOverhead));
 }
 
 TEST_F(ProtocolDoc, MessageTypeTable) {
   auto rows = table("message-types");
-  ASSERT_EQ(rows.size(), 13u);
+  ASSERT_EQ(rows.size(), 15u);
   std::set<int> seen;
   for (auto& r : rows) {
     ASSERT_GE(r.size(), 5u);
@@ -1523,12 +1540,15 @@ TEST_F(ProtocolDoc, MessageTypeTable) {
     EXPECT_EQ(r[1], proto::to_string(t)) << r[0];
     EXPECT_EQ(r[4] == "response", proto::is_response(t)) << r[0];
     EXPECT_TRUE(r[4] == "response" || r[4] == "request") << r[0];
-    EXPECT_EQ(r[3], (code == 0x07 || code == 0x08) ? "0x04" : "0x03") << r[0];
+    EXPECT_EQ(r[3], (code == 0x07 || code == 0x08)   ? "0x04"
+                    : (code == 0x0E || code == 0x0F) ? "0x12"
+                                                     : "0x03")
+        << r[0];
   }
-  EXPECT_EQ(seen.size(), 13u);
+  EXPECT_EQ(seen.size(), 15u);
   EXPECT_EQ(*seen.begin(), 0x01);
-  EXPECT_EQ(*seen.rbegin(), 0x0D);
-  EXPECT_STREQ(proto::to_string(proto::MessageType(0x0E)), "unknown") << "new type: document it";
+  EXPECT_EQ(*seen.rbegin(), 0x0F);
+  EXPECT_STREQ(proto::to_string(proto::MessageType(0x10)), "unknown") << "new type: document it";
 }
 
 TEST_F(ProtocolDoc, AttributeTable) {

@@ -7,7 +7,7 @@ namespace {
 
 bool known_type(uint8_t t) {
   return t >= uint8_t(MessageType::kRegistrationRequest) &&
-         t <= uint8_t(MessageType::kPathResponse);
+         t <= uint8_t(MessageType::kNtmInfoResponse);
 }
 
 /// Exact length of fixed-size attributes; 0 = variable (checked by the getters).
@@ -104,6 +104,10 @@ const char* to_string(MessageType t) {
       return "path challenge";
     case MessageType::kPathResponse:
       return "path response";
+    case MessageType::kNtmInfoRequest:
+      return "NTM information request";
+    case MessageType::kNtmInfoResponse:
+      return "NTM information response";
   }
   return "unknown";
 }

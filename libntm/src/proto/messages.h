@@ -25,6 +25,11 @@ enum class PacketType : uint8_t {
   kRelayStatusRequest = 0x0B,  ///< DC → RS: liveness and load query (§12.5)
   kRelayStatus = 0x0C,         ///< RS → DC: the answer
   kRelayNotice = 0x0D,  ///< RS → node: relay data came from an address not bound: bind again
+  kDcHello = 0x0E,        ///< DC → DC: asks for the certificate of a zone (§16.2)
+  kDcCertificate = 0x0F,  ///< DC → DC: the answer, the zone's DC certificate
+  kDcHandshakeInit = 0x10,  ///< DC → DC: key distribution, Noise IK message 1 (§16.3)
+  kDcHandshakeResp = 0x11,  ///< DC → DC: key distribution ack, Noise IK message 2
+  kDcControl = 0x12,        ///< DC ⇄ DC: a control message sealed with the DC⇄DC keys
 };
 
 /// Control message types (docs/protocol.md §4). The type alone says what a message is;
@@ -43,6 +48,8 @@ enum class MessageType : uint8_t {
   kError = 0x0B,
   kPathChallenge = 0x0C,  ///< DC → node: prove you receive at the address this came from
   kPathResponse = 0x0D,   ///< node → DC: echoes the challenge's PathToken
+  kNtmInfoRequest = 0x0E,   ///< DC_MN → DC_CN: who is this CN; direct it to the MN (§16.4)
+  kNtmInfoResponse = 0x0F,  ///< DC_CN → DC_MN: the CN's vIPs, key and path candidates
 };
 
 /// True for the message types that answer a request (they echo its message ID).
@@ -55,6 +62,7 @@ constexpr bool is_response(MessageType t) {
     case MessageType::kKeepAliveAck:
     case MessageType::kError:
     case MessageType::kPathResponse:
+    case MessageType::kNtmInfoResponse:
       return true;
     default:
       return false;
