@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "common/daemon.h"
+#include "common/server_cert.h"
 #include "crypto/static_key.h"
 
 namespace po = boost::program_options;
@@ -15,8 +16,19 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
   std::vector<std::string> keys, dc_keys;
   unsigned pwhash_mem_mib = unsigned(c.password_cost.mem_bytes >> 20);
   po::options_description cli("Command line");
+  std::string dc_public_key_text;
   cli.add_options()("print-public-key", po::bool_switch(&c.print_public_key),
-                    "print the AS's static public key (base64; creates it if needed) and exit");
+                    "print the AS's static public key (base64; creates it if needed) and exit")(
+      "print-signing-key", po::bool_switch(&c.print_signing_key),
+      "print the AS's Ed25519 signing key (base64; creates as-sign.key if needed), which DCs "
+      "list as trusted-as, and exit")(
+      "sign-dc", po::value(&c.sign_dc),
+      "sign the static key of the DC of zone ZONE (with --dc-public-key) and print its "
+      "certificate, one base64 line for the DC's dc-cert file, then exit")(
+      "dc-public-key", po::value(&dc_public_key_text),
+      "the DC's static public key to sign (ntm-dc --print-public-key), base64")(
+      "cert-days", po::value(&c.cert_days)->default_value(c.cert_days),
+      "days the certificate is valid (1..3650; it starts 5 minutes before now)");
   po::options_description opts("Options (command line or config file)");
   opts.add_options()("admin-listen", po::value(&c.admin_listen)->composing(),
                      "UDP endpoint ip:port of the admin channel, repeatable (default "
@@ -56,6 +68,30 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
                              exit_code))
     return std::nullopt;
   if (vm.count("config")) c.config_file = vm["config"].as<std::string>();
+  if (vm.count("sign-dc") || vm.count("dc-public-key")) {
+    while (!c.sign_dc.empty() && c.sign_dc.back() == '.') c.sign_dc.pop_back();
+    if (!server::valid_cert_name(c.sign_dc)) {
+      std::cerr << "ntm-as: --sign-dc '" << c.sign_dc
+                << "' is not a zone name: lower case labels of a-z, 0-9 and '-' (1..63 "
+                   "characters each, not starting or ending with '-'), dot-separated, at most "
+                   "253 characters\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    c.dc_public_key = crypto::key_from_base64(dc_public_key_text);
+    if (!c.dc_public_key) {
+      std::cerr << "ntm-as: --sign-dc needs --dc-public-key, the DC's static public key as 44 "
+                   "characters of base64 (ntm-dc --print-public-key)"
+                << (dc_public_key_text.empty() ? "" : "; got '" + dc_public_key_text + "'") << "\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    if (c.cert_days < 1 || c.cert_days > 3650) {
+      std::cerr << "ntm-as: --cert-days must be 1..3650\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+  }
   if (c.admin_listen.empty()) c.admin_listen = {"127.0.0.1:7300"};
   if (c.database.empty()) c.database = c.state_dir + "/accounts.sqlite3";
   for (auto* list : {&keys, &dc_keys})

@@ -27,6 +27,16 @@ struct AsConfig {
   std::string port_file;
   std::string config_file;  ///< re-read on SIGHUP for admin-key and dc-key
   bool print_public_key = false;
+  /// `--print-signing-key`: print the Ed25519 key that verifies the DC certificates this AS
+  /// signs (as-sign.key in state_dir) and exit.
+  bool print_signing_key = false;
+  /// `--sign-dc ZONE --dc-public-key KEY [--cert-days N]`: print a DC certificate
+  /// (docs/protocol.md §15) as one base64 line and exit. Checked by parse_config: sign_dc is a
+  /// valid zone (a trailing dot dropped), dc_public_key a base64 X25519 key, 1 <= cert_days <=
+  /// 3650.
+  std::string sign_dc;
+  std::optional<crypto::Key> dc_public_key;
+  unsigned cert_days = 365;
 };
 
 /// Parses argv (and --config FILE). Returns nullopt after printing help or an error to

@@ -1,9 +1,13 @@
 // ntm-as: the Account Server.
 //   ntm-as --config FILE                      run
 //   ntm-as --config FILE --print-public-key   print the key ntm-admin pins, and exit
+//   ntm-as --config FILE --print-signing-key  print the key DCs trust (trusted-as), and exit
+//   ntm-as --config FILE --sign-dc ZONE --dc-public-key KEY [--cert-days N]
+//                                             print a DC certificate (base64), and exit
 // SIGHUP re-reads the config file's admin-key and dc-key lists; SIGTERM/SIGINT stop, with the
 // counters.
 #include <asio/io_context.hpp>
+#include <ctime>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +16,7 @@
 #include "as/as_config.h"
 #include "common/daemon.h"
 #include "common/logging.h"
+#include "common/server_cert.h"
 #include "crypto/static_key.h"
 
 int main(int argc, char** argv) {
@@ -26,6 +31,32 @@ int main(int argc, char** argv) {
   }
   if (cfg->print_public_key) {
     std::cout << ntm::crypto::key_to_base64(key->public_key) << "\n";
+    return 0;
+  }
+  // The AS is the servers' trust anchor: its Ed25519 key signs DC certificates
+  // (docs/protocol.md §15).
+  auto sign_key = ntm::server::load_or_create_sign_key(cfg->state_dir, "as-sign.key", error);
+  if (!sign_key) {
+    std::cerr << "ntm-as: " << error << "\n";
+    return 1;
+  }
+  if (cfg->print_signing_key) {
+    std::cout << ntm::server::verify_key_to_base64(ntm::server::verify_key_of(*sign_key)) << "\n";
+    return 0;
+  }
+  if (!cfg->sign_dc.empty()) {
+    ntm::server::ServerCert c;
+    c.name = cfg->sign_dc;
+    c.static_key = *cfg->dc_public_key;
+    // Valid from 5 minutes ago, so that a DC whose clock is a little behind accepts it.
+    c.not_before = uint64_t(std::time(nullptr)) - 300;
+    c.not_after = c.not_before + 300 + uint64_t(cfg->cert_days) * 86400;
+    auto cert = ntm::server::sign_cert(c, *sign_key);
+    if (cert.empty()) {
+      std::cerr << "ntm-as: cannot sign a certificate for " << c.name << "\n";
+      return 2;
+    }
+    std::cout << ntm::server::cert_to_base64(cert) << "\n";
     return 0;
   }
   if (!ntm::server::setup_logging("ntm-as", cfg->log_level)) {

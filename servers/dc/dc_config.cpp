@@ -2,6 +2,7 @@
 
 #include "common/daemon.h"
 #include "common/secret_file.h"
+#include "common/server_cert.h"
 #include "crypto/static_key.h"
 
 #include <sys/socket.h>
@@ -22,6 +23,8 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   std::string vip4, vip6;
   std::vector<std::string> dns_dc_addresses;
   std::string as_text, as_key_text;
+  std::string dc_cert_file;
+  std::vector<std::string> trusted_as_text, resolver_text;
   unsigned dns_tcp_idle_s = 10;
   po::options_description cli("Command line");
   cli.add_options()(
@@ -80,6 +83,24 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "trace, debug, info, warn, error")(
       "port-file", po::value(&c.port_file),
       "write the bound UDP ports here, one per line (for --listen with port 0)");
+  po::options_description peers(
+      "Other domains' DCs (command line or config file; docs/admin.md \"Signing a DC's key\")");
+  peers.add_options()("dc-cert", po::value(&dc_cert_file),
+                      "this DC's certificate: one base64 line from ntm-as --sign-dc (its zone "
+                      "must be domain and its key this DC's); needs trusted-as")(
+      "trusted-as", po::value(&trusted_as_text)->composing(),
+      "an Account Server's signing key (ntm-as --print-signing-key, base64), repeatable: "
+      "certificates of other DCs must be signed by one of them")(
+      "resolver", po::value(&resolver_text)->composing(),
+      "DNS server ip:port ([v6]:port) asked for the NS records of other zones, repeatable")(
+      "peer-dc-port", po::value(&c.peer_dc_port)->default_value(c.peer_dc_port),
+      "UDP control port of other DCs, at the addresses their NS records give")(
+      "peer-timeout-ms", po::value(&c.peer_timeout_ms)->default_value(c.peer_timeout_ms),
+      "milliseconds after which an unanswered DC-to-DC exchange fails")(
+      "peer-session-lifetime",
+      po::value(&c.peer_session_lifetime_s)->default_value(c.peer_session_lifetime_s),
+      "seconds after which the keys shared with another DC are renewed");
+  opts.add(peers);
   po::options_description dns("The zone's authoritative DNS server (command line or config file)");
   dns.add_options()("dns-port", po::value(&c.dns.port)->default_value(0),
                     "UDP and TCP port of the DNS server; 0 = no DNS server")(
@@ -228,6 +249,31 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       return std::nullopt;
     }
   }
+  auto fail = [&](const std::string& what) {
+    std::cerr << "ntm-dc: " << what << "\n";
+    exit_code = 2;
+    return std::nullopt;
+  };
+  if (!dc_cert_file.empty()) {
+    std::string error;
+    c.dc_cert = server::load_cert_file(dc_cert_file, error);
+    if (!c.dc_cert) return fail("dc-cert: " + error);
+  }
+  for (auto& text : trusted_as_text) {
+    auto k = server::verify_key_from_base64(text);
+    if (!k) return fail("trusted-as '" + text + "' is not a base64 Ed25519 public key");
+    c.trusted_as.push_back(*k);
+  }
+  if (c.dc_cert && c.trusted_as.empty())
+    return fail("dc-cert needs at least one trusted-as key (ntm-as --print-signing-key)");
+  for (auto& text : resolver_text) {
+    auto ep = proto::Endpoint::parse(text);
+    if (!ep || ep->port() == 0) return fail("resolver '" + text + "' is not ip:port");
+    c.resolvers.push_back(*ep);
+  }
+  if (c.peer_dc_port == 0) return fail("peer-dc-port must not be 0");
+  if (c.peer_timeout_ms < 100) return fail("peer-timeout-ms must be at least 100");
+  if (c.peer_session_lifetime_s < 10) return fail("peer-session-lifetime must be at least 10 s");
   if (c.registration_lifetime_s < 3) {
     std::cerr << "ntm-dc: registration-lifetime must be at least 3 seconds\n";
     exit_code = 2;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/cidr.h"
+#include "common/server_cert.h"
 #include "crypto/aead.h"
 #include "dc/dns_server.h"
 #include "dc/dns_zone.h"
@@ -48,6 +49,18 @@ struct DcConfig {
   /// A node identity the AS accepted registers again without asking the AS for this long
   /// (same account and password): re-registrations after a handshake cost no AS round trip.
   unsigned login_cache_s = 3600;
+  /// Multi-domain NTM (issue 11; docs/admin.md "Signing a DC's key"). This DC's certificate:
+  /// its static key signed by the AS (docs/protocol.md §15), loaded from `dc-cert FILE`
+  /// (server::load_cert_file); main() verifies it against trusted_as at start.
+  std::optional<proto::Bytes> dc_cert;
+  std::vector<server::VerifyKey> trusted_as;  ///< `trusted-as KEY` (repeatable): AS signing keys
+  /// `resolver IP:PORT` (repeatable; [v6]:port): DNS servers c-ares asks for NS records.
+  std::vector<proto::Endpoint> resolvers;
+  /// `peer-dc-port`: UDP control port of other DCs at the addresses their NS records give.
+  uint16_t peer_dc_port = 7100;
+  unsigned peer_timeout_ms = 3000;  ///< a DC⇄DC exchange unanswered this long fails
+  /// `peer-session-lifetime`: DC⇄DC shared keys are renewed after this many seconds.
+  unsigned peer_session_lifetime_s = 600;
   std::string log_level = "info";
   std::string port_file;  ///< when set, the bound ports are written here
   bool print_public_key = false;

@@ -11,7 +11,6 @@ namespace ntm::crypto {
 namespace {
 
 constexpr char kProtocolName[] = "Noise_IK_25519_ChaChaPoly_SHA256";  // exactly 32 bytes
-constexpr char kPrologue[] = "NTM v1";
 static_assert(sizeof(kProtocolName) - 1 == 32);
 
 proto::ByteView view(const Key& k) {
@@ -29,9 +28,13 @@ Timestamp now_timestamp() {
   return t;
 }
 
-SymmetricState::SymmetricState()
-    : SymmetricState(kProtocolName, proto::ByteView(reinterpret_cast<const uint8_t*>(kPrologue),
-                                                    sizeof(kPrologue) - 1)) {}
+SymmetricState::SymmetricState() : SymmetricState(kNodeDcHandshake) {}
+
+SymmetricState::SymmetricState(const HandshakeVariant& v)
+    : SymmetricState(
+          kProtocolName,
+          proto::ByteView(reinterpret_cast<const uint8_t*>(v.prologue.data()), v.prologue.size())) {
+}
 
 SymmetricState::SymmetricState(std::string_view name, proto::ByteView prologue) {
   if (name.size() <= h_.size()) {
@@ -97,20 +100,23 @@ void SymmetricState::split(Key& k1, Key& k2) const {
   hkdf2(ck_, {}, k1, k2);
 }
 
-HandshakeInitiator::HandshakeInitiator(const Key& static_private, const Key& responder_static)
+HandshakeInitiator::HandshakeInitiator(const Key& static_private, const Key& responder_static,
+                                       const HandshakeVariant& v)
     : s_priv_(static_private),
       s_pub_(crypto::public_key(static_private)),
-      rs_pub_(responder_static) {}
+      rs_pub_(responder_static),
+      variant_(v),
+      ss_(v) {}
 
 proto::Bytes HandshakeInitiator::create_init(uint32_t local_index, proto::ByteView early) {
-  ss_ = SymmetricState();
+  ss_ = SymmetricState(variant_);
   ss_.mix_hash(view(rs_pub_));  // pre-message: <- s
   local_index_ = local_index;
   e_priv_ = random_private_key();
   Key e_pub = crypto::public_key(e_priv_), shared;
   proto::Bytes msg;
   proto::Writer w(msg);
-  w.u8(uint8_t(proto::PacketType::kHandshakeInit));
+  w.u8(uint8_t(variant_.init_type));
   w.u8(0), w.u8(0), w.u8(0);
   w.u32(local_index);
   w.raw(e_pub.data(), 32);
@@ -134,8 +140,8 @@ HandshakeInitiator::~HandshakeInitiator() {
 }
 
 std::optional<HandshakeResult> HandshakeInitiator::consume_response(proto::ByteView msg) {
-  if (msg.size() != proto::kHandshakeRespSize ||
-      msg[0] != uint8_t(proto::PacketType::kHandshakeResp) || (msg[1] | msg[2] | msg[3]))
+  if (msg.size() != proto::kHandshakeRespSize || msg[0] != uint8_t(variant_.resp_type) ||
+      (msg[1] | msg[2] | msg[3]))
     return std::nullopt;
   HandshakeResult r;
   r.remote_index = proto::get_u32(&msg[4]);
@@ -159,8 +165,8 @@ std::optional<HandshakeResult> HandshakeInitiator::consume_response(proto::ByteV
   return r;
 }
 
-HandshakeResponder::HandshakeResponder(const Key& static_private)
-    : s_priv_(static_private), s_pub_(crypto::public_key(static_private)) {}
+HandshakeResponder::HandshakeResponder(const Key& static_private, const HandshakeVariant& v)
+    : s_priv_(static_private), s_pub_(crypto::public_key(static_private)), variant_(v) {}
 
 std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView msg,
                                                                 uint32_t local_index,
@@ -169,12 +175,12 @@ std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView 
   if (msg.size() < proto::kHandshakeInitSize ||
       (early_size != 0 && (early_size < kEarlyDataMin + proto::kTagSize ||
                            early_size > kEarlyDataMax + proto::kTagSize)) ||
-      msg[0] != uint8_t(proto::PacketType::kHandshakeInit) || (msg[1] | msg[2] | msg[3]))
+      msg[0] != uint8_t(variant_.init_type) || (msg[1] | msg[2] | msg[3]))
     return std::nullopt;
   HandshakeResult r;
   r.remote_index = proto::get_u32(&msg[4]);
   r.local_index = local_index;
-  SymmetricState ss;
+  SymmetricState ss(variant_);
   ss.mix_hash(view(s_pub_));  // pre-message: <- s
   Key ie, shared;
   std::memcpy(ie.data(), &msg[8], 32);
@@ -196,7 +202,7 @@ std::optional<HandshakeResult> HandshakeResponder::consume_init(proto::ByteView 
   Key e_priv = random_private_key(), e_pub = crypto::public_key(e_priv);
   response.clear();
   proto::Writer w(response);
-  w.u8(uint8_t(proto::PacketType::kHandshakeResp));
+  w.u8(uint8_t(variant_.resp_type));
   w.u8(0), w.u8(0), w.u8(0);
   w.u32(local_index);
   w.u32(r.remote_index);

@@ -15,6 +15,12 @@
 // Timestamp = seconds since the Unix epoch (u64 BE) || nanoseconds (u32 BE); the DC rejects a
 // message 1 whose timestamp is not newer than the last one accepted for that node (replay).
 // Split() gives (k1, k2): the node sends with k1 and receives with k2.
+//
+// DC ⇄ DC variant (kDcDcHandshake): the same Noise_IK_25519_ChaChaPoly_SHA256 pattern, sizes
+// and payloads, with prologue "NTM dc v1" and first bytes 0x10 / 0x11 (kDcHandshakeInit /
+// kDcHandshakeResp): DC_MN distributes the DC⇄DC shared key to DC_CN's static key (paper 002
+// Fig. 3 steps 3-4). The different prologue makes a message of one variant fail Noise at a
+// responder of the other, even with the type byte rewritten.
 #pragma once
 
 #include <array>
@@ -23,8 +29,23 @@
 
 #include "crypto/aead.h"
 #include "proto/bytes.h"
+#include "proto/messages.h"
 
 namespace ntm::crypto {
+
+/// What tells the handshake's uses apart on the wire: the Noise prologue (mixed into h before
+/// anything else) and the packet types of message 1 and message 2. `prologue` must outlive the
+/// HandshakeInitiator/HandshakeResponder given the variant (the constants below are static).
+struct HandshakeVariant {
+  std::string_view prologue;
+  proto::PacketType init_type, resp_type;
+};
+/// Node ⇄ DC (and ntm-admin/DC ⇄ AS): docs/protocol.md §3, §14.
+inline constexpr HandshakeVariant kNodeDcHandshake{"NTM v1", proto::PacketType::kHandshakeInit,
+                                                   proto::PacketType::kHandshakeResp};
+/// DC ⇄ DC key distribution (message 1) and its acknowledgement (message 2).
+inline constexpr HandshakeVariant kDcDcHandshake{"NTM dc v1", proto::PacketType::kDcHandshakeInit,
+                                                 proto::PacketType::kDcHandshakeResp};
 
 using Timestamp = std::array<uint8_t, 12>;
 /// Now, in the 12-byte handshake timestamp form.
@@ -50,6 +71,8 @@ class SymmetricState {
  public:
   /// The node ⇄ DC handshake's state: Noise_IK_25519_ChaChaPoly_SHA256, prologue "NTM v1".
   SymmetricState();
+  /// Noise_IK_25519_ChaChaPoly_SHA256 with the variant's prologue.
+  explicit SymmetricState(const HandshakeVariant& v);
   /// InitializeSymmetric(protocol_name) then MixHash(prologue) (Noise rev. 34 §5.2): a name of
   /// at most 32 bytes is zero-padded into h, a longer one is hashed.
   SymmetricState(std::string_view protocol_name, proto::ByteView prologue);
@@ -75,7 +98,9 @@ class SymmetricState {
 /// Node side of the handshake.
 class HandshakeInitiator {
  public:
-  HandshakeInitiator(const Key& static_private, const Key& responder_static_public);
+  /// `v` selects the prologue and packet types (node ⇄ DC by default; kDcDcHandshake for DCs).
+  HandshakeInitiator(const Key& static_private, const Key& responder_static_public,
+                     const HandshakeVariant& v = kNodeDcHandshake);
   /// Builds message 1 (kHandshakeInitSize bytes, mac1 and mac2 zero: CookieGenerator fills
   /// them) with a fresh ephemeral key and `local_index`; with `early` (kEarlyDataMin ..
   /// kEarlyDataMax bytes; otherwise none is sent) its encryption follows the 148 bytes.
@@ -89,13 +114,17 @@ class HandshakeInitiator {
   Key s_priv_, s_pub_, rs_pub_;
   Key e_priv_{};
   uint32_t local_index_ = 0;
+  HandshakeVariant variant_;
   SymmetricState ss_;
 };
 
 /// DC side: stateless between messages; one call consumes message 1 and writes message 2.
 class HandshakeResponder {
  public:
-  explicit HandshakeResponder(const Key& static_private);
+  /// `v` selects the prologue and packet types (node ⇄ DC by default; kDcDcHandshake for DCs):
+  /// a message 1 of another variant is refused.
+  explicit HandshakeResponder(const Key& static_private,
+                              const HandshakeVariant& v = kNodeDcHandshake);
   /// Consumes message 1 (with or without early data: 148 bytes, or 148 + 24..1040) and, when
   /// authentic, writes message 2 to `response` using `local_index`. Early data that does not
   /// decrypt fails the whole message (it is part of the transcript). The caller checks
@@ -106,6 +135,7 @@ class HandshakeResponder {
 
  private:
   Key s_priv_, s_pub_;
+  HandshakeVariant variant_;
 };
 
 }  // namespace ntm::crypto

@@ -24,12 +24,12 @@ enum class PacketType : uint8_t {
   kPunch = 0x0A,               ///< node → node: hole punch of the tunnel's responder (§7.9)
   kRelayStatusRequest = 0x0B,  ///< DC → RS: liveness and load query (§12.5)
   kRelayStatus = 0x0C,         ///< RS → DC: the answer
-  kRelayNotice = 0x0D,  ///< RS → node: relay data came from an address not bound: bind again
-  kDcHello = 0x0E,        ///< DC → DC: asks for the certificate of a zone (§16.2)
-  kDcCertificate = 0x0F,  ///< DC → DC: the answer, the zone's DC certificate
-  kDcHandshakeInit = 0x10,  ///< DC → DC: key distribution, Noise IK message 1 (§16.3)
+  kRelayNotice = 0x0D,      ///< RS → node: relay data came from an address not bound: bind again
+  kDcHello = 0x0E,          ///< DC → DC: hello, asks for the certificate of a zone (§16.2)
+  kDcCertificate = 0x0F,    ///< DC → DC: the AS-signed certificate of its static key (§15)
+  kDcHandshakeInit = 0x10,  ///< DC → DC: key distribution, Noise IK message 1 ("NTM dc v1", §16.3)
   kDcHandshakeResp = 0x11,  ///< DC → DC: key distribution ack, Noise IK message 2
-  kDcControl = 0x12,        ///< DC ⇄ DC: a control message sealed with the DC⇄DC keys
+  kDcControl = 0x12,        ///< DC ⇄ DC: control message sealed with the DC⇄DC shared keys
 };
 
 /// Control message types (docs/protocol.md §4). The type alone says what a message is;

@@ -260,5 +260,58 @@ TEST_F(HandshakeTest, LowOrderEphemeralRefused) {
   EXPECT_FALSE(initiator_.consume_response(m2));
 }
 
+// The DC ⇄ DC variant (kDcDcHandshake): the same pattern, with its own prologue and types.
+TEST_F(HandshakeTest, DcVariantWithEarlyDataCompletes) {
+  Party dc_mn = Party::make(), dc_cn = Party::make();
+  HandshakeInitiator init(dc_mn.priv, dc_cn.pub, kDcDcHandshake);
+  HandshakeResponder resp(dc_cn.priv, kDcDcHandshake);
+  Bytes early(40);
+  for (size_t i = 0; i < early.size(); ++i) early[i] = uint8_t(i * 7);
+  Bytes m1 = init.create_init(0x0d0c0001, early), m2;
+  ASSERT_EQ(m1.size(), proto::kHandshakeInitSize + early.size() + proto::kTagSize);
+  EXPECT_EQ(m1[0], uint8_t(proto::PacketType::kDcHandshakeInit));
+  EXPECT_EQ(m1[0], 0x10);
+  auto at_cn = resp.consume_init(m1, 0x0d0c0002, m2);
+  ASSERT_TRUE(at_cn);
+  EXPECT_EQ(at_cn->early, early);
+  EXPECT_EQ(at_cn->remote_static, dc_mn.pub);
+  ASSERT_EQ(m2.size(), proto::kHandshakeRespSize);
+  EXPECT_EQ(m2[0], uint8_t(proto::PacketType::kDcHandshakeResp));
+  EXPECT_EQ(m2[0], 0x11);
+  auto at_mn = init.consume_response(m2);
+  ASSERT_TRUE(at_mn);
+  EXPECT_EQ(at_mn->send_key, at_cn->recv_key);
+  EXPECT_EQ(at_mn->recv_key, at_cn->send_key);
+  EXPECT_EQ(at_mn->remote_index, 0x0d0c0002u);
+}
+
+TEST_F(HandshakeTest, VariantsDoNotCompleteWithEachOther) {
+  // Same keys on both sides; only the variant differs.
+  HandshakeInitiator node_init(node_.priv, dc_.pub, kNodeDcHandshake);
+  HandshakeInitiator dc_init(node_.priv, dc_.pub, kDcDcHandshake);
+  HandshakeResponder node_resp(dc_.priv, kNodeDcHandshake);
+  HandshakeResponder dc_resp(dc_.priv, kDcDcHandshake);
+  Bytes m2;
+  // As sent: the type byte alone refuses them.
+  EXPECT_FALSE(dc_resp.consume_init(node_init.create_init(1), 2, m2));
+  EXPECT_FALSE(node_resp.consume_init(dc_init.create_init(1), 2, m2));
+  // With the type byte rewritten to the other variant's: the prologue refuses them.
+  Bytes m1 = node_init.create_init(1);
+  m1[0] = uint8_t(proto::PacketType::kDcHandshakeInit);
+  EXPECT_FALSE(dc_resp.consume_init(m1, 2, m2));
+  m1 = dc_init.create_init(1);
+  m1[0] = uint8_t(proto::PacketType::kHandshakeInit);
+  EXPECT_FALSE(node_resp.consume_init(m1, 2, m2));
+  // Message 2 of one variant does not complete an initiator of the other.
+  ASSERT_TRUE(node_resp.consume_init(node_init.create_init(3), 4, m2));
+  m2[0] = uint8_t(proto::PacketType::kDcHandshakeResp);
+  dc_init.create_init(3);
+  EXPECT_FALSE(dc_init.consume_response(m2));
+  // Each variant still completes with its own kind.
+  Bytes good = dc_init.create_init(5);
+  ASSERT_TRUE(dc_resp.consume_init(good, 6, m2));
+  EXPECT_TRUE(dc_init.consume_response(m2));
+}
+
 }  // namespace
 }  // namespace ntm::crypto
