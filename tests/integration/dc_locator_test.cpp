@@ -160,7 +160,8 @@ TEST(DcLocator, ParserRefusesGarbageAndForeignOwners) {
   std::vector<asio::ip::address> glue;
   uint32_t ttl = 0;
   std::string detail;
-  uint8_t junk[40] = {1, 2, 3};
+  // A response header that announces a question and five answers, and nothing after it.
+  uint8_t junk[12] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 5, 0, 0, 0, 0};
   EXPECT_EQ(DcLocator::parse_ns_answer(proto::ByteView(junk, sizeof junk), "dc2.ntm.test",
                                        servers, glue, ttl, detail),
             DcLocator::Status::kFailed);

@@ -181,12 +181,12 @@ class TwoDomains : public DcFixture {
 
 TEST_F(TwoDomains, ForeignNameResolvesToTheVipItsOwnDcAssigned) {
   auto alpha = node_in(dc1_, "alpha", {"info", "--hold"});
-  auto info = fields(alpha->wait_for_line("vip=", 15s).value_or(""));
-  ASSERT_NE(info["vip"], "") << "alpha did not register";
-  EXPECT_EQ(info["vip"].rfind("100.64.1.", 0), 0u) << info["vip"];
+  auto info = fields(alpha->wait_for_line("info ", 15s).value_or(""));
+  ASSERT_NE(info["vip4"], "") << "alpha did not register";
+  EXPECT_EQ(info["vip4"].rfind("100.64.1.", 0), 0u) << info["vip4"];
   auto beta = node_in(dc2_, "beta", {"resolve", "alpha.dc1.ntm.test"});
   auto line = beta->wait_for_line("", 15s).value_or("");
-  EXPECT_EQ(fields(line)["vip"], info["vip"]) << line;
+  EXPECT_EQ(fields(line)["vip"], info["vip4"]) << line;
   EXPECT_EQ(beta->wait(10s), 0);
   // DC_CN logged the direction it made for the other zone's node.
   EXPECT_TRUE(wait_log(dc1_, "(zone dc2.ntm.test) -> alpha.dc1.ntm.test", 5s));
@@ -253,7 +253,7 @@ TEST_F(TwoDomains, DcWhoseCertificateNoTrustedAsSignedIsRefused) {
   start_domain(dc3_, "dc3.ntm.test", "127.0.0.3", "100.64.3.0/24", "fd00:6e74:6d:3::/112",
                "rogue", {as_key_, rogue});
   auto alpha = node_in(dc1_, "alpha", {"info", "--hold"});
-  ASSERT_TRUE(alpha->wait_for_line("vip=", 15s));
+  ASSERT_TRUE(alpha->wait_for_line("info ", 15s));
   auto gamma = node_in(dc3_, "gamma", {"resolve", "alpha.dc1.ntm.test"});
   auto line = gamma->wait_for_line("", 20s).value_or("");
   EXPECT_EQ(fields(line)["errno"], "EHOSTUNREACH") << line;
