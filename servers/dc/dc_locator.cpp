@@ -182,7 +182,8 @@ void DcLocator::locate(const std::string& zone, Callback cb) {
   if (waiters.size() > 1) return;  // a query for the zone is already out
   ++stats_.queries;
   auto* l = new Lookup{this, zone, {}, {}, 0, 1, {}};
-  ares_query(channel_, zone.c_str(), LDNS_RR_CLASS_IN, LDNS_RR_TYPE_NS, &DcLocator::on_ns_answer, l);
+  ares_query(channel_, zone.c_str(), LDNS_RR_CLASS_IN, LDNS_RR_TYPE_NS, &DcLocator::on_ns_answer,
+             l);
   schedule_timeout();
 }
 
@@ -196,16 +197,16 @@ void DcLocator::on_ns_answer(void* arg, int status, int, unsigned char* abuf, in
   std::vector<asio::ip::address> glue;
   uint32_t ttl = 0;
   std::string detail;
-  Status st = parse_ns_answer(proto::ByteView(abuf, size_t(alen)), l->zone, servers, glue, ttl,
-                              detail);
+  Status st =
+      parse_ns_answer(proto::ByteView(abuf, size_t(alen)), l->zone, servers, glue, ttl, detail);
   if (st == Status::kFailed && detail.rfind("malformed", 0) == 0) ++self.stats_.drop_malformed;
   if (st != Status::kFound || !glue.empty())
     return self.finish(l->zone, {st, std::move(glue), std::move(detail)}, ttl);
   // No glue (the name server's name lies outside the zone that answered): ask for it.
   auto* a = new Lookup{&self, l->zone, servers.front(), {}, ttl, 2, {}};
   ++self.stats_.queries;
-  ares_query(self.channel_, a->server.c_str(), LDNS_RR_CLASS_IN, LDNS_RR_TYPE_A, &DcLocator::on_address_answer,
-             a);
+  ares_query(self.channel_, a->server.c_str(), LDNS_RR_CLASS_IN, LDNS_RR_TYPE_A,
+             &DcLocator::on_address_answer, a);
   ++self.stats_.queries;
   ares_query(self.channel_, a->server.c_str(), LDNS_RR_CLASS_IN, LDNS_RR_TYPE_AAAA,
              &DcLocator::on_address_answer, a);
@@ -224,20 +225,27 @@ void DcLocator::on_address_answer(void* arg, int status, int, unsigned char* abu
   }
   if (!last) return;
   if (l->addresses.empty())
-    return l->self->finish(l->zone,
-                           {Status::kFailed, {},
-                            l->detail.empty() ? "name server " + l->server + " has no address"
-                                              : l->detail},
-                           0);
+    return l->self->finish(
+        l->zone,
+        {Status::kFailed,
+         {},
+         l->detail.empty() ? "name server " + l->server + " has no address" : l->detail},
+        0);
   l->self->finish(l->zone, {Status::kFound, std::move(l->addresses), {}}, l->ttl);
 }
 
 void DcLocator::finish(const std::string& zone, Result r, uint32_t ttl) {
   sort_addresses(r.addresses);
   switch (r.status) {
-    case Status::kFound: ++stats_.found; break;
-    case Status::kNoSuchZone: ++stats_.no_such_zone; break;
-    case Status::kFailed: ++stats_.failed; break;
+    case Status::kFound:
+      ++stats_.found;
+      break;
+    case Status::kNoSuchZone:
+      ++stats_.no_such_zone;
+      break;
+    case Status::kFailed:
+      ++stats_.failed;
+      break;
   }
   if (r.status != Status::kFailed && ttl > 0) {
     if (cache_.size() >= kMaxCached) {  // drop the expired, then the one expiring first
@@ -248,8 +256,8 @@ void DcLocator::finish(const std::string& zone, Result r, uint32_t ttl) {
           return a.second.expires < b.second.expires;
         }));
     }
-    cache_[zone] = {r, std::chrono::steady_clock::now() +
-                           std::chrono::seconds(std::min(ttl, kMaxTtl))};
+    cache_[zone] = {
+        r, std::chrono::steady_clock::now() + std::chrono::seconds(std::min(ttl, kMaxTtl))};
   }
   auto it = waiting_.find(zone);
   if (it == waiting_.end()) return;
@@ -260,8 +268,8 @@ void DcLocator::finish(const std::string& zone, Result r, uint32_t ttl) {
 
 DcLocator::Status DcLocator::parse_ns_answer(proto::ByteView answer, const std::string& zone,
                                              std::vector<std::string>& servers,
-                                             std::vector<asio::ip::address>& glue,
-                                             uint32_t& ttl, std::string& detail) {
+                                             std::vector<asio::ip::address>& glue, uint32_t& ttl,
+                                             std::string& detail) {
   Pkt pkt = parse(answer);
   if (!pkt) {
     detail = "malformed answer";
@@ -287,7 +295,8 @@ DcLocator::Status DcLocator::parse_ns_answer(proto::ByteView answer, const std::
       std::string ns = dname_string(ldns_rr_rdf(rr, 0));
       if (ns.empty() || std::find(servers.begin(), servers.end(), ns) != servers.end()) continue;
       servers.push_back(ns);
-      least = least == 0 ? std::max<uint32_t>(ldns_rr_ttl(rr), 1) : std::min(least, ldns_rr_ttl(rr));
+      least =
+          least == 0 ? std::max<uint32_t>(ldns_rr_ttl(rr), 1) : std::min(least, ldns_rr_ttl(rr));
     }
   }
   if (servers.empty()) {

@@ -58,8 +58,7 @@ class DcLocator {
   /// `resolvers`: DNS servers to ask (empty: those of /etc/resolv.conf). Each query is tried
   /// `tries` times per server, `try_timeout` apart.
   DcLocator(asio::io_context& io, const std::vector<proto::Endpoint>& resolvers,
-            std::chrono::milliseconds try_timeout = std::chrono::milliseconds(400),
-            int tries = 2);
+            std::chrono::milliseconds try_timeout = std::chrono::milliseconds(400), int tries = 2);
   ~DcLocator();
   DcLocator(const DcLocator&) = delete;
   DcLocator& operator=(const DcLocator&) = delete;
@@ -95,8 +94,7 @@ class DcLocator {
   struct Watch;
   static void on_socket_state(void* self, int fd, int readable, int writable);
   static void on_ns_answer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);
-  static void on_address_answer(void* arg, int status, int timeouts, unsigned char* abuf,
-                                int alen);
+  static void on_address_answer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);
   void arm(int fd);
   void schedule_timeout();
   void finish(const std::string& zone, Result r, uint32_t ttl);

@@ -165,9 +165,8 @@ std::string DcServer::stats_line() const {
       s.relayed_directions, s.relay_status, s.drop_malformed, s.drop_bad_source, s.drop_mac,
       s.drop_ratelimit, s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay,
       s.drop_session_limit, s.drop_relay_status, s.store_dropped, s.early_registrations,
-      s.logins_asked, s.logins_cached, s.logins_refused, s.foreign_directions,
-      s.foreign_failed, s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer,
-      s.drop_peer_cert,
+      s.logins_asked, s.logins_cached, s.logins_refused, s.foreign_directions, s.foreign_failed,
+      s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer, s.drop_peer_cert,
       as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
                         as_->stats().handshakes, as_->stats().retransmissions,
                         as_->stats().logins_failed, as_->stats().drop_as)

@@ -299,12 +299,12 @@ class DcServer {
   crypto::StaticKeyPair key_;
   std::unique_ptr<crypto::HandshakeResponder> peer_responder_;
   std::unique_ptr<DcLocator> locator_;
-  std::map<std::string, PeerDc> peers_;               // by zone
-  std::map<uint32_t, std::string> peer_by_index_;     // PeerDc local index → zone
-  std::map<uint32_t, PeerSession> peer_sessions_;     // by local index
+  std::map<std::string, PeerDc> peers_;            // by zone
+  std::map<uint32_t, std::string> peer_by_index_;  // PeerDc local index → zone
+  std::map<uint32_t, PeerSession> peer_sessions_;  // by local index
   std::map<crypto::Key, uint32_t> peer_session_by_key_;
   std::map<crypto::Key, crypto::Timestamp> peer_last_init_;
-  std::map<uint32_t, ForeignDirection> foreign_;      // by NTM information request ID
+  std::map<uint32_t, ForeignDirection> foreign_;             // by NTM information request ID
   std::set<std::pair<uint32_t, uint32_t>> foreign_waiting_;  // (node session, message ID)
 };
 

@@ -168,13 +168,13 @@ void DcServer::on_direction_request(ControlSession& s, uint32_t index,
         "each way{}{}",
         mn->fqdn, cn->fqdn, direction_id, cn->fqdn, plan.to_mn.size(),
         plan.grant_cn ? ", relay " : "",
-        plan.grant_cn ? plan.grant_cn->endpoint.to_string() + " / " +
-                            plan.grant_mn->endpoint.to_string()
-                      : "");
-  send_route_direction(*cn, *mn, direction_id, temporal_key, proto::Role::kInitiator,
-                       plan.to_mn, plan.grant_cn ? &*plan.grant_cn : nullptr);  // 6, 7
-  send_route_direction(*mn, *cn, direction_id, temporal_key, proto::Role::kResponder,
-                       plan.to_cn, plan.grant_mn ? &*plan.grant_mn : nullptr);
+        plan.grant_cn
+            ? plan.grant_cn->endpoint.to_string() + " / " + plan.grant_mn->endpoint.to_string()
+            : "");
+  send_route_direction(*cn, *mn, direction_id, temporal_key, proto::Role::kInitiator, plan.to_mn,
+                       plan.grant_cn ? &*plan.grant_cn : nullptr);  // 6, 7
+  send_route_direction(*mn, *cn, direction_id, temporal_key, proto::Role::kResponder, plan.to_cn,
+                       plan.grant_mn ? &*plan.grant_mn : nullptr);
   sodium_memzero(temporal_key.data(), temporal_key.size());
   for (auto* g : {&plan.grant_cn, &plan.grant_mn})
     if (*g) sodium_memzero((*g)->key.data(), (*g)->key.size());

@@ -37,7 +37,9 @@ namespace {
 constexpr auto kPeerRetransmit = std::chrono::milliseconds(250);
 constexpr size_t kMaxForeign = 4096;  ///< foreign directions waiting at once
 
-uint64_t unix_now() { return uint64_t(time(nullptr)); }
+uint64_t unix_now() {
+  return uint64_t(time(nullptr));
+}
 
 }  // namespace
 
@@ -111,19 +113,19 @@ void DcServer::start_foreign_direction(ControlSession& s, uint32_t index,
     if (ec) return;
     auto it = foreign_.find(id);
     if (it == foreign_.end()) return;
-    finish_foreign(id, proto::make_error(it->second.request, proto::ErrorCode::kPeerUnreachable,
-                                         "the DC of zone " + it->second.zone +
-                                             " did not answer in " +
-                                             std::to_string(cfg_.peer_timeout_ms) + " ms"));
+    finish_foreign(id,
+                   proto::make_error(it->second.request, proto::ErrorCode::kPeerUnreachable,
+                                     "the DC of zone " + it->second.zone + " did not answer in " +
+                                         std::to_string(cfg_.peer_timeout_ms) + " ms"));
   });
   f.retransmit = std::make_unique<asio::steady_timer>(io_);
   ++stats_.foreign_directions;
 
   auto [it, fresh] = peers_.try_emplace(zone);
   PeerDc& peer = it->second;
-  bool stale = peer.state == PeerDc::State::kReady &&
-               Clock::now() - peer.session_created >
-                   std::chrono::seconds(cfg_.peer_session_lifetime_s);
+  bool stale =
+      peer.state == PeerDc::State::kReady &&
+      Clock::now() - peer.session_created > std::chrono::seconds(cfg_.peer_session_lifetime_s);
   if (peer.state == PeerDc::State::kReady && !stale) return send_info_request(id);
   peer.waiting.push_back(id);
   if (stale) {  // renew the shared keys (Fig. 5 step 11): a new key distribution
@@ -155,8 +157,8 @@ void DcServer::on_located(const std::string& zone, const DcLocator::Result& r) {
     return peer_failed(zone, proto::ErrorCode::kPeerUnreachable,
                        "cannot find the DC of zone " + zone + ": " + r.detail);
   for (auto& a : r.addresses) {
-    auto e = proto::Endpoint::parse((a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) +
-                                    ":" + std::to_string(cfg_.peer_dc_port));
+    auto e = proto::Endpoint::parse((a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" +
+                                    std::to_string(cfg_.peer_dc_port));
     if (!e) continue;
     if (auto sock = socket_for(*e)) {
       peer.endpoint = *e;
@@ -265,13 +267,15 @@ void DcServer::on_dc_certificate(proto::ByteView d, const proto::Endpoint& from)
   std::string zone = peer->zone;
   if (err != server::CertError::kOk || cert.name != zone) {
     ++stats_.drop_peer_cert;
-    std::string why = err != server::CertError::kOk ? server::to_string(err)
-                                                    : "it names zone " + cert.name;
+    std::string why =
+        err != server::CertError::kOk ? server::to_string(err) : "it names zone " + cert.name;
     spdlog::warn("refused the DC of zone {} at {}: its certificate does not hold ({})", zone,
                  from.to_string(), why);
     return peer_failed(zone, proto::ErrorCode::kPeerUnreachable,
-                       "the DC of zone " + zone + " is not vouched for by a trusted Account "
-                       "Server (" + why + ")");
+                       "the DC of zone " + zone +
+                           " is not vouched for by a trusted Account "
+                           "Server (" +
+                           why + ")");
   }
   peer->static_key = cert.static_key;
   peer->state = PeerDc::State::kHandshake;
@@ -287,8 +291,8 @@ void DcServer::on_dc_handshake_resp(proto::ByteView d, const proto::Endpoint& fr
   if (z == peer_by_index_.end())
     return drop(stats_.drop_peer, from, "DC key distribution ack for no handshake");
   auto p = peers_.find(z->second);
-  if (p == peers_.end() || p->second.state != PeerDc::State::kHandshake ||
-      !p->second.initiator || !(p->second.endpoint == from))
+  if (p == peers_.end() || p->second.state != PeerDc::State::kHandshake || !p->second.initiator ||
+      !(p->second.endpoint == from))
     return drop(stats_.drop_peer, from, "DC key distribution ack not expected");
   PeerDc& peer = p->second;
   auto r = peer.initiator->consume_response(d);
@@ -315,9 +319,9 @@ void DcServer::on_info_answer(PeerDc& peer, const proto::ControlMessage& m) {
     if (code != proto::ErrorCode::kUnknownFqdn && code != proto::ErrorCode::kPeerUnreachable &&
         code != proto::ErrorCode::kRateLimited)
       code = proto::ErrorCode::kPeerUnreachable;
-    std::string text = "DC of zone " + peer.zone + ": " +
-                       server::printable(m.get_string(proto::AttrType::kErrorText).value_or("?"),
-                                         150);
+    std::string text =
+        "DC of zone " + peer.zone + ": " +
+        server::printable(m.get_string(proto::AttrType::kErrorText).value_or("?"), 150);
     return finish_foreign(m.message_id, proto::make_error(fd.request, code, text));
   }
   if (m.type != proto::MessageType::kNtmInfoResponse) return;
@@ -325,12 +329,12 @@ void DcServer::on_info_answer(PeerDc& peer, const proto::ControlMessage& m) {
   auto key = m.get_key(proto::AttrType::kPeerStaticKey);
   auto v4 = m.get_fixed<4>(proto::AttrType::kPeerVip4);
   auto v6 = m.get_fixed<16>(proto::AttrType::kPeerVip6);
-  if (DcLocator::canonical(m.get_string(proto::AttrType::kFqdn).value_or("")) != fd.cn_fqdn || !key ||
-      (!v4 && !v6))
-    return finish_foreign(m.message_id,
-                          proto::make_error(fd.request, proto::ErrorCode::kPeerUnreachable,
-                                            "the DC of zone " + peer.zone +
-                                                " gave an incomplete answer"));
+  if (DcLocator::canonical(m.get_string(proto::AttrType::kFqdn).value_or("")) != fd.cn_fqdn ||
+      !key || (!v4 && !v6))
+    return finish_foreign(
+        m.message_id,
+        proto::make_error(fd.request, proto::ErrorCode::kPeerUnreachable,
+                          "the DC of zone " + peer.zone + " gave an incomplete answer"));
   NodeRecord* mn = registry_.find(fd.mn_identity);
   auto s = sessions_.find(fd.node_index);
   if (!mn || mn->session_index != fd.node_index || s == sessions_.end()) {
@@ -393,8 +397,7 @@ void DcServer::on_dc_hello(size_t socket, proto::ByteView d, const proto::Endpoi
   send_to(socket, out, from);
 }
 
-void DcServer::on_dc_handshake_init(size_t socket, proto::ByteView d,
-                                    const proto::Endpoint& from) {
+void DcServer::on_dc_handshake_init(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
   size_t early = d.size() - std::min(d.size(), proto::kHandshakeInitSize);
   if (!peering_enabled() || !peer_responder_)
     return drop(stats_.drop_peer, from, "DC key distribution, but this DC has no dc-cert");
@@ -534,7 +537,7 @@ void DcServer::on_info_request(PeerSession& p, uint32_t index, const proto::Cont
                  cn->fqdn, *direction_id, plan.to_mn.size(),
                  plan.grant_cn ? ", relay " + plan.grant_cn->endpoint.to_string() : "");
   send_route_direction(*cn, mn, *direction_id, *temporal_key, proto::Role::kInitiator, plan.to_mn,
-                       plan.grant_cn ? &*plan.grant_cn : nullptr);  // step 12
+                       plan.grant_cn ? &*plan.grant_cn : nullptr);                 // step 12
   proto::ControlMessage resp(proto::MessageType::kNtmInfoResponse, m.message_id);  // 7, 14
   resp.add_string(proto::AttrType::kFqdn, cn->fqdn);
   if (cn->vip4) resp.add(proto::AttrType::kPeerVip4, proto::ByteView(cn->vip4->data(), 4));

@@ -50,9 +50,7 @@ class DcLocatorTest : public ::testing::Test {
     return out.value_or(DcLocator::Result{});
   }
 
-  std::vector<proto::Endpoint> resolver() {
-    return {*proto::Endpoint::parse(nsd_->endpoint())};
-  }
+  std::vector<proto::Endpoint> resolver() { return {*proto::Endpoint::parse(nsd_->endpoint())}; }
 
   asio::io_context io_;
   std::unique_ptr<Nsd> nsd_;
@@ -162,8 +160,8 @@ TEST(DcLocator, ParserRefusesGarbageAndForeignOwners) {
   std::string detail;
   // A response header that announces a question and five answers, and nothing after it.
   uint8_t junk[12] = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 5, 0, 0, 0, 0};
-  EXPECT_EQ(DcLocator::parse_ns_answer(proto::ByteView(junk, sizeof junk), "dc2.ntm.test",
-                                       servers, glue, ttl, detail),
+  EXPECT_EQ(DcLocator::parse_ns_answer(proto::ByteView(junk, sizeof junk), "dc2.ntm.test", servers,
+                                       glue, ttl, detail),
             DcLocator::Status::kFailed);
   EXPECT_EQ(detail, "malformed answer");
   // An answer whose NS record belongs to another zone (a resolver handing out a record for

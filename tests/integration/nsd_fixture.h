@@ -49,9 +49,9 @@ class Nsd {
         << "  rrl-ratelimit: 0\n  rrl-whitelist-ratelimit: 0\n"
         << "remote-control:\n  control-enable: no\n"
         << "zone:\n  name: \"" << zone << "\"\n  zonefile: \"zone\"\n";
-    proc_ = std::make_unique<Process>(
-        std::vector<std::string>{binary(), "-d", "-c", d + "/nsd.conf"},
-        std::map<std::string, std::string>{}, d + "/stderr");
+    proc_ =
+        std::make_unique<Process>(std::vector<std::string>{binary(), "-d", "-c", d + "/nsd.conf"},
+                                  std::map<std::string, std::string>{}, d + "/stderr");
     ready_ = wait_answering(zone, std::chrono::seconds(15));
   }
 

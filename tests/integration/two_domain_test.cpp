@@ -194,15 +194,15 @@ TEST_F(TwoDomains, ForeignNameResolvesToTheVipItsOwnDcAssigned) {
 
 TEST_F(TwoDomains, TcpAndUdpBothWaysAcrossDomainsByFqdn) {
   auto alpha_srv = server_in(dc1_, "alpha", {"7000"});
-  auto beta_cli = node_in(dc2_, "beta", {"client", "alpha.dc1.ntm.test", "7000", "--bytes",
-                                         "1000000"});
+  auto beta_cli =
+      node_in(dc2_, "beta", {"client", "alpha.dc1.ntm.test", "7000", "--bytes", "1000000"});
   EXPECT_TRUE(beta_cli->wait_for_line("ok ", 30s));
   EXPECT_EQ(beta_cli->wait(10s), 0);
   EXPECT_TRUE(alpha_srv->wait_for_line("served conns=1 bytes=1000000", 10s));
 
   auto beta_srv = server_in(dc2_, "beta", {"7001"});
-  auto alpha_cli = node_in(dc1_, "alpha", {"client", "beta.dc2.ntm.test", "7001", "--bytes",
-                                           "1000000"});
+  auto alpha_cli =
+      node_in(dc1_, "alpha", {"client", "beta.dc2.ntm.test", "7001", "--bytes", "1000000"});
   EXPECT_TRUE(alpha_cli->wait_for_line("ok ", 30s));
   EXPECT_EQ(alpha_cli->wait(10s), 0);
   EXPECT_TRUE(beta_srv->wait_for_line("served conns=1 bytes=1000000", 10s));
@@ -211,13 +211,13 @@ TEST_F(TwoDomains, TcpAndUdpBothWaysAcrossDomainsByFqdn) {
 
   // UDP: every datagram sent once and echoed before the next; one loss fails.
   auto alpha_udp = server_in(dc1_, "alpha", {"7002", "--udp"});
-  auto beta_udp = node_in(dc2_, "beta", {"client", "alpha.dc1.ntm.test", "7002", "--udp",
-                                         "--bytes", "50000"});
+  auto beta_udp =
+      node_in(dc2_, "beta", {"client", "alpha.dc1.ntm.test", "7002", "--udp", "--bytes", "50000"});
   EXPECT_TRUE(beta_udp->wait_for_line("ok conns=1 bytes=50000 datagrams=50", 30s));
   EXPECT_TRUE(alpha_udp->wait_for_line("served datagrams=50 bytes=50000", 10s));
   auto beta_udp_srv = server_in(dc2_, "beta", {"7003", "--udp"});
-  auto alpha_udp_cli = node_in(dc1_, "alpha", {"client", "beta.dc2.ntm.test", "7003", "--udp",
-                                               "--bytes", "50000"});
+  auto alpha_udp_cli =
+      node_in(dc1_, "alpha", {"client", "beta.dc2.ntm.test", "7003", "--udp", "--bytes", "50000"});
   EXPECT_TRUE(alpha_udp_cli->wait_for_line("ok conns=1 bytes=50000 datagrams=50", 30s));
   EXPECT_TRUE(beta_udp_srv->wait_for_line("served datagrams=50 bytes=50000", 10s));
 
@@ -250,8 +250,8 @@ TEST_F(TwoDomains, DcWhoseCertificateNoTrustedAsSignedIsRefused) {
   // dc3's certificate is signed by another AS ("rogue"). dc3 itself trusts both ASes, so it
   // accepts dc1's certificate and offers its own in the key distribution: dc1 refuses it.
   std::string rogue = signing_key("rogue");
-  start_domain(dc3_, "dc3.ntm.test", "127.0.0.3", "100.64.3.0/24", "fd00:6e74:6d:3::/112",
-               "rogue", {as_key_, rogue});
+  start_domain(dc3_, "dc3.ntm.test", "127.0.0.3", "100.64.3.0/24", "fd00:6e74:6d:3::/112", "rogue",
+               {as_key_, rogue});
   auto alpha = node_in(dc1_, "alpha", {"info", "--hold"});
   ASSERT_TRUE(alpha->wait_for_line("info ", 15s));
   auto gamma = node_in(dc3_, "gamma", {"resolve", "alpha.dc1.ntm.test"});
@@ -263,8 +263,7 @@ TEST_F(TwoDomains, DcWhoseCertificateNoTrustedAsSignedIsRefused) {
   auto alpha2 = node_in(dc1_, "alpha2", {"resolve", "gamma.dc3.ntm.test"});
   auto line2 = alpha2->wait_for_line("", 20s).value_or("");
   EXPECT_EQ(fields(line2)["errno"], "EHOSTUNREACH") << line2;
-  EXPECT_NE(line2.find("not vouched for by a trusted Account Server"), std::string::npos)
-      << line2;
+  EXPECT_NE(line2.find("not vouched for by a trusted Account Server"), std::string::npos) << line2;
   EXPECT_TRUE(wait_log(dc1_, "refused the DC of zone dc3.ntm.test", 5s));
 }
 

@@ -25,13 +25,13 @@
 #include <vector>
 
 #include "common/rate_limiter.h"
+#include "common/server_cert.h"
 #include "crypto/anti_replay.h"
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/relay_auth.h"
 #include "crypto/session.h"
 #include "crypto/tunnel_handshake.h"
-#include "common/server_cert.h"
 #include "dc/dc_config.h"
 #include "dc/dc_server.h"
 #include "examples.h"
@@ -1522,8 +1522,7 @@ TEST_F(ProtocolDoc, PacketTypeTable) {
   EXPECT_EQ(length[0x10],
             std::to_string(proto::kHandshakeInitSize + proto::kTagSize + server::kCertMinSize) +
                 " to " +
-                std::to_string(proto::kHandshakeInitSize + proto::kTagSize +
-                               server::kCertMaxSize));
+                std::to_string(proto::kHandshakeInitSize + proto::kTagSize + server::kCertMaxSize));
   EXPECT_EQ(length[0x11], "exactly " + std::to_string(proto::kHandshakeRespSize));
   EXPECT_EQ(length[0x12], "≥ " + std::to_string(proto::kSealedOverhead));
 }

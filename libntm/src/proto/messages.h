@@ -46,8 +46,8 @@ enum class MessageType : uint8_t {
   kKeepAlive = 0x09,
   kKeepAliveAck = 0x0A,
   kError = 0x0B,
-  kPathChallenge = 0x0C,  ///< DC → node: prove you receive at the address this came from
-  kPathResponse = 0x0D,   ///< node → DC: echoes the challenge's PathToken
+  kPathChallenge = 0x0C,    ///< DC → node: prove you receive at the address this came from
+  kPathResponse = 0x0D,     ///< node → DC: echoes the challenge's PathToken
   kNtmInfoRequest = 0x0E,   ///< DC_MN → DC_CN: who is this CN; direct it to the MN (§16.4)
   kNtmInfoResponse = 0x0F,  ///< DC_CN → DC_MN: the CN's vIPs, key and path candidates
 };
