@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/server_cert.h"
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
 #include "crypto/session.h"
@@ -376,6 +377,35 @@ void dc_datagram_seeds() {
   write(t, "renames", s);
 }
 
+/// Server certificates signed by the key server_cert_fuzz.cpp trusts (Ed25519 seed
+/// 0x01..0x20): the docs/protocol.md §15 example, the shortest and the longest name, one not yet
+/// valid at the target's "now", and one by another key.
+void server_cert_seeds() {
+  const char* t = "server_cert";
+  std::array<uint8_t, 32> seed, other_seed;
+  for (size_t i = 0; i < seed.size(); ++i) seed[i] = uint8_t(1 + i), other_seed[i] = uint8_t(0x80);
+  server::SignKey key = server::sign_key_from_seed(seed);
+  server::ServerCert c;
+  c.name = "dc1.ntm.test";
+  for (size_t i = 0; i < c.static_key.size(); ++i) c.static_key[i] = uint8_t(0x21 + i);
+  c.not_before = 1700000000;
+  c.not_after = 1731536000;
+  write(t, "example", server::sign_cert(c, key));
+  write(t, "base64", text(server::cert_to_base64(server::sign_cert(c, key)) + "\n"));
+  write(t, "other_signer", server::sign_cert(c, server::sign_key_from_seed(other_seed)));
+  server::ServerCert s = c;
+  s.name = "a";
+  write(t, "short_name", server::sign_cert(s, key));
+  s.name.clear();
+  for (int i = 0; i < 4; ++i) s.name += std::string(i ? "." : "") + std::string(63, char('a' + i));
+  s.name.resize(253);
+  write(t, "long_name", server::sign_cert(s, key));
+  s = c;
+  s.not_before = 1800000000;
+  s.not_after = 1900000000;
+  write(t, "not_yet_valid", server::sign_cert(s, key));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -392,6 +422,7 @@ int main(int argc, char** argv) {
   dc_datagram_seeds();
   tunnel_handshake_and_cookie_seeds();
   node_negotiation_seeds();
+  server_cert_seeds();
   std::printf("seeds written to %s\n", g_root.c_str());
   return 0;
 }

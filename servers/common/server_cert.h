@@ -45,10 +45,10 @@ enum class CertError { kOk, kMalformed, kUnknownSigner, kBadSignature, kNotYetVa
 /// Short human text for logs ("ok", "malformed", "unknown signer", ...).
 const char* to_string(CertError e);
 
-/// Sizes of a certificate: 147 + L with L = 1..253 (kCertMaxSize leaves room for a later
-/// version; parse_cert refuses anything longer than 400 bytes before reading it).
+/// Sizes of a certificate in bytes: kCertFixedSize + L with L = 1..253, so 148..400; parse_cert
+/// refuses any other length before reading a field.
 inline constexpr size_t kCertFixedSize = 147, kCertMinSize = 148, kCertMaxSize = 400;
-/// Bytes before the signature: 83 + L.
+/// The Ed25519 signature, the last 64 bytes; the 83 + L bytes before it are signed.
 inline constexpr size_t kCertSignatureSize = 64;
 /// The domain-separation prefix of the signature input (25 bytes, no NUL).
 inline constexpr std::string_view kCertSignaturePrefix = "NTM server certificate v1";

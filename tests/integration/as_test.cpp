@@ -9,8 +9,11 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -18,6 +21,7 @@
 #include <thread>
 
 #include "admin_client.h"
+#include "common/server_cert.h"
 #include "crypto/static_key.h"
 #include "dc_fixture.h"  // fields(), number()
 #include "process.h"
@@ -531,6 +535,134 @@ TEST_F(AsTest, AMalformedDcKeyStopsTheAs) {
   EXPECT_EQ(bad.wait(10s), 2);
   Process zero({bin("ntm-as"), "--state-dir", dir_.path() + "/bad", "--hash-threads", "0"});
   EXPECT_EQ(zero.wait(10s), 2);
+}
+
+// The AS as the servers' trust anchor (docs/admin.md "Signing a DC's key", docs/protocol.md
+// §15): the certificate ntm-as prints verifies with the key it prints, names the zone and the
+// DC's key, and survives a restart of the signing key file.
+TEST_F(AsTest, ThePrintedDcCertificateVerifiesWithThePrintedSigningKey) {
+  std::string state = dir_.path() + "/as";
+  auto run = [&](std::vector<std::string> args, const std::string& state_dir = "") {
+    args.insert(args.begin(),
+                {bin("ntm-as"), "--state-dir", state_dir.empty() ? state : state_dir});
+    Process p(args, {}, dir_.path() + "/sign.err");
+    AdminRun r;
+    while (auto line = p.read_line(10s)) r.out += *line + "\n";
+    r.code = p.wait(10s).value_or(-1);
+    r.err = read_file(dir_.path() + "/sign.err");
+    return r;
+  };
+  auto signing = run({"--print-signing-key"});
+  ASSERT_EQ(signing.code, 0) << signing.err;
+  ASSERT_EQ(signing.out.size(), 45u) << signing.out;
+  auto as_key = server::verify_key_from_base64(signing.out);
+  ASSERT_TRUE(as_key);
+  EXPECT_EQ(run({"--print-signing-key"}).out, signing.out) << "the key is kept in as-sign.key";
+  struct stat st;
+  ASSERT_EQ(stat((state + "/as-sign.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+
+  crypto::StaticKeyPair dc = key(dir_.path() + "/dc", "dc.key");
+  uint64_t before = uint64_t(time(nullptr));
+  auto signed_run =
+      run({"--sign-dc", "dc1.ntm.test", "--dc-public-key", public_key(dc), "--cert-days", "30"});
+  uint64_t after = uint64_t(time(nullptr));
+  ASSERT_EQ(signed_run.code, 0) << signed_run.err;
+  ASSERT_EQ(std::count(signed_run.out.begin(), signed_run.out.end(), '\n'), 1)
+      << "one line: " << signed_run.out;
+  auto cert = server::cert_from_base64(signed_run.out);
+  ASSERT_TRUE(cert);
+  server::ServerCert c;
+  ASSERT_EQ(server::verify_cert(*cert, {*as_key}, after, &c), server::CertError::kOk);
+  EXPECT_EQ(c.role, server::CertRole::kDc);
+  EXPECT_EQ(c.name, "dc1.ntm.test");
+  EXPECT_EQ(c.static_key, dc.public_key);
+  EXPECT_EQ(c.signer, *as_key);
+  EXPECT_GE(c.not_before, before - 300);  // valid from 5 minutes ago (clock skew)
+  EXPECT_LE(c.not_before, after - 300);
+  EXPECT_EQ(c.not_after - c.not_before, 300u + 30u * 86400u);
+  // Another AS's key does not verify it.
+  auto other = run({"--print-signing-key"}, dir_.path() + "/other-as");
+  ASSERT_EQ(other.code, 0) << other.err;
+  EXPECT_EQ(
+      server::verify_cert(*cert, {*server::verify_key_from_base64(other.out)}, after, nullptr),
+      server::CertError::kUnknownSigner);
+
+  // Bad input: exit 2 with a message that says what is wrong.
+  auto bad_zone = run({"--sign-dc", "DC1.ntm.test", "--dc-public-key", public_key(dc)});
+  EXPECT_EQ(bad_zone.code, 2);
+  EXPECT_NE(bad_zone.err.find("not a zone name"), std::string::npos) << bad_zone.err;
+  EXPECT_EQ(bad_zone.out, "");
+  auto bad_key = run({"--sign-dc", "dc1.ntm.test", "--dc-public-key", "AAAA"});
+  EXPECT_EQ(bad_key.code, 2);
+  EXPECT_NE(bad_key.err.find("--dc-public-key"), std::string::npos) << bad_key.err;
+  EXPECT_EQ(run({"--sign-dc", "dc1.ntm.test"}).code, 2) << "no key";
+  EXPECT_EQ(run({"--sign-dc", "dc1..test", "--dc-public-key", public_key(dc)}).code, 2);
+  EXPECT_EQ(
+      run({"--sign-dc", "dc1.ntm.test", "--dc-public-key", public_key(dc), "--cert-days", "0"})
+          .code,
+      2);
+}
+
+// ntm-dc checks its own certificate at start: it must verify with a trusted-as key and name
+// this DC's domain and static key.
+TEST_F(AsTest, ADcStartsOnlyWithACertificateForItsDomainAndKey) {
+  std::string state = dir_.path() + "/as";
+  auto line_of = [](std::vector<std::string> args) {
+    Process p(args);
+    std::string out = p.read_line(10s).value_or("");
+    EXPECT_EQ(p.wait(10s), 0);
+    return out;
+  };
+  std::string as_key = line_of({bin("ntm-as"), "--state-dir", state, "--print-signing-key"});
+  std::string dc_state = dir_.path() + "/dc";
+  std::string dc_key = line_of({bin("ntm-dc"), "--state-dir", dc_state, "--print-public-key"});
+  std::string cert = line_of({bin("ntm-as"), "--state-dir", state, "--sign-dc", "dc1.ntm.test",
+                              "--dc-public-key", dc_key});
+  std::string other_dc =
+      line_of({bin("ntm-dc"), "--state-dir", dir_.path() + "/dc-other", "--print-public-key"});
+  std::string other_cert = line_of({bin("ntm-as"), "--state-dir", state, "--sign-dc",
+                                    "dc1.ntm.test", "--dc-public-key", other_dc});
+  std::string other_as =
+      line_of({bin("ntm-as"), "--state-dir", dir_.path() + "/as2", "--print-signing-key"});
+  std::ofstream(dir_.path() + "/dc.cert") << cert << "\n";
+  std::ofstream(dir_.path() + "/other.cert") << other_cert << "\n";
+
+  auto start_dc = [&](const std::string& domain, const std::string& cert_file,
+                      const std::vector<std::string>& trusted) {
+    std::vector<std::string> args = {bin("ntm-dc"), "--state-dir", dc_state,
+                                     "--domain",    domain,        "--listen",
+                                     "127.0.0.1:0", "--port-file", dir_.path() + "/dc.port"};
+    if (!cert_file.empty()) args.insert(args.end(), {"--dc-cert", cert_file});
+    for (auto& t : trusted) args.insert(args.end(), {"--trusted-as", t});
+    std::filesystem::remove(dir_.path() + "/dc.port");
+    return std::make_unique<Process>(args, std::map<std::string, std::string>{},
+                                     dir_.path() + "/dc.log");
+  };
+  auto refused = [&](const std::string& domain, const std::string& cert_file,
+                     const std::vector<std::string>& trusted, const std::string& why) {
+    auto p = start_dc(domain, cert_file, trusted);
+    EXPECT_EQ(p->wait(10s), 2) << why;
+    std::string log = read_file(dir_.path() + "/dc.log");
+    EXPECT_NE(log.find(why), std::string::npos) << log;
+  };
+  refused("dc2.ntm.test", dir_.path() + "/dc.cert", {as_key}, "this DC's domain is dc2.ntm.test");
+  refused("dc1.ntm.test", dir_.path() + "/other.cert", {as_key}, "another key than this DC's");
+  refused("dc1.ntm.test", dir_.path() + "/dc.cert", {other_as}, "untrusted key");
+  refused("dc1.ntm.test", dir_.path() + "/dc.cert", {}, "needs at least one trusted-as");
+  refused("dc1.ntm.test", dir_.path() + "/missing.cert", {as_key}, "cannot read");
+
+  auto dc = start_dc("dc1.ntm.test", dir_.path() + "/dc.cert", {other_as, as_key});
+  bool up = false;
+  for (int i = 0; i < 500 && !up; ++i) {
+    up = std::filesystem::exists(dir_.path() + "/dc.port");
+    if (!up) std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(up) << read_file(dir_.path() + "/dc.log");
+  dc->signal(SIGTERM);
+  EXPECT_EQ(dc->wait(10s), 0);
+  EXPECT_NE(read_file(dir_.path() + "/dc.log").find("certificate of dc1.ntm.test"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "common/server_cert.h"
 #include "crypto/cookie.h"
 #include "crypto/relay_auth.h"
 #include "crypto/session.h"
@@ -1006,6 +1007,53 @@ std::vector<Example> build_examples() {
                    b, l.str()});
   }
   return out;
+}
+
+const CertInputs& cert_inputs() {
+  static const CertInputs c;
+  return c;
+}
+
+std::vector<std::pair<std::string, std::string>> cert_input_values() {
+  const CertInputs& c = cert_inputs();
+  server::SignKey key = server::sign_key_from_seed(c.as_seed);
+  return {
+      {"as_ed25519_seed", hex(c.as_seed)},
+      {"as_verify_key (derived)", hex(server::verify_key_of(key))},
+      {"zone", c.zone},
+      {"dc_static_public", hex(c.dc_static_public)},
+      {"not_before", std::to_string(c.not_before)},
+      {"not_after", std::to_string(c.not_after)},
+  };
+}
+
+Example server_cert_example() {
+  const CertInputs& in = cert_inputs();
+  server::SignKey key = server::sign_key_from_seed(in.as_seed);
+  server::ServerCert c;
+  c.name = in.zone;
+  c.static_key = in.dc_static_public;
+  c.not_before = in.not_before;
+  c.not_after = in.not_after;
+  Bytes b = server::sign_cert(c, key);
+  Listing l;
+  ByteView v(b);
+  size_t n = in.zone.size();
+  if (b.size() == server::kCertFixedSize + n) {
+    l.field(0, v.subspan(0, 1), "version = 1");
+    l.field(1, v.subspan(1, 1), "role = 1 (DC)");
+    l.field(2, v.subspan(2, 1), fmt("L = %llu, name length", n));
+    l.field(3, v.subspan(3, n), "name = \"" + in.zone + "\"");
+    l.field(3 + n, v.subspan(3 + n, 32), "static key: dc_static_public");
+    l.field(35 + n, v.subspan(35 + n, 8), fmt("not_before = %llu", in.not_before));
+    l.field(43 + n, v.subspan(43 + n, 8), fmt("not_after = %llu", in.not_after));
+    l.field(51 + n, v.subspan(51 + n, 32), "signer: as_verify_key");
+    l.field(83 + n, v.subspan(83 + n, 64),
+            "Ed25519 signature over \"NTM server certificate v1\" ‖ bytes 0.." +
+                std::to_string(82 + n));
+  }
+  return {"server-cert", "Server certificate of dc1.ntm.test",
+          "The AS's certificate of a DC's static key (§15).", b, l.str()};
 }
 
 }  // namespace ntm::protocol_doc

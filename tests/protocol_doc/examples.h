@@ -109,6 +109,22 @@ Bytes cookie_nonce();
 Bytes alice_source_address();
 uint16_t alice_source_port();
 
+/// docs/protocol.md §15: the fixed inputs of the server certificate example. The AS's
+/// Ed25519 key pair comes from the seed (RFC 8032 §5.1.5); the static key is the DC's X25519
+/// public key as it appears in the certificate.
+struct CertInputs {
+  std::array<uint8_t, 32> as_seed = sequential_key(0x01);
+  std::string zone = "dc1.ntm.test";
+  Key dc_static_public = sequential_key(0x21);
+  uint64_t not_before = 1700000000;  ///< 2023-11-14T22:13:20Z
+  uint64_t not_after = 1731536000;   ///< 2024-11-13T22:13:20Z
+};
+const CertInputs& cert_inputs();
+/// "name = value" lines of the certificate inputs and the AS's verify key derived from them.
+std::vector<std::pair<std::string, std::string>> cert_input_values();
+/// The certificate, signed with servers/common/server_cert's sign_cert, and its listing.
+Example server_cert_example();
+
 std::string hex(ByteView b);                              ///< "0a1b..." (no spaces)
 std::string hex_block(ByteView b, size_t per_line = 16);  ///< "0a 1b ..." wrapped
 const char* attr_name(uint16_t type);

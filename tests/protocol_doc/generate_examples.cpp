@@ -1,8 +1,10 @@
-// Prints the generated part of docs/protocol.md (§10: fixed inputs, derived keys, handshake
-// trace and one hex example per message), built with the real encoders from fixed inputs.
+// Prints the generated parts of docs/protocol.md (§10: fixed inputs, derived keys, handshake
+// trace and one hex example per message; §15: the server certificate example), built with the
+// real encoders from fixed inputs.
 //
-//   protocol_doc_generate                 print the section to stdout
-//   protocol_doc_generate --update FILE   replace the text between the BEGIN/END markers in FILE
+//   protocol_doc_generate                 print both parts to stdout
+//   protocol_doc_generate --update FILE   replace the text between each pair of BEGIN/END
+//                                         markers in FILE
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -18,6 +20,9 @@ namespace {
 constexpr const char* kBegin =
     "<!-- BEGIN GENERATED EXAMPLES (tests/protocol_doc/generate_examples.cpp) -->";
 constexpr const char* kEnd = "<!-- END GENERATED EXAMPLES -->";
+constexpr const char* kCertBegin =
+    "<!-- BEGIN GENERATED SERVER CERTIFICATE (tests/protocol_doc/generate_examples.cpp) -->";
+constexpr const char* kCertEnd = "<!-- END GENERATED SERVER CERTIFICATE -->";
 
 std::string key_value_block(const char* tag,
                             const std::vector<std::pair<std::string, std::string>>& kv) {
@@ -87,13 +92,35 @@ std::string generate() {
   return o.str();
 }
 
+std::string generate_cert() {
+  using namespace ntm::protocol_doc;
+  std::ostringstream o;
+  o << kCertBegin << "\n\n";
+  o << key_value_block("cert-inputs", cert_input_values()) << "\n";
+  Example e = server_cert_example();
+  o << "The certificate (" << e.bytes.size() << " bytes), as `ntm-as --sign-dc` would print it "
+    << "in base64 with these inputs:\n\n";
+  o << "```hex certificate=" << e.name << "\n" << hex_block(e.bytes) << "\n```\n\n";
+  o << "```text\n" << e.listing << "```\n\n";
+  o << kCertEnd << "\n";
+  return o.str();
+}
+
+/// Replaces the text from `begin` to the line of `end` in `doc`; false when a marker is missing.
+bool replace_region(std::string& doc, const char* begin, const char* end, const std::string& text) {
+  size_t b = doc.find(begin), e = doc.find(end);
+  if (b == std::string::npos || e == std::string::npos || e < b) return false;
+  doc.replace(b, e + std::string(end).size() + 1 - b, text);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ntm::crypto::init();
-  std::string section = generate();
+  std::string section = generate(), cert = generate_cert();
   if (argc == 1) {
-    std::cout << section;
+    std::cout << section << "\n" << cert;
     return 0;
   }
   if (argc != 3 || std::string(argv[1]) != "--update") {
@@ -104,12 +131,11 @@ int main(int argc, char** argv) {
   std::stringstream ss;
   ss << f.rdbuf();
   std::string doc = ss.str();
-  size_t b = doc.find(kBegin), e = doc.find(kEnd);
-  if (!f || b == std::string::npos || e == std::string::npos || e < b) {
+  if (!f || !replace_region(doc, kBegin, kEnd, section) ||
+      !replace_region(doc, kCertBegin, kCertEnd, cert)) {
     std::cerr << "protocol_doc_generate: markers not found in " << argv[2] << "\n";
     return 1;
   }
-  doc.replace(b, e + std::string(kEnd).size() + 1 - b, section);
   std::ofstream(argv[2]) << doc;
   return 0;
 }

@@ -1696,5 +1696,80 @@ TEST_F(ProtocolDoc, DcLimitsTable) {
   EXPECT_EQ(seen.size(), code.size());
 }
 
+// ---------------------------------------------------------------------------------------------
+// Server certificates (§15).
+
+TEST_F(ProtocolDoc, ServerCertificateExampleOfSection15) {
+  auto certs = hex_blocks("certificate");
+  ASSERT_EQ(certs.size(), 1u) << "one ```hex certificate= block";
+  ASSERT_TRUE(certs.count("server-cert"));
+  const Bytes& b = certs["server-cert"];
+  // What sign_cert makes today from the documented inputs, which are the generator's.
+  EXPECT_EQ(hex(b), hex(server_cert_example().bytes))
+      << "docs/protocol.md §15 is stale: run protocol_doc_generate --update docs/protocol.md";
+  auto in = key_values("cert-inputs");
+  EXPECT_EQ(in, cert_input_values());
+
+  // The documented inputs, read from the document, independently of the generator.
+  Bytes seed = from_hex(kv(in, "as_ed25519_seed"));
+  ASSERT_EQ(seed.size(), 32u);
+  for (size_t i = 0; i < 32; ++i) EXPECT_EQ(seed[i], uint8_t(1 + i)) << "seed 0x01..0x20";
+  uint8_t pk[32], sk[64];
+  crypto_sign_seed_keypair(pk, sk, seed.data());
+  EXPECT_EQ(hex(ByteView(pk, 32)), kv(in, "as_verify_key (derived)"));
+  Key dc_key = key_of(kv(in, "dc_static_public"));
+  EXPECT_EQ(dc_key, sequential_key(0x21));
+  const std::string zone = kv(in, "zone");
+  EXPECT_EQ(zone, "dc1.ntm.test");
+  const uint64_t nb = std::stoull(kv(in, "not_before")), na = std::stoull(kv(in, "not_after"));
+  EXPECT_EQ(nb, 1700000000u);
+  EXPECT_EQ(na, 1731536000u);
+
+  // The layout table, byte by byte.
+  const size_t L = zone.size();
+  ASSERT_EQ(b.size(), 147 + L);
+  EXPECT_EQ(b[0], 0x01);
+  EXPECT_EQ(b[1], 0x01);
+  EXPECT_EQ(b[2], L);
+  EXPECT_EQ(std::string(b.begin() + 3, b.begin() + 3 + long(L)), zone);
+  EXPECT_EQ(hex(ByteView(b).subspan(3 + L, 32)), hex(kb(dc_key)));
+  EXPECT_EQ(proto::get_u64(&b[35 + L]), nb);
+  EXPECT_EQ(proto::get_u64(&b[43 + L]), na);
+  EXPECT_EQ(hex(ByteView(b).subspan(51 + L, 32)), hex(ByteView(pk, 32)));
+  // The signature: Ed25519 over the 25-byte prefix ‖ bytes 0 .. 82+L, checked with libsodium
+  // alone.
+  Bytes m = str("NTM server certificate v1");
+  ASSERT_EQ(m.size(), 25u);
+  m.insert(m.end(), b.begin(), b.begin() + long(83 + L));
+  EXPECT_EQ(crypto_sign_verify_detached(&b[83 + L], m.data(), m.size(), pk), 0);
+
+  // The real parser and verifier, and the order of the checks.
+  server::VerifyKey signer;
+  std::copy_n(pk, 32, signer.begin());
+  server::ServerCert c;
+  ASSERT_EQ(server::verify_cert(b, {signer}, nb, &c), server::CertError::kOk);
+  EXPECT_EQ(c.name, zone);
+  EXPECT_EQ(c.static_key, dc_key);
+  EXPECT_EQ(c.not_before, nb);
+  EXPECT_EQ(c.not_after, na);
+  EXPECT_EQ(server::verify_cert(b, {signer}, na, nullptr), server::CertError::kOk);
+  EXPECT_EQ(server::verify_cert(b, {signer}, nb - 1, nullptr), server::CertError::kNotYetValid);
+  EXPECT_EQ(server::verify_cert(b, {signer}, na + 1, nullptr), server::CertError::kExpired);
+  // 2 before 3 before 4: an untrusted signer is reported before a bad signature, and a bad
+  // signature before the time.
+  EXPECT_EQ(server::verify_cert(b, {}, nb - 1, nullptr), server::CertError::kUnknownSigner);
+  Bytes forged = b;
+  forged.back() ^= 1;
+  EXPECT_EQ(server::verify_cert(forged, {signer}, nb - 1, nullptr),
+            server::CertError::kBadSignature);
+  // 1 before 2: a malformed certificate is malformed whoever signed it.
+  Bytes bad = b;
+  bad[1] = 2;  // role RS: reserved
+  EXPECT_EQ(server::verify_cert(bad, {}, nb, nullptr), server::CertError::kMalformed);
+  EXPECT_EQ(server::kCertMinSize, 148u);
+  EXPECT_EQ(server::kCertMaxSize, 400u);
+  EXPECT_EQ(server::kCertFixedSize + 253, server::kCertMaxSize);
+}
+
 }  // namespace
 }  // namespace ntm::protocol_doc
