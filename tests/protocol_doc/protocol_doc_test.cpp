@@ -1062,7 +1062,7 @@ TEST_F(ProtocolDoc, DecodeRulesOfSection4_1) {
   v[0] = 2;
   EXPECT_FALSE(decode(v));
   EXPECT_EQ(err, proto::DecodeError::kBadVersion);
-  for (uint8_t t : {0x00, 0x0E, 0xFF}) {
+  for (uint8_t t : {0x00, 0x10, 0xFF}) {
     v = ka;
     v[1] = t;
     EXPECT_FALSE(decode(v));
