@@ -79,8 +79,9 @@ TEST_F(DcRobustness, GarbageAndTruncatedDatagramsAreDropped) {
   ASSERT_NE(at, std::string::npos) << log;
   std::string summary = log.substr(at, log.find('\n', at) - at);
   long long total = 0;
-  for (const char* reason : {"malformed", "bad_source", "mac", "ratelimit", "handshake",
-                             "unknown_session", "auth", "replay", "session_limit"})
+  for (const char* reason :
+       {"malformed", "bad_source", "mac", "ratelimit", "handshake", "unknown_session", "auth",
+        "replay", "session_limit", "bad_relay_status", "drop_peer", "drop_peer_cert"})
     total += number(summary, reason);
   EXPECT_GE(number(summary, "mac"), 1);
   EXPECT_GE(number(summary, "unknown_session"), 1);

@@ -4,6 +4,7 @@
 // and neither DC is told the other's address or key. Nodes under each DC reach each other by
 // FQDN (paper 002 Fig. 3: direction request → NS query → key distribution → NTM information
 // request → route directions → tunnel).
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -129,7 +130,8 @@ class TwoDomains : public DcFixture {
 
   /// ntm-testnode <args> as node `name` under the DC of `d`.
   std::unique_ptr<Process> node_in(const Domain& d, const std::string& name,
-                                   std::vector<std::string> args) {
+                                   std::vector<std::string> args,
+                                   std::map<std::string, std::string> extra_env = {}) {
     args.insert(args.begin(), bin("ntm-testnode"));
     std::map<std::string, std::string> env = {
         {"NTM_DC", d.address + ":" + std::to_string(port_)},
@@ -138,13 +140,15 @@ class TwoDomains : public DcFixture {
         {"NTM_STATE_DIR", dir_.path() + "/" + name + "." + d.zone},
         {"NTM_BIND", "127.0.0.1:0"},
         {"NTM_START_TIMEOUT_MS", "30000"}};
+    for (auto& [k, v] : extra_env) env[k] = v;
     return std::make_unique<Process>(args, env, dir_.path() + "/" + name + ".err");
   }
 
   std::unique_ptr<Process> server_in(const Domain& d, const std::string& name,
-                                     std::vector<std::string> args) {
+                                     std::vector<std::string> args,
+                                     std::map<std::string, std::string> extra_env = {}) {
     args.insert(args.begin(), "serve");
-    auto p = node_in(d, name, args);
+    auto p = node_in(d, name, args, extra_env);
     EXPECT_TRUE(p->wait_for_line("ready", 15s)) << name << " did not start serving";
     return p;
   }
@@ -224,6 +228,35 @@ TEST_F(TwoDomains, TcpAndUdpBothWaysAcrossDomainsByFqdn) {
   // Each DC made its DC⇄DC keys with the other once, not per direction.
   EXPECT_EQ(count(dc1_, "DC⇄DC keys with zone dc2.ntm.test"), 1);
   EXPECT_EQ(count(dc2_, "DC⇄DC keys with zone dc1.ntm.test"), 1);
+}
+
+TEST_F(TwoDomains, AnExpiredTunnelToAnotherZoneIsDirectedAgainByName) {
+  // Tunnels whose peer is silent for 1 s expire (keep-alives every 200 ms). The client pauses
+  // its TCP stream halfway while the server is frozen (SIGSTOP) for 2 s: the tunnel expires at
+  // both ends, and the client's next segment finds none. Its own DC knows the peer's vIP only
+  // by name (it belongs to the other zone's pool), so the node asks again by the name it
+  // resolved, and the stream completes on a new tunnel.
+  std::map<std::string, std::string> env = {{"NTM_KEEPALIVE_MS", "200"},
+                                            {"NTM_TUNNEL_TIMEOUT_MS", "1000"}};
+  auto srv = server_in(dc1_, "alpha", {"7004"}, env);
+  auto cli = node_in(
+      dc2_, "beta",
+      {"client", "alpha.dc1.ntm.test", "7004", "--bytes", "400000", "--pause-ms", "4000"}, env);
+  ASSERT_TRUE(cli->wait_for_line("paused", 30s));
+  srv->signal(SIGSTOP);
+  std::this_thread::sleep_for(2s);
+  srv->signal(SIGCONT);
+  auto ok = cli->wait_for_line("ok ", 40s);
+  ASSERT_TRUE(ok) << "the stream did not complete after the tunnel expired";
+  auto stats = fields(cli->wait_for_line("stats ", 5s).value_or(""));
+  EXPECT_NE(stats["tunnels_expired"], "0") << "the tunnel never expired: the test proved nothing";
+  EXPECT_NE(stats["tunnels_expired"], "");
+  EXPECT_TRUE(srv->wait_for_line("served conns=1 bytes=400000", 10s));
+  // Two cross-domain directions: the first, and the one after the expiry (asked by whichever
+  // end sent first, by name, through its own DC).
+  EXPECT_EQ(count(dc2_, "through the DC of zone dc1.ntm.test") +
+                count(dc1_, "through the DC of zone dc2.ntm.test"),
+            2);
 }
 
 TEST_F(TwoDomains, UnknownNodeAndUnservedZoneAreCleanErrors) {

@@ -130,6 +130,7 @@ void Negotiator::on_missing_tunnel(const packet::VipKey& dst) {
       return;
   }
   std::string text = vip_text(dst.size() == 4 ? AF_INET : AF_INET6, dst.data());
+  if (auto f = foreign_names_.find(text); f != foreign_names_.end()) text = f->second;
   resolve(text, [this, dst](Resolution r) {
     if (r.error && data_plane_) {
       ntm::log().warn("no tunnel for queued packets: {}", r.error_text);
@@ -175,7 +176,10 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
         }
       }
     }
-    if (!r.error && !fqdn.empty()) names_[fqdn] = r;
+    if (!r.error && !fqdn.empty()) {
+      names_[fqdn] = r;
+      remember_foreign_name(fqdn, r.vip4, r.vip6);
+    }
     if (!r.error) {
       auto now = std::chrono::steady_clock::now();
       std::erase_if(directed_, [&](auto& e) { return now - e.second > kResponderWait; });
@@ -195,6 +199,21 @@ bool Negotiator::remember_direction(uint32_t direction_id) {
   if (directions_seen_.size() >= kMaxDirections) return false;
   directions_seen_[direction_id] = now;
   return true;
+}
+
+void Negotiator::remember_foreign_name(const std::string& fqdn_in,
+                                       const std::optional<uint32_t>& vip4,
+                                       const std::optional<packet::Vip6>& vip6) {
+  std::string fqdn = lower(fqdn_in);
+  std::string own = registration().fqdn;
+  auto zone = [](const std::string& n) {
+    auto dot = n.find('.');
+    return dot == std::string::npos ? std::string() : lower(n.substr(dot + 1));
+  };
+  if (fqdn.empty() || zone(fqdn) == zone(own)) return;
+  if (foreign_names_.size() >= kMaxDirections) foreign_names_.clear();
+  if (vip4) foreign_names_[vip_text(AF_INET, &*vip4)] = fqdn;
+  if (vip6) foreign_names_[vip_text(AF_INET6, vip6->data())] = fqdn;
 }
 
 const char* Negotiator::refuse_route_direction(const std::string& peer_fqdn,
@@ -272,6 +291,7 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   n->peer_vip4 = peer_vip4;
   n->peer_vip6 = peer_vip6;
   n->peer_fqdn = peer_fqdn.substr(0, 253);
+  remember_foreign_name(n->peer_fqdn, peer_vip4, peer_vip6);
   ntm::log().debug("route direction {:08x} to {} as {}: {} paths{}", n->direction_id, n->peer_fqdn,
                    n->role == proto::Role::kInitiator ? "initiator" : "responder", n->paths.size(),
                    n->relay ? " (one relayed)" : "");

@@ -215,6 +215,12 @@ class Negotiator {
   std::map<std::string, std::vector<std::function<void(Resolution)>>> resolving_;
   /// FQDN → vIPs learned from direction responses.
   std::map<std::string, Resolution> names_;
+  /// vIP (text) → FQDN of peers in other zones, from direction responses and route
+  /// directions: their own DC knows them by vIP, ours only by name (docs/protocol.md §16), so
+  /// a packet for such a vIP without a tunnel asks by name. At most kMaxDirections entries.
+  std::map<std::string, std::string> foreign_names_;
+  void remember_foreign_name(const std::string& fqdn, const std::optional<uint32_t>& vip4,
+                             const std::optional<packet::Vip6>& vip6);
   std::map<uint32_t, std::unique_ptr<Negotiation>> negotiations_;  // by direction ID
   /// Every direction ID seen in a route direction, for kDirectionMemory (at most
   /// kMaxDirections): a late retransmission of a finished negotiation's route direction must
