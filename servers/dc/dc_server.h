@@ -204,6 +204,7 @@ class DcServer {
     std::unique_ptr<crypto::Session> session;
     Clock::time_point session_created;
     std::unique_ptr<asio::steady_timer> timer;  ///< retransmits the hello / key distribution
+    uint32_t tries = 0;                         ///< sends of the current hello / handshake
     std::vector<uint32_t> waiting;              ///< foreign directions waiting for the session
   };
   /// A DC that made a session with this one (this DC is DC_CN), by local index.
@@ -306,6 +307,10 @@ class DcServer {
   std::map<crypto::Key, crypto::Timestamp> peer_last_init_;
   std::map<uint32_t, ForeignDirection> foreign_;             // by NTM information request ID
   std::set<std::pair<uint32_t, uint32_t>> foreign_waiting_;  // (node session, message ID)
+  /// Zones whose DC did not answer (hello or key distribution) before every direction waiting
+  /// for it gave up: directions to them fail at once until then, so that nodes cannot make this
+  /// DC send hellos to an address a zone's NS record names, over and over.
+  std::map<std::string, Clock::time_point> peer_unreachable_;
 };
 
 }  // namespace ntm::dc

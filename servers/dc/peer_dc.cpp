@@ -35,6 +35,11 @@ namespace ntm::dc {
 namespace {
 
 constexpr auto kPeerRetransmit = std::chrono::milliseconds(250);
+/// Hellos and key distributions are sent again after 250, 500, 1000, then every 2000 ms.
+constexpr uint32_t kPeerBackoffSteps = 3;
+/// A zone whose DC did not answer is not asked again for this long.
+constexpr auto kPeerUnreachableHold = std::chrono::seconds(10);
+constexpr size_t kMaxUnreachable = 4096;
 constexpr size_t kMaxForeign = 4096;  ///< foreign directions waiting at once
 
 uint64_t unix_now() {
@@ -79,6 +84,13 @@ void DcServer::start_foreign_direction(ControlSession& s, uint32_t index,
                                          (peering_enabled() ? ""
                                                             : " (this DC does not ask other "
                                                               "DCs: no dc-cert)")));
+  if (auto u = peer_unreachable_.find(zone); u != peer_unreachable_.end()) {
+    if (Clock::now() < u->second)
+      return respond(s, index, m,
+                     proto::make_error(m, proto::ErrorCode::kPeerUnreachable,
+                                       "the DC of zone " + zone + " did not answer recently"));
+    peer_unreachable_.erase(u);
+  }
   if (!foreign_waiting_.insert({index, m.message_id}).second) return;  // a retransmission
   if (foreign_.size() >= kMaxForeign) {
     foreign_waiting_.erase({index, m.message_id});
@@ -137,6 +149,7 @@ void DcServer::start_foreign_direction(ControlSession& s, uint32_t index,
       }
     peer.session.reset();
     peer.state = PeerDc::State::kHandshake;
+    peer.tries = 0;
     peer_step(zone);
     return;
   }
@@ -164,6 +177,7 @@ void DcServer::on_located(const std::string& zone, const DcLocator::Result& r) {
       peer.endpoint = *e;
       peer.socket = *sock;
       peer.state = PeerDc::State::kHello;
+      peer.tries = 0;
       spdlog::debug("zone {}: DC at {}", zone, e->to_string());
       return peer_step(zone);
     }
@@ -179,6 +193,13 @@ void DcServer::peer_step(const std::string& zone) {
   // Nobody waits any more (their deadlines passed): forget a peer that never became ready.
   std::erase_if(peer.waiting, [&](uint32_t id) { return !foreign_.count(id); });
   if (peer.waiting.empty() && peer.state != PeerDc::State::kReady) {
+    if (peer.state != PeerDc::State::kLocating) {  // it never answered
+      if (peer_unreachable_.size() >= kMaxUnreachable) peer_unreachable_.clear();
+      peer_unreachable_[zone] = Clock::now() + kPeerUnreachableHold;
+      if (event_log_.allow())
+        spdlog::info("zone {}: its DC at {} did not answer; not asked again for {} s", zone,
+                     peer.endpoint.to_string(), kPeerUnreachableHold.count());
+    }
     peer_by_index_.erase(peer.local_index);
     peers_.erase(it);
     return;
@@ -204,7 +225,7 @@ void DcServer::peer_step(const std::string& zone) {
   } else {
     return;  // ready, or locating (the locator calls back)
   }
-  peer.timer->expires_after(kPeerRetransmit);
+  peer.timer->expires_after(kPeerRetransmit * (1u << std::min(peer.tries++, kPeerBackoffSteps)));
   peer.timer->async_wait([this, zone](std::error_code ec) {
     if (!ec) peer_step(zone);
   });
@@ -215,6 +236,11 @@ void DcServer::peer_failed(const std::string& zone, proto::ErrorCode code,
   auto it = peers_.find(zone);
   if (it == peers_.end()) return;
   std::vector<uint32_t> waiting = std::move(it->second.waiting);
+  if (code == proto::ErrorCode::kPeerUnreachable &&
+      it->second.state != PeerDc::State::kLocating) {  // it answered, but not acceptably
+    if (peer_unreachable_.size() >= kMaxUnreachable) peer_unreachable_.clear();
+    peer_unreachable_[zone] = Clock::now() + kPeerUnreachableHold;
+  }
   peer_by_index_.erase(it->second.local_index);
   peers_.erase(it);
   if (event_log_.allow()) spdlog::info("zone {}: {}", zone, text);
@@ -279,6 +305,7 @@ void DcServer::on_dc_certificate(proto::ByteView d, const proto::Endpoint& from)
   }
   peer->static_key = cert.static_key;
   peer->state = PeerDc::State::kHandshake;
+  peer->tries = 0;
   peer->initiator.reset();
   peer->timer->cancel();
   peer_step(zone);
@@ -581,6 +608,7 @@ void DcServer::expire_peers(Clock::time_point now) {
       ++it;
     }
   }
+  std::erase_if(peer_unreachable_, [&](const auto& e) { return now >= e.second; });
   // peer_last_init_ keeps its entries: only DCs with a valid certificate get one (a few
   // keys), and forgetting a timestamp would let an old key distribution replay.
 }

@@ -277,6 +277,14 @@ TEST_F(TwoDomains, UnknownNodeAndUnservedZoneAreCleanErrors) {
   auto line3 = c->wait_for_line("", 20s).value_or("");
   EXPECT_EQ(fields(line3)["errno"], "EHOSTUNREACH") << line3;
   EXPECT_EQ(c->wait(10s), 1);
+  // Once every direction waiting for it gave up, the silent zone is not asked again for a
+  // while: the next direction fails at once, without a hello to its address.
+  ASSERT_TRUE(wait_log(dc1_, "zone dc3.ntm.test: its DC at 127.0.0.3", 10s));
+  auto d = node_in(dc1_, "alpha", {"resolve", "y.dc3.ntm.test"});
+  auto line4 = d->wait_for_line("", 20s).value_or("");
+  EXPECT_EQ(fields(line4)["errno"], "EHOSTUNREACH") << line4;
+  EXPECT_NE(line4.find("did not answer recently"), std::string::npos) << line4;
+  EXPECT_EQ(d->wait(10s), 1);
 }
 
 TEST_F(TwoDomains, DcWhoseCertificateNoTrustedAsSignedIsRefused) {
