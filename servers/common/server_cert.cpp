@@ -2,12 +2,12 @@
 
 #include <fcntl.h>
 #include <sodium.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
+
+#include "crypto/static_key.h"
 
 namespace ntm::server {
 namespace {
@@ -34,40 +34,6 @@ std::string trimmed(const std::string& text) {
   if (b == std::string::npos) return {};
   auto e = text.find_last_not_of(" \t\r\n");
   return text.substr(b, e - b + 1);
-}
-
-/// Reads a key file like ssh reads a private key: no symlink, a regular file, not accessible
-/// by group or others.
-std::optional<SignKey> read_sign_key(const std::string& path, int fd, std::string& error) {
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    error = path + " is not a regular file";
-    return std::nullopt;
-  }
-  if (st.st_mode & 077) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
-    error = path + " is accessible by group or others (mode " + mode +
-            "); a signing key must be 0600: chmod 600 " + path;
-    return std::nullopt;
-  }
-  char buf[256];
-  ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n < 0) {
-    error = "cannot read " + path + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string text(buf, size_t(n));
-  sodium_memzero(buf, sizeof buf);
-  auto seed = verify_key_from_base64(text);  // the same 44-character form, 32 bytes
-  sodium_memzero(text.data(), text.size());
-  if (!seed) {
-    error = path + " is not a base64 Ed25519 seed (44 characters)";
-    return std::nullopt;
-  }
-  SignKey k = sign_key_from_seed(*seed);
-  sodium_memzero(seed->data(), seed->size());
-  return k;
 }
 
 }  // namespace
@@ -188,57 +154,16 @@ VerifyKey verify_key_of(const SignKey& key) {
 std::optional<SignKey> load_or_create_sign_key(const std::string& dir, const std::string& name,
                                                std::string& error) {
   crypto::init();
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    error = "cannot create " + dir + ": " + std::strerror(errno);
-    return std::nullopt;
-  }
-  std::string path = dir + "/" + name;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      auto k = read_sign_key(path, fd, error);
-      ::close(fd);
-      return k;
-    }
-    // An existing key that cannot be read is an error, never a reason to make a new one: every
-    // certificate the AS signed names its public key.
-    if (errno != ENOENT) {
-      error = "cannot read " + path + ": " +
-              (errno == ELOOP ? std::string("it is a symbolic link") : std::strerror(errno));
-      return std::nullopt;
-    }
-    // Written to a file only we created, then linked into place: link() fails when another
-    // process created the key meanwhile, and we load theirs (as crypto/static_key.cpp does).
-    std::array<uint8_t, 32> seed;
-    crypto::random_bytes(seed.data(), seed.size());
-    std::string tmp = path + ".tmp." + std::to_string(getpid());
-    ::unlink(tmp.c_str());
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-      error = "cannot write " + tmp + ": " + std::strerror(errno);
-      sodium_memzero(seed.data(), seed.size());
-      return std::nullopt;
-    }
-    std::string text = verify_key_to_base64(seed) + "\n";
-    bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
-    sodium_memzero(text.data(), text.size());
-    ::close(fd);
-    int linked = ok ? ::link(tmp.c_str(), path.c_str()) : -1;
-    int link_errno = errno;
-    ::unlink(tmp.c_str());
-    if (linked == 0) {
-      SignKey k = sign_key_from_seed(seed);
-      sodium_memzero(seed.data(), seed.size());
-      return k;
-    }
-    sodium_memzero(seed.data(), seed.size());
-    if (!ok || link_errno != EEXIST) {
-      error = "cannot write " + path + ": " + std::strerror(link_errno);
-      return std::nullopt;
-    }
-  }
-  error = "cannot create " + path;
-  return std::nullopt;
+  // The file holds the Ed25519 seed. An existing one that cannot be read is an error, never a
+  // reason to make a new one: every certificate the AS signed names its public key.
+  crypto::Key fresh;
+  crypto::random_bytes(fresh.data(), fresh.size());
+  auto seed = crypto::load_or_create_secret(dir, name, fresh, "an Ed25519 signing key seed", error);
+  sodium_memzero(fresh.data(), fresh.size());
+  if (!seed) return std::nullopt;
+  SignKey k = sign_key_from_seed(*seed);
+  sodium_memzero(seed->data(), seed->size());
+  return k;
 }
 
 std::string verify_key_to_base64(const VerifyKey& k) {

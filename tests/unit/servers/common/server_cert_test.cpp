@@ -314,7 +314,7 @@ TEST_F(ServerCertFileTest, UnusableKeyFileIsAnErrorNotReplaced) {
   { std::ofstream(p) << "garbage\n"; }
   chmod(p.c_str(), 0600);
   EXPECT_FALSE(load_or_create_sign_key(root_, "as-sign.key", error));
-  EXPECT_NE(error.find("not a base64"), std::string::npos) << error;
+  EXPECT_NE(error.find("does not hold an Ed25519 signing key seed"), std::string::npos) << error;
   EXPECT_EQ(read(p), "garbage\n");
   auto good = load_or_create_sign_key(root_, "other.key", error);
   ASSERT_TRUE(good);
