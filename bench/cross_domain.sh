@@ -25,6 +25,8 @@ while (($#)); do
 done
 root=$(cd "$(dirname "$0")/.." && pwd)
 export NTM_BIN_DIR=${NTM_BIN_DIR:-$root/build/bin}
+# shellcheck source=../scripts/lib.sh
+source "$root/scripts/lib.sh"
 
 stats() {  # reads ms values, prints "runs N  min .. median .. avg .. max .."
   sort -n | awk '{v[NR] = $1; s += $1}
@@ -33,36 +35,14 @@ stats() {  # reads ms values, prints "runs N  min .. median .. avg .. max .."
          printf "runs %2d  min %7.2f  median %7.2f  avg %7.2f  max %7.2f ms\n", NR, v[1], m, s / NR, v[NR]}'
 }
 
-zone_file() {  # DC1_ADDR DC2_ADDR
+zone_file() {  # DC1_ADDR DC2_ADDR NS_ADDR (the parent zone ntm.test.)
   printf '%s\n' '$ORIGIN ntm.test.' '$TTL 300' \
     '@ IN SOA ns.ntm.test. hostmaster.ntm.test. 1 3600 600 86400 60' '@ IN NS ns.ntm.test.' \
     "ns IN A $3" 'dc1 IN NS ns.dc1' "ns.dc1 IN A $1" 'dc2 IN NS ns.dc2' "ns.dc2 IN A $2"
 }
-nsd_conf() {  # DIR ADDR PORT
-  printf '%s\n' 'server:' "  ip-address: $2" "  port: $3" '  username: ""' '  chroot: ""' \
-    "  zonesdir: \"$1\"" '  database: ""' "  pidfile: \"$1/nsd.pid\"" \
-    "  xfrdfile: \"$1/xfrd.state\"" "  xfrdir: \"$1\"" "  zonelistfile: \"$1/zone.list\"" \
-    "  logfile: \"$1/nsd.log\"" '  server-count: 1' '  reuseport: no' '  rrl-ratelimit: 0' \
-    'remote-control:' '  control-enable: no' 'zone:' '  name: "ntm.test"' '  zonefile: "zone"'
-}
-
 if ((LOOPBACK)); then
-  work=$(mktemp -d /tmp/ntm-cross.XXXXXX)
-  pids=()
-  cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-  }
-  trap cleanup EXIT INT TERM
-  free_port() {
-    local p
-    for p in $(shuf -i 20000-60000 -n 50); do
-      ss -Hlun "( sport = :$p )" | grep -q . || { echo "$p"; return; }
-    done
-    return 1
-  }
-  STATE=$work DNS_PORT=$(free_port) PORT=$(free_port)
+  work_dir ntm-cross
+  STATE=$work DNS_PORT=$(free_udp_port) PORT=$(free_udp_port)
   DC1=127.0.0.1 DC2=127.0.0.2 DNS=127.0.0.1
   on() { shift; "$@"; }  # on HOST CMD...: every "host" is this one
   start() {              # start HOST NAME CMD... (background, log in $STATE/NAME.log)
@@ -94,7 +74,7 @@ DC=$NTM_BIN_DIR/ntm-dc AS=$NTM_BIN_DIR/ntm-as PROBE=$NTM_BIN_DIR/ntm-setup-time
 
 mkdir -p "$STATE/nsd"
 zone_file "$DC1" "$DC2" "$DNS" >"$STATE/nsd/zone"
-nsd_conf "$STATE/nsd" "$DNS" "$DNS_PORT" >"$STATE/nsd/nsd.conf"
+nsd_conf "$STATE/nsd" "$DNS" "$DNS_PORT" ntm.test >"$STATE/nsd/nsd.conf"
 start dns nsd nsd -d -c "$STATE/nsd/nsd.conf"
 for _ in $(seq 100); do
   on dns dig +norec +time=1 +tries=1 @"$DNS" -p "$DNS_PORT" NS dc2.ntm.test 2>/dev/null |

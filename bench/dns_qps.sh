@@ -21,25 +21,13 @@ bin=${NTM_BIN_DIR:-$root/build/bin}
 command -v dnsperf >/dev/null || { echo "dnsperf is not installed (scripts/install-deps)"; exit 1; }
 command -v nsd >/dev/null || { echo "nsd is not installed (scripts/install-deps)"; exit 1; }
 
-work=$(mktemp -d /tmp/ntm-dnsqps.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-free_port() {
-  local p
-  for p in $(shuf -i 20000-60000 -n 50); do
-    ss -Hlun "( sport = :$p )" | grep -q . || { echo "$p"; return; }
-  done
-  return 1
-}
+# shellcheck source=../scripts/lib.sh
+source "$root/scripts/lib.sh"
+work_dir ntm-dnsqps
 zone=bench.ntm.test
 
 # The DC: its zone has the apex records and one registered node, "laptop".
-dc_port=$(free_port) dc_dns=$(free_port)
+dc_port=$(free_udp_port) dc_dns=$(free_udp_port)
 "$bin/ntm-dc" --state-dir "$work/dc" --print-public-key >"$work/dc.pub"
 "$bin/ntm-dc" --state-dir "$work/dc" --listen "127.0.0.1:$dc_port" --domain "$zone" \
   --vip4-pool 100.64.0.0/24 --vip6-pool fd00:6e74:6d::/112 --dns-port "$dc_dns" \
@@ -58,17 +46,12 @@ vip4=$(answer "laptop.$zone" A) vip6=$(answer "laptop.$zone" AAAA)
 [[ -n $vip4 && -n $vip6 ]] || { echo "the DC does not answer for laptop.$zone"; exit 1; }
 
 # nsd with the same records.
-nsd_dns=$(free_port)
+nsd_dns=$(free_udp_port)
 mkdir -p "$work/nsd"
 printf '%s\n' "\$ORIGIN $zone." '$TTL 3600' "@ IN SOA ns.$zone. hostmaster.$zone. 1 3600 600 86400 30" \
   "@ IN NS ns.$zone." '@ IN A 192.0.2.10' '@ IN AAAA 2001:db8::10' 'ns IN A 192.0.2.10' \
   'ns IN AAAA 2001:db8::10' "laptop 30 IN A $vip4" "laptop 30 IN AAAA $vip6" >"$work/nsd/zone"
-printf '%s\n' 'server:' '  ip-address: 127.0.0.1' "  port: $nsd_dns" '  username: ""' \
-  '  chroot: ""' "  zonesdir: \"$work/nsd\"" '  database: ""' "  pidfile: \"$work/nsd/nsd.pid\"" \
-  "  xfrdfile: \"$work/nsd/xfrd.state\"" "  xfrdir: \"$work/nsd\"" \
-  "  zonelistfile: \"$work/nsd/zone.list\"" "  logfile: \"$work/nsd/nsd.log\"" \
-  '  server-count: 1' '  reuseport: no' '  rrl-ratelimit: 0' 'remote-control:' \
-  '  control-enable: no' 'zone:' "  name: \"$zone\"" '  zonefile: "zone"' >"$work/nsd/nsd.conf"
+nsd_conf "$work/nsd" 127.0.0.1 "$nsd_dns" "$zone" >"$work/nsd/nsd.conf"
 nsd -d -c "$work/nsd/nsd.conf" &
 pids+=($!)
 for _ in $(seq 100); do

@@ -40,14 +40,9 @@ for b in "$bin/ntm-rs" "$bin/relay-load"; do
 done
 command -v turnserver >/dev/null || { echo "relay.sh: turnserver missing (scripts/install-deps: coturn)" >&2 && exit 1; }
 
-work=$(mktemp -d /tmp/ntm-relay.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=../scripts/lib.sh
+source "$(dirname "$0")/../scripts/lib.sh"
+work_dir ntm-relay
 on_cpu() { if ((pin)); then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 pin_pid() { ((pin)) && taskset -apc 0 "$1" >/dev/null || true; }
 udp_listening() { ss -Hlun "sport = :$1" | grep -q .; }
