@@ -98,8 +98,8 @@ int main(int argc, char** argv) {
   auto source = [&] {
     uint32_t n = next_source++;
     return *proto::Endpoint::parse("10." + std::to_string((n >> 16) & 255) + "." +
-                                   std::to_string((n >> 8) & 255) + "." +
-                                   std::to_string(n & 255) + ":40000");
+                                   std::to_string((n >> 8) & 255) + "." + std::to_string(n & 255) +
+                                   ":40000");
   };
   uint64_t ok = 0, other = 0;
   auto start = Clock::now();

@@ -98,5 +98,9 @@ received=$(awk '/^received/ {print $2}' "$(bg_log sink)")
 after=$(n rtr "$(net_bin ntm-linkemu)" stats | awk '/^queue=1 / {sub("lost=", "", $4); print $4}')
 lost=$((1000 - received))
 ((lost >= 70 && lost <= 130)) || die "10 % loss dropped $lost of 1000 datagrams, want 100 +- 30"
-((after - before == lost)) || die "the emulator counted $((after - before)) drops but $lost datagrams are missing"
+# Every missing datagram is a counted drop. The same 10 % also meets what else crosses the
+# queue meanwhile (IPv6 neighbour discovery, MLD reports): a couple more drops may be theirs.
+counted=$((after - before))
+((counted >= lost && counted <= lost + 3)) ||
+  die "the emulator counted $counted drops but $lost datagrams are missing"
 pass "10 % loss: $lost of 1000 datagrams lost (want 100 +- 30), all of them by the emulator"

@@ -85,7 +85,12 @@ int ntm_start(const struct ntm_config* cfg) {
   auto n = std::make_unique<ntm::node::Node>();
   ntm::socket::set_socket_limit(cfg->max_sockets);
   std::string error;
-  if (int err = n->start(*cfg, error)) return fail(err, error);
+  if (int err = n->start(*cfg, error)) {
+    // Tear the half-started node down before errno is set: its destructor stops asio's loop,
+    // whose wake-up descriptor is drained until EAGAIN, and errno would say EAGAIN instead.
+    n.reset();
+    return fail(err, error);
+  }
   t_last_error.clear();
   g_owned = std::move(n);
   g_tcp_at_start = tcp_repair_totals();
