@@ -78,8 +78,6 @@ struct Negotiator::Negotiation {
   uint64_t liveness_token = 0;
   uint32_t liveness_tries = 0;
   std::chrono::steady_clock::time_point liveness_sent{};
-  /// Data packets for our reserved tunnel ID that came before the tunnel response.
-  std::vector<std::pair<proto::Bytes, packet::Path>> early_data;
   bool renewing = false;  ///< a direction request for a fresh relay ticket is out
 
   /// The handshake in flight, or the last one (kept to recognise duplicates).

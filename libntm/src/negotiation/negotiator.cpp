@@ -119,23 +119,6 @@ void Negotiator::on_datagram(proto::Bytes d, const packet::Path& from) {
   if (!ok) stats_.drop_control.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Negotiator::on_early_data(proto::Bytes d, const packet::Path& from) {
-  if (stopped_ || !data_plane_) return;
-  crypto::SealedHeader h;
-  if (!crypto::parse_sealed_header(d, h)) return;
-  if (tunnels_.find_by_id(h.receiver_index)) return data_plane_->deliver(d, from);
-  for (auto& [id, n] : negotiations_) {
-    // Held until the tunnel response that makes this keypair arrives (bounded: the responder
-    // sends at most a window's worth before it hears from us).
-    if (n->local_tunnel_id == h.receiver_index && n->hs && !n->hs->complete() &&
-        n->early_data.size() < 64) {
-      n->early_data.push_back({std::move(d), from});
-      return;
-    }
-  }
-  stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
-}
-
 Registration Negotiator::registration() const {
   std::lock_guard l(reg_mu_);
   return reg_;

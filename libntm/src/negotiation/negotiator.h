@@ -84,8 +84,6 @@ class Negotiator {
   void shutdown();
 
   void on_datagram(proto::Bytes d, const packet::Path& from);
-  /// A data packet for a reserved tunnel ID (DataPlaneHooks::on_early_data, posted here).
-  void on_early_data(proto::Bytes d, const packet::Path& from);
   /// A path response that was not the roaming challenge's (DataPlaneHooks::on_path_response).
   void on_path_response(uint32_t local_id, uint64_t token, const packet::Path& from);
   /// The path of the tunnel to `dst` now, or nullopt without a tunnel.
@@ -154,6 +152,9 @@ class Negotiator {
   void fail_negotiation(uint32_t direction_id, const char* why);
   /// Removes a negotiation and its keypairs from the tunnel table.
   void erase_negotiation(uint32_t direction_id);
+  /// Ends the reservation of a tunnel ID whose handshake will not complete; the packets held
+  /// for it count as drop_unknown_tunnel.
+  void release_tunnel_id(uint32_t id);
   // path_selection.cpp
   /// Takes the candidates and the relay of a route direction; false when they are malformed.
   bool take_paths(Negotiation& n, const proto::ControlMessage& m);

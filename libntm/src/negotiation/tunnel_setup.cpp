@@ -49,7 +49,7 @@ bool Negotiator::start_handshake(Negotiation& n, uint32_t seq, const crypto::Key
   p.direction_id = n.direction_id;
   p.role = proto::Role::kInitiator;
   // An earlier handshake that never completed leaves its reserved tunnel ID behind.
-  if (n.hs && !n.hs->complete() && n.local_tunnel_id) tunnels_.release_id(n.local_tunnel_id);
+  if (n.hs && !n.hs->complete() && n.local_tunnel_id) release_tunnel_id(n.local_tunnel_id);
   n.hs = std::make_unique<crypto::TunnelHandshake>(p);
   n.seq = seq;
   n.local_tunnel_id = tunnels_.allocate_id();
@@ -63,6 +63,11 @@ bool Negotiator::start_handshake(Negotiation& n, uint32_t seq, const crypto::Key
   n.tries = 0;
   send_tunnel_request(n);
   return true;
+}
+
+void Negotiator::release_tunnel_id(uint32_t id) {
+  // Packets the peer sent under a keypair this node never completed: unknown tunnel.
+  stats_.drop_unknown_tunnel.fetch_add(tunnels_.release_id(id), std::memory_order_relaxed);
 }
 
 void Negotiator::send_tunnel_request(Negotiation& n) {
@@ -80,7 +85,7 @@ void Negotiator::send_tunnel_request(Negotiation& n) {
     Negotiation& n = *it->second;
     if (n.hs->complete()) return;
     if (n.tries < kTunnelRequestPolicy.max_tries) return send_tunnel_request(n);
-    tunnels_.release_id(n.local_tunnel_id);
+    release_tunnel_id(n.local_tunnel_id);
     if (!n.established) return fail_negotiation(id, "no tunnel response from the peer");
     // A failed rekey: the tunnel goes on with its keys and tries again later (or expires).
     ntm::log().info("rekey of tunnel {} to {} unanswered; retrying later", n.tunnel->local_id,
@@ -245,10 +250,9 @@ void Negotiator::consume_tunnel_response(Negotiation& n, proto::ByteView d,
   n.rekeying = false;
   if (data_plane_) data_plane_->send_keepalive(*t);
   on_established(n, t, std::move(replaced));
-  // Data the responder sent before we had its response (held by the receive thread).
-  auto early = std::move(n.early_data);
-  for (auto& [bytes, path] : early)
-    if (data_plane_) data_plane_->deliver(bytes, path);
+  // Data the responder sent before we had its response (held by the tunnel table), into the
+  // stack before any later packet of this tunnel.
+  if (data_plane_) data_plane_->deliver_held(t);
 }
 
 std::shared_ptr<packet::Tunnel> Negotiator::make_tunnel(Negotiation& n, uint32_t peer_tunnel_id,
@@ -361,7 +365,7 @@ void Negotiator::erase_negotiation(uint32_t direction_id) {
   n.timer.cancel();
   n.confirm_timer.cancel();
   forget_paths(n);
-  if (n.hs && !n.hs->complete()) tunnels_.release_id(n.local_tunnel_id);
+  if (n.hs && !n.hs->complete()) release_tunnel_id(n.local_tunnel_id);
   if (n.tunnel) tunnels_.remove(n.tunnel->local_id);
   if (n.pending) tunnels_.remove(n.pending->local_id);
   if (data_plane_ && !tunnel_exists(n.peer_vip4, n.peer_vip6)) {

@@ -132,18 +132,6 @@ int Node::start(const ntm_config& cfg, std::string& error) {
       negotiator->on_datagram(std::move(d), from);
     });
   };
-  hooks.on_early_data = [this](proto::Bytes d, const packet::Path& from) {
-    // Bounded by the same queue as control datagrams.
-    if (control_queued_.fetch_add(1, std::memory_order_relaxed) >= kMaxControlQueue) {
-      control_queued_.fetch_sub(1, std::memory_order_relaxed);
-      stats.drop_overload.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    asio::post(io, [this, d = std::move(d), from]() mutable {
-      control_queued_.fetch_sub(1, std::memory_order_relaxed);
-      negotiator->on_early_data(std::move(d), from);
-    });
-  };
   hooks.on_path_response = [this](uint32_t local_id, uint64_t token, const packet::Path& from) {
     asio::post(
         io, [this, local_id, token, from] { negotiator->on_path_response(local_id, token, from); });

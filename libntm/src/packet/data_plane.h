@@ -49,9 +49,6 @@ struct DataPlaneHooks {
   /// A control, handshake, cookie, tunnel-handshake, punch or relay datagram arrived (receive
   /// thread); `from` is the path it came on (a relayed one for a relayed tunnel handshake).
   std::function<void(proto::Bytes datagram, const Path& from)> on_control;
-  /// A data packet for a tunnel ID reserved by a handshake in flight arrived before its tunnel
-  /// (receive thread): the negotiation thread hands it back with deliver() once it exists.
-  std::function<void(proto::Bytes datagram, const Path& from)> on_early_data;
   /// A path response whose token is not the roaming challenge's: perhaps the answer to a path
   /// candidate's probe (receive thread; post elsewhere).
   std::function<void(uint32_t local_id, uint64_t token, const Path& from)> on_path_response;
@@ -86,9 +83,10 @@ class DataPlane {
   /// Sends a path challenge to `t`'s current endpoint (docs/protocol.md §8.3), or along `via`
   /// (a path candidate's probe, §7.9).
   void send_path_challenge(Tunnel& t, uint64_t token, const Path* via = nullptr);
-  /// A data packet that arrived early (DataPlaneHooks::on_early_data) goes through the
-  /// receive steps now, from the calling thread.
-  void deliver(proto::ByteView datagram, const Path& from);
+  /// Passes the data packets held for `t` before it was installed (TunnelTable::hold) through
+  /// the receive steps, in arrival order, from the calling thread; a packet for `t` that
+  /// arrives meanwhile waits for them. Call after install_tunnel(); no-op when none are held.
+  void deliver_held(const std::shared_ptr<Tunnel>& t);
   /// Sends a keep-alive: a data packet with an empty inner packet (docs/protocol.md §8). The
   /// initiator sends one right after install so the responder confirms the tunnel at once.
   void send_keepalive(Tunnel& t);
@@ -112,6 +110,10 @@ class DataPlane {
   /// the pbuf to hand to lwIP (or null), and in `confirm` a keypair this packet confirmed.
   pbuf* open_data(proto::ByteView pkt, const Path& from, uint8_t* plain,
                   std::shared_ptr<Tunnel>& confirm);
+  /// receive.cpp: steps 4-7 for a packet of tunnel `t` whose header is `h`.
+  pbuf* open_for(const std::shared_ptr<Tunnel>& t, const crypto::SealedHeader& h,
+                 proto::ByteView pkt, const Path& from, uint8_t* plain,
+                 std::shared_ptr<Tunnel>& confirm);
   /// receive.cpp: step 7 for a batch.
   void enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* confirmed, int nconfirmed);
   /// receive.cpp: a tunnel message (path challenge/response) inside an authenticated packet.

@@ -7,8 +7,8 @@
 //    negotiation module; relay data (0x07) from the server of one of our relay sessions is
 //    unwrapped first, and what it carries arrives "on the relayed path"
 // 4. data: exact header checks, tunnel by receiver ID (an ID reserved by a handshake in flight:
-//    the packet follows the tunnel response through the negotiation thread), AEAD open,
-//    anti-replay — drop early
+//    the packet is held, in order, until the tunnel response installs the tunnel; then the
+//    held packets enter the stack before any later one), AEAD open, anti-replay — drop early
 // 5. an empty inner packet is a keep-alive, a 10-byte one starting with 0x00 a tunnel message
 //    (path challenge/response); otherwise the inner source address must be the tunnel peer's
 //    vIP (no spoofing)
@@ -158,14 +158,43 @@ pbuf* DataPlane::open_data(proto::ByteView pkt, const Path& from, uint8_t* plain
   auto t = tunnels_.find_by_id(h.receiver_index);
   if (!t) {
     // A packet for a tunnel whose handshake response is still on its way through the
-    // negotiation thread (the responder may send at once, §7.5): in order behind it.
-    if (tunnels_.reserved(h.receiver_index) && hooks_.on_early_data) {
-      hooks_.on_early_data(proto::Bytes(pkt.begin(), pkt.end()), from);
-      return nullptr;
+    // negotiation thread (the responder may send at once, §7.5): held, in order, for it.
+    switch (tunnels_.hold(h.receiver_index, pkt, from, t)) {
+      case TunnelTable::Hold::kHeld:
+        return nullptr;
+      case TunnelTable::Hold::kInstalled:
+        break;  // installed since the lookup
+      case TunnelTable::Hold::kFull:
+      case TunnelTable::Hold::kNotReserved:
+        stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
+        return nullptr;
     }
-    stats_.drop_unknown_tunnel.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
   }
+  // Packets held for this tunnel go into the stack before this later one.
+  if (t->has_held.load(std::memory_order_acquire)) deliver_held(t);
+  return open_for(t, h, pkt, from, plain, confirm);
+}
+
+void DataPlane::deliver_held(const std::shared_ptr<Tunnel>& t) {
+  std::lock_guard l(t->held_mu);  // a later packet on another thread waits here for these
+  if (!t->has_held.load(std::memory_order_relaxed)) return;
+  std::vector<uint8_t> plain;
+  for (auto& [datagram, from] : t->held) {
+    crypto::SealedHeader h;
+    if (!crypto::parse_sealed_header(datagram, h)) continue;  // checked when it was held
+    plain.resize(datagram.size());
+    std::shared_ptr<Tunnel> confirm;
+    pbuf* p = open_for(t, h, datagram, from, plain.data(), confirm);
+    if (p || confirm) enter_stack(&p, p ? 1 : 0, &confirm, confirm ? 1 : 0);
+  }
+  t->held.clear();
+  t->held.shrink_to_fit();
+  t->has_held.store(false, std::memory_order_release);
+}
+
+pbuf* DataPlane::open_for(const std::shared_ptr<Tunnel>& t, const crypto::SealedHeader& h,
+                          proto::ByteView pkt, const Path& from, uint8_t* plain,
+                          std::shared_ptr<Tunnel>& confirm) {
   bool newest = false;
   switch (t->session->open(h, pkt, plain, &newest)) {
     case crypto::Session::OpenStatus::kOk:
@@ -208,8 +237,8 @@ pbuf* DataPlane::open_data(proto::ByteView pkt, const Path& from, uint8_t* plain
     return nullptr;
   }
   if (len == 0) return nullptr;  // keep-alive
-  // 7. The receive thread, or the negotiation thread for data that overtook its tunnel
-  // response (deliver()): the reassembler is shared under reasm_mu_.
+  // 7. The receive thread, or the negotiation thread delivering packets held for the tunnel
+  // it installed (deliver_held()): the reassembler is shared under reasm_mu_.
   std::lock_guard l(reasm_mu_);
   const uint8_t* inner = plain;
   size_t whole = 0;
@@ -247,13 +276,6 @@ void DataPlane::enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* c
   for (int i = 0; i < nready; ++i)
     if (!netif_ || ip_input(ready[i], netif_) != ERR_OK) pbuf_free(ready[i]);
   UNLOCK_TCPIP_CORE();
-}
-
-void DataPlane::deliver(proto::ByteView datagram, const Path& from) {
-  std::vector<uint8_t> plain(datagram.size());
-  std::shared_ptr<Tunnel> confirm;
-  pbuf* p = open_data(datagram, from, plain.data(), confirm);
-  if (p || confirm) enter_stack(&p, p ? 1 : 0, &confirm, confirm ? 1 : 0);
 }
 
 void DataPlane::on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const Path& from) {

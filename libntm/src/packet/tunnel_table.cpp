@@ -26,16 +26,41 @@ std::shared_ptr<Tunnel> TunnelTable::find_by_vip6(const Vip6& vip6) const {
 std::vector<std::shared_ptr<Tunnel>> TunnelTable::insert(std::shared_ptr<Tunnel> t) {
   {
     std::unique_lock l(mu_);
+    take_held(*t);
     by_id_[t->local_id] = t;
-    reserved_.erase(t->local_id);
   }
   return promote(t);
 }
 
 void TunnelTable::insert_inbound(std::shared_ptr<Tunnel> t) {
   std::unique_lock l(mu_);
-  reserved_.erase(t->local_id);
+  take_held(*t);
   by_id_[t->local_id] = std::move(t);
+}
+
+void TunnelTable::take_held(Tunnel& t) {
+  auto it = reserved_.find(t.local_id);
+  if (it == reserved_.end()) return;
+  if (!it->second.empty()) {
+    std::lock_guard h(t.held_mu);
+    t.held = std::move(it->second);
+    t.has_held.store(true, std::memory_order_release);
+  }
+  reserved_.erase(it);
+}
+
+TunnelTable::Hold TunnelTable::hold(uint32_t id, proto::ByteView pkt, const Path& from,
+                                    std::shared_ptr<Tunnel>& installed) {
+  std::unique_lock l(mu_);
+  if (auto t = by_id_.find(id); t != by_id_.end()) {
+    installed = t->second;
+    return Hold::kInstalled;
+  }
+  auto r = reserved_.find(id);
+  if (r == reserved_.end()) return Hold::kNotReserved;
+  if (r->second.size() >= kMaxHeld) return Hold::kFull;
+  r->second.push_back({proto::Bytes(pkt.begin(), pkt.end()), from});
+  return Hold::kHeld;
 }
 
 std::vector<std::shared_ptr<Tunnel>> TunnelTable::promote(const std::shared_ptr<Tunnel>& t) {
@@ -73,15 +98,19 @@ uint32_t TunnelTable::allocate_id() {
   for (;;) {
     uint32_t id = crypto::random_u32();
     if (id != 0 && !by_id_.count(id) && !reserved_.count(id)) {
-      reserved_[id] = true;
+      reserved_[id];
       return id;
     }
   }
 }
 
-void TunnelTable::release_id(uint32_t id) {
+size_t TunnelTable::release_id(uint32_t id) {
   std::unique_lock l(mu_);
-  reserved_.erase(id);
+  auto it = reserved_.find(id);
+  if (it == reserved_.end()) return 0;
+  size_t dropped = it->second.size();
+  reserved_.erase(it);
+  return dropped;
 }
 
 bool TunnelTable::reserved(uint32_t id) const {

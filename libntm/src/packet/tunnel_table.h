@@ -19,12 +19,19 @@
 #include "crypto/session.h"
 #include "packet/path.h"
 #include "packet/vip_key.h"
+#include "proto/bytes.h"
 
 namespace ntm::packet {
 
 /// One tunnel keypair towards a peer: a data session (keys from one tunnel handshake), the
 /// peer's vIPs and static key, and the peer's endpoint with its validation state. A rekey
 /// makes a new Tunnel (new local ID, new keys) for the same peer.
+/// A data packet that arrived for a reserved receiver index before its tunnel existed.
+struct HeldPacket {
+  proto::Bytes datagram;  ///< the whole sealed packet, as received
+  Path from;
+};
+
 struct Tunnel {
   /// Anti-amplification factor towards a peer address not yet validated (RFC 9000 §8).
   static constexpr uint64_t kAmplificationFactor = 3;
@@ -56,6 +63,12 @@ struct Tunnel {
   bool rekey_driver = false;
   uint64_t rekey_after_messages = ~0ull;
   std::atomic<bool> rekey_requested{false};
+  /// Data packets held for this tunnel's ID before it was installed (TunnelTable::hold), in
+  /// arrival order; DataPlane::deliver_held() passes them to the stack before any packet
+  /// that came later. `has_held` is set at install and cleared once they are delivered.
+  std::mutex held_mu;
+  std::vector<HeldPacket> held;  // guarded by held_mu
+  std::atomic<bool> has_held{false};
 
   /// The path to the peer now (direct or relayed); changes only after an authenticated,
   /// newest packet, or when the negotiation switches paths (a validated better one, §7.9).
@@ -185,11 +198,25 @@ class TunnelTable {
   void remove(uint32_t local_id);
   /// A random receiver index not in use (never 0), reserved until release_id() or until a
   /// tunnel with it is installed: data packets for a reserved ID that arrive before the
-  /// tunnel (they may overtake the tunnel response on its way through the negotiation thread)
-  /// are handed to the negotiation thread instead of dropped.
+  /// tunnel (the responder sends as soon as it has answered, so its first packets can overtake
+  /// the tunnel response on its way through the negotiation thread) are held by hold() and
+  /// move into the tunnel when it is installed.
   uint32_t allocate_id();
-  void release_id(uint32_t id);
+  /// Ends a reservation; returns the number of held packets dropped with it.
+  size_t release_id(uint32_t id);
   bool reserved(uint32_t id) const;
+  /// At most this many packets are held per reserved ID (a window's worth: the responder
+  /// sends no more before it hears from the initiator).
+  static constexpr size_t kMaxHeld = 64;
+  enum class Hold {
+    kHeld,         ///< kept, in order, for the tunnel with this ID
+    kInstalled,    ///< the tunnel exists now: `installed` is set, deliver the packet to it
+    kFull,         ///< kMaxHeld already held: drop
+    kNotReserved,  ///< no such ID: drop
+  };
+  /// Holds a copy of data packet `pkt` for reserved receiver index `id` (one atomic step with
+  /// the lookup, so a packet is either held or finds the installed tunnel, never lost between).
+  Hold hold(uint32_t id, proto::ByteView pkt, const Path& from, std::shared_ptr<Tunnel>& installed);
   /// Relay sessions this node uses, with their relay server: relay data is accepted only from
   /// the server of its session.
   void add_relay(uint32_t session, const proto::Endpoint& server);
@@ -200,11 +227,14 @@ class TunnelTable {
   void clear();
 
  private:
+  /// Moves the packets held for `t`'s ID into `t` and ends the reservation (mu_ held).
+  void take_held(Tunnel& t);
+
   mutable std::shared_mutex mu_;
   std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_id_;              // guarded by mu_
   std::unordered_map<uint32_t, std::shared_ptr<Tunnel>> by_vip4_;            // guarded by mu_
   std::unordered_map<VipKey, std::shared_ptr<Tunnel>, VipKeyHash> by_vip6_;  // guarded by mu_
-  std::unordered_map<uint32_t, bool> reserved_;                              // guarded by mu_
+  std::unordered_map<uint32_t, std::vector<HeldPacket>> reserved_;           // guarded by mu_
   std::unordered_map<uint32_t, proto::Endpoint> relays_;                     // guarded by mu_
 };
 

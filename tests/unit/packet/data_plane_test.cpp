@@ -12,7 +12,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "crypto/aead.h"
 #include "crypto/session.h"
@@ -319,6 +321,117 @@ TEST_F(DataPlaneTest, APacketTheKernelRefusesIsNotCountedAsSent) {
   tunnel_->set_endpoint(peer_ep_);
   send_through_lwip(kPeerVip4, 3);
   EXPECT_EQ(snapshot().s.tx_packets, 3u);
+}
+
+/// Datagrams to port 12346 of our vIP, in the order lwIP delivered them: the first payload
+/// byte of each.
+class Listener {
+ public:
+  Listener() {
+    LOCK_TCPIP_CORE();
+    pcb_ = udp_new();
+    udp_bind(pcb_, IP4_ADDR_ANY, 12346);
+    udp_recv(
+        pcb_,
+        [](void* arg, udp_pcb*, pbuf* p, const ip_addr_t*, u16_t) {
+          auto* self = static_cast<Listener*>(arg);
+          uint8_t first = 0;
+          pbuf_copy_partial(p, &first, 1, 0);
+          pbuf_free(p);
+          std::lock_guard l(self->mu_);
+          self->got_.push_back(first);
+        },
+        this);
+    UNLOCK_TCPIP_CORE();
+  }
+  ~Listener() {
+    LOCK_TCPIP_CORE();
+    udp_remove(pcb_);
+    UNLOCK_TCPIP_CORE();
+  }
+  std::vector<uint8_t> got() {
+    std::lock_guard l(mu_);
+    return got_;
+  }
+
+ private:
+  udp_pcb* pcb_ = nullptr;
+  std::mutex mu_;
+  std::vector<uint8_t> got_;
+};
+
+TEST_F(DataPlaneTest, DataThatOvertakesItsTunnelResponseIsHeldAndDeliveredInOrder) {
+  // The initiator's view (docs/protocol.md §7.5): the responder sends data as soon as it has
+  // answered, so data packets for the receiver index this node reserved can arrive before the
+  // tunnel response has installed the tunnel. They wait, and enter the stack before any
+  // packet that comes after the install — whichever thread gets there first.
+  Listener app;
+  auto numbered = [&](uint8_t i) {
+    Bytes ip = inner_udp4(kPeerVip4, 10, i);
+    ip[28] = i;
+    return seal(ip);
+  };
+  auto reserve = [&] {
+    uint32_t id = tunnels_.allocate_id();
+    tunnel_->local_id = id;
+    crypto::Key k1, k2;
+    crypto::random_bytes(k1.data(), k1.size());
+    crypto::random_bytes(k2.data(), k2.size());
+    tunnel_->session = std::make_unique<crypto::Session>(k1, k2, kPeerId);
+    peer_ = std::make_unique<crypto::Session>(k2, k1, id);
+    return id;
+  };
+  auto barrier = [&] {  // the receive thread is done with what was sent before
+    uint64_t c = control_;
+    send({4, 0, 0, 0, 9, 9, 9, 9});  // a control datagram: handed to the negotiation
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (control_ == c && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(control_, c + 1);
+  };
+  auto wait_for = [&](size_t n) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (app.got().size() < n && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+  };
+
+  // 1. Five packets before the install, the sixth after it and before the negotiation thread
+  //    delivers the held ones: the receive thread delivers them first.
+  reserve();
+  for (uint8_t i = 1; i <= 5; ++i) send(numbered(i));
+  barrier();
+  EXPECT_EQ(snapshot().s.rx_packets, 0u) << "held, not delivered, not dropped";
+  EXPECT_TRUE(app.got().empty());
+  install();
+  send(numbered(6));
+  wait_for(6);
+  EXPECT_EQ(app.got(), (std::vector<uint8_t>{1, 2, 3, 4, 5, 6}));
+  dp_->deliver_held(tunnel_);  // what the negotiation thread does next: nothing left
+  EXPECT_EQ(app.got().size(), 6u);
+  EXPECT_EQ(snapshot().s.rx_packets, 6u);
+
+  // 2. The negotiation thread first: the held packets go in when it installs the tunnel.
+  tunnels_.remove(tunnel_->local_id);
+  reserve();
+  for (uint8_t i = 7; i <= 9; ++i) send(numbered(i));
+  barrier();
+  install();
+  dp_->deliver_held(tunnel_);
+  EXPECT_EQ(app.got(), (std::vector<uint8_t>{1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  send(numbered(10));
+  wait_for(10);
+  EXPECT_EQ(app.got().back(), 10);
+
+  // 3. At most TunnelTable::kMaxHeld per reserved ID; the rest, and what a released ID held,
+  //    count as unknown tunnel.
+  tunnels_.remove(tunnel_->local_id);
+  uint32_t id = reserve();
+  uint64_t unknown = snapshot().s.drop_unknown_tunnel;
+  for (size_t i = 0; i < TunnelTable::kMaxHeld + 3; ++i) send(numbered(uint8_t(i)));
+  barrier();
+  EXPECT_EQ(snapshot().s.drop_unknown_tunnel, unknown + 3);
+  EXPECT_EQ(tunnels_.release_id(id), TunnelTable::kMaxHeld);
+  EXPECT_EQ(app.got().size(), 10u);
 }
 
 }  // namespace
