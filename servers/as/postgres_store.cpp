@@ -45,10 +45,16 @@ std::string text_at(const PGresult* r, int row, int col) {
   return std::string(PQgetvalue(r, row, col), size_t(PQgetlength(r, row, col)));
 }
 
-/// libpq's message without its trailing newline.
+/// libpq's message on one line: its line breaks (and the tab of a HINT line) made spaces, the
+/// trailing ones dropped.
 std::string trimmed(const char* msg) {
-  std::string s = msg ? msg : "";
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  std::string s;
+  for (const char* p = msg ? msg : ""; *p; ++p) {
+    bool space = *p == '\n' || *p == '\r' || *p == '\t';
+    if (space && (s.empty() || s.back() == ' ')) continue;
+    s.push_back(space ? ' ' : *p);
+  }
+  while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
 
