@@ -119,7 +119,7 @@ class PostgresStore : public AccountStore {
                      int64_t release_after) override {
     return run("attach_node", Attach{}, [&] {
       Attach out;
-      Transaction t(*this, "BEGIN ISOLATION LEVEL READ COMMITTED");
+      Transaction t(*this, "attach_node", "BEGIN ISOLATION LEVEL READ COMMITTED");
       if (!t) return out;
       // The account's row lock: attaches to one account, from any connection, run one at a
       // time from here to COMMIT, so the count below stays true until our insert commits.
@@ -167,7 +167,7 @@ class PostgresStore : public AccountStore {
     using Out = std::optional<std::vector<NodeRecord>>;
     return run("list_nodes", Out(), [&]() -> Out {
       // One snapshot: the account and its nodes.
-      Transaction t(*this, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      Transaction t(*this, "list_nodes", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       if (!t) return std::nullopt;
       Res a = exec("list_nodes", "SELECT 1 FROM accounts WHERE name = $1", {account});
       if (!a || PQntuples(a.get()) == 0) return std::nullopt;
@@ -220,16 +220,20 @@ class PostgresStore : public AccountStore {
       if (failure_ == Failure::kRetry)
         spdlog::error("postgres: {}: serialization failure or deadlock {} times, giving up", what,
                       retries + 1);
-      if (failure_ == Failure::kConnection && !reset) {
-        reset = true;
-        if (reconnect(what)) continue;
+      if (failure_ == Failure::kConnection) {
+        if (!reset) {
+          reset = true;
+          if (reconnect(what)) continue;
+        } else {
+          spdlog::error("postgres: {}: the connection was lost again after reconnecting", what);
+        }
       }
       return out;
     }
   }
 
   bool reconnect(const char* what) {
-    spdlog::warn("postgres: {}: connection lost, reconnecting", what);
+    spdlog::warn("postgres: {}: reconnecting", what);
     PQreset(conn_);
     if (PQstatus(conn_) == CONNECTION_OK) return true;
     spdlog::error("postgres: {}: reconnect failed: {}", what, trimmed(PQerrorMessage(conn_)));
@@ -264,12 +268,15 @@ class PostgresStore : public AccountStore {
     else
       failure_ = Failure::kOther;
     if (expected && state_ == expected) return nullptr;
-    // libpq's message names the statement's failure; the values (a password hash) are not
-    // in it: no constraint covers the hash column, so no DETAIL line quotes one.
-    std::string msg = trimmed(r ? PQresultErrorMessage(r.get()) : PQerrorMessage(conn_));
-    if (msg.empty()) msg = trimmed(PQerrorMessage(conn_));
+    // The server's primary message only: its DETAIL ("Failing row contains (...)") and
+    // CONTEXT (the parameters, with log_parameter_max_length_on_error) may quote the values,
+    // a password hash among them. Without a result (a lost connection): libpq's message.
+    const char* primary = r ? PQresultErrorField(r.get(), PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+    std::string msg = trimmed(primary ? primary : PQerrorMessage(conn_));
     if (failure_ == Failure::kRetry)
       spdlog::debug("postgres: {}: {} (SQLSTATE {})", what, msg, state_);
+    else if (failure_ == Failure::kConnection)  // run() reconnects, or logs an error
+      spdlog::warn("postgres: {}: connection lost: {}", what, msg);
     else
       spdlog::error("postgres: {}: {}{}{}", what, msg, state_.empty() ? "" : " SQLSTATE ", state_);
     return nullptr;
@@ -297,8 +304,8 @@ class PostgresStore : public AccountStore {
   /// BEGIN ...; rolled back unless committed (an aborted transaction too).
   class Transaction {
    public:
-    Transaction(PostgresStore& s, const char* begin) : s_(s) {
-      ok_ = bool(s_.exec("begin", begin, {}));
+    Transaction(PostgresStore& s, const char* what, const char* begin) : s_(s), what_(what) {
+      ok_ = bool(s_.exec(what_, begin, {}));
     }
     ~Transaction() {
       if (ok_ && PQstatus(s_.conn_) == CONNECTION_OK) Res(PQexec(s_.conn_, "ROLLBACK"));
@@ -307,13 +314,14 @@ class PostgresStore : public AccountStore {
     bool commit() {
       // COMMIT of a transaction that failed answers ROLLBACK; exec() checked every statement,
       // so here it fails only by the server (a serialization failure, a lost connection).
-      Res r = s_.exec("commit", "COMMIT", {});
+      Res r = s_.exec(what_, "COMMIT", {});
       ok_ = false;
       return bool(r);
     }
 
    private:
     PostgresStore& s_;
+    const char* what_;
     bool ok_ = false;
   };
 

@@ -26,8 +26,11 @@ namespace ntm::as {
 ///   fails too the call reports kError (nullopt, an empty list). A write whose commit
 ///   succeeded but whose answer was lost with the connection answers as its second run finds
 ///   the data (add: kExists);
-/// - failures are logged (spdlog, error level) with libpq's message, never with a password
-///   hash; a value with a NUL byte cannot be stored: kError;
+/// - failures are logged (spdlog, error level) with the server's primary message and SQLSTATE
+///   (its DETAIL and CONTEXT, which may quote a password hash, are left out), or libpq's
+///   message when the connection failed. A value with a NUL byte, or bytes not valid in the
+///   database's encoding (UTF-8: not UTF-8), cannot be stored or compared: kError (nullopt, an
+///   empty list) and a log line;
 /// - the calls block on the server (set connect_timeout and options='-c statement_timeout=MS'
 ///   in `conninfo` to bound them).
 /// nullptr and `error` set (libpq's message) when the connection or the schema fails.

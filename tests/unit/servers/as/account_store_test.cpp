@@ -455,12 +455,17 @@ TEST_F(PostgresAccountStoreTest, OpeningFailsClearly) {
   EXPECT_NE(error.find("schema"), std::string::npos) << error;
 }
 
-TEST_F(PostgresAccountStoreTest, AValueWithANulByteIsAnError) {
+// PostgreSQL text holds no NUL byte and, in a UTF-8 database, only UTF-8: such a value is an
+// error (SQLite would store it), and the store goes on working.
+TEST_F(PostgresAccountStoreTest, AValueWithANulByteOrNotUtf8IsAnError) {
   auto s = open();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->add({std::string("al\0ice", 6), "h", 1, 0}), AccountStore::Result::kError);
   EXPECT_EQ(s->add({"alice", std::string("h\0h", 3), 1, 0}), AccountStore::Result::kError);
   EXPECT_FALSE(s->find("alice")) << "nothing half-stored";
+  EXPECT_EQ(s->add({"al\xffice", "h", 1, 0}), AccountStore::Result::kError);
+  EXPECT_FALSE(s->find("\xff"));
+  EXPECT_TRUE(s->list("\xc3", 10).empty());
   ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk) << "the store still works";
 }
 
