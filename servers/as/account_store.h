@@ -1,5 +1,5 @@
-// The Account Server's accounts behind a storage interface (SQLite here; a shared database
-// later), and the password hashing they use.
+// The Account Server's accounts behind a storage interface (SQLite here; PostgreSQL, shared by
+// several AS processes, in as/postgres_store.h), and the password hashing they use.
 #pragma once
 
 #include <cstdint>

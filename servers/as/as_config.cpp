@@ -38,8 +38,11 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
       "database", po::value(&c.database),
       "SQLite file of the accounts (default "
       "<state-dir>/accounts.sqlite3)")(
-      "admin-key", po::value(&keys)->composing(),
-      "static public key (base64) of an administrator, repeatable; re-read on SIGHUP")(
+      "postgres", po::value(&c.postgres),
+      "the accounts in PostgreSQL instead: libpq connection string (\"host=H dbname=D "
+      "user=U\" or postgresql://...), one database shared by several AS processes; not with "
+      "database")("admin-key", po::value(&keys)->composing(),
+                  "static public key (base64) of an administrator, repeatable; re-read on SIGHUP")(
       "dc-key", po::value(&dc_keys)->composing(),
       "static public key (base64) of a DC that may relay node logins, repeatable; re-read on "
       "SIGHUP")(
@@ -93,7 +96,13 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
     }
   }
   if (c.admin_listen.empty()) c.admin_listen = {"127.0.0.1:7300"};
-  if (c.database.empty()) c.database = c.state_dir + "/accounts.sqlite3";
+  if (!c.postgres.empty() && vm.count("database")) {
+    std::cerr << "ntm-as: database (an SQLite file) and postgres (a PostgreSQL database) are "
+                 "both set; the accounts live in one of them: remove one\n";
+    exit_code = 2;
+    return std::nullopt;
+  }
+  if (c.database.empty() && c.postgres.empty()) c.database = c.state_dir + "/accounts.sqlite3";
   for (auto* list : {&keys, &dc_keys})
     for (auto& k : *list) {
       auto key = crypto::key_from_base64(k);

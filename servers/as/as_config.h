@@ -15,8 +15,12 @@ struct AsConfig {
   std::vector<std::string> admin_listen;  ///< "ip:port" UDP endpoints of the admin channel
   std::string state_dir;                  ///< holds as.key
   std::string database;                   ///< SQLite file (default <state-dir>/accounts.sqlite3)
-  std::vector<crypto::Key> admin_keys;    ///< static public keys allowed to administer
-  std::vector<crypto::Key> dc_keys;       ///< static public keys of DCs that relay node logins
+  /// `postgres = CONNINFO`: libpq connection string of a PostgreSQL database shared by several
+  /// AS processes (as/postgres_store.h); when set the AS uses it and not `database`, which
+  /// stays empty. Setting both is a config error (exit code 2).
+  std::string postgres;
+  std::vector<crypto::Key> admin_keys;  ///< static public keys allowed to administer
+  std::vector<crypto::Key> dc_keys;     ///< static public keys of DCs that relay node logins
   int64_t node_release_after = 30 * 24 * 3600;  ///< seconds a node counts after its last login
   unsigned hash_threads = 2;  ///< worker threads for Argon2id (login, account add, passwd)
   uint32_t default_node_limit = 5;

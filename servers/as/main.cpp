@@ -14,6 +14,7 @@
 #include "as/account_store.h"
 #include "as/admin_server.h"
 #include "as/as_config.h"
+#include "as/postgres_store.h"
 #include "common/daemon.h"
 #include "common/logging.h"
 #include "common/server_cert.h"
@@ -63,7 +64,9 @@ int main(int argc, char** argv) {
     std::cerr << "ntm-as: unknown log level " << cfg->log_level << "\n";
     return 2;
   }
-  auto store = ntm::as::open_sqlite_store(cfg->database, error);
+  // Store calls run on the io thread (AdminServer): PostgreSQL round trips block it.
+  auto store = cfg->postgres.empty() ? ntm::as::open_sqlite_store(cfg->database, error)
+                                     : ntm::as::open_postgres_store(cfg->postgres, error);
   if (!store) {
     std::cerr << "ntm-as: " << error << "\n";
     return 1;
@@ -74,7 +77,9 @@ int main(int argc, char** argv) {
   std::vector<uint16_t> ports;
   for (auto& e : server.local_endpoints()) ports.push_back(e.port());
   ntm::server::write_port_file(cfg->port_file, ports);
-  spdlog::info("AS up, accounts in {}, public key {}", cfg->database,
+  // Not the conninfo: it may hold a password.
+  spdlog::info("AS up, accounts in {}, public key {}",
+               cfg->postgres.empty() ? cfg->database : "PostgreSQL (postgres = ...)",
                ntm::crypto::key_to_base64(key->public_key));
   ntm::server::SignalHandler signals(
       io, [&] { return server.stats_line(); },

@@ -1,44 +1,91 @@
-// The Account Server's store and passwords: accounts survive reopening the database (an AS
+// The Account Server's stores and passwords: accounts survive reopening the database (an AS
 // restart), names are unique, and only the right password verifies against its Argon2id hash;
 // nodes attach to accounts up to their limit, stop counting after the release window or when
-// released, go with their account, and an old file gains the nodes table.
+// released, go with their account, and an old file gains the nodes table. Every store test runs
+// against both stores (SQLite; PostgreSQL on a server of its own, pg_test_server.h), each with
+// a fresh database; two stores on one database (two AS processes) share their accounts and,
+// attaching at once, never exceed a node limit.
 #include "as/account_store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
+#include <thread>
 
+#include "as/postgres_store.h"
 #include "crypto/static_key.h"
+#include "servers/as/pg_test_server.h"
 
 namespace ntm::as {
 namespace {
 
-class AccountStoreTest : public ::testing::Test {
+enum class Backend { kSqlite, kPostgres };
+void PrintTo(Backend b, std::ostream* os) {
+  *os << (b == Backend::kSqlite ? "SQLite" : "PostgreSQL");
+}
+
+// A fresh database per test: a new SQLite file, or a new PostgreSQL database.
+class StoreFixture : public ::testing::Test {
  protected:
-  AccountStoreTest() {
+  explicit StoreFixture(Backend backend) : backend_(backend) {
     char tmpl[] = "/tmp/ntm-as-test-XXXXXX";
     dir_ = mkdtemp(tmpl);
     path_ = dir_ + "/accounts.sqlite3";
   }
-  ~AccountStoreTest() override { std::filesystem::remove_all(dir_); }
+  ~StoreFixture() override { std::filesystem::remove_all(dir_); }
+  void SetUp() override {
+    if (backend_ != Backend::kPostgres) return;
+    auto& pg = testing::PgTestServer::get();
+    if (!pg.skip_reason().empty())
+      GTEST_SKIP() << "PostgreSQL store not tested: " << pg.skip_reason();
+    ASSERT_EQ(pg.error(), "") << "the test PostgreSQL server did not start";
+    std::string error;
+    conninfo_ = pg.create_database(error);
+    ASSERT_NE(conninfo_, "") << error;
+  }
   std::unique_ptr<AccountStore> open() {
     std::string error;
-    auto s = open_sqlite_store(path_, error);
+    auto s = backend_ == Backend::kSqlite ? open_sqlite_store(path_, error)
+                                          : open_postgres_store(conninfo_, error);
     EXPECT_TRUE(s) << error;
     return s;
   }
-  std::string dir_, path_;
+  Backend backend_;
+  std::string dir_, path_, conninfo_;
+};
+
+class AccountStoreTest : public StoreFixture, public ::testing::WithParamInterface<Backend> {
+ protected:
+  AccountStoreTest() : StoreFixture(GetParam()) {}
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, AccountStoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres),
+                         [](const ::testing::TestParamInfo<Backend>& info) {
+                           return info.param == Backend::kSqlite ? "SQLite" : "PostgreSQL";
+                         });
+
+class SqliteAccountStoreTest : public StoreFixture {
+ protected:
+  SqliteAccountStoreTest() : StoreFixture(Backend::kSqlite) {}
+};
+
+class PostgresAccountStoreTest : public StoreFixture {
+ protected:
+  PostgresAccountStoreTest() : StoreFixture(Backend::kPostgres) {}
 };
 
 // A cheap cost for tests: verify_password reads the cost from the hash.
 const PasswordCost kTestCost{1, 8u << 20};
 
-TEST_F(AccountStoreTest, AccountsSurviveReopening) {
+TEST_P(AccountStoreTest, AccountsSurviveReopening) {
   {
     auto s = open();
     ASSERT_EQ(s->add({"alice", *hash_password("alice-password", kTestCost), 3, 100}),
@@ -58,7 +105,7 @@ TEST_F(AccountStoreTest, AccountsSurviveReopening) {
   EXPECT_EQ(all[1].name, "bob");
 }
 
-TEST_F(AccountStoreTest, NamesAreUniqueAndMissingOnesAreReported) {
+TEST_P(AccountStoreTest, NamesAreUniqueAndMissingOnesAreReported) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk);
   EXPECT_EQ(s->add({"alice", "h2", 2, 0}), AccountStore::Result::kExists);
@@ -68,7 +115,7 @@ TEST_F(AccountStoreTest, NamesAreUniqueAndMissingOnesAreReported) {
   EXPECT_FALSE(s->find("alice"));
 }
 
-TEST_F(AccountStoreTest, ListPagesInNameOrder) {
+TEST_P(AccountStoreTest, ListPagesInNameOrder) {
   auto s = open();
   for (int i = 0; i < 25; ++i) {
     char name[16];
@@ -123,7 +170,7 @@ std::string node(int i) {
   return crypto::key_to_base64(k);
 }
 
-TEST_F(AccountStoreTest, AttachCountsNodesUpToTheLimit) {
+TEST_P(AccountStoreTest, AttachCountsNodesUpToTheLimit) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 2, 0}), AccountStore::Result::kOk);
   auto a = s->attach_node("alice", node(1), 100, kWindow);
@@ -154,7 +201,7 @@ TEST_F(AccountStoreTest, AttachCountsNodesUpToTheLimit) {
             AccountStore::Result::kLimitReached);
 }
 
-TEST_F(AccountStoreTest, ANodeStopsCountingAfterTheReleaseWindow) {
+TEST_P(AccountStoreTest, ANodeStopsCountingAfterTheReleaseWindow) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 2, 0}), AccountStore::Result::kOk);
   ASSERT_EQ(s->attach_node("alice", node(1), 0, kWindow).result, AccountStore::Result::kOk);
@@ -173,7 +220,7 @@ TEST_F(AccountStoreTest, ANodeStopsCountingAfterTheReleaseWindow) {
   EXPECT_EQ(nodes->size(), 2u) << "node 1, no longer counted, was forgotten";
 }
 
-TEST_F(AccountStoreTest, ReleasingANodeFreesItsPlace) {
+TEST_P(AccountStoreTest, ReleasingANodeFreesItsPlace) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk);
   ASSERT_EQ(s->attach_node("alice", node(1), 100, kWindow).result, AccountStore::Result::kOk);
@@ -186,7 +233,7 @@ TEST_F(AccountStoreTest, ReleasingANodeFreesItsPlace) {
   EXPECT_EQ(s->attach_node("alice", node(2), 102, kWindow).result, AccountStore::Result::kOk);
 }
 
-TEST_F(AccountStoreTest, ANodeMayBelongToSeveralAccounts) {
+TEST_P(AccountStoreTest, ANodeMayBelongToSeveralAccounts) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk);
   ASSERT_EQ(s->add({"bob", "h", 1, 0}), AccountStore::Result::kOk);
@@ -196,7 +243,7 @@ TEST_F(AccountStoreTest, ANodeMayBelongToSeveralAccounts) {
   EXPECT_EQ(s->list_nodes("alice", "", 10)->size(), 1u) << "alice's is another attachment";
 }
 
-TEST_F(AccountStoreTest, NodesGoWithTheirAccount) {
+TEST_P(AccountStoreTest, NodesGoWithTheirAccount) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 5, 0}), AccountStore::Result::kOk);
   ASSERT_EQ(s->add({"bob", "h", 5, 0}), AccountStore::Result::kOk);
@@ -212,7 +259,7 @@ TEST_F(AccountStoreTest, NodesGoWithTheirAccount) {
   EXPECT_EQ(s->list_nodes("bob", "", 10)->size(), 3u);
 }
 
-TEST_F(AccountStoreTest, NodeListPagesInIdentityOrder) {
+TEST_P(AccountStoreTest, NodeListPagesInIdentityOrder) {
   auto s = open();
   ASSERT_EQ(s->add({"alice", "h", 100, 0}), AccountStore::Result::kOk);
   std::vector<std::string> all;
@@ -233,7 +280,7 @@ TEST_F(AccountStoreTest, NodeListPagesInIdentityOrder) {
   EXPECT_EQ(seen, all);
 }
 
-TEST_F(AccountStoreTest, AFileOfTheFirstFormatIsUpgradedInPlace) {
+TEST_F(SqliteAccountStoreTest, AFileOfTheFirstFormatIsUpgradedInPlace) {
   {  // the format before nodes: the accounts table only
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
@@ -267,6 +314,159 @@ TEST_F(AccountStoreTest, AFileOfTheFirstFormatIsUpgradedInPlace) {
   EXPECT_EQ(sqlite3_column_int(st, 0), 1) << "the file says its format";
   sqlite3_finalize(st);
   sqlite3_close(db);
+}
+
+TEST_P(AccountStoreTest, ValuesAreDataNotSql) {
+  auto s = open();
+  const std::string name = "x'); DROP TABLE accounts; --";
+  const std::string hash = "$argon2id$v=19$'\"; DELETE FROM nodes; --";
+  ASSERT_EQ(s->add({name, hash, 2, 7}), AccountStore::Result::kOk);
+  ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk);
+  auto a = s->find(name);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->name, name);
+  EXPECT_EQ(a->password_hash, hash);
+  EXPECT_EQ(s->list("", 10).size(), 2u);
+  EXPECT_EQ(s->attach_node(name, "' OR 1=1 --", 100, kWindow).result, AccountStore::Result::kOk);
+  auto nodes = s->list_nodes(name, "", 10);
+  ASSERT_TRUE(nodes);
+  ASSERT_EQ(nodes->size(), 1u);
+  EXPECT_EQ((*nodes)[0].node, "' OR 1=1 --");
+  EXPECT_EQ(s->release_node(name, "' OR 1=1 --"), AccountStore::Result::kOk);
+  EXPECT_FALSE(s->find("' OR '1'='1"));
+}
+
+// Two AS processes on one database: each has its own store (its own connection).
+TEST_P(AccountStoreTest, TwoStoresOnOneDatabaseShareTheAccounts) {
+  auto s1 = open();
+  auto s2 = open();
+  ASSERT_TRUE(s1 && s2);
+  ASSERT_EQ(s1->add({"alice", "h1", 2, 0}), AccountStore::Result::kOk);
+  auto a = s2->find("alice");
+  ASSERT_TRUE(a) << "an account added through one store is found through the other";
+  EXPECT_EQ(a->password_hash, "h1");
+  EXPECT_EQ(s2->add({"alice", "h2", 2, 0}), AccountStore::Result::kExists);
+  ASSERT_EQ(s2->set_password_hash("alice", "h3"), AccountStore::Result::kOk);
+  EXPECT_EQ(s1->find("alice")->password_hash, "h3");
+  ASSERT_EQ(s1->attach_node("alice", node(1), 100, kWindow).result, AccountStore::Result::kOk);
+  auto b = s2->attach_node("alice", node(2), 101, kWindow);
+  EXPECT_EQ(b.result, AccountStore::Result::kOk);
+  EXPECT_EQ(b.counted, 2u) << "the other store's node counts";
+  EXPECT_EQ(s2->attach_node("alice", node(3), 102, kWindow).result,
+            AccountStore::Result::kLimitReached);
+  ASSERT_EQ(s1->list_nodes("alice", "", 10)->size(), 2u);
+  ASSERT_EQ(s2->remove("alice"), AccountStore::Result::kOk);
+  EXPECT_FALSE(s1->find("alice"));
+  EXPECT_FALSE(s1->list_nodes("alice", "", 10));
+}
+
+// Two threads, each with its own store, attach 20 distinct nodes each to one account of limit
+// 5 at once: exactly 5 attach, every other attach is refused (none fails).
+TEST_P(AccountStoreTest, ConcurrentAttachesNeverExceedTheLimit) {
+  constexpr int kThreads = 2, kNodesEach = 20;
+  constexpr uint32_t kLimit = 5;
+  {
+    auto s = open();
+    ASSERT_TRUE(s);
+    ASSERT_EQ(s->add({"alice", "h", kLimit, 0}), AccountStore::Result::kOk);
+  }
+  std::vector<std::unique_ptr<AccountStore>> stores;
+  for (int t = 0; t < kThreads; ++t) {
+    stores.push_back(open());
+    ASSERT_TRUE(stores.back());
+  }
+  std::atomic<int> ready{0};
+  std::atomic<int> ok{0}, refused{0}, other{0}, over{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) std::this_thread::yield();
+      for (int i = 0; i < kNodesEach; ++i) {
+        auto a = stores[t]->attach_node("alice", node(1 + t * kNodesEach + i), 100, kWindow);
+        if (a.result == AccountStore::Result::kOk)
+          ok.fetch_add(1);
+        else if (a.result == AccountStore::Result::kLimitReached)
+          refused.fetch_add(1);
+        else
+          other.fetch_add(1);
+        if (a.counted > kLimit) over.fetch_add(1);
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), int(kLimit));
+  EXPECT_EQ(refused.load(), kThreads * kNodesEach - int(kLimit));
+  EXPECT_EQ(other.load(), 0) << "no attach failed";
+  EXPECT_EQ(over.load(), 0) << "no attach counted more nodes than the limit";
+  auto nodes = open()->list_nodes("alice", "", 100);
+  ASSERT_TRUE(nodes);
+  EXPECT_EQ(nodes->size(), size_t(kLimit));
+}
+
+// PostgreSQL only: the connection.
+TEST_F(PostgresAccountStoreTest, ALostConnectionIsReopenedOnce) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  ASSERT_EQ(s->add({"alice", "h", 2, 0}), AccountStore::Result::kOk);
+  std::string db = conninfo_.substr(conninfo_.find("dbname=") + 7);
+  db = db.substr(0, db.find(' '));
+  auto kill_connections = [&] {
+    ASSERT_EQ(
+        testing::PgTestServer::get().admin_exec(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '" + db + "'"),
+        "");
+  };
+  kill_connections();
+  auto a = s->find("alice");
+  ASSERT_TRUE(a) << "the store reconnected";
+  kill_connections();
+  EXPECT_EQ(s->attach_node("alice", node(1), 100, kWindow).result, AccountStore::Result::kOk)
+      << "a transaction after a lost connection";
+  kill_connections();
+  ASSERT_EQ(s->add({"bob", "h", 1, 0}), AccountStore::Result::kOk);
+  EXPECT_EQ(s->list("", 10).size(), 2u);
+  // The database gone: the reconnect fails, and so does every call, without retrying forever.
+  ASSERT_EQ(testing::PgTestServer::get().admin_exec("DROP DATABASE " + db + " WITH (FORCE)"), "");
+  EXPECT_FALSE(s->find("alice"));
+  EXPECT_EQ(s->add({"carol", "h", 1, 0}), AccountStore::Result::kError);
+  EXPECT_EQ(s->attach_node("alice", node(2), 100, kWindow).result, AccountStore::Result::kError);
+  EXPECT_TRUE(s->list("", 10).empty());
+  EXPECT_FALSE(s->list_nodes("alice", "", 10));
+  EXPECT_EQ(s->release_node("alice", node(1)), AccountStore::Result::kError);
+}
+
+TEST_F(PostgresAccountStoreTest, OpeningFailsClearly) {
+  std::string error;
+  EXPECT_FALSE(
+      open_postgres_store(testing::PgTestServer::get().conninfo("no_such_database"), error));
+  EXPECT_NE(error.find("no_such_database"), std::string::npos) << error;
+  EXPECT_NE(error.find("does not exist"), std::string::npos) << error;
+  // A table called accounts that is not ours: refused at open, not at the first login.
+  {
+    PGconn* c = PQconnectdb(conninfo_.c_str());
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+    PGresult* r = PQexec(c, "CREATE TABLE accounts(id INTEGER PRIMARY KEY)");
+    EXPECT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    PQfinish(c);
+  }
+  error.clear();
+  EXPECT_FALSE(open_postgres_store(conninfo_, error));
+  EXPECT_NE(error.find("schema"), std::string::npos) << error;
+}
+
+// PostgreSQL text holds no NUL byte and, in a UTF-8 database, only UTF-8: such a value is an
+// error (SQLite would store it), and the store goes on working.
+TEST_F(PostgresAccountStoreTest, AValueWithANulByteOrNotUtf8IsAnError) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->add({std::string("al\0ice", 6), "h", 1, 0}), AccountStore::Result::kError);
+  EXPECT_EQ(s->add({"alice", std::string("h\0h", 3), 1, 0}), AccountStore::Result::kError);
+  EXPECT_FALSE(s->find("alice")) << "nothing half-stored";
+  EXPECT_EQ(s->add({"al\xffice", "h", 1, 0}), AccountStore::Result::kError);
+  EXPECT_FALSE(s->find("\xff"));
+  EXPECT_TRUE(s->list("\xc3", 10).empty());
+  ASSERT_EQ(s->add({"alice", "h", 1, 0}), AccountStore::Result::kOk) << "the store still works";
 }
 
 }  // namespace
