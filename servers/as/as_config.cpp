@@ -63,9 +63,8 @@ std::optional<AsConfig> parse_config(int argc, char** argv, int& exit_code) {
       po::value(&c.admin_handshake_burst)->default_value(c.admin_handshake_burst),
       "burst of admin handshakes per source address")(
       "max-admin-sessions", po::value(&c.max_admin_sessions)->default_value(c.max_admin_sessions),
-      "admin sessions held at most")("log-level", po::value(&c.log_level)->default_value("info"),
-                                     "trace, debug, info, warn, error")(
-      "port-file", po::value(&c.port_file), "write the bound UDP ports here, one per line");
+      "admin sessions held at most");
+  server::add_daemon_options(opts, c.log_level, c.port_file);
   po::variables_map vm;
   if (!server::parse_options("ntm-as", "ntm-as --config FILE [options]", argc, argv, cli, opts, vm,
                              exit_code))

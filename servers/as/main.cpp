@@ -16,7 +16,6 @@
 #include "as/as_config.h"
 #include "as/postgres_store.h"
 #include "common/daemon.h"
-#include "common/logging.h"
 #include "common/server_cert.h"
 #include "crypto/static_key.h"
 
@@ -60,10 +59,7 @@ int main(int argc, char** argv) {
     std::cout << ntm::server::cert_to_base64(cert) << "\n";
     return 0;
   }
-  if (!ntm::server::setup_logging("ntm-as", cfg->log_level)) {
-    std::cerr << "ntm-as: unknown log level " << cfg->log_level << "\n";
-    return 2;
-  }
+  if (!ntm::server::start_logging("ntm-as", cfg->log_level)) return 2;
   // Store calls run on the io thread (AdminServer): PostgreSQL round trips block it.
   auto store = cfg->postgres.empty() ? ntm::as::open_sqlite_store(cfg->database, error)
                                      : ntm::as::open_postgres_store(cfg->postgres, error);

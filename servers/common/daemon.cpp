@@ -1,5 +1,7 @@
 #include "common/daemon.h"
 
+#include "common/logging.h"
+
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -42,6 +44,20 @@ bool parse_options(const std::string& daemon, const std::string& usage, int argc
     return false;
   }
   return true;
+}
+
+void add_daemon_options(po::options_description& opts, std::string& log_level,
+                        std::string& port_file) {
+  opts.add_options()("log-level", po::value(&log_level)->default_value("info"),
+                     "trace, debug, info, warn, error")(
+      "port-file", po::value(&port_file),
+      "write the bound UDP ports here, one per line (for --listen with port 0)");
+}
+
+bool start_logging(const std::string& daemon, const std::string& level) {
+  if (setup_logging(daemon, level)) return true;
+  std::cerr << daemon << ": unknown log level " << level << "\n";
+  return false;
 }
 
 void write_port_file(const std::string& path, const std::vector<uint16_t>& ports) {

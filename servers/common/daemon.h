@@ -21,6 +21,15 @@ bool parse_options(const std::string& daemon, const std::string& usage, int argc
                    const boost::program_options::options_description& opts,
                    boost::program_options::variables_map& vm, int& exit_code);
 
+/// Adds the options every daemon takes to `opts`: log-level (trace, debug, info, warn, error;
+/// default info) into `log_level` and port-file into `port_file`.
+void add_daemon_options(boost::program_options::options_description& opts, std::string& log_level,
+                        std::string& port_file);
+
+/// setup_logging() for `daemon` at `level`; on an unknown level prints
+/// "<daemon>: unknown log level <level>" to stderr and returns false (exit with status 2).
+bool start_logging(const std::string& daemon, const std::string& level);
+
 /// Writes `ports`, one per line, to `path` atomically (a temporary file renamed): a reader
 /// never sees a partial list. Does nothing when `path` is empty.
 void write_port_file(const std::string& path, const std::vector<uint16_t>& ports);

@@ -78,11 +78,8 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "as-timeout", po::value(&c.as_timeout_ms)->default_value(c.as_timeout_ms),
       "milliseconds to wait for the Account Server's answer to a login")(
       "login-cache", po::value(&c.login_cache_s)->default_value(c.login_cache_s),
-      "seconds a node the Account Server accepted registers again without asking it")(
-      "log-level", po::value(&c.log_level)->default_value("info"),
-      "trace, debug, info, warn, error")(
-      "port-file", po::value(&c.port_file),
-      "write the bound UDP ports here, one per line (for --listen with port 0)");
+      "seconds a node the Account Server accepted registers again without asking it");
+  server::add_daemon_options(opts, c.log_level, c.port_file);
   po::options_description peers(
       "Other domains' DCs (command line or config file; docs/admin.md \"Signing a DC's key\")");
   peers.add_options()("dc-cert", po::value(&dc_cert_file),

@@ -7,7 +7,6 @@
 
 #include <spdlog/spdlog.h>
 #include "common/daemon.h"
-#include "common/logging.h"
 #include "common/server_cert.h"
 #include "crypto/static_key.h"
 #include "dc/binding_store.h"
@@ -51,10 +50,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (!ntm::server::setup_logging("ntm-dc", cfg->log_level)) {
-    std::cerr << "ntm-dc: unknown log level " << cfg->log_level << "\n";
-    return 2;
-  }
+  if (!ntm::server::start_logging("ntm-dc", cfg->log_level)) return 2;
   // vIP bindings survive restarts: a node keeps its vIP when the DC comes back.
   auto store = ntm::dc::BindingStore::open(cfg->state_dir + "/dc.sqlite3", error);
   if (!store) {

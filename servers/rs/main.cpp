@@ -1,14 +1,12 @@
 // ntm-rs: the Relay Server daemon (docs/admin.md).
 //   ntm-rs --config FILE                 run
 //   ntm-rs --generate-key FILE           write a new relay key (share it with the DC) and exit
+// SIGHUP logs the counters; SIGTERM/SIGINT stop, with the counters.
 #include <asio/io_context.hpp>
-#include <asio/signal_set.hpp>
-#include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include <spdlog/spdlog.h>
-#include "common/logging.h"
+#include "common/daemon.h"
 #include "common/secret_file.h"
 #include "crypto/aead.h"
 #include "rs/rs_config.h"
@@ -27,29 +25,18 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
-  if (!ntm::server::setup_logging("ntm-rs", cfg->log_level)) {
-    std::cerr << "ntm-rs: unknown log level " << cfg->log_level << "\n";
-    return 2;
-  }
+  if (!ntm::server::start_logging("ntm-rs", cfg->log_level)) return 2;
   asio::io_context io;
   size_t keys = cfg->keys.size();
   std::string port_file = cfg->port_file;
   ntm::rs::RsServer server(io, std::move(*cfg));
   if (!server.open()) return 1;
-  if (!port_file.empty()) {
-    std::string tmp = port_file + ".tmp";
-    {
-      std::ofstream f(tmp);
-      for (auto& e : server.local_endpoints()) f << e.port() << "\n";
-    }
-    std::rename(tmp.c_str(), port_file.c_str());
-  }
+  std::vector<uint16_t> ports;
+  for (auto& e : server.local_endpoints()) ports.push_back(e.port());
+  ntm::server::write_port_file(port_file, ports);
   spdlog::info("relay server up with {} relay key(s)", keys);
-  asio::signal_set signals(io, SIGINT, SIGTERM);
-  signals.async_wait([&](std::error_code, int sig) {
-    spdlog::info("stopping on signal {}: {}", sig, server.stats_line());
-    io.stop();
-  });
+  // SIGTERM/SIGINT stop the relay, SIGHUP logs its counters.
+  ntm::server::SignalHandler signals(io, [&] { return server.stats_line(); });
   io.run();
   return 0;
 }

@@ -1,9 +1,9 @@
 #include "rs/rs_config.h"
 
 #include <boost/program_options.hpp>
-#include <fstream>
 #include <iostream>
 
+#include "common/daemon.h"
 #include "common/secret_file.h"
 
 namespace po = boost::program_options;
@@ -12,10 +12,8 @@ namespace ntm::rs {
 
 std::optional<RsConfig> parse_config(int argc, char** argv, int& exit_code) {
   RsConfig c;
-  std::string config_file;
   po::options_description cli("Command line");
-  cli.add_options()("help,h", "show this help")("config,c", po::value(&config_file),
-                                                "config file (same keys as the long options)")(
+  cli.add_options()(
       "generate-key", po::value(&c.generate_key),
       "write a new random relay key to FILE (mode 0600) and exit; give the same file to the "
       "DC (relay-key-file) and to the RS (key-file)");
@@ -35,36 +33,12 @@ std::optional<RsConfig> parse_config(int argc, char** argv, int& exit_code) {
       "max-sessions", po::value(&c.max_sessions)->default_value(c.max_sessions),
       "relay sessions held at most")(
       "session-idle", po::value(&c.session_idle_s)->default_value(c.session_idle_s),
-      "seconds after which a session without binds or traffic is forgotten")(
-      "log-level", po::value(&c.log_level)->default_value("info"),
-      "trace, debug, info, warn, error")(
-      "port-file", po::value(&c.port_file),
-      "write the bound UDP ports here, one per line (for --listen with port 0)");
-  po::options_description all;
-  all.add(cli).add(opts);
+      "seconds after which a session without binds or traffic is forgotten");
+  server::add_daemon_options(opts, c.log_level, c.port_file);
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, all), vm);
-    if (vm.count("config")) {
-      std::ifstream f(vm["config"].as<std::string>());
-      if (!f) {
-        std::cerr << "ntm-rs: cannot read config file " << vm["config"].as<std::string>() << "\n";
-        exit_code = 2;
-        return std::nullopt;
-      }
-      po::store(po::parse_config_file(f, opts), vm);
-    }
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "ntm-rs: " << e.what() << "\n";
-    exit_code = 2;
+  if (!server::parse_options("ntm-rs", "ntm-rs --config FILE [options]", argc, argv, cli, opts, vm,
+                             exit_code))
     return std::nullopt;
-  }
-  if (vm.count("help")) {
-    std::cout << "Usage: ntm-rs --config FILE [options]\n\n" << all << "\n";
-    exit_code = 0;
-    return std::nullopt;
-  }
   if (!c.generate_key.empty()) return c;
   if (c.listen.empty()) c.listen = {"0.0.0.0:7300", "[::]:7300"};
   if (c.key_files.empty()) {

@@ -287,10 +287,18 @@ TEST_F(RsFlood, JunkIsCountedAndTheAuthorizedPairIsStillRelayed) {
   ASSERT_GE(rs_drops, 0);
   ASSERT_GE(a_drops, 0);
   ASSERT_GE(b_drops, 0);
+  // SIGHUP logs the counters (servers/common/daemon.h) and the relay goes on.
+  rs_->signal(SIGHUP);
+  for (int i = 0; i < 200 && rs_log().find("SIGHUP: sessions=") == std::string::npos; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_NE(rs_log().find("SIGHUP: sessions="), std::string::npos) << rs_log();
+  ASSERT_FALSE(rs_->wait(0ms)) << "SIGHUP must not stop ntm-rs";
   rs_->signal(SIGTERM);
   ASSERT_EQ(rs_->wait(10s), 0) << "ntm-rs must stop cleanly";
   std::string log = rs_log();
-  auto at = log.find("sessions=");
+  auto stopping = log.find("stopping on signal");
+  ASSERT_NE(stopping, std::string::npos) << log;
+  auto at = log.find("sessions=", stopping);
   ASSERT_NE(at, std::string::npos) << log;
   std::string line = log.substr(at, log.find('\n', at) - at);
   std::cout << "junk sent " << junk_sent.load() << ", legitimate " << legit_sent
