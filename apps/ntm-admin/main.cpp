@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "admin_client.h"
+#include "as/account_store.h"
 #include "crypto/static_key.h"
 
 namespace po = boost::program_options;
@@ -197,6 +198,9 @@ int account(const Globals& g, const std::vector<std::string>& args) {
     auto p = read_password(password_file);
     if (!p) return fail(g, kUsage, "no password on the first line of " + password_file);
     password = *p;
+    // The AS refuses others with a bare "bad request": say why before asking it.
+    if (!ntm::as::valid_password(password))
+      return fail(g, kUsage, "a password is 8 to 256 bytes long");
   }
   int code = 0;
   std::string error;

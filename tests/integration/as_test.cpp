@@ -206,6 +206,9 @@ TEST_F(AsTest, AccountsAreAddedListedChangedDeletedAndSurviveARestart) {
   r = admin({"account", "add", "bob"}, "bob-password\n");
   EXPECT_EQ(r.code, 1) << "a second bob is refused";
   EXPECT_NE(r.err.find("account exists"), std::string::npos) << r.err;
+  r = admin({"account", "add", "carol"}, "short\n");
+  EXPECT_EQ(r.code, 2) << "a password under 8 bytes is a usage error";
+  EXPECT_NE(r.err.find("8 to 256 bytes"), std::string::npos) << r.err;
 
   r = admin({"account", "list"});
   ASSERT_EQ(r.code, 0) << r.err;

@@ -10,6 +10,10 @@
 #        command — docker/netsetup.sh ROLE — run inside it. Then the things that make it
 #        the reference topology: >= 10 ms from a node to dc1 through the emulated access link,
 #        NAT kinds as turnutils_natdiscovery sees them, the IPv6-only node, routed access.
+#     4. The two NTM domains the compose file runs (docker/ntm-service.sh): nsd's referral
+#        for dc2.ntm.test, dc2's authoritative answers, an account made with ntm-admin on the
+#        AS, and a node of dc1 behind NAT A exchanging 1 MB each way with a node of dc2 on ng
+#        by FQDN; a wrong password gets no vIP.
 #
 #      ns "sw": bridge per network      internet   lan_a   lan_b   lan_c   access_v6   access_global
 #                                           |        |       |       |        |             |
@@ -108,14 +112,18 @@ run() {
     env) envs[$name]+="$rest " ;;
     esac
   done <<<"$plan"
-  local linkemu
+  local linkemu bindir
   linkemu=$(net_bin ntm-linkemu)
+  bindir=$(dirname "$(net_bin ntm-dc)")
+  # The services' state (the compose volume ntm-shared), and their commands' relative paths.
+  mkdir -p "$NET_STATE/shared"
+  cd "$NET_REPO_DIR"
   while read -r kind name rest; do
     [[ $kind == cmd ]] || continue
     mkdir -p "$NET_STATE/svc-$name"
     # shellcheck disable=SC2086 # rest is the command's argument list
     bg "$name" "svc-$name" env ${envs[$name]:-} LINKEMU="$linkemu" NETSETUP_STATE="$NET_STATE/svc-$name" \
-      bash "$NET_REPO_DIR/docker/netsetup.sh" $rest
+      NTM_SHARED="$NET_STATE/shared" NTM_BIN="$bindir" bash "$NET_REPO_DIR/docker/netsetup.sh" $rest
   done <<<"$plan"
   while read -r kind name rest; do
     [[ $kind == cmd ]] && bg_wait_line "svc-$name" '^netsetup: .* ready' 60
@@ -151,6 +159,69 @@ run() {
   pass "natdiscovery: rtr-a endpoint-independent, rtr-b symmetric, ng and n6 un-NATed"
   [[ -z $(n n6 ip -4 addr show scope global) ]] || die "n6 kept an IPv4 address"
   pass "n6 is IPv6-only"
+  two_domains "$bindir"
+}
+
+# two_domains BINDIR — step 4: the daemons docker/ntm-service.sh started in the services.
+two_domains() {
+  local bindir=$1 sh=$NET_STATE/shared dig_out
+  bg_wait_line svc-dc1 'DC for dc1.ntm.test up' 60
+  bg_wait_line svc-dc2 'DC for dc2.ntm.test up' 60
+  bg_wait_line svc-as 'AS up' 60
+  # The parent zone refers dc2.ntm.test to dc2, and dc2 answers for its zone itself.
+  wait_until 20 eval 'n ng dig +norec +time=1 +tries=1 @198.18.0.53 NS dc2.ntm.test >"$NET_STATE/dig.ref"' ||
+    die "nsd on dns does not answer: $(cat "$NET_STATE/dig.ref")"
+  grep -Eq '^ns\.dc2\.ntm\.test\..*IN[[:space:]]+A[[:space:]]+198\.18\.0\.12$' "$NET_STATE/dig.ref" ||
+    die "no referral to dc2 at 198.18.0.12: $(cat "$NET_STATE/dig.ref")"
+  dig_out=$(n ng dig +norec +time=2 +tries=2 @198.18.0.12 SOA dc2.ntm.test)
+  grep -q 'flags: qr aa' <<<"$dig_out" && grep -Eq '^dc2\.ntm\.test\..*SOA' <<<"$dig_out" ||
+    die "dc2 is not authoritative for dc2.ntm.test: $dig_out"
+  pass "nsd on dns delegates dc2.ntm.test to 198.18.0.12, which answers for it (aa)"
+
+  # The operator makes an account on the AS with ntm-admin, as in the compose file's header.
+  local admin=("$bindir/ntm-admin" --key-dir "$sh/admin" --as 198.18.0.30:7300
+    --as-key "$(cat "$sh/as/as.pub")")
+  echo correct-horse | n as "${admin[@]}" account add alice >"$NET_STATE/admin.out" 2>&1 ||
+    die "ntm-admin account add: $(cat "$NET_STATE/admin.out")"
+  pass "ntm-admin created account alice on the AS"
+
+  # A node of dc2 on ng serves, a node of dc1 behind NAT A connects by FQDN: 1 MB each way.
+  local dc1_key dc2_key
+  dc1_key=$("$bindir/ntm-dc" --state-dir "$sh/dc1" --print-public-key)
+  dc2_key=$("$bindir/ntm-dc" --state-dir "$sh/dc2" --print-public-key)
+  head -c 1000000 /dev/urandom >"$NET_STATE/server.bin"
+  head -c 1000000 /dev/urandom >"$NET_STATE/client.bin"
+  ip netns exec "$NET_PREFIX-ng" env NTM_DC=198.18.0.12:7100 NTM_DC_KEY="$dc2_key" NTM_NAME=server \
+    NTM_STATE_DIR="$NET_STATE/node-server" NTM_ACCOUNT=alice NTM_PASSWORD=correct-horse \
+    NTM_START_TIMEOUT_MS=30000 timeout 120 "$bindir/ntm-cat" -v -l 9000 \
+    <"$NET_STATE/server.bin" >"$NET_STATE/server.got" 2>"$(bg_log node-server)" &
+  local server_pid=$!
+  echo "$server_pid node-server" >>"$NET_STATE/pids"
+  bg_wait_line node-server listening 60
+  local rc=0
+  ip netns exec "$NET_PREFIX-na" env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$dc1_key" NTM_NAME=client \
+    NTM_STATE_DIR="$NET_STATE/node-client" NTM_ACCOUNT=alice NTM_PASSWORD=correct-horse \
+    NTM_START_TIMEOUT_MS=30000 timeout 120 "$bindir/ntm-cat" -v server.dc2.ntm.test 9000 \
+    <"$NET_STATE/client.bin" >"$NET_STATE/client.got" 2>"$(bg_log node-client)" || rc=$?
+  wait "$server_pid" || die "the node of dc2 failed: $(cat "$(bg_log node-server)")"
+  ((rc == 0)) || die "the node of dc1 failed ($rc): $(cat "$(bg_log node-client)")"
+  cmp -s "$NET_STATE/server.bin" "$NET_STATE/client.got" || die "dc2 -> dc1: bytes differ"
+  cmp -s "$NET_STATE/client.bin" "$NET_STATE/server.got" || die "dc1 -> dc2: bytes differ"
+  grep -q 'DC⇄DC' "$(bg_log svc-dc1)" || die "dc1 did not talk to dc2: $(cat "$(bg_log svc-dc1)")"
+  pass "a node of dc1 behind NAT A and a node of dc2 on ng exchanged 1 MB each way by FQDN"
+
+  # A wrong password: ntm_start fails with the documented error and the node gets no vIP.
+  rc=0
+  ip netns exec "$NET_PREFIX-na" env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$dc1_key" NTM_NAME=intruder \
+    NTM_STATE_DIR="$NET_STATE/node-intruder" NTM_ACCOUNT=alice NTM_PASSWORD=wrong-horse \
+    NTM_START_TIMEOUT_MS=30000 timeout 60 "$bindir/ntm-cat" -l 9001 </dev/null \
+    >/dev/null 2>"$(bg_log node-intruder)" || rc=$?
+  ((rc != 0 && rc != 124)) || die "a wrong password was not refused ($rc)"
+  grep -q 'EACCES\|Permission denied' "$(bg_log node-intruder)" ||
+    die "no clear refusal: $(cat "$(bg_log node-intruder)")"
+  n ng dig +norec +time=2 +tries=2 @198.18.0.11 A intruder.dc1.ntm.test | grep -q 'status: NXDOMAIN' ||
+    die "the refused node has a name in dc1.ntm.test"
+  pass "a wrong password is refused, and the node has no name (NXDOMAIN)"
 }
 
 case $mode in
