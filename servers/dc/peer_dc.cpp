@@ -118,6 +118,9 @@ void DcServer::start_foreign_direction(ControlSession& s, uint32_t index,
   if (mn.vip6) info.add(proto::AttrType::kPeerVip6, proto::ByteView(mn.vip6->data(), 16));
   info.add_endpoint(proto::AttrType::kNatAddress, mn.nat_address);
   for (auto& e : mn.real_addresses) info.add_endpoint(proto::AttrType::kRealAddress, e);
+  // The relay that stopped answering the MN is DC_CN's to avoid: DC_CN chooses the relay.
+  if (auto failed = m.get_endpoint(proto::AttrType::kFailedRelay))
+    info.add_endpoint(proto::AttrType::kFailedRelay, *failed);
   f.info_request = info.encode();
   f.deadline = std::make_unique<asio::steady_timer>(io_);
   f.deadline->expires_after(std::chrono::milliseconds(cfg_.peer_timeout_ms));
@@ -596,11 +599,14 @@ void DcServer::expire_peers(Clock::time_point now) {
       ++it;
     }
   }
-  // Our own sessions: one past its lifetime with nobody waiting is dropped (the next direction
-  // makes a new one).
+  // Our own sessions: one past its lifetime with nobody waiting and no NTM information
+  // request in flight on it is dropped (the next direction makes a new one).
   for (auto it = peers_.begin(); it != peers_.end();) {
     PeerDc& p = it->second;
-    if (p.state == PeerDc::State::kReady && p.waiting.empty() &&
+    bool in_flight = std::any_of(foreign_.begin(), foreign_.end(), [&](const auto& f) {
+      return f.second.sent && f.second.zone == it->first;
+    });
+    if (p.state == PeerDc::State::kReady && p.waiting.empty() && !in_flight &&
         now - p.session_created > lifetime) {
       peer_by_index_.erase(p.local_index);
       it = peers_.erase(it);

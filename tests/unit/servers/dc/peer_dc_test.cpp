@@ -15,10 +15,12 @@
 #include "common/server_cert.h"
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
+#include "crypto/relay_auth.h"
 #include "crypto/session.h"
 #include "dc/dc_server.h"
 #include "printers.h"
 #include "proto/control_message.h"
+#include "proto/relay.h"
 
 namespace ntm::dc {
 namespace {
@@ -118,7 +120,10 @@ class PeerDcTest : public ::testing::Test {
     std::unique_ptr<crypto::Session> session;
     crypto::Key key{};
   };
-  void register_node(Node& n, const std::string& name) {
+  /// `real`: the address the node registers as its own (default: its socket, so the DC sees
+  /// it un-NATed; another address makes the DC see it behind NAT).
+  void register_node(Node& n, const std::string& name,
+                     std::optional<proto::Endpoint> real = std::nullopt) {
     crypto::Key priv = crypto::random_private_key();
     n.key = crypto::public_key(priv);
     crypto::HandshakeInitiator hs(priv, key_.public_key);
@@ -133,7 +138,7 @@ class PeerDcTest : public ::testing::Test {
     n.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
     ControlMessage reg(MessageType::kRegistrationRequest, 1);
     reg.add_string(AttrType::kNodeName, name);
-    reg.add_endpoint(AttrType::kRealAddress, n.sock.endpoint());
+    reg.add_endpoint(AttrType::kRealAddress, real.value_or(n.sock.endpoint()));
     n.sock.send(dc_ep_, seal(*n.session, proto::PacketType::kControl, reg));
     auto ans = receive(n.sock);
     ASSERT_TRUE(ans);
@@ -171,7 +176,8 @@ class PeerDcTest : public ::testing::Test {
     return std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
   }
 
-  ControlMessage info_request(const std::string& cn, const std::string& mn, uint32_t id) {
+  ControlMessage info_request(const std::string& cn, const std::string& mn, uint32_t id,
+                              const std::string& mn_real = "127.0.0.1:4444") {
     ControlMessage m(MessageType::kNtmInfoRequest, id);
     m.add_string(AttrType::kFqdn, cn);
     m.add_u32(AttrType::kDirectionId, 0x1235);
@@ -186,7 +192,7 @@ class PeerDcTest : public ::testing::Test {
     m.add(AttrType::kPeerVip4, proto::ByteView(vip, 4));
     auto nat = *proto::Endpoint::parse("127.0.0.1:4444");
     m.add_endpoint(AttrType::kNatAddress, nat);
-    m.add_endpoint(AttrType::kRealAddress, nat);
+    m.add_endpoint(AttrType::kRealAddress, *proto::Endpoint::parse(mn_real));
     return m;
   }
 
@@ -235,6 +241,68 @@ TEST_F(PeerDcTest, AnInfoRequestDirectsTheNodeAndAnswersWithItsData) {
   peer.send(dc_ep_, seal(*s, proto::PacketType::kDcControl, again));
   ASSERT_TRUE(receive(peer));
   EXPECT_EQ(dc_->stats().directions, directions);
+}
+
+// A relay that stopped answering the MN (FailedRelay in its direction request) travels in the
+// NTM information request (docs/protocol.md §16.4): DC_CN chooses the relay, so DC_CN must
+// avoid it until it answers a status request sent after the report (§12).
+TEST_F(PeerDcTest, AFailedRelayInTheInfoRequestIsNotGrantedAgain) {
+  Socket relay;
+  crypto::Key relay_key;
+  relay_key.fill(0x5A);
+  crypto::RelayKeys relay_keys(relay_key);
+  cfg_.relay_endpoints = {{relay.endpoint()}};
+  cfg_.relay_key = relay_key;
+  cfg_.relay_check_interval_ms = 100;
+  dc_ = std::make_unique<DcServer>(io_, cfg_, key_);
+  ASSERT_TRUE(dc_->open());
+  dc_ep_ = dc_->local_endpoints().at(0);
+  // The relay answers every status request of the DC at once (it is alive throughout).
+  int answered = 0;
+  auto pump = [&] {
+    io_.run_for(2ms);
+    while (auto d = relay.try_receive()) {
+      proto::RelayStatusRequest r;
+      if (!proto::parse_relay_status_request(*d, r)) continue;
+      relay.send(dc_ep_, relay_keys.make_status(r.sequence, 0, 0));
+      ++answered;
+    }
+  };
+  for (int i = 0; i < 2500 && answered < 2; ++i) pump();  // bounded: 5 s
+  ASSERT_GE(answered, 2) << "the DC sent no status requests to the relay";
+  // Both nodes behind NAT (real address != the address the DC sees): the path needs a relay.
+  Node alpha;
+  register_node(alpha, "alpha", proto::Endpoint::parse("10.1.1.1:5000"));
+  Socket peer;
+  crypto::Key peer_priv = crypto::random_private_key();
+  auto s = peer_session(peer, peer_priv, cert_for("dc2.test", crypto::public_key(peer_priv), as_));
+  ASSERT_TRUE(s);
+  // DC_CN's answer to an information request: the relay it grants the MN, if any.
+  auto relay_in = [&](uint32_t id, std::optional<proto::Endpoint> failed) {
+    auto req = info_request("alpha.dc1.test", "beta.dc2.test", id, "10.2.2.2:5000");
+    if (failed) req.add_endpoint(AttrType::kFailedRelay, *failed);
+    peer.send(dc_ep_, seal(*s, proto::PacketType::kDcControl, req));
+    std::optional<Bytes> answer;
+    for (int i = 0; i < 2500 && !answer; ++i) {  // bounded: 5 s
+      pump();
+      answer = peer.try_receive();
+    }
+    EXPECT_TRUE(answer) << "no answer to information request " << id;
+    if (!answer) return std::optional<proto::Endpoint>();
+    auto m = open(*s, *answer);
+    EXPECT_TRUE(m && m->type == MessageType::kNtmInfoResponse);
+    return m ? m->get_endpoint(AttrType::kRelayEndpoint) : std::nullopt;
+  };
+  EXPECT_EQ(relay_in(9, std::nullopt), relay.endpoint()) << "the relay is granted while alive";
+  EXPECT_EQ(relay_in(10, relay.endpoint()), std::nullopt)
+      << "the MN reported the relay failed: DC_CN must not grant it";
+  // Once the relay answers a status request sent after the report, it is granted again.
+  std::optional<proto::Endpoint> again;
+  for (uint32_t id = 11; id < 60 && again != relay.endpoint(); ++id) {
+    for (int i = 0; i < 50; ++i) pump();
+    again = relay_in(id, std::nullopt);
+  }
+  EXPECT_EQ(again, relay.endpoint());
 }
 
 TEST_F(PeerDcTest, APeerDcCannotSpeakForANameOutsideItsZone) {
