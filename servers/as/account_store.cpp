@@ -74,11 +74,17 @@ class SqliteStore : public AccountStore {
     if (sqlite3_step(s) != SQLITE_DONE) return Result::kError;
     return sqlite3_changes(db_) ? Result::kOk : Result::kNotFound;
   }
-  std::optional<Account> find(const std::string& name) override {
+  std::optional<Account> find(const std::string& name, Result* status = nullptr) override {
+    Result ignored;
+    Result& st = status ? *status : ignored;
+    st = Result::kError;
     Stmt s(db_, "SELECT name, hash, node_limit, created FROM accounts WHERE name = ?");
     if (!s) return std::nullopt;
     sqlite3_bind_text(s, 1, name.data(), int(name.size()), SQLITE_TRANSIENT);
-    if (sqlite3_step(s) != SQLITE_ROW) return std::nullopt;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) st = Result::kNotFound;
+    if (rc != SQLITE_ROW) return std::nullopt;
+    st = Result::kOk;
     return row(s);
   }
   std::vector<Account> list(const std::string& after, size_t limit) override {

@@ -50,7 +50,10 @@ class AccountStore {
   /// Removes the account and every node attached to it.
   virtual Result remove(const std::string& name) = 0;
   virtual Result set_password_hash(const std::string& name, const std::string& hash) = 0;
-  virtual std::optional<Account> find(const std::string& name) = 0;
+  /// The account named `name`; nullopt when there is none or the store failed, which
+  /// `*status` (when given) tells apart: kOk, kNotFound or kError. A login must not answer
+  /// "wrong password" because the database was down.
+  virtual std::optional<Account> find(const std::string& name, Result* status = nullptr) = 0;
   /// Accounts in name order, starting after `after` (empty: from the first), at most `limit`.
   virtual std::vector<Account> list(const std::string& after, size_t limit) = 0;
 

@@ -90,16 +90,17 @@ std::string AdminServer::stats_line() const {
   return fmt::format(
       "handshakes={} requests={} not_authorized={} accounts_added={} accounts_removed={} "
       "passwords_changed={} nodes_released={} logins_ok={} logins_refused={} "
-      "logins_limited={} logins_node_limit={} answers_resent={} repeats_in_progress={} "
+      "logins_limited={} logins_node_limit={} logins_store_failed={} answers_resent={} "
+      "repeats_in_progress={} "
       "answers_dropped_stale={} hash_queue_full={} send_errors={} sessions={} drops: "
       "malformed={} mac={} ratelimit={} handshake={} replay={} unknown_session={} auth={} "
       "session_limit={}",
       s.handshakes, s.requests, s.not_authorized, s.accounts_added, s.accounts_removed,
       s.passwords_changed, s.nodes_released, s.logins_ok, s.logins_refused, s.logins_limited,
-      s.logins_node_limit, s.answers_resent, s.repeats_in_progress, s.answers_dropped_stale,
-      s.hash_queue_full, s.send_errors, sessions_.size(), s.drop_malformed, s.drop_mac,
-      s.drop_ratelimit, s.drop_handshake, s.drop_replay, s.drop_unknown_session, s.drop_auth,
-      s.drop_session_limit);
+      s.logins_node_limit, s.logins_store_failed, s.answers_resent, s.repeats_in_progress,
+      s.answers_dropped_stale, s.hash_queue_full, s.send_errors, sessions_.size(), s.drop_malformed,
+      s.drop_mac, s.drop_ratelimit, s.drop_handshake, s.drop_replay, s.drop_unknown_session,
+      s.drop_auth, s.drop_session_limit);
 }
 
 void AdminServer::receive(size_t i) {
@@ -338,7 +339,10 @@ void AdminServer::handle(const crypto::Key& peer, const AdminMessage& req, Reply
     case AdminOp::kAccountPasswd: {
       if (f.size() != 2 || !valid_account_name(f[0]) || !valid_password(f[1]))
         return answer(AdminStatus::kBadRequest);
-      if (!store_.find(f[0])) return answer(AdminStatus::kNotFound);
+      AccountStore::Result found;
+      store_.find(f[0], &found);
+      if (found == AccountStore::Result::kError) return answer(AdminStatus::kInternal);
+      if (found == AccountStore::Result::kNotFound) return answer(AdminStatus::kNotFound);
       if (hash_queue_full()) {
         ++stats_.hash_queue_full;
         return answer(AdminStatus::kRateLimited);

@@ -54,8 +54,10 @@ namespace ntm::as {
 struct AsStats {
   uint64_t handshakes = 0, requests = 0, not_authorized = 0, accounts_added = 0,
            accounts_removed = 0, passwords_changed = 0, nodes_released = 0, send_errors = 0;
-  /// Node logins by outcome: ok, refused (bad credentials), limited (rate), node limit.
-  uint64_t logins_ok = 0, logins_refused = 0, logins_limited = 0, logins_node_limit = 0;
+  /// Node logins by outcome: ok, refused (bad credentials), limited (rate), node limit, and
+  /// not checked because the account store failed (answered "internal error").
+  uint64_t logins_ok = 0, logins_refused = 0, logins_limited = 0, logins_node_limit = 0,
+           logins_store_failed = 0;
   /// Repeated request IDs: answered again from the session's store; ignored while the first
   /// is still being worked on. Answers dropped because their session expired meanwhile.
   uint64_t answers_resent = 0, repeats_in_progress = 0, answers_dropped_stale = 0;

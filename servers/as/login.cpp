@@ -55,11 +55,14 @@ LoginChecker::Start LoginChecker::begin(const std::string& name, const proto::En
   auto p = pending_.find(name);
   if (p != pending_.end() && tokens - p->second < 1) return Start::kWait;
   if (!sources_.allow(from, now)) return Start::kRateLimited;
-  ++pending_[name];
-  ++in_flight_;
   attempt = Attempt{};
   attempt.name = name;
-  if (auto found = store_.find(name)) {
+  AccountStore::Result status;
+  auto found = store_.find(name, &status);
+  if (status == AccountStore::Result::kError) return Start::kStoreError;
+  ++pending_[name];
+  ++in_flight_;
+  if (found) {
     attempt.known = true;
     attempt.hash = found->password_hash;
     attempt.account = std::move(*found);
@@ -85,7 +88,14 @@ LoginChecker::Result LoginChecker::check(const std::string& name, const std::str
                                          const proto::Endpoint& from, server::Clock::time_point now,
                                          Account* account) {
   Attempt attempt;
-  if (begin(name, from, attempt, now) != Start::kGo) return Result::kRateLimited;
+  switch (begin(name, from, attempt, now)) {
+    case Start::kGo:
+      break;
+    case Start::kStoreError:
+      return Result::kStoreError;
+    default:
+      return Result::kRateLimited;
+  }
   Result r = finish(attempt, attempt.verify(password), now);
   if (r == Result::kOk && account) *account = attempt.account;
   return r;

@@ -36,7 +36,7 @@ struct LoginLimits {
 class LoginChecker {
  public:
   LoginChecker(AccountStore& store, LoginLimits limits = {}, PasswordCost dummy_cost = {});
-  enum class Result { kOk, kBadCredentials, kRateLimited };
+  enum class Result { kOk, kBadCredentials, kRateLimited, kStoreError };
   /// On kOk, `*account` (when given) receives the account (for its node limit).
   Result check(const std::string& name, const std::string& password, const proto::Endpoint& from,
                server::Clock::time_point now = server::Clock::now(), Account* account = nullptr);
@@ -56,6 +56,7 @@ class LoginChecker {
     kWait,         ///< attempts on this account being verified may spend its last failures:
                    ///< try again when one of them is finished
     kRateLimited,  ///< the account's failures or the source's attempts are spent
+    kStoreError,   ///< the store could not be read: nothing counted against the account
   };
   /// Steps 1 and 2's lookup (the caller's thread, with the store). An attempt being verified
   /// counts as a possible failure of its account until finished, so that attempts verified

@@ -80,6 +80,13 @@ bool AdminServer::start_login(LoginJob job, bool again) {
       job.res.status = AdminStatus::kRateLimited;
       job.reply(job.res);
       return false;
+    case LoginChecker::Start::kStoreError:
+      ++stats_.logins_store_failed;
+      spdlog::error("login of node {} to account {} (via DC {}): the account store failed",
+                    job.node, job.name, job.dc);
+      job.res.status = AdminStatus::kInternal;
+      job.reply(job.res);
+      return false;
   }
   // 2. The hash on the pool (the dummy's for an unknown account: the same work).
   std::string password = std::move(job.password);

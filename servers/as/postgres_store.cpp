@@ -93,11 +93,20 @@ class PostgresStore : public AccountStore {
     });
   }
 
-  std::optional<Account> find(const std::string& name) override {
+  std::optional<Account> find(const std::string& name, Result* status = nullptr) override {
+    Result ignored;
+    Result& st = status ? *status : ignored;
+    st = Result::kError;  // also when run() gives up without calling the body
     return run("find", std::optional<Account>(), [&]() -> std::optional<Account> {
+      st = Result::kError;
       Res r = exec("find", "SELECT name, hash, node_limit, created FROM accounts WHERE name = $1",
                    {name});
-      if (!r || PQntuples(r.get()) != 1) return std::nullopt;
+      if (!r) return std::nullopt;
+      if (PQntuples(r.get()) != 1) {
+        st = Result::kNotFound;
+        return std::nullopt;
+      }
+      st = Result::kOk;
       return account_at(r.get(), 0);
     });
   }

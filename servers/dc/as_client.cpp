@@ -33,6 +33,8 @@ AsClient::Result result_of(as::AdminStatus s) {
       return AsClient::Result::kRateLimited;
     case as::AdminStatus::kNodeLimit:
       return AsClient::Result::kNodeLimit;
+    case as::AdminStatus::kInternal:
+      return AsClient::Result::kAsFailed;
     default:
       return AsClient::Result::kRefused;
   }
@@ -223,6 +225,7 @@ void AsClient::finish(uint32_t id, Result r) {
       break;
     case Result::kUnavailable:
     case Result::kRefused:
+    case Result::kAsFailed:
       ++stats_.logins_failed;
       break;
     default:

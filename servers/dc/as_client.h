@@ -43,7 +43,8 @@ class AsClient {
     kRateLimited,     ///< status 7: too many failed logins for the account or the source
     kNodeLimit,       ///< status 8: the account has as many other nodes as it may
     kUnavailable,     ///< no answer within the timeout, or too many logins waiting
-    kRefused,         ///< status 1 (this DC's key is not a dc-key of the AS), 2 or 5
+    kRefused,         ///< status 1 (this DC's key is not a dc-key of the AS) or 2
+    kAsFailed,        ///< status 5: the AS could not read its account store
   };
   using Done = std::function<void(Result)>;
   static constexpr auto kRetransmit = std::chrono::milliseconds(500);

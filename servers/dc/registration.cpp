@@ -117,6 +117,9 @@ void DcServer::on_login_result(uint32_t index, const proto::ControlMessage& m, A
     case AsClient::Result::kUnavailable:
       return refuse(proto::ErrorCode::kAuthUnavailable,
                     "the Account Server did not answer; try again later");
+    case AsClient::Result::kAsFailed:
+      return refuse(proto::ErrorCode::kAuthUnavailable,
+                    "the Account Server could not read its accounts; try again later");
     case AsClient::Result::kRefused:
       return refuse(proto::ErrorCode::kAuthUnavailable,
                     "the Account Server refused this DC's request (see the DC's log)");

@@ -111,8 +111,12 @@ TEST_P(AccountStoreTest, NamesAreUniqueAndMissingOnesAreReported) {
   EXPECT_EQ(s->add({"alice", "h2", 2, 0}), AccountStore::Result::kExists);
   EXPECT_EQ(s->remove("nobody"), AccountStore::Result::kNotFound);
   EXPECT_EQ(s->set_password_hash("nobody", "h"), AccountStore::Result::kNotFound);
+  AccountStore::Result found = AccountStore::Result::kError;
+  EXPECT_TRUE(s->find("alice", &found));
+  EXPECT_EQ(found, AccountStore::Result::kOk);
   EXPECT_EQ(s->remove("alice"), AccountStore::Result::kOk);
-  EXPECT_FALSE(s->find("alice"));
+  EXPECT_FALSE(s->find("alice", &found));
+  EXPECT_EQ(found, AccountStore::Result::kNotFound) << "missing, not a store failure";
 }
 
 TEST_P(AccountStoreTest, ListPagesInNameOrder) {

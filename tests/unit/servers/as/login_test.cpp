@@ -4,6 +4,7 @@
 #include "as/login.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -131,6 +132,29 @@ TEST_F(LoginTest, AttemptsInFlightTogetherCannotOverdrawTheAccount) {
       << "the dummy hash's own password does not log into an unknown account";
   c.finish(a[5], false, t0_);
   EXPECT_EQ(c.in_flight(), 0u);
+}
+
+// A store that cannot be read (here: its table gone; in production, the database down) is not
+// a wrong password: the login is answered "store error" and nothing counts against the
+// account, however often it happens.
+TEST_F(LoginTest, AStoreFailureIsNotABadPasswordAndSpendsNoFailures) {
+  LoginChecker c(*store_, {}, kCheap);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ + "/a.sqlite3").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(
+      sqlite3_exec(db, "ALTER TABLE accounts RENAME TO accounts_away", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  for (int i = 0; i < 10; ++i)  // twice the account's burst of failures
+    ASSERT_EQ(c.check("alice", "alice-password", ep("192.0.2.1:1"), t0_),
+              LoginChecker::Result::kStoreError)
+        << "attempt " << i;
+  EXPECT_EQ(c.in_flight(), 0u);
+  ASSERT_EQ(
+      sqlite3_exec(db, "ALTER TABLE accounts_away RENAME TO accounts", nullptr, nullptr, nullptr),
+      SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(c.check("alice", "alice-password", ep("192.0.2.1:1"), t0_), LoginChecker::Result::kOk)
+      << "the store is back and no failure was counted";
 }
 
 }  // namespace
