@@ -38,7 +38,7 @@ install(FILES ${PROJECT_BINARY_DIR}/ntmConfig.cmake ${PROJECT_BINARY_DIR}/ntmCon
 
 # ntm.pc. libntm.so is linked against these (its DT_NEEDED entries); tests/consumer checks the
 # list against the built library. lwIP is among them only when it is the packaged liblwip.
-set(NTM_PC_LIBS_PRIVATE "-lsodium -lspdlog -lfmt -lstdc++ -lm")
+set(NTM_PC_LIBS_PRIVATE "-lsodium -lmnl -lspdlog -lfmt -lstdc++ -lm")
 if(NOT NTM_LWIP_FROM_SOURCE)
   string(PREPEND NTM_PC_LIBS_PRIVATE "-llwip ")
 endif()

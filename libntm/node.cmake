@@ -11,6 +11,7 @@ find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
 # is made of it; white-box tests and fuzz targets that reach into the internals (negotiation,
 # packet path) link ntm_core directly, since the shared library exports only the C API.
 add_library(ntm_core STATIC
+  src/handover/link_monitor.cpp
   src/negotiation/dc_link.cpp
   src/negotiation/direction.cpp
   src/negotiation/negotiator.cpp
@@ -37,7 +38,7 @@ target_include_directories(ntm_core PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include
 target_compile_definitions(ntm_core PUBLIC ASIO_STANDALONE ASIO_NO_DEPRECATED
                                            ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(ntm_core PUBLIC ntm_crypto ${NTM_LWIP_TARGET} Threads::Threads
-                                      spdlog::spdlog)
+                                      spdlog::spdlog PkgConfig::MNL)
 
 add_library(ntm SHARED)
 add_library(ntm::ntm ALIAS ntm)

@@ -51,6 +51,37 @@ void Negotiator::start(std::function<void(bool, std::string)> done) {
   register_with_handshake(std::move(done),
                           "no handshake response from the DC (wrong address or public key?)");
   schedule_tunnel_timers();
+  if (cfg_.watch_network) start_link_monitor();
+}
+
+void Negotiator::start_link_monitor() {
+  link_monitor_ = std::make_unique<handover::LinkMonitor>(
+      io_, [this](handover::LinkEvent last, uint32_t events) {
+        on_network_change(std::string(handover::to_string(last)) +
+                          (events > 1 ? " (" + std::to_string(events) + " changes)" : ""));
+      });
+  std::string error;
+  if (!link_monitor_->start(error)) {
+    ntm::log().warn(
+        "not watching the network ({}): a move is noticed only when a keep-alive "
+        "to the DC goes unanswered",
+        error);
+    link_monitor_.reset();
+  }
+}
+
+void Negotiator::on_network_change(const std::string& why) {
+  if (stopped_) return;
+  size_t announced = 0;
+  if (data_plane_)
+    for (auto& [id, n] : negotiations_)
+      if (n->established && n->tunnel) {
+        data_plane_->send_keepalive(*n->tunnel);
+        ++announced;
+      }
+  ntm::log().info("network changed ({}): registering again, new path announced on {} tunnel(s)",
+                  why, announced);
+  recover(true);
 }
 
 void Negotiator::register_with_handshake(std::function<void(bool, std::string)> done,
@@ -82,6 +113,7 @@ proto::ControlMessage Negotiator::registration_request(bool with_password) const
 
 void Negotiator::shutdown() {
   stopped_ = true;
+  if (link_monitor_) link_monitor_->stop();
   keepalive_timer_.cancel();
   tunnel_timer_.cancel();
   for (auto& [id, n] : negotiations_) {
@@ -227,8 +259,8 @@ void Negotiator::schedule_keepalive() {
   });
 }
 
-void Negotiator::recover() {
-  if (recovering_ || stopped_) return;
+void Negotiator::recover(bool restart) {
+  if ((recovering_ && !restart) || stopped_) return;
   recovering_ = true;
   auto retry = [this](bool ok, std::string why) {
     recovering_ = false;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "crypto/static_key.h"
+#include "handover/link_monitor.h"
 #include "negotiation/dc_link.h"
 #include "packet/data_plane.h"
 
@@ -45,6 +46,9 @@ struct NegotiatorConfig {
   uint32_t rekey_after_ms = 120000;  ///< WireGuard's REKEY_AFTER_TIME
   uint64_t rekey_after_messages = crypto::Session::kRekeyAfterMessages;
   uint32_t tunnel_timeout_ms = 60000;  ///< no authenticated packet this long: tunnel removed
+  /// Watch addresses and default routes over rtnetlink (handover/link_monitor.h) and react to
+  /// a change at once (on_network_change). Off: a move is noticed by an unanswered keep-alive.
+  bool watch_network = true;
 };
 
 /// What the DC assigned at registration.
@@ -102,6 +106,12 @@ class Negotiator {
   /// Thread-safe: pins (or, with nullopt, unpins) the static key of `name` (a lower-case FQDN
   /// or a canonical numeric vIP).
   void pin(const std::string& name, std::optional<crypto::Key> key);
+  /// The path may have changed (a new or removed address or default route; paper 002 Fig. 5
+  /// step 1): re-registers with the DC at once — a fresh handshake from wherever the node is
+  /// now, with its current addresses (steps 2-3) — and sends an authenticated keep-alive on
+  /// every tunnel, so that each peer moves the tunnel to the new endpoint after one trip
+  /// (roaming, docs/protocol.md §8.3) instead of at the next keep-alive. `why` is for the log.
+  void on_network_change(const std::string& why);
   /// A keypair reached its packet budget (DataPlaneHooks::on_rekey_due, posted here).
   void on_rekey_due(uint32_t local_id);
   /// A responder's keypair was confirmed (DataPlaneHooks::on_confirmed, posted here).
@@ -121,7 +131,10 @@ class Negotiator {
                                 const std::function<void(bool, std::string)>& done,
                                 bool sent_password);
   void schedule_keepalive();
-  void recover();
+  /// Registers again with a fresh handshake, retrying every 2 s until it succeeds. Does
+  /// nothing while a recovery runs, unless `restart` (the path changed under it).
+  void recover(bool restart = false);
+  void start_link_monitor();
   bool tunnel_exists(const std::optional<uint32_t>& vip4,
                      const std::optional<packet::Vip6>& vip6) const;
   /// The pinned key for a name or vIP (nullopt: none).
@@ -207,6 +220,7 @@ class Negotiator {
   std::map<uint32_t, SendActivity> send_activity_;
   bool recovering_ = false;
   bool stopped_ = false;
+  std::unique_ptr<handover::LinkMonitor> link_monitor_;
 
   mutable std::mutex reg_mu_;
   Registration reg_;  // guarded by reg_mu_

@@ -1,0 +1,158 @@
+#include "handover/link_monitor.h"
+
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+
+#include <libmnl/libmnl.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ntm::handover {
+
+const char* to_string(LinkEvent e) {
+  switch (e) {
+    case LinkEvent::kNone:
+      return "none";
+    case LinkEvent::kAddressAdded:
+      return "address added";
+    case LinkEvent::kAddressGone:
+      return "address removed";
+    case LinkEvent::kRouteAdded:
+      return "default route added";
+    case LinkEvent::kRouteGone:
+      return "default route removed";
+  }
+  return "?";
+}
+
+namespace {
+
+LinkEvent classify_one(const nlmsghdr* nlh) {
+  switch (nlh->nlmsg_type) {
+    case RTM_NEWADDR:
+    case RTM_DELADDR: {
+      if (mnl_nlmsg_get_payload_len(nlh) < sizeof(ifaddrmsg)) return LinkEvent::kNone;
+      auto* ifa = static_cast<const ifaddrmsg*>(mnl_nlmsg_get_payload(nlh));
+      // Link-local and host (loopback) addresses never carry the node's traffic.
+      if (ifa->ifa_scope == RT_SCOPE_LINK || ifa->ifa_scope == RT_SCOPE_HOST ||
+          ifa->ifa_scope == RT_SCOPE_NOWHERE)
+        return LinkEvent::kNone;
+      return nlh->nlmsg_type == RTM_NEWADDR ? LinkEvent::kAddressAdded : LinkEvent::kAddressGone;
+    }
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE: {
+      if (mnl_nlmsg_get_payload_len(nlh) < sizeof(rtmsg)) return LinkEvent::kNone;
+      auto* rt = static_cast<const rtmsg*>(mnl_nlmsg_get_payload(nlh));
+      // A default route of the main table: what the path to the DC follows. (rtm_table is
+      // 8 bits; a table number above 255 sits in RTA_TABLE, and is not the main table.)
+      if (rt->rtm_dst_len != 0 || rt->rtm_table != RT_TABLE_MAIN || rt->rtm_type != RTN_UNICAST)
+        return LinkEvent::kNone;
+      return nlh->nlmsg_type == RTM_NEWROUTE ? LinkEvent::kRouteAdded : LinkEvent::kRouteGone;
+    }
+    default:
+      return LinkEvent::kNone;
+  }
+}
+
+}  // namespace
+
+bool classify(const uint8_t* buf, size_t len, std::vector<LinkEvent>& out) {
+  const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(buf);
+  int remaining = len > size_t(INT32_MAX) ? INT32_MAX : int(len);
+  while (mnl_nlmsg_ok(nlh, remaining)) {  // header fits and nlmsg_len within what is left
+    if (nlh->nlmsg_type == NLMSG_ERROR || nlh->nlmsg_type == NLMSG_OVERRUN) return false;
+    if (nlh->nlmsg_type >= NLMSG_MIN_TYPE) {
+      LinkEvent e = classify_one(nlh);
+      if (e != LinkEvent::kNone) out.push_back(e);
+    }
+    nlh = mnl_nlmsg_next(nlh, &remaining);
+  }
+  return remaining == 0;  // trailing bytes that are not a whole message: malformed
+}
+
+LinkMonitor::LinkMonitor(asio::io_context& io, Handler on_change, std::chrono::milliseconds quiet)
+    : io_(io), on_change_(std::move(on_change)), quiet_(quiet), fd_(io), quiet_timer_(io) {}
+
+LinkMonitor::~LinkMonitor() {
+  stop();
+}
+
+bool LinkMonitor::start(std::string& error) {
+  nl_ = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (!nl_) {
+    error = std::string("rtnetlink socket: ") + std::strerror(errno);
+    return false;
+  }
+  unsigned groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE;
+  if (mnl_socket_bind(nl_, groups, MNL_SOCKET_AUTOPID) < 0) {
+    error = std::string("rtnetlink bind: ") + std::strerror(errno);
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+    return false;
+  }
+  std::error_code ec;
+  fd_.assign(mnl_socket_get_fd(nl_), ec);
+  if (ec) {
+    error = "rtnetlink socket: " + ec.message();
+    mnl_socket_close(nl_);
+    nl_ = nullptr;
+    return false;
+  }
+  wait();
+  return true;
+}
+
+void LinkMonitor::stop() {
+  quiet_timer_.cancel();
+  if (!nl_) return;
+  std::error_code ec;
+  fd_.cancel(ec);
+  fd_.release();  // mnl_socket_close closes the descriptor
+  mnl_socket_close(nl_);
+  nl_ = nullptr;
+}
+
+void LinkMonitor::wait() {
+  fd_.async_wait(asio::posix::stream_descriptor::wait_read, [this](std::error_code ec) {
+    if (ec || !nl_) return;
+    read();
+    wait();
+  });
+}
+
+void LinkMonitor::read() {
+  alignas(nlmsghdr) uint8_t buf[16384];
+  for (int i = 0; i < 64; ++i) {  // bounded: the rest waits for the next readiness
+    ssize_t n = mnl_socket_recvfrom(nl_, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == ENOBUFS) {  // the kernel dropped events: something changed, maybe much
+        ++overruns_;
+        note(LinkEvent::kAddressGone);
+        continue;
+      }
+      return;  // EAGAIN, or an error the next readiness will show again
+    }
+    ++messages_;
+    std::vector<LinkEvent> events;
+    if (!classify(buf, size_t(n), events)) ++malformed_;
+    for (LinkEvent e : events) note(e);
+  }
+}
+
+void LinkMonitor::note(LinkEvent e) {
+  ++events_;
+  last_ = e;
+  ++pending_;
+  quiet_timer_.expires_after(quiet_);  // cancels a running wait: the period starts again
+  quiet_timer_.async_wait([this](std::error_code ec) {
+    if (ec || pending_ == 0) return;
+    uint32_t n = pending_;
+    pending_ = 0;
+    if (on_change_) on_change_(last_, n);
+  });
+}
+
+}  // namespace ntm::handover
