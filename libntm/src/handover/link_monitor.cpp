@@ -60,17 +60,24 @@ LinkEvent classify_one(const nlmsghdr* nlh) {
 }  // namespace
 
 bool classify(const uint8_t* buf, size_t len, std::vector<LinkEvent>& out) {
-  const nlmsghdr* nlh = reinterpret_cast<const nlmsghdr*>(buf);
-  int remaining = len > size_t(INT32_MAX) ? INT32_MAX : int(len);
-  while (mnl_nlmsg_ok(nlh, remaining)) {  // header fits and nlmsg_len within what is left
+  // The walk is ours, not mnl_nlmsg_ok()/mnl_nlmsg_next(): libmnl 1.0.4 compares
+  // (int)nlmsg_len with the length left, so a length of 2^31 or more passes as negative and
+  // the next step jumps outside the buffer (found by fuzz/netlink_fuzz.cpp).
+  size_t off = 0;
+  while (len - off >= sizeof(nlmsghdr)) {
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(buf + off);
+    size_t msg_len = nlh->nlmsg_len;
+    if (msg_len < sizeof(nlmsghdr) || msg_len > len - off) return false;
     if (nlh->nlmsg_type == NLMSG_ERROR || nlh->nlmsg_type == NLMSG_OVERRUN) return false;
     if (nlh->nlmsg_type >= NLMSG_MIN_TYPE) {
       LinkEvent e = classify_one(nlh);
       if (e != LinkEvent::kNone) out.push_back(e);
     }
-    nlh = mnl_nlmsg_next(nlh, &remaining);
+    size_t step = NLMSG_ALIGN(msg_len);  // msg_len <= len: no overflow
+    if (step > len - off) return false;  // the last message's padding is missing
+    off += step;
   }
-  return remaining == 0;  // trailing bytes that are not a whole message: malformed
+  return off == len;  // trailing bytes that are not a whole message: malformed
 }
 
 LinkMonitor::LinkMonitor(asio::io_context& io, Handler on_change, std::chrono::milliseconds quiet)

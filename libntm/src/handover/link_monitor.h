@@ -36,8 +36,8 @@ enum class LinkEvent {
 const char* to_string(LinkEvent e);
 
 /// Classifies the rtnetlink messages in `buf` (`len` bytes, as received: one or more
-/// nlmsghdr, host byte order, bounds-checked with libmnl). Appends one LinkEvent per message
-/// that is about the path; returns false when the buffer is malformed (then `out` holds the
+/// nlmsghdr, host byte order, every length checked against `len`). Appends one LinkEvent per
+/// message that is about the path; returns false when the buffer is malformed (then `out` holds the
 /// events before the bad message). Never reads outside `buf`.
 bool classify(const uint8_t* buf, size_t len, std::vector<LinkEvent>& out);
 
