@@ -369,6 +369,11 @@ TEST_F(DataPlaneTest, DataThatOvertakesItsTunnelResponseIsHeldAndDeliveredInOrde
   auto numbered = [&](uint8_t i) {
     Bytes ip = inner_udp4(kPeerVip4, 10, i);
     ip[28] = i;
+    // A header checksum, as a real sender's: lwIP built with the system's options checks it.
+    uint32_t sum = 0;
+    for (size_t k = 0; k < 20; k += 2) sum += uint32_t(ip[k] << 8 | ip[k + 1]);
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    ip[10] = uint8_t(~sum >> 8), ip[11] = uint8_t(~sum);
     return seal(ip);
   };
   auto reserve = [&] {
