@@ -103,7 +103,8 @@ void Negotiator::register_with_handshake(std::function<void(bool, std::string)> 
 proto::ControlMessage Negotiator::registration_request(bool with_password) const {
   proto::ControlMessage req(proto::MessageType::kRegistrationRequest, 0);
   req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
-  for (auto& e : udp_.real_addresses()) req.add_endpoint(proto::AttrType::kRealAddress, e);
+  registered_addresses_ = udp_.real_addresses();
+  for (auto& e : registered_addresses_) req.add_endpoint(proto::AttrType::kRealAddress, e);
   if (!cfg_.account.empty()) {
     req.add_string(proto::AttrType::kAccount, cfg_.account);
     if (with_password) req.add_string(proto::AttrType::kPassword, cfg_.password);
@@ -214,7 +215,9 @@ void Negotiator::on_registration_response(std::optional<proto::ControlMessage> r
   if (vip6) r.vip6 = *vip6;
   if (nat) r.nat_address = *nat;
   r.lifetime_s = resp->get_u32(proto::AttrType::kLifetime).value_or(0);
-  auto real = udp_.real_addresses();
+  // Against the addresses this request registered, as the DC compares them: no second
+  // enumeration of the host's interfaces on the way to the vIP.
+  const auto& real = registered_addresses_;
   r.behind_nat = std::find(real.begin(), real.end(), r.nat_address) == real.end();
   {
     std::lock_guard l(reg_mu_);

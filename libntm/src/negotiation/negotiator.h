@@ -220,6 +220,8 @@ class Negotiator {
   std::map<uint32_t, SendActivity> send_activity_;
   bool recovering_ = false;
   bool stopped_ = false;
+  /// The RealAddress list of the latest registration request (set by registration_request()).
+  mutable std::vector<proto::Endpoint> registered_addresses_;
   std::unique_ptr<handover::LinkMonitor> link_monitor_;
 
   mutable std::mutex reg_mu_;
