@@ -15,6 +15,7 @@ add_library(ntm_core STATIC
   src/negotiation/dc_link.cpp
   src/negotiation/direction.cpp
   src/negotiation/negotiator.cpp
+  src/negotiation/network_change.cpp
   src/negotiation/path_selection.cpp
   src/negotiation/tunnel_timers.cpp
   src/negotiation/tunnel_setup.cpp
@@ -24,6 +25,7 @@ add_library(ntm_core STATIC
   src/node/node.cpp
   src/packet/netif.cpp
   src/packet/reassembly.cpp
+  src/packet/tcp_nudge.cpp
   src/packet/receive.cpp
   src/packet/send.cpp
   src/packet/tunnel_table.cpp

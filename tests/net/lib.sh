@@ -252,9 +252,10 @@ ns_forwarding() {
   n "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
 }
 
-# veth NS_A IF_A NS_B IF_B — a cable: IF_A in NS_A to IF_B in NS_B, both up.
+# veth NS_A IF_A NS_B IF_B [MAC_A] — a cable: IF_A in NS_A (with MAC_A) to IF_B in NS_B, both up.
 veth() {
-  ip link add "$2" netns "$NET_PREFIX-$1" type veth peer name "$4" netns "$NET_PREFIX-$3"
+  ip link add "$2" netns "$NET_PREFIX-$1" ${5:+address "$5"} type veth peer name "$4" \
+    netns "$NET_PREFIX-$3"
   ip -n "$NET_PREFIX-$1" link set "$2" up
   ip -n "$NET_PREFIX-$3" link set "$4" up
 }

@@ -33,7 +33,7 @@
 #   topology.sh down                      remove every namespace, link and process it made
 #   topology.sh status                    hosts, addresses, NAT kinds, link emulator counters
 #   topology.sh exec HOST CMD...          run CMD on HOST (e.g. `exec na ping 198.18.0.11`)
-#   topology.sh move mn a|c [--mbb]       move mn's link; --mbb: make before break
+#   topology.sh move mn a|b|c|6|g [--mbb] move mn's link; --mbb: make before break
 #   topology.sh link a|b|c|6|g up|down|both --delay 20ms --loss 1% ...   change an access link
 #   topology.sh timeout a|b|c SECONDS     UDP binding timeout of a NAT router
 #   topology.sh gc                        remove leftovers of test runs whose script died
@@ -71,7 +71,10 @@ declare -A ACCESS_LAN=([a]=192.168.1.1/24 [b]=192.168.2.1/24 [c]=192.168.3.1/24
 declare -A ACCESS_ROUTED=([6]=2001:db8:6::/64 [g]="198.18.7.0/24 2001:db8:7::/64")
 declare -A ACCESS_HOST=([a]=na [b]=nb [c]=nc [6]=n6 [g]=ng)
 MOBILE=mn
-declare -A MOBILE_V4=([a]=192.168.1.100 [c]=192.168.3.100)
+declare -A MOBILE_V4=([a]=192.168.1.100 [b]=192.168.2.100 [c]=192.168.3.100 [g]=198.18.7.100)
+declare -A MOBILE_V6=([6]=2001:db8:6::100 [g]=2001:db8:7::100)
+declare -A MOBILE_MAC=([a]=02:00:00:00:0a:64 [b]=02:00:00:00:0b:64 [c]=02:00:00:00:0c:64
+  [6]=02:00:00:00:06:64 [g]=02:00:00:00:07:64)
 
 # public_v4 a|b|c — the NAT's outside address.
 public_v4() { echo "${ACCESS_WAN[$1]%%/*}"; }
@@ -130,10 +133,10 @@ access_router() {
   link_emulate "$r" lan0 wan0 "--delay $NET_DELAY" "--delay $NET_DELAY"
 }
 
-# lan_host X HOST IF V4 V6 — a host on access network X through its interface IF.
+# lan_host X HOST IF V4 V6 [MAC] — a host on access network X through its interface IF.
 lan_host() {
-  local x=$1 h=$2 dev=$3 v4=$4 v6=$5
-  veth "$h" "$dev" "rtr-$x" "$h"
+  local x=$1 h=$2 dev=$3 v4=$4 v6=$5 mac=${6:-}
+  veth "$h" "$dev" "rtr-$x" "$h" "$mac"
   bridge_port "rtr-$x" lan0 "$h"
   if [[ -n $v4 ]]; then
     addr "$h" "$dev" "$v4/24"
@@ -146,16 +149,16 @@ lan_host() {
   fi
 }
 
-# node_attach HOST X — plug HOST into LAN X (a or c) on interface eth-X with HOST's address
-# there; its default route moves to the new link.
+# node_attach HOST X — plug HOST into access network X (a, b, c, 6 or g) on interface eth-X
+# with HOST's address(es) there; its default route(s) move to the new link.
 node_attach() {
   local h=$1 x=$2
-  [[ -n ${MOBILE_V4[$x]:-} ]] || die "$h can move between LAN a and LAN c, not '$x'"
+  [[ -n ${MOBILE_MAC[$x]:-} ]] || die "$h can move to LAN a, b, c, 6 or g, not '$x'"
   ip -n "$(nsname "$h")" link show "eth-$x" >/dev/null 2>&1 && die "$h is already on LAN $x"
-  lan_host "$x" "$h" "eth-$x" "${MOBILE_V4[$x]}" ""
-  # A radio keeps its MAC across reconnects; a fresh random one would leave the LAN's
-  # neighbours with stale ARP entries for seconds.
-  ip -n "$(nsname "$h")" link set "eth-$x" address "02:00:00:00:0${x}:64"
+  # A radio keeps its MAC across reconnects (a fresh random one would leave the LAN's
+  # neighbours with stale ARP entries for seconds); it is set when the link is made, before
+  # any address or route, so the first packet on the new link already carries it.
+  lan_host "$x" "$h" "eth-$x" "${MOBILE_V4[$x]:-}" "${MOBILE_V6[$x]:-}" "${MOBILE_MAC[$x]}"
   offloads_off "$h" "rtr-$x"
 }
 
@@ -194,7 +197,7 @@ node_detach() {
 
 # node_lan HOST — which LANs HOST is on now (a, c, or both during make-before-break).
 node_lan() {
-  ip -n "$(nsname "$1")" -o link show | sed -n 's/^[0-9]*: eth-\([a-z]\)@.*/\1/p' | sort | tr '\n' ' ' |
+  ip -n "$(nsname "$1")" -o link show | sed -n 's/^[0-9]*: eth-\([a-z0-9]\)@.*/\1/p' | sort | tr '\n' ' ' |
     sed 's/ $//'
 }
 
@@ -330,7 +333,7 @@ topology_main() {
     ;;
   move)
     net_attach "$prefix"
-    (($# >= 2)) || die "usage: move mn a|c [--mbb]"
+    (($# >= 2)) || die "usage: move mn a|b|c|6|g [--mbb]"
     node_move "$@"
     log "$1 is on LAN $(node_lan "$1")"
     ;;

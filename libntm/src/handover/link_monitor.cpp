@@ -4,6 +4,7 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
+#include <algorithm>
 
 #include <libmnl/libmnl.h>
 
@@ -140,20 +141,34 @@ void LinkMonitor::read() {
         note(LinkEvent::kAddressGone);
         continue;
       }
-      return;  // EAGAIN, or an error the next readiness will show again
+      break;  // EAGAIN, or an error the next readiness will show again
     }
     ++messages_;
     std::vector<LinkEvent> events;
     if (!classify(buf, size_t(n), events)) ++malformed_;
     for (LinkEvent e : events) note(e);
   }
+  // A new default route is reported with the messages read with it, without waiting for the
+  // quiet period (at most once per quiet period, so a flapping route falls back to it).
+  if (urgent_ && pending_ > 0) {
+    urgent_ = false;
+    last_urgent_ = std::chrono::steady_clock::now();
+    uint32_t n = pending_;
+    pending_ = 0;  // the quiet timer finds nothing to report unless more changes come
+    if (on_change_) on_change_(last_, n);
+  }
+  urgent_ = false;
 }
 
 void LinkMonitor::note(LinkEvent e) {
   ++events_;
   last_ = e;
-  ++pending_;
-  quiet_timer_.expires_after(quiet_);  // cancels a running wait: the period starts again
+  auto now = std::chrono::steady_clock::now();
+  if (pending_++ == 0) first_ = now;
+  if (e == LinkEvent::kRouteAdded && now - last_urgent_ >= quiet_) urgent_ = true;
+  // Each change restarts the quiet period (cancelling the running wait), but a link that
+  // never stops flapping is reported at least every kMaxQuietPeriods quiet periods.
+  quiet_timer_.expires_at(std::min(now + quiet_, first_ + quiet_ * kMaxQuietPeriods));
   quiet_timer_.async_wait([this](std::error_code ec) {
     if (ec || pending_ == 0) return;
     uint32_t n = pending_;

@@ -5,7 +5,11 @@
 // (main table, prefix length 0) added or removed, or the kernel's notice that events were lost
 // (ENOBUFS) — starts a quiet period (debounce, 50 ms by default); when it passes with no
 // further change, on_change() is called once with what changed last. Flapping therefore costs
-// one call per quiet period, not one per netlink message.
+// one call per quiet period, not one per netlink message; a link that flaps without pause is
+// still reported once every kMaxQuietPeriods quiet periods, so the node does not wait for the
+// flapping to end before it follows its path. One change does not wait: a new default route
+// (the node has a path again, or a better one) is reported at once, with the messages read in
+// the same pass — at most once per quiet period, beyond which it is debounced like the rest.
 //
 // Without rtnetlink (not Linux, or a sandbox that forbids NETLINK_ROUTE) start() returns false
 // with the reason; the node then notices a move only when a keep-alive to its DC goes
@@ -59,6 +63,12 @@ class LinkMonitor {
   /// Closes the socket and cancels a pending call; idempotent. On the io thread.
   void stop();
 
+  /// A change is reported at most this many quiet periods after the first change of a period.
+  static constexpr int kMaxQuietPeriods = 10;
+  /// When the first change of the period being reported (or pending) was seen: on_change()
+  /// may read it to time the handover from the change itself rather than from the report.
+  std::chrono::steady_clock::time_point period_start() const { return first_; }
+
   /// Messages read, path events among them, malformed buffers, ENOBUFS overruns.
   uint64_t messages() const { return messages_; }
   uint64_t events() const { return events_; }
@@ -78,6 +88,8 @@ class LinkMonitor {
   asio::steady_timer quiet_timer_;
   LinkEvent last_ = LinkEvent::kNone;
   uint32_t pending_ = 0;
+  std::chrono::steady_clock::time_point first_{}, last_urgent_{};
+  bool urgent_ = false;  ///< a new default route was seen in this read() pass
   uint64_t messages_ = 0, events_ = 0, malformed_ = 0, overruns_ = 0;
 };
 

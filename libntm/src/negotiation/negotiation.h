@@ -13,6 +13,9 @@
 
 namespace ntm::negotiation {
 
+/// A random, non-zero path-challenge token (path_selection.cpp).
+uint64_t fresh_token();
+
 struct Negotiator::Negotiation {
   explicit Negotiation(asio::io_context& io)
       : punch_timer(io), probe_timer(io), relay_timer(io), timer(io), confirm_timer(io) {}
@@ -79,6 +82,10 @@ struct Negotiator::Negotiation {
   uint32_t liveness_tries = 0;
   std::chrono::steady_clock::time_point liveness_sent{};
   bool renewing = false;  ///< a direction request for a fresh relay ticket is out
+  /// After this node moved (network_change.cpp): the path challenge sent on the tunnel from
+  /// the new position, until the peer answers it (0: none outstanding), and when.
+  uint64_t move_token = 0;
+  std::chrono::steady_clock::time_point moved_at{};
 
   /// The handshake in flight, or the last one (kept to recognise duplicates).
   std::unique_ptr<crypto::TunnelHandshake> hs;

@@ -58,7 +58,8 @@ void Negotiator::start_link_monitor() {
   link_monitor_ = std::make_unique<handover::LinkMonitor>(
       io_, [this](handover::LinkEvent last, uint32_t events) {
         on_network_change(std::string(handover::to_string(last)) +
-                          (events > 1 ? " (" + std::to_string(events) + " changes)" : ""));
+                              (events > 1 ? " (" + std::to_string(events) + " changes)" : ""),
+                          link_monitor_->period_start());
       });
   std::string error;
   if (!link_monitor_->start(error)) {
@@ -68,20 +69,6 @@ void Negotiator::start_link_monitor() {
         error);
     link_monitor_.reset();
   }
-}
-
-void Negotiator::on_network_change(const std::string& why) {
-  if (stopped_) return;
-  size_t announced = 0;
-  if (data_plane_)
-    for (auto& [id, n] : negotiations_)
-      if (n->established && n->tunnel) {
-        data_plane_->send_keepalive(*n->tunnel);
-        ++announced;
-      }
-  ntm::log().info("network changed ({}): registering again, new path announced on {} tunnel(s)",
-                  why, announced);
-  recover(true);
 }
 
 void Negotiator::register_with_handshake(std::function<void(bool, std::string)> done,
@@ -267,6 +254,7 @@ void Negotiator::recover(bool restart) {
   recovering_ = true;
   auto retry = [this](bool ok, std::string why) {
     recovering_ = false;
+    if (ok && !stopped_) on_registered_again();
     if (ok || stopped_) return;
     ntm::log().warn("re-registration failed ({}); retrying", why);
     keepalive_timer_.expires_after(std::chrono::seconds(2));

@@ -107,11 +107,18 @@ class Negotiator {
   /// or a canonical numeric vIP).
   void pin(const std::string& name, std::optional<crypto::Key> key);
   /// The path may have changed (a new or removed address or default route; paper 002 Fig. 5
-  /// step 1): re-registers with the DC at once — a fresh handshake from wherever the node is
-  /// now, with its current addresses (steps 2-3) — and sends an authenticated keep-alive on
-  /// every tunnel, so that each peer moves the tunnel to the new endpoint after one trip
-  /// (roaming, docs/protocol.md §8.3) instead of at the next keep-alive. `why` is for the log.
-  void on_network_change(const std::string& why);
+  /// step 1; network_change.cpp): re-registers with the DC at once — a fresh handshake from
+  /// wherever the node is now, with its current addresses (steps 2-3) — and sends an
+  /// authenticated keep-alive and a path challenge on every tunnel, so that each peer moves the
+  /// tunnel to the new endpoint after one trip (roaming, docs/protocol.md §8.3) instead of at
+  /// the next keep-alive. Once registered again, every tunnel whose peer has not answered from
+  /// the new position yet is re-created through the DC (steps 9-28: direct, punched or relayed
+  /// as the new position allows; same vIPs, same peer key). `why` is for the log; `since` is
+  /// when the change was first seen (the handover's time is counted from it).
+  void on_network_change(const std::string& why, std::chrono::steady_clock::time_point since = {});
+  /// The peer of keypair `local_id` moved and its new address answered our path challenge
+  /// (DataPlaneHooks::on_path_validated, posted here): TCP to it is nudged (network_change.cpp).
+  void on_peer_moved(uint32_t local_id);
   /// A keypair reached its packet budget (DataPlaneHooks::on_rekey_due, posted here).
   void on_rekey_due(uint32_t local_id);
   /// A responder's keypair was confirmed (DataPlaneHooks::on_confirmed, posted here).
@@ -135,6 +142,18 @@ class Negotiator {
   /// nothing while a recovery runs, unless `restart` (the path changed under it).
   void recover(bool restart = false);
   void start_link_monitor();
+  // network_change.cpp
+  /// The registration after a network change succeeded: re-creates the tunnels whose peer
+  /// has not answered from the new position.
+  void on_registered_again();
+  /// Asks the DC for a new tunnel to `n`'s peer (a direction request by vIP, or by name for a
+  /// peer of another zone) although a tunnel exists; the new one replaces it when it is up.
+  void recreate_tunnel(Negotiation& n);
+  /// The path to a tunnel's peer changed and works (the peer answered from our new position,
+  /// it moved and proved its new address, or a re-created tunnel replaced the old one): TCP
+  /// connections to its vIPs that wait for a backed-off timer retransmit now (tcp_nudge.h).
+  void nudge_tcp(const std::optional<uint32_t>& vip4, const std::optional<packet::Vip6>& vip6,
+                 const char* why);
   bool tunnel_exists(const std::optional<uint32_t>& vip4,
                      const std::optional<packet::Vip6>& vip6) const;
   /// The pinned key for a name or vIP (nullopt: none).
@@ -219,6 +238,10 @@ class Negotiator {
   };
   std::map<uint32_t, SendActivity> send_activity_;
   bool recovering_ = false;
+  /// The last network change: when it was first seen, whether the registration that follows
+  /// it is still to come, and when that registration succeeded (network_change.cpp).
+  std::chrono::steady_clock::time_point change_at_{}, registered_at_{};
+  bool moved_ = false;
   bool stopped_ = false;
   /// The RealAddress list of the latest registration request (set by registration_request()).
   mutable std::vector<proto::Endpoint> registered_addresses_;

@@ -36,14 +36,14 @@ constexpr auto kLivenessRetry = std::chrono::seconds(1);
 constexpr uint32_t kLivenessTries = 3;
 constexpr uint64_t kBudgetFactor = packet::Tunnel::kAmplificationFactor;
 
+}  // namespace
+
 uint64_t fresh_token() {
   uint64_t t;
   do crypto::random_bytes(&t, sizeof t);
   while (t == 0);
   return t;
 }
-
-}  // namespace
 
 bool Negotiator::take_paths(Negotiation& n, const proto::ControlMessage& m) {
   for (auto& c : m.get_candidates()) {  // 1
@@ -301,6 +301,17 @@ void Negotiator::on_path_response(uint32_t local_id, uint64_t token, const packe
   for (auto& [id, np] : negotiations_) {
     Negotiation& n = *np;
     if (!n.tunnel || n.tunnel->local_id != local_id) continue;
+    if (token == n.move_token) {  // the peer answered us at our new position
+      n.move_token = 0;
+      ntm::log().info(
+          "tunnel {} to {}: the peer answers at our new position ({:.1f} ms after the "
+          "challenge)",
+          local_id, n.peer_fqdn,
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - n.moved_at)
+              .count());
+      nudge_tcp(n.peer_vip4, n.peer_vip6, "path after the move works");
+      return;
+    }
     if (token == n.liveness_token && from == n.tunnel->endpoint()) {
       n.liveness_token = 0;  // 5: the current path works
       n.liveness_tries = 0;

@@ -310,6 +310,22 @@ void Negotiator::on_established(Negotiation& n, const std::shared_ptr<packet::Tu
                     t->local_id, n.peer_fqdn, t->endpoint().to_string(), ms);
     n.punch_timer.cancel();
     start_path_probes(n);
+    // A tunnel that replaces another one to the same peer (re-created after a move, or after
+    // its path died): the peer's TCP connections may wait for a backed-off timer.
+    if (!replaced.empty()) {
+      if (change_at_ != std::chrono::steady_clock::time_point{} &&
+          std::chrono::steady_clock::now() - change_at_ < std::chrono::seconds(30))
+        ntm::log().info(
+            "tunnel {} to {} replaces the old one {:.1f} ms after the network change", t->local_id,
+            n.peer_fqdn,
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - change_at_)
+                .count());
+      retire(std::move(replaced), n.direction_id);
+      nudge_tcp(n.peer_vip4, n.peer_vip6, "tunnel re-created");
+      { std::lock_guard l(wait_mu_); }
+      wait_cv_.notify_all();
+      return;
+    }
   }
   retire(std::move(replaced), n.direction_id);
   { std::lock_guard l(wait_mu_); }

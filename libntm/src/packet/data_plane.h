@@ -52,6 +52,9 @@ struct DataPlaneHooks {
   /// A path response whose token is not the roaming challenge's: perhaps the answer to a path
   /// candidate's probe (receive thread; post elsewhere).
   std::function<void(uint32_t local_id, uint64_t token, const Path& from)> on_path_response;
+  /// The roaming challenge sent to a peer's new address was answered: the peer moved there
+  /// (receive thread; post elsewhere).
+  std::function<void(uint32_t local_id)> on_path_validated;
   /// A responder's keypair was confirmed by the peer's first packet and now carries outbound
   /// traffic; `replaced` are the keypairs it replaced (still accepting inbound packets).
   /// Called on the receive thread with the lwIP core lock held: only post work elsewhere.

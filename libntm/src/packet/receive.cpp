@@ -289,6 +289,7 @@ void DataPlane::on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, c
     case proto::TunnelMessage::kPathResponse:
       if (t.on_path_response(token)) {
         stats_.paths_validated.fetch_add(1, std::memory_order_relaxed);
+        if (hooks_.on_path_validated) hooks_.on_path_validated(t.local_id);
       } else if (hooks_.on_path_response) {
         hooks_.on_path_response(t.local_id, token, from);  // a path candidate's probe?
       }
