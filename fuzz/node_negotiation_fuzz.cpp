@@ -63,7 +63,7 @@ class Harness {
     node_key.public_key = crypto::public_key(node_key.private_key);
     dc_key_ = fuzz::fixed_key(fuzz::kDcStatic);
     negotiation::NegotiatorConfig cfg;
-    cfg.dc_address = dc_ep_;
+    cfg.dc_addresses = {dc_ep_};
     cfg.dc_public_key = crypto::public_key(dc_key_);
     cfg.node_name = "fuzz";
     negotiator_ =

@@ -30,6 +30,8 @@
 #    retransmitted until the DC answers again.
 # 5. flapping: mn switches between LAN C and LAN A six times in 1.2 s (two links up, then
 #    one gone, alternately) under a stream from ng.
+# 6. to the IPv6-only network (C -> 6) under a stream from ng: mn reaches its DC at the DC's
+#    IPv6 address (NTM_DC lists both) and the tunnel is re-created over IPv6.
 set -euo pipefail
 mode=${1:-test}
 runs=${2:-10}
@@ -48,7 +50,8 @@ bg rs rs "$RS" --key-file "$NET_STATE/relay.key" --listen 198.18.0.20:7300
 bg_wait_line rs 'relay server up' 30
 "$DC" --state-dir "$NET_STATE/dc" --print-public-key >"$NET_STATE/dc.pub"
 DC_KEY=$(cat "$NET_STATE/dc.pub")
-bg dc1 dc "$DC" --state-dir "$NET_STATE/dc" --listen 198.18.0.11:7100 --domain dc1.ntm.test \
+bg dc1 dc "$DC" --state-dir "$NET_STATE/dc" --listen 198.18.0.11:7100 --listen '[2001:db8::11]:7100' \
+  --domain dc1.ntm.test \
   --vip4-pool 100.64.0.0/24 --vip6-pool none \
   --relay 198.18.0.20:7300 --relay-key-file "$NET_STATE/relay.key"
 bg_wait_line dc 'listening on udp 198.18.0.11:7100' 30
@@ -66,7 +69,7 @@ stream() {
   : >"$got"
   # shellcheck disable=SC2016 # $1 and $@ belong to the inner shell: stdout to $got
   bg mn "mn.$round" bash -c 'out=$1; shift; exec "$@" >"$out"' _ "$got" \
-    env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$DC_KEY" NTM_NAME=mn \
+    env NTM_DC='198.18.0.11:7100,[2001:db8::11]:7100' NTM_DC_KEY="$DC_KEY" NTM_NAME=mn \
     NTM_STATE_DIR="$NET_STATE/node-mn" NTM_KEEPALIVE_MS=60000 NTM_WATCH_NETWORK="$watch" NTM_LOG=info \
     NTM_START_TIMEOUT_MS=30000 timeout 70 "$CAT" -v -l 9000
   local mn_pid=$BG_PID
@@ -217,6 +220,20 @@ grep -Eq 'registration .*mn\.dc1\.ntm\.test.*198\.18\.0\.203' <(tail -n 5 "$(bg_
 pass "flapping (LAN C <-> LAN A six times in about 1.2 s) under a stream from ng: 3 MB byte-exact," \
   "$changes reactions to the changes, mn registered from where it ended; longest pause" \
   "in arrival ${PAUSE} ms"
+
+# --- 6. To the IPv6-only network -------------------------------------------------------------
+# mn knows its DC at both addresses (NTM_DC lists them); on LAN 6 it has no IPv4 route, so it
+# registers at the DC's IPv6 address, and the tunnel to ng is re-created over IPv6.
+stream v6 1 bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn 6
+grep -Eq 'registration .*mn\.dc1\.ntm\.test.*nat=\[2001:db8:6::100\]' "$(bg_log dc)" ||
+  die "the DC did not see mn register from the IPv6-only network: $(grep mn.dc1 "$(bg_log dc)" | tail -2)"
+grep -Eq 'replaces the old one' "$(bg_log mn.v6)" ||
+  die "mn did not re-create its tunnel to ng: $(grep -E 'tunnel|network' "$(bg_log mn.v6)" | tail -5)"
+grep -Eq 'established via \[2001:db8:7::10\]' "$(bg_log mn.v6)" ||
+  die "the new tunnel does not run over IPv6: $(grep established "$(bg_log mn.v6)")"
+pass "to the IPv6-only network (LAN C -> LAN 6) under a stream from ng: mn registered at the" \
+  "DC's IPv6 address, the tunnel was re-created over IPv6; 3 MB byte-exact; longest pause in" \
+  "arrival ${PAUSE} ms"
 
 # mn kept its vIP through every move: the DC registered it with one vIP only.
 vips=$(sed -n 's/.*registration mn\.dc1\.ntm\.test vip4=\([0-9.]*\) .*/\1/p' "$(bg_log dc)" | sort -u)

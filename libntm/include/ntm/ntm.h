@@ -37,7 +37,11 @@ extern "C" {
 
 /** Node configuration for ntm_start(). Strings are copied; the struct may be freed after. */
 struct ntm_config {
-  /** DC control endpoint, "host:port" or "[v6]:port" with a numeric address. Required. */
+  /** DC control endpoint, "host:port" or "[v6]:port" with a numeric address; or up to 8 of
+   *  them separated by commas, the same DC at several addresses (e.g.
+   *  "198.51.100.7:7100,[2001:db8::7]:7100"): each handshake try goes to the next one the host
+   *  has a route to at that moment (so a node that moves to an IPv6-only network reaches the
+   *  DC at its IPv6 address), and the session stays with the one that answered. Required. */
   const char* dc_address;
   /** The DC's static X25519 public key, 44-char base64 (`ntm-dc --print-public-key`). Required. */
   const char* dc_public_key;

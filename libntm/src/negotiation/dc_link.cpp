@@ -1,15 +1,33 @@
 #include "negotiation/dc_link.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <asio/post.hpp>
 #include "node/log.h"
 
 namespace ntm::negotiation {
 
-DcLink::DcLink(asio::io_context& io, packet::UdpTransport& udp, const proto::Endpoint& dc,
+namespace {
+
+/// Whether the host has a route to `a` now: connect(2) on a UDP socket consults the routing
+/// table and sends nothing.
+bool routable(const proto::Endpoint& a) {
+  int fd = ::socket(a.is_v4() ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool ok = ::connect(fd, a.sa(), a.sa_len()) == 0;
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
+
+DcLink::DcLink(asio::io_context& io, packet::UdpTransport& udp, std::vector<proto::Endpoint> dcs,
                const crypto::Key& node_private, const crypto::Key& dc_public)
     : io_(io),
       udp_(udp),
-      dc_(dc),
+      dcs_(std::move(dcs)),
+      dc_(dcs_.at(0)),
       initiator_(node_private, dc_public),
       cookies_(dc_public),
       handshake_timer_(io),
@@ -39,7 +57,27 @@ void DcLink::handshake(std::function<void(bool)> done, uint32_t max_tries,
   }
   handshake_tries_ = 0;
   handshake_max_ = max_tries;
+  next_dc_ = 0;
   send_init();
+}
+
+proto::Endpoint DcLink::pick_endpoint() {
+  if (dcs_.size() == 1) return dcs_[0];
+  for (size_t i = 0; i < dcs_.size(); ++i) {
+    const proto::Endpoint& e = dcs_[(next_dc_ + i) % dcs_.size()];
+    if (routable(e)) {
+      next_dc_ = (next_dc_ + i + 1) % dcs_.size();
+      return e;
+    }
+  }
+  next_dc_ = 0;
+  return dcs_[0];
+}
+
+bool DcLink::is_dc(const proto::Endpoint& a) const {
+  for (auto& e : dcs_)
+    if (e == a) return true;
+  return false;
 }
 
 void DcLink::send_init() {
@@ -52,6 +90,7 @@ void DcLink::send_init() {
   proto::Bytes init =
       initiator_.create_init(local_index_, early_in_flight_ ? early_ : proto::Bytes{});
   cookies_.add_macs(init);
+  dc_ = pick_endpoint();
   udp_.send(dc_, init.data(), init.size());
   ntm::log().debug("handshake initiation {} to DC {} ({} bytes)", handshake_tries_ + 1,
                    dc_.to_string(), init.size());
@@ -133,7 +172,9 @@ void DcLink::respond(const proto::ControlMessage& request, proto::ControlMessage
 }
 
 bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
-  if (!(from == dc_)) return false;
+  // During a handshake the answer to an earlier try may come from another of the DC's
+  // endpoints; the session then uses that one. Otherwise only the session's endpoint counts.
+  if (!(from == dc_) && !(handshake_done_ && is_dc(from))) return false;
   if (d[0] == uint8_t(proto::PacketType::kCookieReply)) {
     // The DC is under load and wants proof that we receive at our address: the same try
     // again, now with mac2, at once (once per try, so a stream of replies cannot make us
@@ -155,6 +196,7 @@ bool DcLink::on_datagram(proto::ByteView d, const proto::Endpoint& from) {
     auto r = initiator_.consume_response(d);
     if (!r) return false;
     session_ = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
+    dc_ = from;
     ntm::log().debug("handshake response from DC {}", dc_.to_string());
     handshake_timer_.cancel();
     responses_ = proto::ResponseCache(256);

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
@@ -24,11 +25,16 @@ class DcLink {
   using ResponseHandler = std::function<void(std::optional<proto::ControlMessage>)>;
   using RequestHandler = std::function<void(const proto::ControlMessage&)>;
 
-  DcLink(asio::io_context& io, packet::UdpTransport& udp, const proto::Endpoint& dc,
+  /// `dcs`: the DC's control endpoints (at least one), in order of preference.
+  DcLink(asio::io_context& io, packet::UdpTransport& udp, std::vector<proto::Endpoint> dcs,
          const crypto::Key& node_private, const crypto::Key& dc_public);
 
   /// Runs a fresh handshake; `done(true)` once the session is up, `done(false)` after
   /// `max_tries` unanswered handshake initiations. Replaces any running handshake.
+  /// Each try goes to one of the DC's endpoints the host has a route to now (in order of
+  /// preference, the next one at each try: a node on an IPv6-only network reaches the DC at its
+  /// IPv6 address, a dual-stack one tries both); the session stays with the endpoint that
+  /// answered.
   /// With `early` (a request, at most crypto::kEarlyDataMax bytes encoded), the request rides
   /// in every message 1 as early data (docs/protocol.md §3.2) and `on_early_response` gets its
   /// answer as request() would — the DC answers right behind message 2; once the session is
@@ -47,6 +53,11 @@ class DcLink {
   void respond(const proto::ControlMessage& request, proto::ControlMessage response);
   /// Where requests from the DC (route directions) go.
   void set_request_handler(RequestHandler h) { on_request_ = std::move(h); }
+
+  /// The DC endpoint in use: the session's, or the latest handshake try's.
+  const proto::Endpoint& dc() const { return dc_; }
+  /// Whether `a` is one of the DC's endpoints.
+  bool is_dc(const proto::Endpoint& a) const;
 
   /// Handles a kHandshakeResp, kCookieReply or kControl datagram from `from`. Returns false to
   /// count a drop.
@@ -70,6 +81,12 @@ class DcLink {
 
   asio::io_context& io_;
   packet::UdpTransport& udp_;
+  /// The endpoint for the next handshake try: the next of dcs_ after the last try's that the
+  /// host has a route to (the first one when none has).
+  proto::Endpoint pick_endpoint();
+
+  std::vector<proto::Endpoint> dcs_;
+  size_t next_dc_ = 0;
   proto::Endpoint dc_;
   crypto::HandshakeInitiator initiator_;
   crypto::CookieGenerator cookies_;

@@ -21,7 +21,7 @@ Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg, const crypto:
       udp_(udp),
       tunnels_(tunnels),
       stats_(stats),
-      dc_(io, udp, cfg_.dc_address, key.private_key, cfg_.dc_public_key),
+      dc_(io, udp, cfg_.dc_addresses, key.private_key, cfg_.dc_public_key),
       keepalive_timer_(io),
       tunnel_timer_(io) {
   dc_.set_request_handler([this](const proto::ControlMessage& m) {

@@ -38,7 +38,9 @@
 namespace ntm::negotiation {
 
 struct NegotiatorConfig {
-  proto::Endpoint dc_address;
+  /// The DC's control endpoints, at least one (the same DC at an IPv4 and an IPv6 address,
+  /// say): DcLink picks the one to use at each handshake try.
+  std::vector<proto::Endpoint> dc_addresses;
   crypto::Key dc_public_key{};
   std::string node_name;
   std::string account, password;  ///< empty: none (open registration at the DC)

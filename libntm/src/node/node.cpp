@@ -60,10 +60,27 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     return EINVAL;
   }
   negotiation::NegotiatorConfig nc;
-  auto dc = proto::Endpoint::parse(cfg.dc_address);
-  if (!dc) {
-    error = std::string("bad dc_address '") + cfg.dc_address + "' (want ip:port or [ip6]:port)";
-    return EINVAL;
+  // One endpoint, or several separated by commas (the DC at an IPv4 and an IPv6 address).
+  std::vector<proto::Endpoint> dcs;
+  {
+    std::string list = cfg.dc_address;
+    size_t at = 0;
+    while (dcs.size() <= 8) {
+      size_t comma = list.find(',', at);
+      auto dc = proto::Endpoint::parse(list.substr(at, comma - at));
+      if (!dc) {
+        error = std::string("bad dc_address '") + cfg.dc_address +
+                "' (want ip:port or [ip6]:port, or several separated by commas)";
+        return EINVAL;
+      }
+      dcs.push_back(*dc);
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+    if (dcs.size() > 8) {
+      error = "dc_address: at most 8 endpoints";
+      return EINVAL;
+    }
   }
   auto dc_key = crypto::key_from_base64(cfg.dc_public_key);
   if (!dc_key) {
@@ -102,7 +119,7 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   public_key = key->public_key;
   if (!udp.open(bind, error)) return EIO;
 
-  nc.dc_address = *dc;
+  nc.dc_addresses = std::move(dcs);
   nc.dc_public_key = *dc_key;
   if (cfg.keepalive_interval_ms) nc.keepalive_interval_ms = cfg.keepalive_interval_ms;
   // NTM_WATCH_NETWORK=0: no rtnetlink watcher (docs/api.md "Moving between networks"); for
