@@ -48,6 +48,25 @@ TEST_F(Api, StartRejectsBadConfigurationWithEinval) {
   EXPECT_EQ(errno, EINVAL);
 }
 
+TEST_F(Api, ADcListedAtSeveralAddressesIsReachedAtOneThatAnswers) {
+  // The first endpoint has a route but no DC behind it: the next handshake try goes to the
+  // second one (docs/api.md, ntm_config.dc_address), and the node registers there.
+  std::string list = "127.0.0.1:" + std::to_string(free_udp_port()) + "," + cfg_.dc_address;
+  ntm_config two = cfg_;
+  two.dc_address = list.c_str();
+  two.start_timeout_ms = 5000;
+  ASSERT_EQ(ntm_start(&two), 0) << ntm_last_error();
+  char fqdn_buf[256] = "";
+  ASSERT_EQ(ntm_get_fqdn(fqdn_buf, sizeof fqdn_buf), 0);
+  EXPECT_EQ(std::string(fqdn_buf), fqdn("self"));
+  EXPECT_EQ(ntm_stop(), 0);
+  // A list with a bad entry is refused as a whole.
+  std::string bad_list = std::string(cfg_.dc_address) + ",localhost";
+  two.dc_address = bad_list.c_str();
+  EXPECT_EQ(ntm_start(&two), -1);
+  EXPECT_EQ(errno, EINVAL);
+}
+
 TEST_F(Api, WrongPinnedDcKeyTimesOut) {
   ntm_config bad = cfg_;
   bad.dc_public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";  // valid base64, wrong key
