@@ -95,8 +95,22 @@ int run_tcp(int s, const Options& o) {
   static char buf[64 * 1024];
   auto t0 = Clock::now();
   int rc = 0;
+  // The longest gap between two arrivals, and when it ended (wall clock): with -v, for
+  // scripts that time a pause (bench/handover.sh).
+  Clock::time_point last{};
+  double gap_ms = 0;
+  std::chrono::system_clock::time_point gap_end{};
   for (;;) {
     ssize_t n = ntm_recv(s, buf, sizeof buf, 0);
+    if (n > 0) {
+      auto now = Clock::now();
+      if (last != Clock::time_point{} &&
+          std::chrono::duration<double, std::milli>(now - last).count() > gap_ms) {
+        gap_ms = std::chrono::duration<double, std::milli>(now - last).count();
+        gap_end = std::chrono::system_clock::now();
+      }
+      last = now;
+    }
     if (n < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "ntm-cat: recv: %s\n", std::strerror(errno));
@@ -114,9 +128,12 @@ int run_tcp(int s, const Options& o) {
     g_received += uint64_t(n);
   }
   double ms = ms_since(t0);
-  if (o.verbose && g_received > 0)
+  if (o.verbose && g_received > 0) {
     std::fprintf(stderr, "ntm-cat: received %llu bytes in %.1f ms (%.1f Mbit/s)\n",
                  (unsigned long long)g_received.load(), ms, g_received * 8.0 / 1000.0 / ms);
+    std::fprintf(stderr, "ntm-cat: longest gap in arrival %.1f ms, ended at %.6f\n", gap_ms,
+                 std::chrono::duration<double>(gap_end.time_since_epoch()).count());
+  }
   up.join();  // both directions end before we exit: stdin may still be uploading
   return upload_failed ? 1 : rc;
 }

@@ -56,13 +56,15 @@ bg dc1 dc "$DC" --state-dir "$NET_STATE/dc" --listen 198.18.0.11:7100 --listen '
   --relay 198.18.0.20:7300 --relay-key-file "$NET_STATE/relay.key"
 bg_wait_line dc 'listening on udp 198.18.0.11:7100' 30
 
-chunk=100000 # 100 kB every 100 ms; $CHUNKS of them (30 unless set: 3 MB)
-head -c $((70 * chunk)) /dev/urandom >"$NET_STATE/stream.all"
+# The stream: $CHUNKS chunks (30 unless set) of $CHUNK bytes (100 kB unless set), one every
+# $TICK seconds (0.1 unless set): 3 MB in 3 s.
+head -c 7000000 /dev/urandom >"$NET_STATE/stream.all"
 
 # stream ROUND WATCH MOVE... — mn listens, $SENDER (ng unless set) sends the paced stream; MOVE
 # runs 1.5 s in. WATCH=0: both nodes without the rtnetlink watcher. Sets PAUSE (ms).
 stream() {
-  local round=$1 watch=$2 sender=${SENDER:-ng} chunks=${CHUNKS:-30}
+  local round=$1 watch=$2 sender=${SENDER:-ng} chunks=${CHUNKS:-30} chunk=${CHUNK:-100000}
+  local tick=${TICK:-0.1}
   shift 2
   head -c $((chunks * chunk)) "$NET_STATE/stream.all" >"$NET_STATE/stream.bin"
   local got=$NET_STATE/got.$round
@@ -82,8 +84,8 @@ stream() {
   local sampler=$!
   echo "$sampler sampler" >>"$NET_STATE/pids"
   (for i in $(seq 0 $((chunks - 1))); do
-    dd if="$NET_STATE/stream.bin" bs=$chunk skip="$i" count=1 status=none
-    sleep 0.1
+    dd if="$NET_STATE/stream.bin" bs="$chunk" skip="$i" count=1 status=none
+    sleep "$tick"
   done) | ip netns exec "$NET_PREFIX-$sender" env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$DC_KEY" \
     NTM_NAME="$sender" NTM_STATE_DIR="$NET_STATE/node-$sender" NTM_KEEPALIVE_MS=60000 \
     NTM_WATCH_NETWORK="$watch" NTM_LOG=info NTM_START_TIMEOUT_MS=30000 \
@@ -116,29 +118,85 @@ mbb_to() {
 }
 
 if [[ $mode == bench ]]; then
-  # pct P VALUES... — the P-th percentile (nearest rank) of the values.
+  # pct P VALUES... — the P-th percentile (nearest rank) of the values ("-" for none).
   pct() {
     local p=$1
     shift
+    (($#)) || {
+      echo -
+      return
+    }
     printf '%s\n' "$@" | sort -n | awk -v p="$p" '{v[NR] = $1} END {i = int((p * NR + 99) / 100); if (i < 1) i = 1; print v[i]}'
   }
-  declare -A pauses=()
+  # Moves that note when the old link went down (T_DOWN) and when the new one was up (T_UP).
+  bbm_to() {
+    T_DOWN=$EPOCHREALTIME
+    node_detach mn "$2"
+    node_attach mn "$1"
+    T_UP=$EPOCHREALTIME
+  }
+  mbb_timed() {
+    node_attach mn "$1"
+    T_UP=$EPOCHREALTIME
+    sleep 0.2
+    T_DOWN=$EPOCHREALTIME
+    node_detach mn "$2"
+  }
+  declare -A res=()
+  # measure KEY ROUND — reads mn's log of ROUND: the handover (old link down -> the first
+  # byte after the longest gap in arrival, ms; 0 when no gap outlasted the move) and, from
+  # mn's own account, the steps after the change it reacted to last: registered again, the
+  # peer's answer at the new position (fast path), the re-created tunnel.
+  measure() {
+    local key=$1 f
+    f=$(bg_log "mn.$2")
+    local end reg fast rec
+    end=$(sed -n 's/.*longest gap in arrival [0-9.]* ms, ended at \([0-9.]*\).*/\1/p' "$f" | tail -n1)
+    reg=$(sed -n 's/.*registered again \([0-9.]*\) ms after.*/\1/p' "$f" | tail -n1)
+    fast=$(sed -n 's/.*answers at our new position (\([0-9.]*\) ms after.*/\1/p' "$f" | tail -n1)
+    rec=$(sed -n 's/.*replaces the old one \([0-9.]*\) ms after.*/\1/p' "$f" | tail -n1)
+    res[$key ho]+="$(awk -v e="$end" -v d="$T_DOWN" 'BEGIN {h = (e - d) * 1000; printf "%.0f", (h > 0 ? h : 0)}') "
+    res[$key up]+="$(awk -v u="$T_UP" -v d="$T_DOWN" 'BEGIN {h = (u - d) * 1000; printf "%.0f", (h > 0 ? h : 0)}') "
+    res[$key new]+="$(awk -v e="$end" -v u="$T_UP" -v d="$T_DOWN" 'BEGIN {
+      t = (u > d ? u : d); h = (e - t) * 1000; printf "%.0f", (h > 0 ? h : 0)}') "
+    [[ -n $reg ]] && res[$key reg]+="${reg%.*} "
+    [[ -n $fast ]] && res[$key fast]+="${fast%.*} "
+    [[ -n $rec ]] && res[$key rec]+="${rec%.*} "
+    res[$key pause]+="$PAUSE "
+  }
+  export CHUNKS=300 CHUNK=10000 TICK=0.01 # 3 MB in 3 s, 10 kB every 10 ms
+  keys=(fast-bbm fast-mbb relay v6 v4 nowatch-bbm)
   for i in $(seq "$runs"); do
-    for watch in 1 0; do
-      stream "b$i-$watch-bbm" "$watch" bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn c
-      pauses[$watch bbm]+="$PAUSE "
-      stream "b$i-$watch-mbb" "$watch" mbb_to a c
-      pauses[$watch mbb]+="$PAUSE "
-    done
+    # mn starts on LAN A, and ends there.
+    stream "f$i" 1 bbm_to c a && measure fast-bbm "f$i"
+    stream "m$i" 1 mbb_timed a c && measure fast-mbb "m$i"
+    SENDER=nc stream "r$i" 1 bbm_to b a && measure relay "r$i"
+    stream "s$i" 1 bbm_to 6 b && measure v6 "s$i"
+    stream "x$i" 1 bbm_to c 6 && measure v4 "x$i"
+    stream "n$i" 0 bbm_to a c && measure nowatch-bbm "n$i"
     log "run $i of $runs done"
   done
-  echo "handover pause (longest gap in arrival at mn while ng streams to it, ms; $runs runs each)"
-  printf '%-34s %8s %8s %8s\n' "move" "median" "p95" "max"
-  for key in "1 bbm" "0 bbm" "1 mbb" "0 mbb"; do
-    # shellcheck disable=SC2086 # the list is words
-    set -- ${pauses[$key]}
-    label="${key#* } $([[ ${key%% *} == 1 ]] && echo "with the watcher" || echo "NTM_WATCH_NETWORK=0")"
-    printf '%-34s %8s %8s %8s\n' "$label" "$(pct 50 "$@")" "$(pct 95 "$@")" "$(pct 100 "$@")"
+  echo "handover with the peer sending (ms; $runs runs each; median / p95)"
+  echo "  handover: old link down -> first byte after the longest gap in arrival at mn"
+  echo "  link gap: old link down -> new link up (the test network's, not the node's)"
+  echo "  from new link: the later of old link down / new link up -> that first byte"
+  echo "  registered / re-created: after the change mn reacted to last (the new link);"
+  echo "  fast path: mn's challenge from the new position -> the peer's answer"
+  printf '%-44s %11s %11s %11s %11s %11s %11s\n' scenario handover "link gap" "from new" \
+    registered "fast path" re-created
+  declare -A label=([fast-bbm]="A->C break-before-make, peer ng (global)"
+    [fast-mbb]="C->A make-before-break, peer ng"
+    [relay]="A->B (symmetric NAT), peer nc: relay"
+    [v6]="B->6 (IPv6-only), peer ng: over IPv6"
+    [v4]="6->C (IPv4 behind NAT), peer ng"
+    [nowatch-bbm]="C->A, NTM_WATCH_NETWORK=0 (baseline)")
+  for key in "${keys[@]}"; do
+    row=()
+    for m in ho up new reg fast rec; do
+      # shellcheck disable=SC2086 # the list is words
+      row+=("$(pct 50 ${res[$key $m]:-})/$(pct 95 ${res[$key $m]:-})")
+    done
+    printf '%-44s %11s %11s %11s %11s %11s %11s\n' "${label[$key]}" "${row[@]}"
   done
   exit 0
 fi

@@ -143,6 +143,9 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
   dc_.request(std::move(req), [this, key](std::optional<proto::ControlMessage> resp) {
     Resolution r = resp ? from_response(*resp)
                         : Resolution{ETIMEDOUT, "no direction response from the DC", {}, {}, {}};
+    // The DC did not answer under the session: the path to it may be gone (the node moved
+    // and nothing told it). Register again from wherever it is now.
+    if (!resp && !stopped_) recover();
     std::string fqdn =
         resp && !r.error ? lower(resp->get_string(proto::AttrType::kFqdn).value_or("")) : "";
     // The DC names the peer's key: a pin on the name, or on either vIP, must match it.
