@@ -172,9 +172,11 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   data_plane = std::make_unique<packet::DataPlane>(udp, tunnels, stats, std::move(hooks));
   negotiator->set_data_plane(data_plane.get());
 
-  // The receive thread first: it starts lwIP, which the negotiation thread may then lock.
-  if (!data_plane->start_receiver(error)) return EIO;
-  choose_tcp_congestion_control();
+  // Handshake message 1 (with the registration request) leaves first, from the negotiation
+  // thread, while this thread starts lwIP and the receive thread: the DC's answer costs a round
+  // trip, and the start-up work is done inside it rather than before it. Nothing can lock
+  // lwIP before it exists: the negotiation thread only touches lwIP for a tunnel, after the
+  // registration response, which only the receive thread (started after lwIP) delivers.
   work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       io.get_executor());
   io_thread_ = std::thread([this] { io.run(); });
@@ -183,6 +185,8 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   asio::post(io, [this, done] {
     negotiator->start([done](bool ok, std::string why) { done->set_value({ok, why}); });
   });
+  if (!data_plane->start_receiver(error)) return EIO;
+  choose_tcp_congestion_control();
   uint32_t timeout = cfg.start_timeout_ms ? cfg.start_timeout_ms : 5000;
   if (result.wait_for(std::chrono::milliseconds(timeout)) != std::future_status::ready) {
     error = "no registration response from the DC within " + std::to_string(timeout) + " ms";
