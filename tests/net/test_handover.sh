@@ -32,6 +32,10 @@
 #    one gone, alternately) under a stream from ng.
 # 6. to the IPv6-only network (C -> 6) under a stream from ng: mn reaches its DC at the DC's
 #    IPv6 address (NTM_DC lists both) and the tunnel is re-created over IPv6.
+# 7. without rtnetlink (NTM_WATCH_NETWORK=poll, the fallback): 6 -> C; the periodic check of
+#    the host's addresses sees the move.
+# 8. both ends move at once: mn C -> A while mo (a second mobile node) goes from the global
+#    network to LAN C, streaming to mn.
 set -euo pipefail
 mode=${1:-test}
 runs=${2:-10}
@@ -102,7 +106,7 @@ stream() {
   kill "$sampler" 2>/dev/null || true
   cmp -s "$NET_STATE/stream.bin" "$got" ||
     die "round $round: mn received $(stat -c %s "$got") bytes, or other ones, of $((chunks * chunk))"
-  ((watch == 0)) || grep -q 'network changed' "$(bg_log "mn.$round")" ||
+  [[ $watch == 0 ]] || grep -q 'network changed' "$(bg_log "mn.$round")" ||
     die "round $round: mn did not notice the move: $(grep -i network "$(bg_log "mn.$round")")"
   # The longest time the received size stood still after the move began.
   PAUSE=$(awk -v t0="$t0" -v total=$((chunks * chunk)) '
@@ -292,6 +296,36 @@ grep -Eq 'established via \[2001:db8:7::10\]' "$(bg_log mn.v6)" ||
 pass "to the IPv6-only network (LAN C -> LAN 6) under a stream from ng: mn registered at the" \
   "DC's IPv6 address, the tunnel was re-created over IPv6; 3 MB byte-exact; longest pause in" \
   "arrival ${PAUSE} ms"
+
+# --- 7. Without rtnetlink: the periodic check -----------------------------------------------
+# NTM_WATCH_NETWORK=poll: what a node falls back to where rtnetlink is not available.
+stream poll poll bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn c
+grep -q 'addresses changed (periodic check)' "$(bg_log mn.poll)" ||
+  die "mn's periodic check did not see the move: $(grep -E 'network|check' "$(bg_log mn.poll)" | tail -3)"
+grep -Eq 'registration .*mn\.dc1\.ntm\.test.*198\.18\.0\.203' <(tail -n 20 "$(bg_log dc)") ||
+  die "the DC did not see mn register again from rtr-c"
+pass "without rtnetlink (NTM_WATCH_NETWORK=poll), LAN 6 -> LAN C under a stream from ng: the" \
+  "periodic check saw the move, mn registered again; 3 MB byte-exact; longest pause in" \
+  "arrival ${PAUSE} ms"
+
+# --- 8. Both ends move at once ---------------------------------------------------------------
+# mo, a second mobile node on the global network, streams to mn; mn goes C -> A while mo goes
+# g -> C: each one's announcement goes to where the other was, so only the DC can join them.
+ns_add mo
+node_attach mo g
+both_move() {
+  bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn a &
+  local p1=$!
+  bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mo c &
+  local p2=$!
+  wait "$p1" "$p2"
+}
+SENDER=mo stream both 1 both_move
+grep -q 'network changed' "$(bg_log ng.both)" || die "mo did not notice its own move"
+grep -Eq 'registration .*mo\.dc1\.ntm\.test.*198\.18\.0\.203' "$(bg_log dc)" ||
+  die "the DC did not see mo register again from rtr-c"
+pass "both ends moving at once (mn C -> A, mo global -> C) under a stream from mo: 3 MB" \
+  "byte-exact; longest pause in arrival ${PAUSE} ms"
 
 # mn kept its vIP through every move: the DC registered it with one vIP only.
 vips=$(sed -n 's/.*registration mn\.dc1\.ntm\.test vip4=\([0-9.]*\) .*/\1/p' "$(bg_log dc)" | sort -u)

@@ -75,6 +75,8 @@ declare -A MOBILE_V4=([a]=192.168.1.100 [b]=192.168.2.100 [c]=192.168.3.100 [g]=
 declare -A MOBILE_V6=([6]=2001:db8:6::100 [g]=2001:db8:7::100)
 declare -A MOBILE_MAC=([a]=02:00:00:00:0a:64 [b]=02:00:00:00:0b:64 [c]=02:00:00:00:0c:64
   [6]=02:00:00:00:06:64 [g]=02:00:00:00:07:64)
+# Mobile hosts and the host part of their addresses on every LAN (the last MAC byte too).
+declare -A MOBILE_ID=([mn]=100 [mo]=101)
 
 # public_v4 a|b|c — the NAT's outside address.
 public_v4() { echo "${ACCESS_WAN[$1]%%/*}"; }
@@ -150,15 +152,20 @@ lan_host() {
 }
 
 # node_attach HOST X — plug HOST into access network X (a, b, c, 6 or g) on interface eth-X
-# with HOST's address(es) there; its default route(s) move to the new link.
+# with HOST's address(es) there; its default route(s) move to the new link. HOST is mn, or
+# mo (a second mobile node, .101 where mn is .100; a test makes its namespace with ns_add).
 node_attach() {
-  local h=$1 x=$2
+  local h=$1 x=$2 v4= v6= mac
   [[ -n ${MOBILE_MAC[$x]:-} ]] || die "$h can move to LAN a, b, c, 6 or g, not '$x'"
+  [[ -n ${MOBILE_ID[$h]:-} ]] || die "$h is not a mobile host (${!MOBILE_ID[*]})"
   ip -n "$(nsname "$h")" link show "eth-$x" >/dev/null 2>&1 && die "$h is already on LAN $x"
+  if [[ -n ${MOBILE_V4[$x]:-} ]]; then v4=${MOBILE_V4[$x]%.*}.${MOBILE_ID[$h]}; fi
+  if [[ -n ${MOBILE_V6[$x]:-} ]]; then v6=${MOBILE_V6[$x]%::*}::${MOBILE_ID[$h]}; fi
+  mac=${MOBILE_MAC[$x]%:*}:$(printf '%02x' "${MOBILE_ID[$h]}")
   # A radio keeps its MAC across reconnects (a fresh random one would leave the LAN's
   # neighbours with stale ARP entries for seconds); it is set when the link is made, before
   # any address or route, so the first packet on the new link already carries it.
-  lan_host "$x" "$h" "eth-$x" "${MOBILE_V4[$x]:-}" "${MOBILE_V6[$x]:-}" "${MOBILE_MAC[$x]}"
+  lan_host "$x" "$h" "eth-$x" "$v4" "$v6" "$mac"
   offloads_off "$h" "rtr-$x"
 }
 

@@ -12,8 +12,8 @@
 // the same pass — at most once per quiet period, beyond which it is debounced like the rest.
 //
 // Without rtnetlink (not Linux, or a sandbox that forbids NETLINK_ROUTE) start() returns false
-// with the reason; the node then notices a move only when a keep-alive to its DC goes
-// unanswered (docs/architecture.md §4) — slower, and said so in the node's log.
+// with the reason; the node then compares the host's addresses with its registered ones every
+// 2 s instead (Negotiator::poll_addresses, docs/api.md §7) — slower, and said so in its log.
 #pragma once
 
 #include <asio/io_context.hpp>

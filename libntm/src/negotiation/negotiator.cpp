@@ -23,7 +23,8 @@ Negotiator::Negotiator(asio::io_context& io, NegotiatorConfig cfg, const crypto:
       stats_(stats),
       dc_(io, udp, cfg_.dc_addresses, key.private_key, cfg_.dc_public_key),
       keepalive_timer_(io),
-      tunnel_timer_(io) {
+      tunnel_timer_(io),
+      address_poll_timer_(io) {
   dc_.set_request_handler([this](const proto::ControlMessage& m) {
     switch (m.type) {
       case proto::MessageType::kRouteDirection:
@@ -51,7 +52,12 @@ void Negotiator::start(std::function<void(bool, std::string)> done) {
   register_with_handshake(std::move(done),
                           "no handshake response from the DC (wrong address or public key?)");
   schedule_tunnel_timers();
-  if (cfg_.watch_network) start_link_monitor();
+  if (cfg_.watch_network && cfg_.poll_addresses) {
+    ntm::log().info("checking the host's addresses every {} ms for a move", kAddressPollMs);
+    poll_addresses();
+  } else if (cfg_.watch_network) {
+    start_link_monitor();
+  }
 }
 
 void Negotiator::start_link_monitor() {
@@ -64,11 +70,30 @@ void Negotiator::start_link_monitor() {
   std::string error;
   if (!link_monitor_->start(error)) {
     ntm::log().warn(
-        "not watching the network ({}): a move is noticed only when a keep-alive "
-        "to the DC goes unanswered",
-        error);
+        "not watching the network over rtnetlink ({}): checking the host's addresses every "
+        "{} ms instead",
+        error, kAddressPollMs);
     link_monitor_.reset();
+    poll_addresses();
   }
+}
+
+void Negotiator::poll_addresses() {
+  address_poll_timer_.expires_after(std::chrono::milliseconds(kAddressPollMs));
+  address_poll_timer_.async_wait([this](std::error_code ec) {
+    if (ec || stopped_) return;
+    // registered_addresses_ is what the last registration request carried.
+    auto now = udp_.real_addresses();
+    auto sorted = [](std::vector<proto::Endpoint> v) {
+      std::sort(v.begin(), v.end(), [](const proto::Endpoint& a, const proto::Endpoint& b) {
+        return a.to_string() < b.to_string();
+      });
+      return v;
+    };
+    if (!registered_addresses_.empty() && sorted(now) != sorted(registered_addresses_))
+      on_network_change("the host's addresses changed (periodic check)");
+    poll_addresses();
+  });
 }
 
 void Negotiator::register_with_handshake(std::function<void(bool, std::string)> done,
@@ -102,6 +127,7 @@ proto::ControlMessage Negotiator::registration_request(bool with_password) const
 void Negotiator::shutdown() {
   stopped_ = true;
   if (link_monitor_) link_monitor_->stop();
+  address_poll_timer_.cancel();
   keepalive_timer_.cancel();
   tunnel_timer_.cancel();
   for (auto& [id, n] : negotiations_) {

@@ -51,6 +51,9 @@ struct NegotiatorConfig {
   /// Watch addresses and default routes over rtnetlink (handover/link_monitor.h) and react to
   /// a change at once (on_network_change). Off: a move is noticed by an unanswered keep-alive.
   bool watch_network = true;
+  /// With watch_network: check the host's addresses every 2 s instead of rtnetlink (what the
+  /// node falls back to where rtnetlink is not available).
+  bool poll_addresses = false;
 };
 
 /// What the DC assigned at registration.
@@ -231,6 +234,11 @@ class Negotiator {
   DcLink dc_;
   asio::steady_timer keepalive_timer_;
   asio::steady_timer tunnel_timer_;
+  /// Without rtnetlink (start_link_monitor() failed): the host's addresses are compared with
+  /// the last registration's every kAddressPollMs, and a difference is a network change.
+  static constexpr uint32_t kAddressPollMs = 2000;
+  asio::steady_timer address_poll_timer_;
+  void poll_addresses();
   /// Idle detection for keep-alives and dead paths: data packets and keep-alives each keypair
   /// had sent at the last check (tunnel messages not counted), and when that count last
   /// changed, by local tunnel ID.

@@ -124,8 +124,12 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   if (cfg.keepalive_interval_ms) nc.keepalive_interval_ms = cfg.keepalive_interval_ms;
   // NTM_WATCH_NETWORK=0: no rtnetlink watcher (docs/api.md "Moving between networks"); for
   // comparisons (bench/handover.sh) and sandboxes that log a refused netlink socket.
+  // NTM_WATCH_NETWORK=poll: the fallback where rtnetlink is missing (a periodic check of the
+  // host's addresses), chosen on purpose (tests, comparisons).
   if (const char* w = std::getenv("NTM_WATCH_NETWORK"); w && std::strcmp(w, "0") == 0)
     nc.watch_network = false;
+  else if (w && std::strcmp(w, "poll") == 0)
+    nc.poll_addresses = true;
   if (cfg.rekey_after_ms) nc.rekey_after_ms = cfg.rekey_after_ms;
   if (cfg.rekey_after_messages) nc.rekey_after_messages = cfg.rekey_after_messages;
   nc.tunnel_timeout_ms =
