@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "admin_client.h"
+#include "admin_run.h"
 #include "crypto/static_key.h"
 #include "dc_fixture.h"  // number()
 #include "process.h"
@@ -25,11 +26,6 @@ namespace {
 using namespace std::chrono_literals;
 using as::AdminStatus;
 using as::testing::PgTestServer;
-
-struct AdminRun {
-  int code = -1;
-  std::string out, err;
-};
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path);
@@ -149,20 +145,7 @@ class AsPostgresTest : public ::testing::Test {
 
   /// ntm-admin against `a` with `args`; `input` goes to its stdin (the password).
   AdminRun admin(const As& a, std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), bin("ntm-admin"));
-    std::string err_path = dir_.path() + "/admin.err";
-    std::filesystem::remove(err_path);
-    std::map<std::string, std::string> env = {{"NTM_AS", "127.0.0.1:" + std::to_string(a.port)},
-                                              {"NTM_AS_KEY", a.key},
-                                              {"NTM_ADMIN_KEY_DIR", dir_.path() + "/admin"}};
-    Process p(args, env, err_path);
-    p.write_stdin(input);
-    p.close_stdin();
-    AdminRun r;
-    while (auto line = p.read_line(30s)) r.out += *line + "\n";
-    r.code = p.wait(30s).value_or(-1);
-    r.err = read_file(err_path);
-    return r;
+    return run_admin(dir_.path(), a.port, a.key, std::move(args), input);
   }
 
   /// A session with `a` under the DC's key, as a DC opens it to relay logins.

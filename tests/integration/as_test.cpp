@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "admin_client.h"
+#include "admin_run.h"
 #include "common/server_cert.h"
 #include "crypto/static_key.h"
 #include "dc_fixture.h"  // fields(), number()
@@ -31,11 +32,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using as::AdminStatus;
-
-struct AdminRun {
-  int code = -1;
-  std::string out, err;
-};
 
 class AsTest : public ::testing::Test {
  protected:
@@ -149,19 +145,7 @@ class AsTest : public ::testing::Test {
 
   /// ntm-admin with `args`; `input` goes to its stdin (the password).
   AdminRun admin(std::vector<std::string> args, const std::string& input = "") {
-    args.insert(args.begin(), bin("ntm-admin"));
-    std::string err_path = dir_.path() + "/admin.err";
-    std::map<std::string, std::string> env = {{"NTM_AS", "127.0.0.1:" + std::to_string(port_)},
-                                              {"NTM_AS_KEY", as_key_},
-                                              {"NTM_ADMIN_KEY_DIR", dir_.path() + "/admin"}};
-    Process p(args, env, err_path);
-    p.write_stdin(input);
-    p.close_stdin();
-    AdminRun r;
-    while (auto line = p.read_line(30s)) r.out += *line + "\n";
-    r.code = p.wait(30s).value_or(-1);
-    r.err = read_file(err_path);
-    return r;
+    return run_admin(dir_.path(), port_, as_key_, std::move(args), input);
   }
 
   size_t count_in_log(const std::string& text) {
