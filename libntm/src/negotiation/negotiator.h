@@ -121,9 +121,10 @@ class Negotiator {
   /// as the new position allows; same vIPs, same peer key). `why` is for the log; `since` is
   /// when the change was first seen (the handover's time is counted from it).
   void on_network_change(const std::string& why, std::chrono::steady_clock::time_point since = {});
-  /// The peer of keypair `local_id` moved and its new address answered our path challenge
-  /// (DataPlaneHooks::on_path_validated, posted here): TCP to it is nudged (network_change.cpp).
-  void on_peer_moved(uint32_t local_id);
+  /// The peer of keypair `local_id` moved: its newest packet came from a new address
+  /// (DataPlaneHooks::on_roamed), or that address answered our path challenge
+  /// (`validated`, on_path_validated); posted here. TCP to it is nudged (network_change.cpp).
+  void on_peer_moved(uint32_t local_id, bool validated);
   /// A keypair reached its packet budget (DataPlaneHooks::on_rekey_due, posted here).
   void on_rekey_due(uint32_t local_id);
   /// A responder's keypair was confirmed (DataPlaneHooks::on_confirmed, posted here).

@@ -48,11 +48,15 @@ void Negotiator::on_network_change(const std::string& why,
   if (data_plane_)
     for (auto& [id, n] : negotiations_)
       if (n->established && n->tunnel) {
-        data_plane_->send_keepalive(*n->tunnel);
+        // The challenge first, padded (RFC 9000 §8.2.1): the peer roams on it, and may send
+        // 3× its size to our new address before validating it — room for its TCP to resend
+        // at once (on_peer_roamed) instead of one more round trip later.
         n->move_token = fresh_token();
         n->moved_at = now;
         packet::Path current = n->tunnel->endpoint();
-        data_plane_->send_path_challenge(*n->tunnel, n->move_token, &current);
+        data_plane_->send_path_challenge(*n->tunnel, n->move_token, &current,
+                                         proto::kPaddedChallengeSize);
+        data_plane_->send_keepalive(*n->tunnel);
         ++announced;
       }
   ntm::log().info(
@@ -119,12 +123,12 @@ void Negotiator::nudge_tcp(const std::optional<uint32_t>& vip4,
     ntm::log().info("{}: {} TCP connection(s) retransmit now", why, n);
 }
 
-void Negotiator::on_peer_moved(uint32_t local_id) {
+void Negotiator::on_peer_moved(uint32_t local_id, bool validated) {
   if (stopped_) return;
   if (auto t = tunnels_.find_by_id(local_id))
     nudge_tcp(t->has_vip4 ? std::optional(t->peer_vip4) : std::nullopt,
               t->has_vip6 ? std::optional(t->peer_vip6) : std::nullopt,
-              "the peer's new address is validated");
+              validated ? "the peer's new address is validated" : "the peer moved");
 }
 
 }  // namespace ntm::negotiation

@@ -161,8 +161,11 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     asio::post(
         io, [this, local_id, token, from] { negotiator->on_path_response(local_id, token, from); });
   };
+  hooks.on_roamed = [this](uint32_t local_id) {
+    asio::post(io, [this, local_id] { negotiator->on_peer_moved(local_id, false); });
+  };
   hooks.on_path_validated = [this](uint32_t local_id) {
-    asio::post(io, [this, local_id] { negotiator->on_peer_moved(local_id); });
+    asio::post(io, [this, local_id] { negotiator->on_peer_moved(local_id, true); });
   };
   hooks.on_rekey_due = [this](uint32_t local_id) {
     asio::post(io, [this, local_id] { negotiator->on_rekey_due(local_id); });

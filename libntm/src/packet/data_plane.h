@@ -52,9 +52,10 @@ struct DataPlaneHooks {
   /// A path response whose token is not the roaming challenge's: perhaps the answer to a path
   /// candidate's probe (receive thread; post elsewhere).
   std::function<void(uint32_t local_id, uint64_t token, const Path& from)> on_path_response;
-  /// The roaming challenge sent to a peer's new address was answered: the peer moved there
-  /// (receive thread; post elsewhere).
-  std::function<void(uint32_t local_id)> on_path_validated;
+  /// The peer's newest packet came from a new address, which is now the tunnel's endpoint
+  /// (roaming, not validated yet: sends there stay within 3× what came from it), and later
+  /// the challenge sent there was answered: the peer moved (receive thread; post elsewhere).
+  std::function<void(uint32_t local_id)> on_roamed, on_path_validated;
   /// A responder's keypair was confirmed by the peer's first packet and now carries outbound
   /// traffic; `replaced` are the keypairs it replaced (still accepting inbound packets).
   /// Called on the receive thread with the lwIP core lock held: only post work elsewhere.
@@ -84,8 +85,10 @@ class DataPlane {
   /// responder's keypair) only receives until the peer's first packet confirms it.
   std::vector<std::shared_ptr<Tunnel>> install_tunnel(std::shared_ptr<Tunnel> t);
   /// Sends a path challenge to `t`'s current endpoint (docs/protocol.md §8.3), or along `via`
-  /// (a path candidate's probe, §7.9).
-  void send_path_challenge(Tunnel& t, uint64_t token, const Path* via = nullptr);
+  /// (a path candidate's probe, §7.9); with `pad_to`, its plaintext padded to that many bytes
+  /// (at most proto::kTunnelMtu).
+  void send_path_challenge(Tunnel& t, uint64_t token, const Path* via = nullptr,
+                           size_t pad_to = 0);
   /// Passes the data packets held for `t` before it was installed (TunnelTable::hold) through
   /// the receive steps, in arrival order, from the calling thread; a packet for `t` that
   /// arrives meanwhile waits for them. Call after install_tunnel(); no-op when none are held.
@@ -135,7 +138,8 @@ class DataPlane {
   }
   /// send.cpp: seals a tunnel message; sends it to `to` (a reply to the challenge's source) or,
   /// when null, to the endpoint under its budget.
-  void send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token, const Path* to);
+  void send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token, const Path* to,
+                           size_t pad_to = 0);
   /// send.cpp: one sealed packet to `to`, counted.
   bool transmit(const Path& to, const uint8_t* data, size_t len);
 

@@ -215,7 +215,7 @@ pbuf* DataPlane::open_for(const std::shared_ptr<Tunnel>& t, const crypto::Sealed
     stats_.drop_spoofed.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  if (message && len != proto::kTunnelMessageSize) {
+  if (message && len < proto::kTunnelMessageSize) {
     stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
@@ -227,6 +227,7 @@ pbuf* DataPlane::open_for(const std::shared_ptr<Tunnel>& t, const crypto::Sealed
     if (uint64_t token = t->on_newest_from(from, pkt.size())) {
       stats_.roams.fetch_add(1, std::memory_order_relaxed);
       send_path_challenge(*t, token);
+      if (hooks_.on_roamed) hooks_.on_roamed(t->local_id);
     }
   }
   if (!t->confirmed.load(std::memory_order_relaxed)) confirm = t;
@@ -279,7 +280,7 @@ void DataPlane::enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* c
 }
 
 void DataPlane::on_tunnel_message(Tunnel& t, const uint8_t* plain, size_t len, const Path& from) {
-  (void)len;  // exactly kTunnelMessageSize, checked by the caller
+  (void)len;  // at least kTunnelMessageSize, checked by the caller; the rest is padding
   uint64_t token = proto::get_u64(plain + 2);
   switch (proto::TunnelMessage(plain[1])) {
     case proto::TunnelMessage::kPathChallenge:

@@ -21,6 +21,8 @@
 #include "lwip/tcpip.h"
 #include "packet/data_plane.h"
 
+#include <algorithm>
+
 namespace ntm::packet {
 namespace {
 
@@ -171,30 +173,32 @@ void DataPlane::send_keepalive(Tunnel& t) {
     stats_.tx_keepalives.fetch_add(1, std::memory_order_relaxed);
 }
 
-void DataPlane::send_path_challenge(Tunnel& t, uint64_t token, const Path* via) {
+void DataPlane::send_path_challenge(Tunnel& t, uint64_t token, const Path* via, size_t pad_to) {
   stats_.path_challenges.fetch_add(1, std::memory_order_relaxed);
-  send_tunnel_message(t, proto::TunnelMessage::kPathChallenge, token, via);
+  send_tunnel_message(t, proto::TunnelMessage::kPathChallenge, token, via, pad_to);
 }
 
 void DataPlane::send_tunnel_message(Tunnel& t, proto::TunnelMessage kind, uint64_t token,
-                                    const Path* to) {
-  uint8_t plain[proto::kTunnelMessageSize] = {proto::kTunnelMessageMarker, uint8_t(kind)};
-  proto::put_u64(plain + 2, token);
-  uint8_t out[proto::kTunnelMessageSize + proto::kSealedOverhead];
+                                    const Path* to, size_t pad_to) {
+  size_t len = std::clamp(pad_to, proto::kTunnelMessageSize, size_t(proto::kTunnelMtu));
+  uint8_t plain[proto::kTunnelMtu] = {proto::kTunnelMessageMarker, uint8_t(kind)};
+  proto::put_u64(plain + 2, token);  // the rest: zero padding
+  uint8_t out[proto::kTunnelMtu + proto::kSealedOverhead];
+  size_t total = len + proto::kSealedOverhead;
   Path dest;
   if (to) {
     // A path response goes back the way its challenge came (same size: 1×); a candidate's
     // probe goes where the negotiation aims it (it keeps that path's budget).
     dest = *to;
-  } else if (!t.endpoint_for_send(sizeof out, dest)) {
+  } else if (!t.endpoint_for_send(total, dest)) {
     stats_.drop_unvalidated_path.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (t.session->seal(proto::PacketType::kData, proto::ByteView(plain, sizeof plain), out) ==
+  if (t.session->seal(proto::PacketType::kData, proto::ByteView(plain, len), out) ==
       crypto::Session::SealStatus::kExhausted)
     return;
   t.tx_tunnel_messages.fetch_add(1, std::memory_order_relaxed);
-  transmit(dest, out, sizeof out);
+  transmit(dest, out, total);
 }
 
 void DataPlane::drop_pending(const VipKey& dst) {

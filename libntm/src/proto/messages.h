@@ -160,9 +160,13 @@ inline constexpr size_t kTunnelHandshakeMaxSize = 512;
 
 /// Data packets whose plaintext starts with this byte (never the first byte of an IPv4 or
 /// IPv6 packet) carry a tunnel message instead of an inner packet (docs/protocol.md §8.3):
-///   0x00 | kind (u8) | token (8)
+///   0x00 | kind (u8) | token (8) [| padding: any bytes, ignored]
+/// kTunnelMessageSize bytes at least; a longer one is padded (as RFC 9000 §8.2.1 pads a
+/// PATH_CHALLENGE): a node that moved pads its path challenge to kPaddedChallengeSize, so the
+/// peer that roams on it may send that much more to the new address before validating it.
 inline constexpr uint8_t kTunnelMessageMarker = 0x00;
 inline constexpr size_t kTunnelMessageSize = 10;
+inline constexpr size_t kPaddedChallengeSize = 1200;
 enum class TunnelMessage : uint8_t {
   kPathChallenge = 1,  ///< answer with a path response carrying the same token
   kPathResponse = 2,

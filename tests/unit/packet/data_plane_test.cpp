@@ -178,8 +178,10 @@ TEST_F(DataPlaneTest, EveryReceivedDatagramIsAcceptedOrDroppedUnderOneReason) {
   expect_counted(seal(inner_udp4(stranger, 10)), &ntm_stats::drop_spoofed,
                  "inner source is another vIP");
   expect_counted(seal(Bytes(30, 0x10)), &ntm_stats::drop_spoofed, "inner packet is no IP packet");
-  expect_counted(seal(Bytes(30, 0)), &ntm_stats::drop_malformed,
-                 "tunnel message (marker 0x00) of the wrong size");
+  expect_counted(seal(Bytes(9, 0)), &ntm_stats::drop_malformed,
+                 "tunnel message (marker 0x00) shorter than 10 bytes");
+  expect_counted(seal(Bytes(1200, 0)), &ntm_stats::rx_packets,
+                 "tunnel message of an unknown kind, padded: taken, ignored");
   expect_counted({1, 0, 0, 0, 9, 9, 9, 9}, &ntm_stats::drop_malformed,
                  "handshake initiation: only a DC takes those");
   for (uint8_t type : {2, 3, 4, 6})
