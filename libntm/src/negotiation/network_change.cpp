@@ -41,6 +41,13 @@ double ms_since(std::chrono::steady_clock::time_point t) {
 void Negotiator::on_network_change(const std::string& why,
                                    std::chrono::steady_clock::time_point since) {
   if (stopped_) return;
+  // Still starting: the start's own handshake goes on (each try to a DC endpoint the host
+  // has a route to now); a second one would replace it and leave ntm_start() unanswered.
+  if (registration().fqdn.empty()) {
+    ntm::log().info("network changed ({}) while starting: the registration under way goes on",
+                    why);
+    return;
+  }
   auto now = std::chrono::steady_clock::now();
   change_at_ = since == std::chrono::steady_clock::time_point{} ? now : since;
   moved_ = true;
