@@ -410,6 +410,22 @@ TEST_F(NsServerTest, SourceRate) {
   EXPECT_EQ(stats().accepted, 3u);
 }
 
+TEST(NsReusePort, TwoProcessesShareTheNodePort) {
+  asio::io_context io;
+  NsConfig cfg;
+  cfg.node_listen = {"127.0.0.1:0"};
+  cfg.dc_listen = {"127.0.0.1:0"};
+  cfg.reuse_port = true;
+  NsServer first(io, cfg, key_pair());
+  ASSERT_TRUE(first.open());
+  cfg.node_listen = {first.node_endpoints().at(0).to_string()};
+  NsServer second(io, cfg, key_pair());
+  EXPECT_TRUE(second.open());
+  cfg.reuse_port = false;
+  NsServer third(io, cfg, key_pair());
+  EXPECT_FALSE(third.open());  // without SO_REUSEPORT the port is taken
+}
+
 TEST_F(NsServerTest, IdleConnectionIsClosed) {
   cfg_.idle_timeout_s = 1;
   start();
