@@ -43,7 +43,10 @@ NsServer::NsServer(asio::io_context& io, const NsConfig& cfg, const crypto::Stat
 }
 
 NsServer::~NsServer() {
+  // Handlers still queued on the io_context hold their connection, not the server: marked
+  // closed, they return without touching it.
   for (auto& [p, c] : conns_) {
+    c->state = Conn::State::kClosed;
     std::error_code ec;
     c->socket.close(ec);
   }

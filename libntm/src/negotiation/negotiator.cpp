@@ -82,6 +82,9 @@ void Negotiator::on_network_change(const std::string& why) {
   ntm::log().info("network changed ({}): registering again, new path announced on {} tunnel(s)",
                   why, announced);
   recover(true);
+  // The NS connection left from the old address may be dead without a word: a new one now,
+  // not at the next ping (docs/protocol.md §17.1).
+  if (ns_link_) ns_link_->reconnect();
 }
 
 void Negotiator::register_with_handshake(std::function<void(bool, std::string)> done,

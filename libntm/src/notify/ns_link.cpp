@@ -17,6 +17,7 @@ NsLink::NsLink(asio::io_context& io, const crypto::StaticKeyPair& key,
     : io_(io), key_(key), ping_(ping), cb_(std::move(cb)), timer_(io) {}
 
 NsLink::~NsLink() {
+  ++*generation_;  // handlers still queued on the io_context return without touching *this
   sodium_memzero(key_.private_key.data(), key_.private_key.size());
 }
 
@@ -30,7 +31,7 @@ void NsLink::start(const proto::Endpoint& ns, const crypto::Key& ns_public) {
 
 void NsLink::stop() {
   bool was_up = up();
-  ++generation_;
+  ++*generation_;
   state_ = State::kIdle;
   timer_.cancel();
   if (socket_) {
@@ -50,7 +51,7 @@ void NsLink::reconnect() {
 }
 
 void NsLink::connect() {
-  ++generation_;
+  ++*generation_;
   if (socket_) {
     std::error_code ec;
     socket_->close(ec);
@@ -66,9 +67,10 @@ void NsLink::connect() {
   asio::ip::tcp::endpoint to;
   std::memcpy(to.data(), ns_->sa(), ns_->sa_len());
   arm_timer(kSetupTimeout);
-  uint64_t gen = generation_;
-  socket_->async_connect(to, [this, gen](std::error_code ec) {
-    if (gen != generation_) return;
+  auto gen = generation_;
+  uint64_t mine = *gen;
+  socket_->async_connect(to, [this, gen, mine](std::error_code ec) {
+    if (*gen != mine) return;
     if (ec) return fail("connect: " + ec.message());
     std::error_code e;
     socket_->set_option(asio::ip::tcp::no_delay(true), e);
@@ -84,9 +86,10 @@ void NsLink::connect() {
 }
 
 void NsLink::read() {
-  uint64_t gen = generation_;
-  socket_->async_read_some(asio::buffer(buf_), [this, gen](std::error_code ec, size_t n) {
-    if (gen != generation_) return;
+  auto gen = generation_;
+  uint64_t mine = *gen;
+  socket_->async_read_some(asio::buffer(buf_), [this, gen, mine](std::error_code ec, size_t n) {
+    if (*gen != mine) return;
     if (ec) return fail(ec == asio::error::eof ? "closed by the NS" : ec.message());
     proto::ByteView data(buf_.data(), n);
     while (!data.empty()) {
@@ -96,7 +99,7 @@ void NsLink::read() {
       if (st == proto::ns::FrameReader::Status::kError) return fail("bad frame length");
       if (st == proto::ns::FrameReader::Status::kFrame) {
         on_frame(reader_.frame());
-        if (gen != generation_) return;  // the frame failed the connection
+        if (*gen != mine) return;  // the frame failed the connection
       }
     }
     read();
@@ -159,24 +162,26 @@ void NsLink::write(proto::Bytes frame) {
   writing_ = true;
   out_writing_.swap(out_pending_);
   out_pending_.clear();
-  uint64_t gen = generation_;
-  asio::async_write(*socket_, asio::buffer(out_writing_), [this, gen](std::error_code ec, size_t) {
-    if (gen != generation_) return;
-    writing_ = false;
-    out_writing_.clear();
-    if (ec) return fail("send: " + ec.message());
-    if (!out_pending_.empty()) {
-      proto::Bytes next;
-      next.swap(out_pending_);
-      write(std::move(next));
-    }
-  });
+  auto gen = generation_;
+  uint64_t mine = *gen;
+  asio::async_write(*socket_, asio::buffer(out_writing_),
+                    [this, gen, mine](std::error_code ec, size_t) {
+                      if (*gen != mine) return;
+                      writing_ = false;
+                      out_writing_.clear();
+                      if (ec) return fail("send: " + ec.message());
+                      if (!out_pending_.empty()) {
+                        proto::Bytes next;
+                        next.swap(out_pending_);
+                        write(std::move(next));
+                      }
+                    });
 }
 
 void NsLink::fail(const std::string& why) {
   bool was_up = up();
   ++stats_.failures;
-  ++generation_;
+  ++*generation_;
   if (socket_) {
     std::error_code ec;
     socket_->close(ec);
@@ -193,9 +198,10 @@ void NsLink::fail(const std::string& why) {
 
 void NsLink::arm_timer(Clock::duration d) {
   timer_.expires_after(d);
-  uint64_t gen = generation_;
-  timer_.async_wait([this, gen](std::error_code ec) {
-    if (ec || gen != generation_) return;
+  auto gen = generation_;
+  uint64_t mine = *gen;
+  timer_.async_wait([this, gen, mine](std::error_code ec) {
+    if (ec || *gen != mine) return;
     on_timer();
   });
 }

@@ -76,7 +76,9 @@ class NsLink {
   std::unique_ptr<asio::ip::tcp::socket> socket_;
   asio::steady_timer timer_;
   State state_ = State::kIdle;
-  uint64_t generation_ = 0;  ///< bumped per connection: handlers of an older one do nothing
+  /// Bumped per connection and at destruction; handlers hold it (shared) and do nothing when
+  /// it moved on, so they never touch a connection they do not belong to, or a dead link.
+  std::shared_ptr<uint64_t> generation_ = std::make_shared<uint64_t>(0);
   std::chrono::steady_clock::duration backoff_ = kBackoffMin;
   std::optional<crypto::HandshakeInitiator> initiator_;
   uint32_t local_index_ = 0;
