@@ -4,7 +4,7 @@
 #   lib/libntm.so (link-time name), include/ntm/*.h*       component Development
 #   lib/cmake/ntm/ntm{Config,ConfigVersion,Targets*}.cmake component Development
 #   lib/pkgconfig/ntm.pc                                   component Development
-#   bin/ntm-dc, bin/ntm-cat, bin/ntm-ping (when built)     component Runtime
+#   bin/ntm-dc, ntm-ns, ntm-cat, ntm-ping (when built)     component Runtime
 #   share/doc/ntm/examples/                                component Runtime
 #
 # `cmake --install build --prefix P` and `DESTDIR=D cmake --install build` both work: the CMake
@@ -62,7 +62,7 @@ install(FILES ${PROJECT_BINARY_DIR}/ntm.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/p
 # directory is one the dynamic linker searches anyway (packagers: -DCMAKE_SKIP_INSTALL_RPATH=ON).
 file(RELATIVE_PATH _ntm_bin_to_lib ${CMAKE_INSTALL_FULL_BINDIR} ${CMAKE_INSTALL_FULL_LIBDIR})
 list(FIND CMAKE_CXX_IMPLICIT_LINK_DIRECTORIES ${CMAKE_INSTALL_FULL_LIBDIR} _ntm_system_libdir)
-foreach(prog ntm-dc ntm-cat ntm-ping)
+foreach(prog ntm-dc ntm-ns ntm-cat ntm-ping)
   if(TARGET ${prog})
     install(TARGETS ${prog} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime)
     if(_ntm_system_libdir EQUAL -1)
@@ -74,5 +74,9 @@ install(FILES ${PROJECT_SOURCE_DIR}/apps/examples/hello_node.c
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT Runtime)
 if(TARGET ntm-dc)
   install(FILES ${PROJECT_SOURCE_DIR}/servers/dc/ntm-dc.conf.example
+          DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT Runtime)
+endif()
+if(TARGET ntm-ns)
+  install(FILES ${PROJECT_SOURCE_DIR}/servers/ns/ntm-ns.conf.example
           DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples COMPONENT Runtime)
 endif()

@@ -16,6 +16,7 @@ add_library(ntm_core STATIC
   src/negotiation/direction.cpp
   src/negotiation/negotiator.cpp
   src/negotiation/network_change.cpp
+  src/negotiation/notification.cpp
   src/negotiation/path_selection.cpp
   src/negotiation/tunnel_timers.cpp
   src/negotiation/tunnel_setup.cpp
@@ -23,6 +24,7 @@ add_library(ntm_core STATIC
   src/node/linger.cpp
   src/node/log.cpp
   src/node/node.cpp
+  src/notify/ns_link.cpp
   src/packet/netif.cpp
   src/packet/reassembly.cpp
   src/packet/tcp_nudge.cpp

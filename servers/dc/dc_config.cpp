@@ -22,7 +22,7 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   DcConfig c;
   std::string vip4, vip6;
   std::vector<std::string> dns_dc_addresses;
-  std::string as_text, as_key_text;
+  std::string as_text, as_key_text, ns_text, ns_dc_text, ns_key_text;
   std::string dc_cert_file;
   std::vector<std::string> trusted_as_text, resolver_text;
   unsigned dns_tcp_idle_s = 10;
@@ -78,7 +78,18 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "as-timeout", po::value(&c.as_timeout_ms)->default_value(c.as_timeout_ms),
       "milliseconds to wait for the Account Server's answer to a login")(
       "login-cache", po::value(&c.login_cache_s)->default_value(c.login_cache_s),
-      "seconds a node the Account Server accepted registers again without asking it");
+      "seconds a node the Account Server accepted registers again without asking it")(
+      "ns", po::value(&ns_text),
+      "the Notification Server's node address, ip:port (TCP), given to nodes that ask for "
+      "it (default: no NS)")("ns-dc", po::value(&ns_dc_text),
+                             "the Notification Server's DC channel, ip:port (UDP)")(
+      "ns-key", po::value(&ns_key_text),
+      "the Notification Server's public key, base64 (ntm-ns --print-public-key)")(
+      "ns-registration-lifetime",
+      po::value(&c.ns_registration_lifetime_s)->default_value(c.ns_registration_lifetime_s),
+      "registration lifetime in seconds for nodes that use the NS")(
+      "ns-timeout", po::value(&c.ns_timeout_ms)->default_value(c.ns_timeout_ms),
+      "milliseconds to wait for the NS's answer to a notification");
   server::add_daemon_options(opts, c.log_level, c.port_file);
   po::options_description peers(
       "Other domains' DCs (command line or config file; docs/admin.md \"Signing a DC's key\")");
@@ -152,6 +163,23 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
     std::cerr << "ntm-dc: domain must be 1..180 characters\n";
     exit_code = 2;
     return std::nullopt;
+  }
+  if (!ns_text.empty() || !ns_dc_text.empty() || !ns_key_text.empty()) {
+    c.ns = proto::Endpoint::parse(ns_text);
+    c.ns_dc = proto::Endpoint::parse(ns_dc_text);
+    c.ns_key = crypto::key_from_base64(ns_key_text);
+    if (!c.ns || c.ns->port() == 0 || !c.ns_dc || c.ns_dc->port() == 0 || !c.ns_key) {
+      std::cerr << "ntm-dc: a Notification Server needs ns (ip:port), ns-dc (ip:port) and "
+                   "ns-key (base64)\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    if (c.ns_registration_lifetime_s < 30 || c.ns_timeout_ms < 100) {
+      std::cerr << "ntm-dc: ns-registration-lifetime must be at least 30 s and ns-timeout at "
+                   "least 100 ms\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
   }
   if (c.dns.port != 0) {
     auto fail = [&](const std::string& what) {

@@ -49,6 +49,15 @@ struct DcConfig {
   /// A node identity the AS accepted registers again without asking the AS for this long
   /// (same account and password): re-registrations after a handshake cost no AS round trip.
   unsigned login_cache_s = 3600;
+  /// The Notification Server (docs/protocol.md §17, docs/admin.md): `ns` is the TCP address
+  /// nodes connect to (given to nodes that ask for it at registration), `ns_dc` the NS's DC
+  /// channel (UDP), `ns_key` its static public key. All three or none; none: the DC behaves
+  /// as without an NS.
+  std::optional<proto::Endpoint> ns, ns_dc;
+  std::optional<crypto::Key> ns_key;
+  /// Registration lifetime granted to nodes registered with the NS flag while an NS is set.
+  unsigned ns_registration_lifetime_s = 3600;
+  unsigned ns_timeout_ms = 2000;  ///< a notification the NS did not answer this long fails
   /// Multi-domain NTM (issue 11; docs/admin.md "Signing a DC's key"). This DC's certificate:
   /// its static key signed by the AS (docs/protocol.md §15), loaded from `dc-cert FILE`
   /// (server::load_cert_file); main() verifies it against trusted_as at start.

@@ -75,6 +75,9 @@ DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::Stat
   if (cfg_.as)
     as_ = std::make_unique<AsClient>(io, key, *cfg_.as_key, *cfg_.as,
                                      std::chrono::milliseconds(cfg_.as_timeout_ms));
+  if (cfg_.ns)
+    ns_ = std::make_unique<NsClient>(io, key, *cfg_.ns_key, *cfg_.ns_dc,
+                                     std::chrono::milliseconds(cfg_.ns_timeout_ms));
   randombytes_buf(login_cache_key_.data(), login_cache_key_.size());
   // Handshake timestamps of earlier runs: an old message 1 must not replay after a restart.
   if (store_)
@@ -119,6 +122,15 @@ bool DcServer::open() {
     }
     spdlog::info("registration needs an account at the Account Server {}", cfg_.as->to_string());
   }
+  if (ns_) {
+    std::string error;
+    if (!ns_->open(error)) {
+      spdlog::error("{}", error);
+      return false;
+    }
+    spdlog::info("Notification Server {} for nodes (DC channel {})", cfg_.ns->to_string(),
+                 cfg_.ns_dc->to_string());
+  }
   if (locator_) {
     if (!locator_->ok()) {
       spdlog::error("DC discovery: {}", locator_->error());
@@ -153,24 +165,34 @@ const DcStats& DcServer::stats() const {
 std::string DcServer::stats_line() const {
   const DcStats& s = stats();
   return fmt::format(
-      "handshakes={} registrations={} directions={} expired={} reclaimed={} cookie_replies={} "
-      "path_challenges={} paths_validated={} sends_suppressed={} send_errors={} "
-      "sessions={} relayed_directions={} relay_status={} drops: malformed={} bad_source={} "
-      "mac={} ratelimit={} handshake={} unknown_session={} auth={} replay={} session_limit={} "
-      "bad_relay_status={} store_dropped={} early_registrations={} logins_asked={} "
-      "logins_cached={} logins_refused={} foreign_directions={} foreign_failed={} "
-      "peer_hellos={} peer_sessions={} peer_info_requests={} drop_peer={} drop_peer_cert={}{}",
-      s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
-      s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors, sessions_.size(),
-      s.relayed_directions, s.relay_status, s.drop_malformed, s.drop_bad_source, s.drop_mac,
-      s.drop_ratelimit, s.drop_handshake, s.drop_unknown_session, s.drop_auth, s.drop_replay,
-      s.drop_session_limit, s.drop_relay_status, s.store_dropped, s.early_registrations,
-      s.logins_asked, s.logins_cached, s.logins_refused, s.foreign_directions, s.foreign_failed,
-      s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer, s.drop_peer_cert,
-      as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
-                        as_->stats().handshakes, as_->stats().retransmissions,
-                        as_->stats().logins_failed, as_->stats().drop_as)
-          : "");
+             "handshakes={} registrations={} directions={} expired={} reclaimed={} "
+             "cookie_replies={} "
+             "path_challenges={} paths_validated={} sends_suppressed={} send_errors={} "
+             "sessions={} relayed_directions={} relay_status={} drops: malformed={} bad_source={} "
+             "mac={} ratelimit={} handshake={} unknown_session={} auth={} replay={} "
+             "session_limit={} "
+             "bad_relay_status={} store_dropped={} early_registrations={} logins_asked={} "
+             "logins_cached={} logins_refused={} foreign_directions={} foreign_failed={} "
+             "peer_hellos={} peer_sessions={} peer_info_requests={} drop_peer={} "
+             "drop_peer_cert={}{}",
+             s.handshakes, s.registrations, s.directions, s.expired, s.reclaimed, s.cookie_replies,
+             s.path_challenges, s.paths_validated, s.sends_suppressed, s.send_errors,
+             sessions_.size(), s.relayed_directions, s.relay_status, s.drop_malformed,
+             s.drop_bad_source, s.drop_mac, s.drop_ratelimit, s.drop_handshake,
+             s.drop_unknown_session, s.drop_auth, s.drop_replay, s.drop_session_limit,
+             s.drop_relay_status, s.store_dropped, s.early_registrations, s.logins_asked,
+             s.logins_cached, s.logins_refused, s.foreign_directions, s.foreign_failed,
+             s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer, s.drop_peer_cert,
+             as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
+                               as_->stats().handshakes, as_->stats().retransmissions,
+                               as_->stats().logins_failed, as_->stats().drop_as)
+                 : "") +
+         (ns_ ? fmt::format(" ns: notifications={} sent={} no_connection={} failed={} "
+                            "handshakes={} retransmissions={} drop={} prompt_resends={}",
+                            s.ns_notifications, ns_->stats().sent, ns_->stats().no_connection,
+                            ns_->stats().failed, ns_->stats().handshakes,
+                            ns_->stats().retransmissions, ns_->stats().drop_ns, s.ns_prompt_resends)
+              : "");
 }
 
 void DcServer::receive(size_t i) {
@@ -382,6 +404,7 @@ void DcServer::on_path_response(ControlSession& s, uint32_t index, const proto::
     r->nat_address = s.endpoint;
     r->socket = s.socket;
   }
+  resend_outstanding(s.identity);  // what the new address's budget held back (§17.4)
 }
 
 void DcServer::respond(ControlSession& s, uint32_t index, const proto::ControlMessage& request,
@@ -412,6 +435,8 @@ void DcServer::send_sealed(ControlSession& s, const proto::Bytes& plaintext) {
 
 void DcServer::send_request(uint32_t index, proto::Bytes plaintext) {
   uint32_t id = proto::get_u32(&plaintext[4]);
+  // A path challenge answers a packet the node just sent from a new address: it is awake.
+  bool wake = plaintext[1] != uint8_t(proto::MessageType::kPathChallenge);
   Outstanding o;
   o.session_index = index;
   if (auto s = sessions_.find(index); s != sessions_.end()) o.identity = s->second.identity;
@@ -419,6 +444,7 @@ void DcServer::send_request(uint32_t index, proto::Bytes plaintext) {
   o.timer = std::make_unique<asio::steady_timer>(io_);
   outstanding_.emplace(id, std::move(o));
   transmit_outstanding(id);
+  if (wake) notify_node(index);  // in parallel: a NAT may have dropped the node's UDP binding
 }
 
 void DcServer::transmit_outstanding(uint32_t message_id) {
@@ -487,7 +513,7 @@ void DcServer::schedule_maintenance() {
     }
     // Unconfirmed sessions are a handshake nobody followed up (a replay, a lost node);
     // confirmed ones idle for three lifetimes are gone for good (their node re-handshakes).
-    auto idle = std::chrono::seconds(3 * cfg_.registration_lifetime_s);
+    auto idle = std::chrono::seconds(3 * std::max(lifetime_for(false), lifetime_for(true)));
     std::vector<uint32_t> gone;
     for (auto& [index, s] : sessions_)
       if ((!s.confirmed && now - s.created > kUnconfirmedLifetime) || now - s.last_seen > idle)

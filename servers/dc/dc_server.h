@@ -24,6 +24,7 @@
 #include "dc/as_client.h"
 #include "dc/dc_config.h"
 #include "dc/dc_locator.h"
+#include "dc/ns_client.h"
 #include "dc/registry.h"
 #include "dc/relay_directory.h"
 #include "proto/control_message.h"
@@ -58,6 +59,9 @@ struct DcStats {
   uint64_t peer_hellos = 0, peer_sessions = 0, peer_info_requests = 0;
   uint64_t drop_peer = 0;       ///< DC⇄DC packets out of place (no session, not expected)
   uint64_t drop_peer_cert = 0;  ///< DCs refused: a certificate no trusted AS signed, or expired
+  /// Notification Server (docs/protocol.md §17): requests to NS nodes that also asked the NS
+  /// to wake the node, and requests retransmitted at once because the node's keep-alive came.
+  uint64_t ns_notifications = 0, ns_prompt_resends = 0;
 };
 
 /// The paths `to` may use towards `peer`, best first (direction.cpp, docs/protocol.md §7.2).
@@ -164,6 +168,13 @@ class DcServer {
   void on_login_result(uint32_t index, const proto::ControlMessage& m, AsClient::Result r,
                        const std::string& account, const crypto::Key& digest);
   crypto::Key login_digest(const std::string& account, const std::string& password) const;
+  // notification.cpp (docs/protocol.md §17)
+  /// The registration lifetime of a node registered with (or without) the Notification flag.
+  unsigned lifetime_for(bool notification) const;
+  /// Asks the NS to wake the node of session `index`, when it registered with the flag.
+  void notify_node(uint32_t index);
+  /// The node `identity` is awake (its keep-alive came): its unanswered requests go again now.
+  void resend_outstanding(const crypto::Key& identity);
   // direction.cpp
   void on_direction_request(ControlSession& s, uint32_t index, const proto::ControlMessage& m);
   struct RelayGrant {  ///< one node's part of a relay session
@@ -256,6 +267,8 @@ class DcServer {
   DcConfig cfg_;
   /// The Account Server's client, when one is configured (registration.cpp).
   std::unique_ptr<AsClient> as_;
+  /// The Notification Server's client, when one is configured (notification.cpp).
+  std::unique_ptr<NsClient> ns_;
   /// Node identities the AS accepted: (account, keyed hash of account and password) and until
   /// when the answer holds. Bounded by the registered identities (pruned with expired ones).
   struct CachedLogin {

@@ -130,7 +130,8 @@ void DcServer::complete_registration(ControlSession& s, uint32_t index,
                                      const proto::ControlMessage& m) {
   auto name = m.get_string(proto::AttrType::kNodeName);
   NodeRecord* r = nullptr;
-  auto expires = Clock::now() + std::chrono::seconds(cfg_.registration_lifetime_s);
+  bool notification = ns_ && m.find(proto::AttrType::kNotification);  // §17
+  auto expires = Clock::now() + std::chrono::seconds(lifetime_for(notification));
   switch (registry_.register_node(s.identity, *name, expires, &r)) {
     case Registry::Result::kOk:
       break;
@@ -159,6 +160,7 @@ void DcServer::complete_registration(ControlSession& s, uint32_t index,
   r->nat_address = s.endpoint;
   r->session_index = index;
   r->socket = s.socket;
+  r->notification = notification;
   ++stats_.registrations;
   persist_identity(s);
   r->persisted_at = int64_t(time(nullptr));
@@ -169,15 +171,20 @@ void DcServer::complete_registration(ControlSession& s, uint32_t index,
   if (r->vip4) resp.add(proto::AttrType::kVip4, proto::ByteView(r->vip4->data(), 4));
   if (r->vip6) resp.add(proto::AttrType::kVip6, proto::ByteView(r->vip6->data(), 16));
   resp.add_endpoint(proto::AttrType::kNatAddress, seen);
-  resp.add_u32(proto::AttrType::kLifetime, cfg_.registration_lifetime_s);
+  resp.add_u32(proto::AttrType::kLifetime, lifetime_for(notification));
+  if (notification) {
+    resp.add_endpoint(proto::AttrType::kNsAddress, *cfg_.ns);
+    resp.add(proto::AttrType::kNsKey, proto::ByteView(cfg_.ns_key->data(), cfg_.ns_key->size()));
+  }
   if (event_log_.allow()) {
     char v4[INET_ADDRSTRLEN] = "-", v6[INET6_ADDRSTRLEN] = "-";
     if (r->vip4) inet_ntop(AF_INET, r->vip4->data(), v4, sizeof v4);
     if (r->vip6) inet_ntop(AF_INET6, r->vip6->data(), v6, sizeof v6);
-    spdlog::info("registration {} vip4={} vip6={} node={} real={} nat={}{}", r->fqdn, v4, v6,
+    spdlog::info("registration {} vip4={} vip6={} node={} real={} nat={}{}{}", r->fqdn, v4, v6,
                  short_key(r->identity),
                  r->real_addresses.empty() ? "-" : r->real_addresses.front().to_string(),
-                 seen.to_string(), r->reachable() ? "" : " (behind NAT)");
+                 seen.to_string(), r->reachable() ? "" : " (behind NAT)",
+                 notification ? " (notification server)" : "");
   }
   respond(s, index, m, std::move(resp));
 }
@@ -187,7 +194,7 @@ void DcServer::on_keepalive(ControlSession& s, uint32_t index, const proto::Cont
   if (!r || r->session_index != index)
     return respond(s, index, m,
                    proto::make_error(m, proto::ErrorCode::kNotRegistered, "not registered"));
-  r->expires = Clock::now() + std::chrono::seconds(cfg_.registration_lifetime_s);
+  r->expires = Clock::now() + std::chrono::seconds(lifetime_for(r->notification));
   if (!(r->nat_address == s.endpoint)) {
     spdlog::info("{} NAT address changed {} -> {}", r->fqdn, r->nat_address.to_string(),
                  s.endpoint.to_string());
@@ -203,6 +210,7 @@ void DcServer::on_keepalive(ControlSession& s, uint32_t index, const proto::Cont
   proto::ControlMessage ack(proto::MessageType::kKeepAliveAck, m.message_id);
   ack.add_endpoint(proto::AttrType::kNatAddress, s.probe ? s.probe->endpoint : s.endpoint);
   respond(s, index, m, std::move(ack));
+  resend_outstanding(s.identity);  // the node is awake now (perhaps woken by its NS)
 }
 
 }  // namespace ntm::dc

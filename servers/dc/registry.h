@@ -27,6 +27,9 @@ struct NodeRecord {
   size_t socket = 0;                            ///< which listening socket reaches it
   Clock::time_point expires;
   int64_t persisted_at = 0;  ///< unix seconds of the last last-seen write to the store
+  /// Registered with the Notification attribute while the DC has an NS (docs/protocol.md §17):
+  /// the longer lifetime, and the NS is asked to wake the node for every request to it.
+  bool notification = false;
 
   /// Reachable from outside: the DC sees one of the node's own addresses (no NAT between).
   bool reachable() const;

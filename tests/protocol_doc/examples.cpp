@@ -90,7 +90,8 @@ std::string render_value(uint16_t type, ByteView v) {
     case AttrType::kNatAddress:
     case AttrType::kPeerEndpoint:
     case AttrType::kRelayEndpoint:
-    case AttrType::kFailedRelay: {
+    case AttrType::kFailedRelay:
+    case AttrType::kNsAddress: {
       auto e = proto::Endpoint::decode(v);
       return e ? "family " + std::to_string(v[0]) + ", port " + std::to_string(e->port()) +
                      ", address → " + e->to_string()
@@ -131,6 +132,10 @@ std::string render_value(uint16_t type, ByteView v) {
       return "88-byte relay ticket (§12.3)";
     case AttrType::kRelayKey:
       return "32-byte side key";
+    case AttrType::kNsKey:
+      return "32-byte key";
+    case AttrType::kNotification:
+      return "(flag)";
     case AttrType::kRelaySide:
       return std::to_string(v[0]);
   }
@@ -297,6 +302,12 @@ const char* attr_name(uint16_t type) {
       return "Account";
     case AttrType::kPassword:
       return "Password";
+    case AttrType::kNotification:
+      return "Notification";
+    case AttrType::kNsAddress:
+      return "NsAddress";
+    case AttrType::kNsKey:
+      return "NsKey";
   }
   return type == 0x000C ? "(unused)" : "unknown";
 }

@@ -1561,7 +1561,8 @@ TEST_F(ProtocolDoc, AttributeTable) {
       {0x0013, "PeerStaticKey"}, {0x0014, "PathToken"},     {0x0015, "HandshakeSeq"},
       {0x0016, "Candidate"},     {0x0017, "RelayEndpoint"}, {0x0018, "RelayTicket"},
       {0x0019, "RelayKey"},      {0x001A, "RelaySide"},     {0x001B, "FailedRelay"},
-      {0x001C, "Account"},       {0x001D, "Password"},
+      {0x001C, "Account"},       {0x001D, "Password"},      {0x001E, "Notification"},
+      {0x001F, "NsAddress"},     {0x0020, "NsKey"},
   };
   // The code's names, where the enum has the value (0x000C has none any more).
   EXPECT_EQ(uint16_t(AttrType::kPeerStaticKey), 0x0013);

@@ -117,6 +117,7 @@ proto::ControlMessage Negotiator::registration_request(bool with_password) const
   req.add_string(proto::AttrType::kNodeName, cfg_.node_name);
   registered_addresses_ = udp_.real_addresses();
   for (auto& e : registered_addresses_) req.add_endpoint(proto::AttrType::kRealAddress, e);
+  if (cfg_.notification) req.add(proto::AttrType::kNotification, {});
   if (!cfg_.account.empty()) {
     req.add_string(proto::AttrType::kAccount, cfg_.account);
     if (with_password) req.add_string(proto::AttrType::kPassword, cfg_.password);
@@ -128,6 +129,7 @@ void Negotiator::shutdown() {
   stopped_ = true;
   if (link_monitor_) link_monitor_->stop();
   address_poll_timer_.cancel();
+  if (ns_link_) ns_link_->stop();
   keepalive_timer_.cancel();
   tunnel_timer_.cancel();
   for (auto& [id, n] : negotiations_) {
@@ -239,19 +241,15 @@ void Negotiator::on_registration_response(std::optional<proto::ControlMessage> r
     reg_ = r;
   }
   ntm::log().info("registered as {} (NAT address {})", r.fqdn, r.nat_address.to_string());
+  take_notification_offer(*resp);
   schedule_keepalive();
   done(true, "");
 }
 
-void Negotiator::schedule_keepalive() {
+void Negotiator::schedule_keepalive(std::optional<uint32_t> delay_ms) {
   // Keep-alives hold the NAT binding towards the DC and prove liveness (paper 002 step 20);
   // they are due well inside the registration lifetime.
-  uint32_t interval = cfg_.keepalive_interval_ms;
-  {
-    std::lock_guard l(reg_mu_);
-    if (reg_.lifetime_s && interval > reg_.lifetime_s * 1000 / 3)
-      interval = reg_.lifetime_s * 1000 / 3;
-  }
+  uint32_t interval = delay_ms ? *delay_ms : dc_keepalive_interval();
   keepalive_timer_.expires_after(std::chrono::milliseconds(interval));
   keepalive_timer_.async_wait([this](std::error_code ec) {
     if (ec || stopped_) return;

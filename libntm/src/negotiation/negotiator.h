@@ -33,6 +33,7 @@
 #include "crypto/static_key.h"
 #include "handover/link_monitor.h"
 #include "negotiation/dc_link.h"
+#include "notify/ns_link.h"
 #include "packet/data_plane.h"
 
 namespace ntm::negotiation {
@@ -54,6 +55,11 @@ struct NegotiatorConfig {
   /// With watch_network: check the host's addresses every 2 s instead of rtnetlink (what the
   /// node falls back to where rtnetlink is not available).
   bool poll_addresses = false;
+  /// Use the DC's Notification Server (docs/protocol.md §17; env NTM_NOTIFICATION=1): ask for
+  /// it at registration, hold a TCP connection to it, and keep the DC's registration with
+  /// keep-alives at a third of its (longer) lifetime while that connection is up.
+  bool notification = false;
+  uint32_t ns_ping_ms = 600000;  ///< ping interval on the NS connection (env NTM_NS_PING_MS)
 };
 
 /// What the DC assigned at registration.
@@ -143,7 +149,17 @@ class Negotiator {
   void on_registration_response(std::optional<proto::ControlMessage> resp,
                                 const std::function<void(bool, std::string)>& done,
                                 bool sent_password);
-  void schedule_keepalive();
+  /// Arms the DC keep-alive: after `delay_ms`, or after dc_keepalive_interval().
+  void schedule_keepalive(std::optional<uint32_t> delay_ms = std::nullopt);
+  // notification.cpp (docs/protocol.md §17)
+  /// The registration response's NsAddress and NsKey: connects to that NS when configured to.
+  void take_notification_offer(const proto::ControlMessage& resp);
+  /// Milliseconds between DC keep-alives: keepalive_interval_ms, or a third of the
+  /// registration lifetime while the NS connection is up (never more than lifetime / 3).
+  uint32_t dc_keepalive_interval() const;
+  void on_ns_state(bool up);
+  /// The NS says the DC has a request waiting: a keep-alive now re-opens the NAT's binding.
+  void on_ns_notify();
   /// Registers again with a fresh handshake, retrying every 2 s until it succeeds. Does
   /// nothing while a recovery runs, unless `restart` (the path changed under it).
   void recover(bool restart = false);
@@ -257,6 +273,7 @@ class Negotiator {
   /// The RealAddress list of the latest registration request (set by registration_request()).
   mutable std::vector<proto::Endpoint> registered_addresses_;
   std::unique_ptr<handover::LinkMonitor> link_monitor_;
+  std::unique_ptr<notify::NsLink> ns_link_;  ///< when cfg_.notification and the DC has an NS
 
   mutable std::mutex reg_mu_;
   Registration reg_;  // guarded by reg_mu_

@@ -44,8 +44,7 @@ void Negotiator::on_network_change(const std::string& why,
   // Still starting: the start's own handshake goes on (each try to a DC endpoint the host
   // has a route to now); a second one would replace it and leave ntm_start() unanswered.
   if (registration().fqdn.empty()) {
-    ntm::log().info("network changed ({}) while starting: the registration under way goes on",
-                    why);
+    ntm::log().info("network changed ({}) while starting: the registration under way goes on", why);
     return;
   }
   auto now = std::chrono::steady_clock::now();
@@ -71,6 +70,9 @@ void Negotiator::on_network_change(const std::string& why,
       "{} tunnel(s)",
       why, ms_since(change_at_), announced);
   recover(true);
+  // The NS connection left from the old address may be dead without a word: a new one now,
+  // not at the next ping (docs/protocol.md §17.1).
+  if (ns_link_) ns_link_->reconnect();
 }
 
 void Negotiator::on_registered_again() {

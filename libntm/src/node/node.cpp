@@ -130,6 +130,18 @@ int Node::start(const ntm_config& cfg, std::string& error) {
     nc.watch_network = false;
   else if (w && std::strcmp(w, "poll") == 0)
     nc.poll_addresses = true;
+  // NTM_NOTIFICATION=1: use the DC's Notification Server (docs/api.md); NTM_NS_PING_MS: the
+  // ping interval on its connection (default 600000).
+  if (const char* n = std::getenv("NTM_NOTIFICATION"); n && std::strcmp(n, "1") == 0)
+    nc.notification = true;
+  if (const char* p = std::getenv("NTM_NS_PING_MS")) {
+    unsigned long ms = std::strtoul(p, nullptr, 10);
+    if (ms < 1000 || ms > 86400000) {
+      error = "NTM_NS_PING_MS must be 1000..86400000";
+      return EINVAL;
+    }
+    nc.ns_ping_ms = uint32_t(ms);
+  }
   if (cfg.rekey_after_ms) nc.rekey_after_ms = cfg.rekey_after_ms;
   if (cfg.rekey_after_messages) nc.rekey_after_messages = cfg.rekey_after_messages;
   nc.tunnel_timeout_ms =

@@ -28,6 +28,7 @@ size_t fixed_length(uint16_t t) {
     case AttrType::kTemporalKey:
     case AttrType::kPeerStaticKey:
     case AttrType::kRelayKey:
+    case AttrType::kNsKey:
       return 32;
     case AttrType::kRelayTicket:
       return kRelayTicketSize;
@@ -48,6 +49,7 @@ bool valid_endpoint_length(uint16_t t, size_t len) {
     case AttrType::kPeerEndpoint:
     case AttrType::kRelayEndpoint:
     case AttrType::kFailedRelay:
+    case AttrType::kNsAddress:
       return len == 7 || len == 19;
     case AttrType::kCandidate:
       return len == 8 || len == 20;

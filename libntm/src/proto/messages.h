@@ -101,6 +101,11 @@ enum class AttrType : uint16_t {
   kFailedRelay = 0x001B,    ///< endpoint of a relay server that stopped answering this node
   kAccount = 0x001C,        ///< UTF-8, 1..64 bytes: the account a node registers under
   kPassword = 0x001D,       ///< 8..256 bytes: the account's password (sealed, never logged)
+  /// Registration request: the node wants a Notification Server (sent empty; any value is
+  /// ignored). docs/protocol.md §17.
+  kNotification = 0x001E,
+  kNsAddress = 0x001F,  ///< registration response: endpoint of the NS's node port (TCP)
+  kNsKey = 0x0020,      ///< registration response: 32 bytes, the NS's static public key
 };
 
 /// What a path candidate is (docs/protocol.md §7.9). The DC lists a peer's candidates in the

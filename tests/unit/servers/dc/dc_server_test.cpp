@@ -763,6 +763,92 @@ TEST_F(DcServerTest, RouteDirectionsNameThePeersStaticKey) {
   EXPECT_EQ(resp->get_key(AttrType::kPeerStaticKey), a->public_key());
 }
 
+// The Notification Server (docs/protocol.md §17.4). The NS's DC channel here is a port nobody
+// answers: the DC's part is what is checked (attributes, lifetimes, the notification asked
+// for, the prompt resend), not the NS's.
+class DcNsTest : public DcServerTest {
+ protected:
+  void configure(DcConfig& c) override {
+    c.ns = proto::Endpoint::parse("192.0.2.40:7400");
+    c.ns_dc = proto::Endpoint::parse("127.0.0.1:9");
+    c.ns_key = crypto::Key{};
+    c.ns_key->fill(0x42);
+  }
+  std::optional<ControlMessage> register_ns(TestNode& n, const std::string& name) {
+    ControlMessage m(MessageType::kRegistrationRequest, 7);
+    m.add_string(AttrType::kNodeName, name);
+    m.add(AttrType::kNotification, {});
+    return request(n, m);
+  }
+};
+
+TEST_F(DcNsTest, ANodeThatAsksGetsTheNsAndTheLongerLifetimeOthersDoNot) {
+  auto a = node(), b = node();
+  handshake(*a, 1);
+  handshake(*b, 2);
+  auto ra = register_ns(*a, "a");
+  ASSERT_TRUE(ra);
+  EXPECT_EQ(ra->get_endpoint(AttrType::kNsAddress), proto::Endpoint::parse("192.0.2.40:7400"));
+  EXPECT_EQ(ra->get_key(AttrType::kNsKey), cfg_.ns_key);
+  EXPECT_EQ(ra->get_u32(AttrType::kLifetime), 3600u);
+  auto rb = register_node(*b, "b", false);
+  ASSERT_TRUE(rb);
+  EXPECT_FALSE(rb->find(AttrType::kNsAddress));
+  EXPECT_FALSE(rb->find(AttrType::kNsKey));
+  EXPECT_EQ(rb->get_u32(AttrType::kLifetime), 60u);
+}
+
+TEST_F(DcNsTest, ARouteDirectionAsksTheNsAndAKeepAliveBringsItAgainAtOnce) {
+  auto a = node(), b = node();
+  handshake(*a, 1);
+  handshake(*b, 2);
+  ASSERT_TRUE(register_ns(*a, "a"));
+  ASSERT_TRUE(register_node(*b, "b", false));
+  ControlMessage dir(MessageType::kDirectionRequest, 3);
+  dir.add_string(AttrType::kFqdn, "a.dc.test");
+  b->send(dc_ep_, b->seal(dir));
+  auto rd = receive_control(*a);
+  ASSERT_TRUE(rd);
+  ASSERT_EQ(rd->type, MessageType::kRouteDirection);
+  EXPECT_EQ(dc_->stats().ns_notifications, 1u) << "only a, the node with the flag";
+  // a does not answer (as if the NAT had dropped it), then its keep-alive comes.
+  a->send(dc_ep_, a->seal(ControlMessage(MessageType::kKeepAlive, 4)));
+  bool ack = false, again = false;
+  for (int i = 0; i < 2; ++i) {
+    auto m = receive_control(*a, 150ms);
+    ASSERT_TRUE(m);
+    ack |= m->type == MessageType::kKeepAliveAck;
+    again |= m->type == MessageType::kRouteDirection && m->message_id == rd->message_id;
+  }
+  EXPECT_TRUE(ack);
+  EXPECT_TRUE(again);
+  EXPECT_EQ(dc_->stats().ns_prompt_resends, 1u);
+}
+
+TEST_F(DcServerTest, WithoutAnNsTheFlagChangesNothing) {
+  auto a = node(), b = node();
+  handshake(*a, 1);
+  handshake(*b, 2);
+  ControlMessage m(MessageType::kRegistrationRequest, 7);
+  m.add_string(AttrType::kNodeName, "a");
+  m.add(AttrType::kNotification, {});
+  auto ra = request(*a, m);
+  ASSERT_TRUE(ra);
+  EXPECT_FALSE(ra->find(AttrType::kNsAddress));
+  EXPECT_EQ(ra->get_u32(AttrType::kLifetime), 60u);
+  ASSERT_TRUE(register_node(*b, "b", false));
+  ControlMessage dir(MessageType::kDirectionRequest, 3);
+  dir.add_string(AttrType::kFqdn, "a.dc.test");
+  b->send(dc_ep_, b->seal(dir));
+  ASSERT_TRUE(receive_control(*a));
+  a->send(dc_ep_, a->seal(ControlMessage(MessageType::kKeepAlive, 4)));
+  auto first = receive_control(*a, 150ms);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->type, MessageType::kKeepAliveAck);
+  EXPECT_EQ(dc_->stats().ns_notifications, 0u);
+  EXPECT_EQ(dc_->stats().ns_prompt_resends, 0u);
+}
+
 TEST(PrintableTest, AttackerStringsAreEscapedAndCut) {
   EXPECT_EQ(server::printable("laptop-1"), "laptop-1");
   EXPECT_EQ(server::printable(std::string("a\nb\x1b[31m\\", 9)), "a\\x0ab\\x1b[31m\\x5c");
