@@ -87,8 +87,7 @@ class DataPlane {
   /// Sends a path challenge to `t`'s current endpoint (docs/protocol.md §8.3), or along `via`
   /// (a path candidate's probe, §7.9); with `pad_to`, its plaintext padded to that many bytes
   /// (at most proto::kTunnelMtu).
-  void send_path_challenge(Tunnel& t, uint64_t token, const Path* via = nullptr,
-                           size_t pad_to = 0);
+  void send_path_challenge(Tunnel& t, uint64_t token, const Path* via = nullptr, size_t pad_to = 0);
   /// Passes the data packets held for `t` before it was installed (TunnelTable::hold) through
   /// the receive steps, in arrival order, from the calling thread; a packet for `t` that
   /// arrives meanwhile waits for them. Call after install_tunnel(); no-op when none are held.
