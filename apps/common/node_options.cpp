@@ -163,7 +163,11 @@ void write_stats(FILE* out) {
       {"path_switches", s.path_switches},
       {"relay_binds", s.relay_binds},
       {"punches_sent", s.punches_sent},
-      {"punches_received", s.punches_received}};
+      {"punches_received", s.punches_received},
+      {"tunnels_open", s.tunnels_open},
+      {"negotiations_open", s.negotiations_open},
+      {"relay_sessions_open", s.relay_sessions_open},
+      {"sockets_open", s.sockets_open}};
   std::fprintf(out, "stats");
   for (auto& [name, value] : fields) std::fprintf(out, " %s=%llu", name, (unsigned long long)value);
   std::fprintf(out, "\n");

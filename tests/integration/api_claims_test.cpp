@@ -102,13 +102,22 @@ TEST_F(Api, WaitTunnelReturnsOnceTheTunnelIsUpAndTimesOutOtherwise) {
   ASSERT_EQ(inet_pton(AF_INET, info["vip4"].c_str(), &v.sin_addr), 1);
   EXPECT_EQ(ntm_wait_tunnel(sa(&v), sizeof v, 100), -1) << "nobody asked for this tunnel";
   EXPECT_EQ(errno, ETIMEDOUT);
-  EXPECT_EQ(stats_now().tunnels_established, 0u);
+  ntm_stats before = stats_now();
+  EXPECT_EQ(before.tunnels_established, 0u);
+  EXPECT_EQ(before.tunnels_open, 0u);
+  EXPECT_EQ(before.negotiations_open, 0u);
   sockaddr_storage a{};
   socklen_t len = sizeof a;
   ASSERT_EQ(ntm_getaddrinfo(info["vip4"].c_str(), AF_INET, 0, sa(&a), &len), 0)
       << "a numeric vIP starts the tunnel too";
   ASSERT_EQ(ntm_wait_tunnel(sa(&v), sizeof v, 10000), 0);
-  EXPECT_EQ(stats_now().tunnels_established, 1u);
+  ntm_stats up = stats_now();
+  EXPECT_EQ(up.tunnels_established, 1u);
+  // The gauges: one peer, one tunnel, the negotiation that keeps it; no relay, no socket.
+  EXPECT_EQ(up.tunnels_open, 1u);
+  EXPECT_EQ(up.negotiations_open, 1u);
+  EXPECT_EQ(up.relay_sessions_open, 0u);
+  EXPECT_EQ(up.sockets_open, 0u);
   EXPECT_EQ(ntm_wait_tunnel(sa(&v), sizeof(sockaddr_in) - 1, 100), -1);
   EXPECT_EQ(errno, EINVAL);
   sockaddr bad{};

@@ -106,6 +106,7 @@ TEST_F(Api, SocketsBehaveLikeBsdSocketsOnTheOwnVip) {
   ntm::Socket server(ntm_accept(listener.fd(), reinterpret_cast<sockaddr*>(&peer), &plen));
   ASSERT_GE(server.fd(), 0);
   EXPECT_EQ(peer.sin_addr.s_addr, addr.sin_addr.s_addr);
+  EXPECT_EQ(stats_now().sockets_open, 3u) << "listener, client, accepted";
 
   sockaddr_in name{};
   socklen_t nlen = sizeof name;
@@ -146,6 +147,8 @@ TEST_F(Api, SocketsBehaveLikeBsdSocketsOnTheOwnVip) {
   EXPECT_EQ(errno, EBADF);
   EXPECT_EQ(ntm_send(12345, "x", 1, 0), -1);
   EXPECT_EQ(errno, EBADF);
+  server.reset();
+  EXPECT_EQ(stats_now().sockets_open, 2u) << "a closed socket leaves the table";
 }
 
 TEST_F(Api, UdpOnTheOwnIpv6Vip) {

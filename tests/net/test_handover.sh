@@ -36,6 +36,8 @@
 #    the host's addresses sees the move.
 # 8. both ends move at once: mn C -> A while mo (a second mobile node) goes from the global
 #    network to LAN C, streaming to mn.
+# 9. nothing leaks: four moves in one mn process; its descriptors, and both nodes' tunnels,
+#    negotiations, relay sessions and sockets (ntm_stats gauges), are what one peer needs.
 set -euo pipefail
 mode=${1:-test}
 runs=${2:-10}
@@ -77,8 +79,9 @@ stream() {
   bg mn "mn.$round" bash -c 'out=$1; shift; exec "$@" >"$out"' _ "$got" \
     env NTM_DC='198.18.0.11:7100,[2001:db8::11]:7100' NTM_DC_KEY="$DC_KEY" NTM_NAME=mn \
     NTM_STATE_DIR="$NET_STATE/node-mn" NTM_KEEPALIVE_MS=60000 NTM_WATCH_NETWORK="$watch" NTM_LOG=info \
-    NTM_START_TIMEOUT_MS=30000 timeout 70 "$CAT" -v -l 9000
+    NTM_START_TIMEOUT_MS=30000 timeout 70 "$CAT" -v --stats -l 9000
   local mn_pid=$BG_PID
+  MN_PID=$mn_pid
   bg_wait_line "mn.$round" listening 30
   # Arrival times: the received size every 20 ms (bounded: 60 s).
   (for _ in $(seq 3000); do
@@ -93,7 +96,7 @@ stream() {
   done) | ip netns exec "$NET_PREFIX-$sender" env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$DC_KEY" \
     NTM_NAME="$sender" NTM_STATE_DIR="$NET_STATE/node-$sender" NTM_KEEPALIVE_MS=60000 \
     NTM_WATCH_NETWORK="$watch" NTM_LOG=info NTM_START_TIMEOUT_MS=30000 \
-    timeout 50 "$CAT" -v mn.dc1.ntm.test 9000 >/dev/null 2>"$(bg_log "ng.$round")" &
+    timeout 50 "$CAT" -v --stats mn.dc1.ntm.test 9000 >/dev/null 2>"$(bg_log "ng.$round")" &
   local ng_pid=$!
   echo "$ng_pid ng.$round" >>"$NET_STATE/pids"
   sleep 1.5
@@ -326,6 +329,50 @@ grep -Eq 'registration .*mo\.dc1\.ntm\.test.*198\.18\.0\.203' "$(bg_log dc)" ||
   die "the DC did not see mo register again from rtr-c"
 pass "both ends moving at once (mn C -> A, mo global -> C) under a stream from mo: 3 MB" \
   "byte-exact; longest pause in arrival ${PAUSE} ms"
+
+# --- 9. Nothing leaks -------------------------------------------------------------------------
+# One mn process moves four times (A -> C, C -> A make before break, A -> 6, 6 -> A) under a 30 s
+# stream from ng, then stays put. 14 s after the last move (beyond the 10 s grace of replaced
+# keypairs) mn holds as many descriptors as before the first move; at exit each node holds one
+# tunnel, one negotiation and no relay session for its one peer, and one socket (mn its
+# listener, ng its connection).
+# mn_fds — descriptors of mn's ntm-cat (the child of the `timeout` that bg started).
+mn_fds() {
+  local pid
+  pid=$(pgrep -P "$MN_PID" -x ntm-cat) || die "no ntm-cat under mn's timeout ($MN_PID)"
+  find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+four_moves() {
+  FDS_BEFORE=$(mn_fds)
+  bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn c
+  sleep 1
+  mbb_to a c
+  sleep 1
+  bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn 6
+  sleep 1
+  bash "$TOPOLOGY" move --prefix "$NET_PREFIX" mn a
+  sleep 14
+  FDS_AFTER=$(mn_fds)
+}
+CHUNKS=300 CHUNK=10000 stream leaks 1 four_moves
+((FDS_AFTER == FDS_BEFORE)) ||
+  die "mn held $FDS_BEFORE descriptors before the moves and $FDS_AFTER after: $(ls -l "/proc/$(pgrep -P "$MN_PID" -x ntm-cat)/fd" 2>&1)"
+# held NODE LOG — the gauges of the stats line NODE printed at exit match one peer.
+held() {
+  local line
+  line=$(grep '^stats ' "$2" | tail -n1)
+  [[ -n $line ]] || die "$1 printed no stats line"
+  for want in tunnels_open=1 negotiations_open=1 relay_sessions_open=0 sockets_open=1; do
+    [[ " $line " == *" $want "* ]] ||
+      die "$1 holds more than one peer's worth after the moves (want $want): $(grep -o '[a-z_]*_open=[0-9]*' <<<"$line" | tr '\n' ' ')"
+  done
+}
+held mn "$(bg_log mn.leaks)"
+held ng "$(bg_log ng.leaks)"
+changes=$(grep -c 'network changed' "$(bg_log mn.leaks)")
+pass "four moves in one process ($changes reactions, 3 MB byte-exact): mn's descriptors" \
+  "$FDS_BEFORE before and after; at exit mn and ng each hold 1 tunnel, 1 negotiation, no relay" \
+  "session and 1 socket"
 
 # mn kept its vIP through every move: the DC registered it with one vIP only.
 vips=$(sed -n 's/.*registration mn\.dc1\.ntm\.test vip4=\([0-9.]*\) .*/\1/p' "$(bg_log dc)" | sort -u)

@@ -339,6 +339,16 @@ struct ntm_stats {
   uint64_t relay_binds;         /**< binds sent to relay servers (setup and refresh) */
   uint64_t punches_sent;        /**< hole punches sent towards peers */
   uint64_t punches_received;    /**< hole punches from peers that authenticated */
+  /* Gauges: what the node holds at the moment of the call, not counts since ntm_start().
+   * After the traffic settles, a node with P peers holds P tunnels and P negotiations; more
+   * for a while is normal (a replaced keypair still accepts packets in flight for 10 s, a
+   * negotiation in progress), more for good is a leak. */
+  uint64_t tunnels_open;        /**< keypairs in the tunnel table: each peer's current one,
+                                     replaced ones in their 10 s grace period, and a
+                                     responder's keypair the peer has not confirmed yet */
+  uint64_t negotiations_open;   /**< tunnel negotiations held (established or in progress) */
+  uint64_t relay_sessions_open; /**< relay sessions the node's tunnels use */
+  uint64_t sockets_open;        /**< ntm sockets open (ntm_socket/ntm_accept not yet closed) */
 };
 
 /** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */

@@ -300,6 +300,7 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
                    n->relay ? " (one relayed)" : "");
   Negotiation& ref = *n;
   negotiations_[*id] = std::move(n);
+  count_negotiations();
   start_paths(ref);  // relay binds, punches
 
   if (ref.role == proto::Role::kInitiator) {

@@ -138,6 +138,7 @@ void Negotiator::shutdown() {
     forget_paths(*n);
   }
   negotiations_.clear();
+  count_negotiations();
   dc_.shutdown();
   auto resolving = std::move(resolving_);
   for (auto& [key, waiters] : resolving)

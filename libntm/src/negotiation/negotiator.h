@@ -114,6 +114,8 @@ class Negotiator {
   int refusal_errno() const { return refusal_errno_.load(); }
   /// Thread-safe: blocks until a tunnel to `dst` exists or `timeout_ms` passes.
   bool wait_tunnel(const packet::VipKey& dst, int timeout_ms);
+  /// Tunnel negotiations held now (any thread).
+  size_t negotiations_open() const { return negotiations_open_.load(); }
   /// Thread-safe: pins (or, with nullopt, unpins) the static key of `name` (a lower-case FQDN
   /// or a canonical numeric vIP).
   void pin(const std::string& name, std::optional<crypto::Key> key);
@@ -290,6 +292,10 @@ class Negotiator {
   void remember_foreign_name(const std::string& fqdn, const std::optional<uint32_t>& vip4,
                              const std::optional<packet::Vip6>& vip6);
   std::map<uint32_t, std::unique_ptr<Negotiation>> negotiations_;  // by direction ID
+  /// negotiations_.size() for other threads (ntm_stats.negotiations_open); set after each
+  /// insertion or removal.
+  std::atomic<size_t> negotiations_open_{0};
+  void count_negotiations() { negotiations_open_.store(negotiations_.size()); }
   /// Every direction ID seen in a route direction, for kDirectionMemory (at most
   /// kMaxDirections): a late retransmission of a finished negotiation's route direction must
   /// not start it again (its tunnel handshake would run twice under one temporal key).

@@ -347,6 +347,7 @@ void Negotiator::retire(std::vector<std::shared_ptr<packet::Tunnel>> replaced,
       other->second->tunnel = nullptr;  // its keypair stays until the grace timer above
       if (other->second->pending) tunnels_.remove(other->second->pending->local_id);
       negotiations_.erase(other);
+      count_negotiations();
     }
   }
 }
@@ -389,6 +390,7 @@ void Negotiator::erase_negotiation(uint32_t direction_id) {
     if (n.peer_vip6) data_plane_->drop_pending(packet::vip_key6(*n.peer_vip6));
   }
   negotiations_.erase(it);
+  count_negotiations();
 }
 
 }  // namespace ntm::negotiation

@@ -279,6 +279,10 @@ int ntm_get_stats(struct ntm_stats* stats) {
   stats->tcp_rexmit_tlp = t.tlp - g_tcp_at_start.tlp;
   stats->tcp_rexmit_rto = t.rto - g_tcp_at_start.rto;
   stats->tcp_rto_events = t.rto_events - g_tcp_at_start.rto_events;
+  stats->tunnels_open = n->tunnels.size();
+  stats->relay_sessions_open = n->tunnels.relay_sessions();
+  stats->negotiations_open = n->negotiator ? n->negotiator->negotiations_open() : 0;
+  stats->sockets_open = ntm::socket::open_sockets();
   return 0;
 }
 

@@ -141,6 +141,11 @@ size_t TunnelTable::size() const {
   return by_id_.size();
 }
 
+size_t TunnelTable::relay_sessions() const {
+  std::shared_lock l(mu_);
+  return relays_.size();
+}
+
 std::vector<std::shared_ptr<Tunnel>> TunnelTable::all() const {
   std::shared_lock l(mu_);
   std::vector<std::shared_ptr<Tunnel>> out;

@@ -223,6 +223,8 @@ class TunnelTable {
   void remove_relay(uint32_t session);
   bool relay_server(uint32_t session, proto::Endpoint& out) const;
   size_t size() const;
+  /// Relay sessions added and not removed.
+  size_t relay_sessions() const;
   std::vector<std::shared_ptr<Tunnel>> all() const;
   void clear();
 

@@ -155,6 +155,11 @@ void close_all_sockets() {
   for (auto& [fd, info] : all) lwip_close(fd);
 }
 
+size_t open_sockets() {
+  std::lock_guard l(g_mu);
+  return g_sockets.size();
+}
+
 }  // namespace ntm::socket
 
 using ntm::node::current;

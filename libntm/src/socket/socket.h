@@ -13,5 +13,7 @@ inline constexpr size_t kDefaultMaxSockets = 4096;
 void set_socket_limit(size_t max_sockets);
 /// Closes every socket still open (ntm_stop()); their descriptors become invalid (EBADF).
 void close_all_sockets();
+/// Sockets open now (ntm_stats.sockets_open).
+size_t open_sockets();
 
 }  // namespace ntm::socket
