@@ -169,16 +169,18 @@ node_attach() {
   offloads_off "$h" "rtr-$x"
 }
 
-# offloads_off NS... — TSO, GSO and GRO off on every interface of the namespaces (all of
-# ours when none are named), one shell per namespace, in parallel. Features a device does
-# not have are skipped.
+# offloads_off NS... — TSO, GSO, GRO and UDP segmentation off on every interface of the
+# namespaces (all of ours when none are named), one shell per namespace, in parallel, so the
+# routers and the link emulator see wire packets: a node's UDP GSO message (UDP_SEGMENT) is
+# split at its own interface. Features a device does not have are skipped.
 offloads_off() {
   local ns pids=()
   (($#)) || set -- $(sed "s/^$NET_PREFIX-//" "$NET_STATE/namespaces")
   for ns in "$@"; do
     # shellcheck disable=SC2016 # expanded inside the namespace's shell
     n "$ns" sh -c 'for d in /sys/class/net/*; do d=${d##*/}; [ "$d" = lo ] ||
-      ethtool -K "$d" tso off gso off gro off >/dev/null 2>&1; done; true' &
+      { ethtool -K "$d" tso off gso off gro off; ethtool -K "$d" tx-udp-segmentation off; } \
+        >/dev/null 2>&1; done; true' &
     pids+=($!)
   done
   wait "${pids[@]}"
@@ -191,7 +193,7 @@ offloads_report() {
     for dev in $(ip -n "$ns" -o link show | awk -F': ' '{sub(/@.*/, "", $2); print $2}'); do
       [[ $dev == lo ]] && continue
       ip netns exec "$ns" ethtool -k "$dev" 2>/dev/null |
-        grep -E '^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload): on' |
+        grep -E '^(tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload|tx-udp-segmentation): on' |
         sed "s|^|$ns $dev |" || true
     done
   done <"$NET_STATE/namespaces"

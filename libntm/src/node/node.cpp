@@ -118,6 +118,10 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   if (!key) return EIO;
   public_key = key->public_key;
   if (!udp.open(bind, error)) return EIO;
+  // UDP GSO (UDP_SEGMENT): runs of equal-sized tunnel packets to one peer leave in one
+  // message, which the kernel (or the NIC) splits into wire packets. On unless
+  // NTM_UDP_GSO=0; a kernel that refuses it turns it off by itself (udp_transport.h).
+  if (const char* g = std::getenv("NTM_UDP_GSO"); !g || std::strcmp(g, "0") != 0) udp.enable_gso();
 
   nc.dc_addresses = std::move(dcs);
   nc.dc_public_key = *dc_key;

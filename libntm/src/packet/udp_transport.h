@@ -51,9 +51,10 @@ class UdpTransport {
   /// most kMaxGsoBytes in all (an IP datagram's payload).
   static constexpr size_t kMaxGsoSegments = 64;
   static constexpr size_t kMaxGsoBytes = 65000;
-  /// Whether send_batch() uses UDP GSO on this socket. Off by default: on veth-based test
-  /// networks a GSO message crosses routers and the link emulator (NFQUEUE with F_GSO) as one
-  /// aggregate, so the emulated wire would no longer act per packet (docs/benchmarks.md).
+  /// Whether send_batch() uses UDP GSO on this socket. Off until enable_gso(); the node turns
+  /// it on (NTM_UDP_GSO=0 keeps it off). The test network turns tx-udp-segmentation off on
+  /// every interface (tests/net/topology.sh), so a GSO message is split at the sender's own
+  /// interface and routers and the link emulator still see wire packets.
   bool gso() const { return gso_; }
   void enable_gso() { gso_ = true; }
   void disable_gso() { gso_ = false; }
