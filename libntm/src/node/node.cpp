@@ -122,6 +122,9 @@ int Node::start(const ntm_config& cfg, std::string& error) {
   // message, which the kernel (or the NIC) splits into wire packets. On unless
   // NTM_UDP_GSO=0; a kernel that refuses it turns it off by itself (udp_transport.h).
   if (const char* g = std::getenv("NTM_UDP_GSO"); !g || std::strcmp(g, "0") != 0) udp.enable_gso();
+  // UDP GRO: the kernel hands over datagrams of one flow coalesced (the receive loop splits
+  // them again). On unless NTM_UDP_GRO=0.
+  if (const char* g = std::getenv("NTM_UDP_GRO"); !g || std::strcmp(g, "0") != 0) udp.enable_gro();
 
   nc.dc_addresses = std::move(dcs);
   nc.dc_public_key = *dc_key;

@@ -2,7 +2,9 @@
 //
 // 1. poll wakes on the UDP socket (or the stop eventfd): no polling interval anywhere; it
 //    also wakes when fragments held for reassembly time out, so their drop is counted
-// 2. recvmmsg drains up to kBatch datagrams per syscall
+// 2. recvmmsg drains up to kBatch receives per syscall; with UDP GRO (UdpTransport::
+//    enable_gro) a receive may hold several datagrams of one flow back to back, split again
+//    by the size the kernel reports (2a)
 // 3. per datagram, the type byte: data packets stay here, everything else goes to the
 //    negotiation module; relay data (0x07) from the server of one of our relay sessions is
 //    unwrapped first, and what it carries arrives "on the relayed path"
@@ -19,6 +21,7 @@
 // 8. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
 //    tunnel and flush their queued packets, then the inner packets enter lwIP as PBUF_RAM
 //    pbufs
+#include <netinet/udp.h>
 #include <poll.h>
 
 #include <sys/socket.h>
@@ -42,6 +45,29 @@ namespace ntm::packet {
 namespace {
 constexpr int kBatch = 32;
 constexpr size_t kBufSize = 65536;
+/// Datagrams one receive can carry with UDP GRO (the kernel's UDP_MAX_SEGMENTS), and so the
+/// most inner packets one batch can hand to the stack.
+constexpr size_t kMaxSegments = 64;
+constexpr size_t kMaxReady = kBatch * kMaxSegments;
+
+/// Step 2a: the size of the datagrams coalesced into one receive (the UDP_GRO control
+/// message), or 0 when the receive holds one datagram.
+size_t gro_segment_size(const msghdr& m) {
+#ifdef UDP_GRO
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&m); c;
+       c = CMSG_NXTHDR(const_cast<msghdr*>(&m), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+        c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int size;
+      std::memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size > 0 ? size_t(size) : 0;
+    }
+  }
+#else
+  (void)m;
+#endif
+  return 0;
+}
 
 /// Step 5: the inner packet's source address against the tunnel's peer vIPs.
 bool source_is_peer(const Tunnel& t, const uint8_t* ip, size_t len) {
@@ -67,8 +93,57 @@ void DataPlane::receive_loop() {
   mmsghdr msgs[kBatch];
   iovec iov[kBatch];
   sockaddr_storage from[kBatch];
-  pbuf* ready[kBatch];
-  std::shared_ptr<Tunnel> confirmed[kBatch];
+  // With UDP GRO on, one receive may carry up to kMaxSegments datagrams (UDP_GRO cmsg).
+  alignas(cmsghdr) uint8_t control[kBatch][CMSG_SPACE(sizeof(int))];
+  auto ready = std::make_unique<pbuf*[]>(kMaxReady);
+  auto confirmed = std::make_unique<std::shared_ptr<Tunnel>[]>(kMaxReady);
+  int nready = 0, nconfirmed = 0;
+
+  // Steps 3-7 for one datagram; its plaintext goes to `out`, which it may fill.
+  auto handle = [&](proto::ByteView pkt, const proto::Endpoint& src, uint8_t* out) {
+    if (size_t(nready) == kMaxReady || size_t(nconfirmed) == kMaxReady) {
+      // More datagrams in one batch than the kernel coalesces (defensive): hand these over.
+      enter_stack(ready.get(), nready, confirmed.get(), nconfirmed);
+      nready = nconfirmed = 0;
+    }
+    Path path(src);
+    if (pkt[0] == uint8_t(proto::PacketType::kRelayData)) {
+      // 3a. A tunnel packet through one of our relay sessions, from that session's server
+      // only; the path it came on is the relayed one.
+      uint32_t session;
+      proto::ByteView inner;
+      proto::Endpoint server;
+      if (!proto::parse_relay_header(pkt, session, inner) ||
+          !tunnels_.relay_server(session, server) || !(server == src)) {
+        stats_.drop_relay.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      pkt = inner;
+      path = Path(src, session);
+      if (pkt[0] != uint8_t(proto::PacketType::kData) &&
+          pkt[0] != uint8_t(proto::PacketType::kTunnelHandshake)) {
+        stats_.drop_relay.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+    }
+    if (pkt[0] != uint8_t(proto::PacketType::kData)) {  // 3
+      auto type = proto::PacketType(pkt[0]);
+      bool control_type =
+          type == proto::PacketType::kHandshakeResp || type == proto::PacketType::kControl ||
+          type == proto::PacketType::kTunnelHandshake || type == proto::PacketType::kCookieReply ||
+          type == proto::PacketType::kRelayBindAck || type == proto::PacketType::kPunch ||
+          type == proto::PacketType::kRelayNotice;
+      if (control_type && hooks_.on_control) {
+        hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), path);
+      } else {
+        stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
+      }
+      return;
+    }
+    std::shared_ptr<Tunnel> confirm;
+    if (pbuf* p = open_data(pkt, path, out, confirm)) ready[nready++] = p;
+    if (confirm) confirmed[nconfirmed++] = std::move(confirm);
+  };
 
   pollfd fds[2] = {{udp_.fd(), POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
@@ -90,59 +165,29 @@ void DataPlane::receive_loop() {
     for (;;) {
       for (int i = 0; i < kBatch; ++i) {
         iov[i] = {bufs(i), kBufSize};
-        msgs[i].msg_hdr = {&from[i], sizeof from[i], &iov[i], 1, nullptr, 0, 0};
+        msgs[i].msg_hdr = {&from[i], sizeof from[i], &iov[i], 1, control[i], sizeof control[i], 0};
         msgs[i].msg_len = 0;
       }
       int n = recvmmsg(udp_.fd(), msgs, kBatch, MSG_DONTWAIT, nullptr);  // 2
       if (n <= 0) break;
-      int nready = 0, nconfirmed = 0;
+      nready = nconfirmed = 0;
       for (int i = 0; i < n; ++i) {
-        proto::ByteView pkt(bufs(i), msgs[i].msg_len);
+        size_t total = msgs[i].msg_len;
         auto src = proto::Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from[i]),
                                                   msgs[i].msg_hdr.msg_namelen);
-        if (pkt.empty() || !src) {
+        if (total == 0 || !src || (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)) {
           stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        Path path(*src);
-        if (pkt[0] == uint8_t(proto::PacketType::kRelayData)) {
-          // 3a. A tunnel packet through one of our relay sessions, from that session's server
-          // only; the path it came on is the relayed one.
-          uint32_t session;
-          proto::ByteView inner;
-          proto::Endpoint server;
-          if (!proto::parse_relay_header(pkt, session, inner) ||
-              !tunnels_.relay_server(session, server) || !(server == *src)) {
-            stats_.drop_relay.fetch_add(1, std::memory_order_relaxed);
-            continue;
-          }
-          pkt = inner;
-          path = Path(*src, session);
-          if (pkt[0] != uint8_t(proto::PacketType::kData) &&
-              pkt[0] != uint8_t(proto::PacketType::kTunnelHandshake)) {
-            stats_.drop_relay.fetch_add(1, std::memory_order_relaxed);
-            continue;
-          }
-        }
-        if (pkt[0] != uint8_t(proto::PacketType::kData)) {  // 3
-          auto type = proto::PacketType(pkt[0]);
-          bool control =
-              type == proto::PacketType::kHandshakeResp || type == proto::PacketType::kControl ||
-              type == proto::PacketType::kTunnelHandshake ||
-              type == proto::PacketType::kCookieReply || type == proto::PacketType::kRelayBindAck ||
-              type == proto::PacketType::kPunch || type == proto::PacketType::kRelayNotice;
-          if (control && hooks_.on_control) {
-            hooks_.on_control(proto::Bytes(pkt.begin(), pkt.end()), path);
-          } else {
-            stats_.drop_malformed.fetch_add(1, std::memory_order_relaxed);
-          }
-          continue;
-        }
-        std::shared_ptr<Tunnel> confirm;
-        if (pbuf* p = open_data(pkt, path, plain(i), confirm)) ready[nready++] = p;
-        if (confirm) confirmed[nconfirmed++] = std::move(confirm);
+        // 2a. Datagrams the kernel coalesced (UDP GRO) lie back to back, each `segment` bytes
+        // but the last; each one goes through the steps alone, as if received by itself.
+        size_t segment = gro_segment_size(msgs[i].msg_hdr);
+        if (segment == 0 || segment > total) segment = total;
+        for (size_t off = 0; off < total; off += segment)
+          handle(proto::ByteView(bufs(i) + off, std::min(segment, total - off)), *src,
+                 plain(i) + off);
       }
-      if (nready || nconfirmed) enter_stack(ready, nready, confirmed, nconfirmed);  // 8
+      if (nready || nconfirmed) enter_stack(ready.get(), nready, confirmed.get(), nconfirmed);  // 8
       if (n < kBatch) break;
     }
   }

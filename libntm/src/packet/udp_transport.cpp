@@ -55,6 +55,15 @@ bool UdpTransport::open(const std::optional<proto::Endpoint>& bind, std::string&
   return true;
 }
 
+bool UdpTransport::enable_gro() {
+#ifdef UDP_GRO
+  int one = 1;
+  return fd_ >= 0 && setsockopt(fd_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+#else
+  return false;
+#endif
+}
+
 void UdpTransport::close() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;

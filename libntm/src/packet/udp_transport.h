@@ -57,6 +57,10 @@ class UdpTransport {
   /// interface and routers and the link emulator still see wire packets.
   bool gso() const { return gso_; }
   void enable_gso() { gso_ = true; }
+  /// Asks the kernel to coalesce datagrams of one flow into one receive (UDP_GRO, Linux
+  /// 5.0+): the reader must split them by the size in the UDP_GRO control message
+  /// (DataPlane's receive loop does). False when the kernel does not offer it.
+  bool enable_gro();
   void disable_gso() { gso_ = false; }
 
   /// The bound address (may be a wildcard).

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -187,6 +188,49 @@ TEST_F(DataPlaneTest, EveryReceivedDatagramIsAcceptedOrDroppedUnderOneReason) {
   for (uint8_t type : {2, 3, 4, 6})
     expect_counted({type, 0, 0, 0, 9, 9, 9, 9}, nullptr,
                    "handshake response, control, tunnel handshake, cookie reply");
+}
+
+TEST_F(DataPlaneTest, DatagramsTheKernelCoalescedAreEachTakenAlone) {
+  // UDP GRO (as the node turns it on): the peer sends nine data packets and a keep-alive as
+  // one UDP GSO message; loopback hands it to a GRO socket whole, with the segment size in a
+  // control message, and the receive loop must take each datagram on its own.
+  ASSERT_TRUE(udp_.enable_gro()) << "this kernel has no UDP_GRO (Linux 5.0+)";
+  install();
+  Bytes message;
+  size_t segment = 0;
+  for (uint16_t i = 0; i < 9; ++i) {
+    Bytes d = seal(inner_udp4(kPeerVip4, 100, i));
+    segment = d.size();
+    message.insert(message.end(), d.begin(), d.end());
+  }
+  Bytes keepalive = seal({});  // the last segment may be shorter
+  message.insert(message.end(), keepalive.begin(), keepalive.end());
+  Snapshot before = snapshot();
+  auto to = udp_.local();
+  iovec iov{message.data(), message.size()};
+  alignas(cmsghdr) uint8_t control[CMSG_SPACE(sizeof(uint16_t))] = {};
+  msghdr m{};
+  m.msg_name = const_cast<sockaddr*>(to.sa());
+  m.msg_namelen = to.sa_len();
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof control;
+  cmsghdr* c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_UDP;
+  c->cmsg_type = UDP_SEGMENT;
+  c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+  uint16_t size = uint16_t(segment);
+  std::memcpy(CMSG_DATA(c), &size, sizeof size);
+  ASSERT_EQ(::sendmsg(peer_fd_, &m, 0), ssize_t(message.size())) << std::strerror(errno);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (snapshot().received() < before.received() + 10 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  Snapshot after = snapshot();
+  EXPECT_EQ(after.s.rx_packets, before.s.rx_packets + 10) << "nine data packets, one keep-alive";
+  EXPECT_EQ(after.received(), before.received() + 10) << "and nothing dropped";
+  EXPECT_EQ(after.s.rx_bytes, before.s.rx_bytes + message.size());
 }
 
 TEST_F(DataPlaneTest, PacketsBehindTheReplayWindowAreTooOld) {
