@@ -68,9 +68,10 @@ void NsClient::notify(const crypto::Key& node, Done done) {
   Request r;
   r.plaintext = m.encode();
   r.done = std::move(done);
-  r.deadline = Clock::now() + timeout_;
+  r.created = Clock::now();
+  r.deadline = r.created + timeout_;
   requests_.emplace(id, std::move(r));
-  if (session_ && Clock::now() - session_created_ < kSessionRenew)
+  if (session_usable(Clock::now()))
     send_request(id);
   else if (!handshake_ || Clock::now() - handshake_sent_ >= kRetransmit)
     start_handshake();
@@ -105,6 +106,13 @@ void NsClient::send_request(uint32_t id) {
   socket_.send_to(asio::buffer(out), to, 0, ec);
 }
 
+bool NsClient::session_usable(Clock::time_point now) const {
+  if (!session_ || now - session_created_ >= kSessionRenew) return false;
+  for (auto& [id, r] : requests_)
+    if (now - r.created >= kStaleAfter && last_heard_ < r.created) return false;
+  return true;
+}
+
 void NsClient::tick() {
   auto now = Clock::now();
   std::vector<uint32_t> expired;
@@ -115,8 +123,7 @@ void NsClient::tick() {
     timer_running_ = false;
     return;
   }
-  bool fresh = session_ && now - session_created_ < kSessionRenew;
-  if (!fresh) {
+  if (!session_usable(now)) {
     if (!handshake_ || now - handshake_sent_ >= kRetransmit) start_handshake();
   } else if (timer_running_) {
     stats_.retransmissions += requests_.size();
@@ -146,7 +153,7 @@ void NsClient::on_datagram(proto::ByteView d) {
     sodium_memzero(r->recv_key.data(), r->recv_key.size());
     handshake_.reset();
     local_index_ = handshake_index_;
-    session_created_ = Clock::now();
+    session_created_ = last_heard_ = Clock::now();
     ++stats_.handshakes;
     for (auto& [id, req] : requests_) send_request(id);
     return;
@@ -161,6 +168,7 @@ void NsClient::on_datagram(proto::ByteView d) {
     ++stats_.drop_ns;
     return;
   }
+  last_heard_ = Clock::now();  // the NS knows the session, whatever the message says
   auto m = as::AdminMessage::decode(plain);
   if (!m || m->op != (proto::ns::kDcOpNotify | 0x80) || !requests_.count(m->id)) {
     ++stats_.drop_ns;  // malformed, or a late answer to a notification already finished

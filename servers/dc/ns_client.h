@@ -6,7 +6,10 @@
 // to the NS's pinned key (mac1, no cookie), then sealed admin messages, each retransmitted
 // with its id every kRetransmit until answered or `timeout` passes (the NS answers a
 // repeated id from its cache, so a node is notified once per request). The session is
-// renewed before the NS's 60 s lifetime runs out. Everything runs on the DC's io_context.
+// renewed before the NS's 60 s lifetime runs out, and at once when the NS has answered nothing
+// sent on it for kStaleAfter (the NS process restarted and lost it). Everything runs on the
+// DC's io_context. One client talks to one NS process; NsFanout (ns_fanout.h) holds one per
+// process when several share the node port.
 #pragma once
 
 #include <asio/io_context.hpp>
@@ -40,6 +43,9 @@ class NsClient {
   static constexpr auto kRetransmit = std::chrono::milliseconds(250);
   /// Re-handshake when the session is this old (the NS drops sessions after 60 s).
   static constexpr auto kSessionRenew = std::chrono::seconds(45);
+  /// Re-handshake when a request sent this long ago got no authentic datagram back since: the
+  /// NS no longer knows the session (restarted). 4 retransmissions.
+  static constexpr auto kStaleAfter = std::chrono::milliseconds(1000);
   static constexpr size_t kMaxWaiting = 4096;
 
   /// `timeout` bounds each notification from its first send to its answer.
@@ -57,8 +63,9 @@ class NsClient {
   struct Request {
     proto::Bytes plaintext;
     Done done;
-    std::chrono::steady_clock::time_point deadline;
+    std::chrono::steady_clock::time_point created, deadline;
   };
+  bool session_usable(std::chrono::steady_clock::time_point now) const;
   void receive();
   void on_datagram(proto::ByteView d);
   void start_handshake();
@@ -77,6 +84,7 @@ class NsClient {
   bool timer_running_ = false;
   std::optional<crypto::HandshakeInitiator> handshake_;
   std::chrono::steady_clock::time_point handshake_sent_{}, session_created_{};
+  std::chrono::steady_clock::time_point last_heard_{};  ///< last authentic datagram of the NS
   uint32_t local_index_ = 0, handshake_index_ = 0, next_id_;
   std::unique_ptr<crypto::Session> session_;
   std::map<uint32_t, Request> requests_;  // by request id

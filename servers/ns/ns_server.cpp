@@ -272,6 +272,9 @@ void NsServer::on_sealed(Conn& c, proto::ByteView d) {
       close(*old, stats_.replaced);
     }
     by_key_[c.peer] = &c;
+    // Names the node as the notify lines do (its key's first 8 base64 characters), so an
+    // operator running several processes sees which one holds a node.
+    if (log_.allow()) spdlog::info("node {} connected", crypto::key_to_base64(c.peer).substr(0, 8));
   }
   ++stats_.pings;
   send_message(c, proto::ns::Message::kPong);
