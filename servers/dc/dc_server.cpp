@@ -187,7 +187,7 @@ std::string DcServer::stats_line() const {
              s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer, s.drop_peer_cert,
              as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
                                as_->stats().handshakes, as_->stats().retransmissions,
-                               as_->stats().logins_failed, as_->stats().drop_as)
+                               as_->stats().logins_failed, as_->stats().drops)
                  : "") +
          (ns_ ? ns_stats_line() : "");
 }

@@ -40,7 +40,7 @@ std::string DcServer::ns_stats_line() const {
       " ns: notifications={} sent={} no_connection={} failed={} handshakes={} "
       "retransmissions={} drop={} prompt_resends={}",
       stats_.ns_notifications, f.sent, f.no_connection, f.failed, t.handshakes, t.retransmissions,
-      t.drop_ns, stats_.ns_prompt_resends);
+      t.drops, stats_.ns_prompt_resends);
   if (ns_->size() > 1) {  // which process held the nodes it woke
     line += fmt::format(" processes={} sent_by_process=", ns_->size());
     for (size_t i = 0; i < ns_->size(); ++i)

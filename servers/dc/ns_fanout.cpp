@@ -65,7 +65,7 @@ NsClientStats NsFanout::totals() const {
     t.failed += s.failed;
     t.handshakes += s.handshakes;
     t.retransmissions += s.retransmissions;
-    t.drop_ns += s.drop_ns;
+    t.drops += s.drops;
   }
   return t;
 }

@@ -50,7 +50,7 @@ class NsFanout {
   size_t size() const { return clients_.size(); }
   /// The channel to process `i` (in the order given), with its own per-process counters.
   const NsClient& client(size_t i) const { return *clients_.at(i); }
-  /// NsClientStats summed over the processes (handshakes, retransmissions, drop_ns, ...).
+  /// NsClientStats summed over the processes (handshakes, retransmissions, drops, ...).
   NsClientStats totals() const;
 
  private:
