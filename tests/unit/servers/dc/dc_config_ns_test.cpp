@@ -9,31 +9,18 @@
 
 #include "dc/dc_config.h"
 #include "dc/ns_fanout.h"
+#include "servers/parse_args.h"
 
 namespace ntm::dc {
 namespace {
 
 const std::string kKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
-struct Parsed {
-  std::optional<DcConfig> config;
-  int exit_code = -1;
-  std::string err;
-};
-
-Parsed parse(std::vector<std::string> extra) {
-  std::vector<std::string> args = {"ntm-dc",          "--state-dir", "/nonexistent",
-                                   "--domain",        "dc1.example", "--ns",
-                                   "192.0.2.30:7400", "--ns-key",    kKey};
+test::Parsed<DcConfig> parse(std::vector<std::string> extra) {
+  std::vector<std::string> args = {"--state-dir", "/nonexistent",    "--domain", "dc1.example",
+                                   "--ns",        "192.0.2.30:7400", "--ns-key", kKey};
   args.insert(args.end(), extra.begin(), extra.end());
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  Parsed p;
-  ::testing::internal::CaptureStderr();
-  p.config = parse_config(int(args.size()), argv.data(), p.exit_code);
-  p.err = ::testing::internal::GetCapturedStderr();
-  return p;
+  return test::parse_args(&parse_config, "ntm-dc", std::move(args));
 }
 
 TEST(DcConfigNs, EveryNsProcessIsListedInOrder) {

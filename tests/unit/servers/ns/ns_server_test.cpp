@@ -23,6 +23,7 @@
 #include "dc/ns_client.h"
 #include "dc/ns_fanout.h"
 #include "proto/ns_wire.h"
+#include "servers/test_keys.h"
 
 namespace ntm::ns {
 namespace {
@@ -31,12 +32,7 @@ using namespace std::chrono_literals;
 using proto::Bytes;
 using proto::ns::Message;
 
-crypto::StaticKeyPair key_pair() {
-  crypto::StaticKeyPair k;
-  randombytes_buf(k.private_key.data(), k.private_key.size());
-  crypto_scalarmult_base(k.public_key.data(), k.private_key.data());
-  return k;
-}
+using test::key_pair;
 
 /// A node's TCP connection to the NS, blocking, with a timeout on every read.
 class Node {
