@@ -3,7 +3,6 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
-#include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 #include <cstring>
 
@@ -29,11 +28,20 @@ AdminServer::AdminServer(asio::io_context& io, const AsConfig& cfg,
                          const crypto::StaticKeyPair& key, AccountStore& store)
     : io_(io),
       cfg_(cfg),
-      responder_(key.private_key),
-      cookies_(key.public_key),
       store_(store),
       login_(store, LoginLimits{}, cfg.password_cost),
-      limiter_(cfg.admin_handshake_rate, cfg.admin_handshake_burst),
+      channel_(
+          io, key,
+          {"admin", "admin-listen", kSessionLifetime, kAnswersKept, cfg.max_admin_sessions,
+           cfg.admin_handshake_rate, cfg.admin_handshake_burst, 10},
+          stats_,
+          [this](const crypto::Key& peer, const AdminMessage& request,
+                 server::ChannelServer::Reply reply) { handle(peer, request, std::move(reply)); },
+          [this](const crypto::Key& peer) -> std::string {
+            return admin_keys_.count(peer) ? (dc_keys_.count(peer) ? " (admin and DC)" : "")
+                   : dc_keys_.count(peer)  ? " (DC)"
+                                           : " (key not listed)";
+          }),
       pool_(cfg.hash_threads) {
   set_keys(cfg.admin_keys, cfg.dc_keys);
 }
@@ -47,42 +55,13 @@ void AdminServer::set_keys(const std::vector<crypto::Key>& admin_keys,
 }
 
 bool AdminServer::open() {
-  for (auto& text : cfg_.admin_listen) {
-    auto ep = proto::Endpoint::parse(text);
-    if (!ep) {
-      spdlog::error("admin-listen '{}' is not ip:port", text);
-      return false;
-    }
-    Listener l;
-    asio::ip::udp::endpoint aep;
-    std::memcpy(aep.data(), ep->sa(), ep->sa_len());
-    l.socket = std::make_unique<asio::ip::udp::socket>(io_);
-    std::error_code ec;
-    l.socket->open(aep.protocol(), ec);
-    if (!ec && ep->is_v6()) l.socket->set_option(asio::ip::v6_only(true), ec);
-    if (!ec) l.socket->bind(aep, ec);
-    if (!ec) l.socket->non_blocking(true, ec);
-    if (ec) {
-      spdlog::error("cannot listen on {}: {}", text, ec.message());
-      return false;
-    }
-    listeners_.push_back(std::move(l));
-  }
+  if (!channel_.open(cfg_.admin_listen)) return false;
   for (auto& e : local_endpoints()) spdlog::info("admin channel on udp {}", e.to_string());
-  for (size_t i = 0; i < listeners_.size(); ++i) receive(i);
   return true;
 }
 
 std::vector<proto::Endpoint> AdminServer::local_endpoints() const {
-  std::vector<proto::Endpoint> out;
-  for (auto& l : listeners_) {
-    std::error_code ec;
-    auto local = l.socket->local_endpoint(ec);
-    if (ec) continue;
-    if (auto e = proto::Endpoint::from_sockaddr(local.data(), socklen_t(local.size())))
-      out.push_back(*e);
-  }
-  return out;
+  return channel_.local_endpoints();
 }
 
 std::string AdminServer::stats_line() const {
@@ -98,167 +77,9 @@ std::string AdminServer::stats_line() const {
       s.handshakes, s.requests, s.not_authorized, s.accounts_added, s.accounts_removed,
       s.passwords_changed, s.nodes_released, s.logins_ok, s.logins_refused, s.logins_limited,
       s.logins_node_limit, s.logins_store_failed, s.answers_resent, s.repeats_in_progress,
-      s.answers_dropped_stale, s.hash_queue_full, s.send_errors, sessions_.size(), s.drop_malformed,
-      s.drop_mac, s.drop_ratelimit, s.drop_handshake, s.drop_replay, s.drop_unknown_session,
-      s.drop_auth, s.drop_session_limit);
-}
-
-void AdminServer::receive(size_t i) {
-  Listener& l = listeners_[i];
-  l.socket->async_receive_from(
-      asio::buffer(l.buf), l.from, [this, i](std::error_code ec, size_t n) {
-        if (ec == asio::error::operation_aborted) return;
-        Listener& l = listeners_[i];
-        if (!ec) {
-          auto from = proto::Endpoint::from_sockaddr(l.from.data(), socklen_t(l.from.size()));
-          // The parsers return errors rather than throw; this is the last line of defence.
-          try {
-            if (!from || from->port() == 0) {
-              ++stats_.drop_malformed;
-            } else if (n >= l.buf.size()) {
-              drop(stats_.drop_malformed, *from, "datagram longer than any admin packet");
-            } else {
-              on_datagram(i, proto::ByteView(l.buf.data(), n), *from);
-            }
-          } catch (const std::exception& e) {
-            ++stats_.drop_malformed;
-            spdlog::error("admin datagram handler failed: {}", e.what());
-          }
-        }
-        receive(i);
-      });
-}
-
-void AdminServer::drop(uint64_t& counter, const proto::Endpoint& from, const char* reason) {
-  ++counter;
-  if (drop_log_.allow()) spdlog::info("drop admin datagram from {}: {}", from.to_string(), reason);
-}
-
-void AdminServer::send_to(size_t socket, proto::ByteView d, const proto::Endpoint& to) {
-  asio::ip::udp::endpoint aep;
-  std::memcpy(aep.data(), to.sa(), to.sa_len());
-  std::error_code ec;
-  listeners_[socket].socket->send_to(asio::buffer(d.data(), d.size()), aep, 0, ec);
-  if (ec) ++stats_.send_errors;
-}
-
-void AdminServer::on_datagram(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
-  if (d.empty()) return drop(stats_.drop_malformed, from, "empty datagram");
-  switch (proto::PacketType(d[0])) {
-    case proto::PacketType::kHandshakeInit:
-      return on_handshake(socket, d, from);
-    case proto::PacketType::kControl:
-      return on_sealed(socket, d, from);
-    default:
-      return drop(stats_.drop_malformed, from, "unknown packet type");
-  }
-}
-
-void AdminServer::prune() {
-  auto now = std::chrono::steady_clock::now();
-  for (auto it = sessions_.begin(); it != sessions_.end();)
-    it = now - it->second.created > kSessionLifetime ? sessions_.erase(it) : std::next(it);
-}
-
-void AdminServer::on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
-  if (d.size() != proto::kHandshakeInitSize)
-    return drop(stats_.drop_malformed, from, "handshake initiation of wrong size");
-  if (!cookies_.check_mac1(d)) return drop(stats_.drop_mac, from, "handshake with a bad mac1");
-  if (!limiter_.allow(from))
-    return drop(stats_.drop_ratelimit, from, "handshake rate of this source exceeded");
-  prune();
-  if (sessions_.size() >= cfg_.max_admin_sessions)
-    return drop(stats_.drop_session_limit, from, "admin session limit reached");
-  uint32_t index;
-  do index = crypto::random_u32();
-  while (index == 0 || sessions_.count(index));
-  proto::Bytes response;
-  auto r = responder_.consume_init(d, index, response);
-  if (!r) return drop(stats_.drop_handshake, from, "handshake initiation not authentic");
-  auto last = last_init_.find(r->remote_static);
-  if (last != last_init_.end() && !(last->second < r->timestamp))
-    return drop(stats_.drop_replay, from, "replayed handshake initiation");
-  if (last_init_.size() >= 4096 && last == last_init_.end()) last_init_.clear();  // bounded
-  last_init_[r->remote_static] = r->timestamp;
-  AdminSession s;
-  s.session = std::make_unique<crypto::Session>(r->send_key, r->recv_key, r->remote_index);
-  s.peer = r->remote_static;
-  s.serial = next_serial_++;
-  s.created = std::chrono::steady_clock::now();
-  sodium_memzero(r->send_key.data(), r->send_key.size());
-  sodium_memzero(r->recv_key.data(), r->recv_key.size());
-  sessions_.emplace(index, std::move(s));
-  ++stats_.handshakes;
-  const crypto::Key& peer = r->remote_static;
-  spdlog::info("admin session with {} from {}{}", crypto::key_to_base64(peer), from.to_string(),
-               admin_keys_.count(peer) ? (dc_keys_.count(peer) ? " (admin and DC)" : "")
-               : dc_keys_.count(peer)  ? " (DC)"
-                                       : " (key not listed)");
-  send_to(socket, response, from);
-}
-
-void AdminServer::on_sealed(size_t socket, proto::ByteView d, const proto::Endpoint& from) {
-  crypto::SealedHeader h;
-  if (d.size() > proto::kSealedOverhead + AdminMessage::kMaxSize ||
-      !crypto::parse_sealed_header(d, h))
-    return drop(stats_.drop_malformed, from, "sealed packet of wrong size");
-  auto it = sessions_.find(h.receiver_index);
-  if (it == sessions_.end())
-    return drop(stats_.drop_unknown_session, from, "sealed packet for unknown session");
-  AdminSession& s = it->second;
-  proto::Bytes plain(d.size() - proto::kSealedOverhead);
-  switch (s.session->open(h, d, plain.data())) {
-    case crypto::Session::OpenStatus::kOk:
-      break;
-    case crypto::Session::OpenStatus::kAuthFailed:
-      return drop(stats_.drop_auth, from, "sealed packet not authentic");
-    default:
-      return drop(stats_.drop_replay, from, "replayed sealed packet");
-  }
-  auto request = AdminMessage::decode(plain);
-  if (!request || request->is_response())
-    return drop(stats_.drop_malformed, from, "not an admin request");
-  // 4. A repeated ID (the DC retransmits a login it got no answer to): never run it again.
-  uint32_t id = request->id;
-  if (auto a = s.answers.find(id); a != s.answers.end()) {
-    ++stats_.answers_resent;
-    return send_answer(s, socket, a->second, from);
-  }
-  if (s.in_progress.count(id)) {
-    ++stats_.repeats_in_progress;
-    return;
-  }
-  ++stats_.requests;
-  s.in_progress.insert(id);
-  uint32_t index = it->first;
-  uint64_t serial = s.serial;
-  handle(s.peer, *request, [this, index, serial, id, socket, from](const AdminMessage& response) {
-    // 6. The session may have expired (or its index been reused) while a password was hashed.
-    auto it = sessions_.find(index);
-    if (it == sessions_.end() || it->second.serial != serial) {
-      ++stats_.answers_dropped_stale;
-      return;
-    }
-    AdminSession& s = it->second;
-    s.in_progress.erase(id);
-    proto::Bytes wire = response.encode();
-    if (s.answer_order.size() >= kAnswersKept) {
-      s.answers.erase(s.answer_order.front());
-      s.answer_order.pop_front();
-    }
-    s.answer_order.push_back(id);
-    auto& kept = s.answers[id] = std::move(wire);
-    send_answer(s, socket, kept, from);
-  });
-}
-
-void AdminServer::send_answer(AdminSession& s, size_t socket, proto::ByteView plain,
-                              const proto::Endpoint& to) {
-  proto::Bytes out(plain.size() + proto::kSealedOverhead);
-  if (s.session->seal(proto::PacketType::kControl, plain, out.data()) ==
-      crypto::Session::SealStatus::kExhausted)
-    return;
-  send_to(socket, out, to);
+      s.answers_dropped_stale, s.hash_queue_full, s.send_errors, channel_.sessions(),
+      s.drop_malformed, s.drop_mac, s.drop_ratelimit, s.drop_handshake, s.drop_replay,
+      s.drop_unknown_session, s.drop_auth, s.drop_session_limit);
 }
 
 bool AdminServer::hash_queue_full() const {

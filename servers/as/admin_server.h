@@ -5,12 +5,12 @@
 // dc-key list may log nodes in (op 0x10); any other key completes the handshake (it proved
 // its key) but gets "not authorized".
 //
-// 1. a datagram arrives; the type byte and exact sizes are checked before any crypto
-// 2. handshake message 1: mac1, the source's rate limit, Noise IK, the key's timestamp newer
-//    than its last (replay) → a session, answered with message 2
-// 3. sealed packet: session by receiver index, AEAD open and anti-replay, request decode
-// 4. a request ID the session already asked: its stored answer again (or nothing while the
-//    request is still being worked on); the AS never runs a request twice
+// 1.-4. the channel (server::ChannelServer, common/channel_server.h, shared with the NS's DC
+//    channel): datagram checks before any crypto, the handshake (mac1, the source's rate
+//    limit, the session limit, Noise IK, the key's timestamp replay rule), sealed packets by
+//    receiver index, and the per-session answer cache: a request ID the session already
+//    asked gets its stored answer again (or nothing while it is still being worked on); the
+//    AS never runs a request twice
 // 5. handle(): authorization, then the operation. Password hashing (login, account add,
 //    passwd) runs on the worker pool (hash-threads), its result comes back to the io thread;
 //    the store and every counter are used from the io thread only. Node login (op 0x10, its
@@ -40,31 +40,25 @@
 #include "as/admin_message.h"
 #include "as/as_config.h"
 #include "as/login.h"
+#include "common/channel_server.h"
 #include "common/logging.h"
-#include "common/rate_limiter.h"
-#include "crypto/cookie.h"
-#include "crypto/handshake.h"
-#include "crypto/session.h"
 #include "crypto/static_key.h"
 #include "proto/endpoint.h"
 
 namespace ntm::as {
 
-/// Every datagram the AS drops is counted under exactly one drop_* reason.
-struct AsStats {
-  uint64_t handshakes = 0, requests = 0, not_authorized = 0, accounts_added = 0,
-           accounts_removed = 0, passwords_changed = 0, nodes_released = 0, send_errors = 0;
+/// Every datagram the AS drops is counted under exactly one drop_* reason (the channel's
+/// counters, server::ChannelServerStats: handshakes, requests, answers_resent,
+/// repeats_in_progress, answers_dropped_stale, send_errors, drop_*).
+struct AsStats : server::ChannelServerStats {
+  uint64_t not_authorized = 0, accounts_added = 0, accounts_removed = 0, passwords_changed = 0,
+           nodes_released = 0;
   /// Node logins by outcome: ok, refused (bad credentials), limited (rate), node limit, and
   /// not checked because the account store failed (answered "internal error").
   uint64_t logins_ok = 0, logins_refused = 0, logins_limited = 0, logins_node_limit = 0,
            logins_store_failed = 0;
-  /// Repeated request IDs: answered again from the session's store; ignored while the first
-  /// is still being worked on. Answers dropped because their session expired meanwhile.
-  uint64_t answers_resent = 0, repeats_in_progress = 0, answers_dropped_stale = 0;
   /// Requests refused with "rate limited" because the hash workers' queue was full.
   uint64_t hash_queue_full = 0;
-  uint64_t drop_malformed = 0, drop_mac = 0, drop_ratelimit = 0, drop_handshake = 0,
-           drop_replay = 0, drop_unknown_session = 0, drop_auth = 0, drop_session_limit = 0;
 };
 
 class AdminServer {
@@ -92,27 +86,6 @@ class AdminServer {
   void handle(const crypto::Key& peer, const AdminMessage& request, Reply reply);
 
  private:
-  struct AdminSession {
-    std::unique_ptr<crypto::Session> session;
-    crypto::Key peer{};
-    uint64_t serial = 0;  ///< unique per session, so a late answer finds only its own
-    std::chrono::steady_clock::time_point created;
-    std::map<uint32_t, proto::Bytes> answers;  ///< request ID → response plaintext
-    std::deque<uint32_t> answer_order;         ///< oldest first, at most kAnswersKept
-    std::set<uint32_t> in_progress;            ///< request IDs being worked on
-  };
-  struct Listener {
-    std::unique_ptr<asio::ip::udp::socket> socket;
-    std::vector<uint8_t> buf = std::vector<uint8_t>(2048);
-    asio::ip::udp::endpoint from;
-  };
-  void receive(size_t i);
-  void on_datagram(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void on_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void on_sealed(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void send_to(size_t socket, proto::ByteView d, const proto::Endpoint& to);
-  void send_answer(AdminSession& s, size_t socket, proto::ByteView plain,
-                   const proto::Endpoint& to);
   /// Runs `work` on the worker pool, then `then(result)` on the io thread.
   template <class Work, class Then>
   void on_pool(Work work, Then then);
@@ -133,24 +106,16 @@ class AdminServer {
   /// After a login of `account` is finished: starts the logins waiting for it, until one
   /// has to wait again.
   void resume_logins(const std::string& account);
-  void drop(uint64_t& counter, const proto::Endpoint& from, const char* reason);
-  void prune();
 
   asio::io_context& io_;
   AsConfig cfg_;
-  crypto::HandshakeResponder responder_;
-  crypto::CookieChecker cookies_;
   AccountStore& store_;
   std::set<crypto::Key> admin_keys_, dc_keys_;
   LoginChecker login_;
-  std::vector<Listener> listeners_;
-  std::map<uint32_t, AdminSession> sessions_;
-  std::map<crypto::Key, crypto::Timestamp> last_init_;
-  server::SourceRateLimiter limiter_;
-  server::LogLimiter drop_log_{10}, refusal_log_{10};
+  server::LogLimiter refusal_log_{10};
   AsStats stats_;
-  uint64_t next_serial_ = 1;
-  size_t hashes_queued_ = 0;  ///< on the pool, or waiting in waiting_logins_
+  server::ChannelServer channel_;  ///< counts into stats_, calls handle()
+  size_t hashes_queued_ = 0;       ///< on the pool, or waiting in waiting_logins_
   std::map<std::string, std::deque<LoginJob>> waiting_logins_;
   // Last: destroyed (its threads joined) first, while everything its jobs touch exists.
   asio::thread_pool pool_;

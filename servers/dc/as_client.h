@@ -1,37 +1,33 @@
 // The DC's side of the channel to its Account Server (docs/protocol.md §14, op 0x10 node
 // login): the DC asks the AS whether a node may register under an account (paper 002 §2.1:
 // the node authenticates through its DC). Same channel as ntm-admin's, with the DC's static
-// key in the AS's dc-key list: a Noise IK handshake to the AS's pinned key (mac1, no cookie),
-// then sealed admin messages.
+// key in the AS's dc-key list, run on server::ChannelClient (common/channel_client.h): a
+// Noise IK handshake to the AS's pinned key (mac1, no cookie), then sealed admin messages.
 //
 // Unlike ntm-admin, the DC retransmits an unanswered login (same request id, every
 // kRetransmit): the AS answers a repeated id from its per-session answer cache, so a login is
 // verified once however often it is asked. A session is replaced by a new handshake before
-// the AS's 60 s session lifetime runs out; requests waiting for a session are sent when it
-// completes. Everything runs on the DC's io_context; nothing blocks.
+// the AS's 60 s session lifetime runs out (not sooner: hashing a password may keep the AS
+// silent for a while, and a new session would have it verify the login again); requests
+// waiting for a session are sent when it completes. Everything runs on the DC's io_context;
+// nothing blocks.
 #pragma once
 
 #include <asio/io_context.hpp>
-#include <asio/ip/udp.hpp>
-#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
-#include <map>
-#include <memory>
-#include <optional>
 #include <string>
 
-#include "as/admin_message.h"
-#include "crypto/handshake.h"
-#include "crypto/session.h"
+#include "common/channel_client.h"
 #include "crypto/static_key.h"
 #include "proto/endpoint.h"
 
 namespace ntm::dc {
 
-struct AsClientStats {
+/// The channel's counters (handshakes, retransmissions, drops: AS datagrams not accepted),
+/// and the logins'.
+struct AsClientStats : server::ChannelClientStats {
   uint64_t logins = 0, logins_ok = 0, logins_refused = 0, logins_failed = 0;
-  uint64_t handshakes = 0, retransmissions = 0, drop_as = 0;  ///< AS datagrams not accepted
 };
 
 class AsClient {
@@ -57,44 +53,21 @@ class AsClient {
            const proto::Endpoint& as, std::chrono::milliseconds timeout);
   /// Opens the UDP socket (an ephemeral port of the AS endpoint's family); false and `error`
   /// set when it cannot.
-  bool open(std::string& error);
+  bool open(std::string& error) { return channel_.open(error); }
   /// Asks the AS whether `node` (static public key) coming from `source` may register under
   /// `account` with `password`. `done` runs later on the io_context, exactly once (also when
   /// the login times out: kUnavailable), unless the client is destroyed first.
   void login(const std::string& account, const std::string& password, const crypto::Key& node,
              const proto::Endpoint& source, Done done);
   const AsClientStats& stats() const { return stats_; }
-  size_t waiting() const { return requests_.size(); }
+  size_t waiting() const { return channel_.waiting(); }
 
  private:
-  struct Request {
-    proto::Bytes plaintext;  ///< the encoded admin request (holds the password: wiped)
-    Done done;
-    std::chrono::steady_clock::time_point deadline;
-  };
-  void receive();
-  void on_datagram(proto::ByteView d);
-  void start_handshake();
-  void send_request(uint32_t id);
-  void send_waiting();
-  void tick();
-  void finish(uint32_t id, Result r);
+  void finish(Result r, const Done& done);
 
   asio::io_context& io_;
-  crypto::Key dc_private_{}, as_public_{};
-  proto::Endpoint as_;
-  std::chrono::milliseconds timeout_;
-  asio::ip::udp::socket socket_;
-  std::vector<uint8_t> buf_ = std::vector<uint8_t>(2048);
-  asio::ip::udp::endpoint from_;
-  asio::steady_timer timer_;
-  bool timer_running_ = false;
-  std::optional<crypto::HandshakeInitiator> handshake_;
-  std::chrono::steady_clock::time_point handshake_sent_{}, session_created_{};
-  uint32_t local_index_ = 0, handshake_index_ = 0, next_id_;
-  std::unique_ptr<crypto::Session> session_;
-  std::map<uint32_t, Request> requests_;  // by request id
   AsClientStats stats_;
+  server::ChannelClient channel_;  ///< counts into stats_
 };
 
 }  // namespace ntm::dc

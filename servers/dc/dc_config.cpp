@@ -4,12 +4,14 @@
 #include "common/secret_file.h"
 #include "common/server_cert.h"
 #include "crypto/static_key.h"
+#include "dc/ns_fanout.h"
 
 #include <sys/socket.h>
 
 #include <arpa/inet.h>
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -22,7 +24,8 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
   DcConfig c;
   std::string vip4, vip6;
   std::vector<std::string> dns_dc_addresses;
-  std::string as_text, as_key_text, ns_text, ns_dc_text, ns_key_text;
+  std::string as_text, as_key_text, ns_text, ns_key_text;
+  std::vector<std::string> ns_dc_texts;
   std::string dc_cert_file;
   std::vector<std::string> trusted_as_text, resolver_text;
   unsigned dns_tcp_idle_s = 10;
@@ -81,8 +84,9 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
       "seconds a node the Account Server accepted registers again without asking it")(
       "ns", po::value(&ns_text),
       "the Notification Server's node address, ip:port (TCP), given to nodes that ask for "
-      "it (default: no NS)")("ns-dc", po::value(&ns_dc_text),
-                             "the Notification Server's DC channel, ip:port (UDP)")(
+      "it (default: no NS)")("ns-dc", po::value(&ns_dc_texts)->composing(),
+                             "the DC channel (dc-listen) of a Notification Server process, "
+                             "ip:port (UDP); repeatable, one per process, 16 at most")(
       "ns-key", po::value(&ns_key_text),
       "the Notification Server's public key, base64 (ntm-ns --print-public-key)")(
       "ns-registration-lifetime",
@@ -164,15 +168,35 @@ std::optional<DcConfig> parse_config(int argc, char** argv, int& exit_code) {
     exit_code = 2;
     return std::nullopt;
   }
-  if (!ns_text.empty() || !ns_dc_text.empty() || !ns_key_text.empty()) {
+  if (!ns_text.empty() || !ns_dc_texts.empty() || !ns_key_text.empty()) {
     c.ns = proto::Endpoint::parse(ns_text);
-    c.ns_dc = proto::Endpoint::parse(ns_dc_text);
     c.ns_key = crypto::key_from_base64(ns_key_text);
-    if (!c.ns || c.ns->port() == 0 || !c.ns_dc || c.ns_dc->port() == 0 || !c.ns_key) {
-      std::cerr << "ntm-dc: a Notification Server needs ns (ip:port), ns-dc (ip:port) and "
-                   "ns-key (base64)\n";
+    if (!c.ns || c.ns->port() == 0 || ns_dc_texts.empty() || !c.ns_key) {
+      std::cerr << "ntm-dc: a Notification Server needs ns (ip:port), ns-dc (ip:port, one per "
+                   "NS process) and ns-key (base64)\n";
       exit_code = 2;
       return std::nullopt;
+    }
+    if (ns_dc_texts.size() > NsFanout::kMaxProcesses) {
+      std::cerr << "ntm-dc: ns-dc is given " << ns_dc_texts.size() << " times; at most "
+                << NsFanout::kMaxProcesses << " NS processes\n";
+      exit_code = 2;
+      return std::nullopt;
+    }
+    for (auto& text : ns_dc_texts) {
+      auto ep = proto::Endpoint::parse(text);
+      if (!ep || ep->port() == 0) {
+        std::cerr << "ntm-dc: ns-dc '" << text << "' is not ip:port\n";
+        exit_code = 2;
+        return std::nullopt;
+      }
+      if (std::find(c.ns_dc.begin(), c.ns_dc.end(), *ep) != c.ns_dc.end()) {
+        std::cerr << "ntm-dc: ns-dc " << ep->to_string()
+                  << " is given twice (each NS process has its own dc-listen)\n";
+        exit_code = 2;
+        return std::nullopt;
+      }
+      c.ns_dc.push_back(*ep);
     }
     if (c.ns_registration_lifetime_s < 30 || c.ns_timeout_ms < 100) {
       std::cerr << "ntm-dc: ns-registration-lifetime must be at least 30 s and ns-timeout at "

@@ -50,10 +50,12 @@ struct DcConfig {
   /// (same account and password): re-registrations after a handshake cost no AS round trip.
   unsigned login_cache_s = 3600;
   /// The Notification Server (docs/protocol.md §17, docs/admin.md): `ns` is the TCP address
-  /// nodes connect to (given to nodes that ask for it at registration), `ns_dc` the NS's DC
-  /// channel (UDP), `ns_key` its static public key. All three or none; none: the DC behaves
-  /// as without an NS.
-  std::optional<proto::Endpoint> ns, ns_dc;
+  /// nodes connect to (given to nodes that ask for it at registration), `ns_dc` the DC
+  /// channel (UDP) of each NS process (1..16, distinct: several processes may share `ns` with
+  /// SO_REUSEPORT; every notification goes to all of them), `ns_key` their static public key
+  /// (they share ns.key). All three or none; none: the DC behaves as without an NS.
+  std::optional<proto::Endpoint> ns;
+  std::vector<proto::Endpoint> ns_dc;
   std::optional<crypto::Key> ns_key;
   /// Registration lifetime granted to nodes registered with the NS flag while an NS is set.
   unsigned ns_registration_lifetime_s = 3600;

@@ -76,7 +76,7 @@ DcServer::DcServer(asio::io_context& io, const DcConfig& cfg, const crypto::Stat
     as_ = std::make_unique<AsClient>(io, key, *cfg_.as_key, *cfg_.as,
                                      std::chrono::milliseconds(cfg_.as_timeout_ms));
   if (cfg_.ns)
-    ns_ = std::make_unique<NsClient>(io, key, *cfg_.ns_key, *cfg_.ns_dc,
+    ns_ = std::make_unique<NsFanout>(io, key, *cfg_.ns_key, cfg_.ns_dc,
                                      std::chrono::milliseconds(cfg_.ns_timeout_ms));
   randombytes_buf(login_cache_key_.data(), login_cache_key_.size());
   // Handshake timestamps of earlier runs: an old message 1 must not replay after a restart.
@@ -128,8 +128,10 @@ bool DcServer::open() {
       spdlog::error("{}", error);
       return false;
     }
-    spdlog::info("Notification Server {} for nodes (DC channel {})", cfg_.ns->to_string(),
-                 cfg_.ns_dc->to_string());
+    std::string channels;
+    for (auto& e : cfg_.ns_dc) channels += (channels.empty() ? "" : ", ") + e.to_string();
+    spdlog::info("Notification Server {} for nodes (DC channel{} {})", cfg_.ns->to_string(),
+                 cfg_.ns_dc.size() > 1 ? "s of its processes:" : "", channels);
   }
   if (locator_) {
     if (!locator_->ok()) {
@@ -185,14 +187,9 @@ std::string DcServer::stats_line() const {
              s.peer_hellos, s.peer_sessions, s.peer_info_requests, s.drop_peer, s.drop_peer_cert,
              as_ ? fmt::format(" as: handshakes={} retransmissions={} unanswered={} drop={}",
                                as_->stats().handshakes, as_->stats().retransmissions,
-                               as_->stats().logins_failed, as_->stats().drop_as)
+                               as_->stats().logins_failed, as_->stats().drops)
                  : "") +
-         (ns_ ? fmt::format(" ns: notifications={} sent={} no_connection={} failed={} "
-                            "handshakes={} retransmissions={} drop={} prompt_resends={}",
-                            s.ns_notifications, ns_->stats().sent, ns_->stats().no_connection,
-                            ns_->stats().failed, ns_->stats().handshakes,
-                            ns_->stats().retransmissions, ns_->stats().drop_ns, s.ns_prompt_resends)
-              : "");
+         (ns_ ? ns_stats_line() : "");
 }
 
 void DcServer::receive(size_t i) {

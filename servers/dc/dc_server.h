@@ -24,7 +24,7 @@
 #include "dc/as_client.h"
 #include "dc/dc_config.h"
 #include "dc/dc_locator.h"
-#include "dc/ns_client.h"
+#include "dc/ns_fanout.h"
 #include "dc/registry.h"
 #include "dc/relay_directory.h"
 #include "proto/control_message.h"
@@ -171,8 +171,11 @@ class DcServer {
   // notification.cpp (docs/protocol.md §17)
   /// The registration lifetime of a node registered with (or without) the Notification flag.
   unsigned lifetime_for(bool notification) const;
-  /// Asks the NS to wake the node of session `index`, when it registered with the flag.
+  /// Asks the NS (every process of it) to wake the node of session `index`, when it registered
+  /// with the flag.
   void notify_node(uint32_t index);
+  /// The stats line's " ns: ..." part (counts per notification; per process when several).
+  std::string ns_stats_line() const;
   /// The node `identity` is awake (its keep-alive came): its unanswered requests go again now.
   void resend_outstanding(const crypto::Key& identity);
   // direction.cpp
@@ -268,7 +271,7 @@ class DcServer {
   /// The Account Server's client, when one is configured (registration.cpp).
   std::unique_ptr<AsClient> as_;
   /// The Notification Server's client, when one is configured (notification.cpp).
-  std::unique_ptr<NsClient> ns_;
+  std::unique_ptr<NsFanout> ns_;  ///< one channel per NS process (ns-dc)
   /// Node identities the AS accepted: (account, keyed hash of account and password) and until
   /// when the answer holds. Bounded by the registered identities (pruned with expired ones).
   struct CachedLogin {

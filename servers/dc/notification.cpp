@@ -4,7 +4,8 @@
 // the NS; a request the DC sends such a node (route direction) also goes to the NS as a
 // notification, in parallel with the UDP send (which may reach a NAT binding that expired);
 // the woken node sends a keep-alive at once, which re-opens its binding, and every request
-// still unanswered is sent again right then to where the keep-alive came from.
+// still unanswered is sent again right then to where the keep-alive came from. With several NS
+// processes (ns-dc repeated) every notification goes to all of them (NsFanout).
 #include <spdlog/spdlog.h>
 
 #include "dc/dc_server.h"
@@ -23,13 +24,29 @@ void DcServer::notify_node(uint32_t index) {
   if (!r || !r->notification) return;
   ++stats_.ns_notifications;
   std::string who = r->fqdn;
-  ns_->notify(r->identity, [this, who](NsClient::Result res) {
-    if (res != NsClient::Result::kSent && event_log_.allow())
+  ns_->notify(r->identity, [this, who](NsFanout::Result res) {
+    if (res != NsFanout::Result::kSent && event_log_.allow())
       spdlog::info("notification for {} not delivered: {}", who,
-                   res == NsClient::Result::kNoConnection ? "no connection to the NS"
-                   : res == NsClient::Result::kRefused    ? "refused by the NS"
+                   res == NsFanout::Result::kNoConnection ? "no connection to the NS"
+                   : res == NsFanout::Result::kRefused    ? "refused by the NS"
                                                           : "the NS did not answer");
   });
+}
+
+std::string DcServer::ns_stats_line() const {
+  const NsFanoutStats& f = ns_->stats();
+  NsClientStats t = ns_->totals();
+  std::string line = fmt::format(
+      " ns: notifications={} sent={} no_connection={} failed={} handshakes={} "
+      "retransmissions={} drop={} prompt_resends={}",
+      stats_.ns_notifications, f.sent, f.no_connection, f.failed, t.handshakes, t.retransmissions,
+      t.drops, stats_.ns_prompt_resends);
+  if (ns_->size() > 1) {  // which process held the nodes it woke
+    line += fmt::format(" processes={} sent_by_process=", ns_->size());
+    for (size_t i = 0; i < ns_->size(); ++i)
+      line += fmt::format("{}{}", i ? "," : "", ns_->client(i).stats().sent);
+  }
+  return line;
 }
 
 void DcServer::resend_outstanding(const crypto::Key& identity) {

@@ -37,8 +37,17 @@ NsServer::NsServer(asio::io_context& io, const NsConfig& cfg, const crypto::Stat
       responder_(key.private_key),
       cookies_(key.public_key),
       limiter_(cfg.handshake_rate, cfg.handshake_burst),
-      dc_limiter_(cfg.dc_handshake_rate, cfg.dc_handshake_burst),
-      sweep_timer_(io) {
+      sweep_timer_(io),
+      dc_channel_(
+          io, key,
+          {"DC", "dc-listen", kDcSessionLifetime, kAnswersKept, cfg.max_dc_sessions,
+           cfg.dc_handshake_rate, cfg.dc_handshake_burst, 20},
+          dc_stats_,
+          [this](const crypto::Key& peer, const as::AdminMessage& request,
+                 server::ChannelServer::Reply reply) { reply(handle_dc_request(peer, request)); },
+          [this](const crypto::Key& peer) -> std::string {
+            return dc_keys_.count(peer) ? "" : " (key not listed)";
+          }) {
   set_dc_keys(cfg.dc_keys);
 }
 
@@ -86,31 +95,10 @@ bool NsServer::open() {
     }
     node_listeners_.push_back(std::move(l));
   }
-  for (auto& text : cfg_.dc_listen) {
-    auto ep = proto::Endpoint::parse(text);
-    if (!ep) {
-      spdlog::error("dc-listen '{}' is not ip:port", text);
-      return false;
-    }
-    asio::ip::udp::endpoint uep;
-    std::memcpy(uep.data(), ep->sa(), ep->sa_len());
-    DcListener l;
-    l.socket = std::make_unique<asio::ip::udp::socket>(io_);
-    std::error_code ec;
-    l.socket->open(uep.protocol(), ec);
-    if (!ec && ep->is_v6()) l.socket->set_option(asio::ip::v6_only(true), ec);
-    if (!ec) l.socket->bind(uep, ec);
-    if (!ec) l.socket->non_blocking(true, ec);
-    if (ec) {
-      spdlog::error("cannot listen on udp {}: {}", text, ec.message());
-      return false;
-    }
-    dc_listeners_.push_back(std::move(l));
-  }
+  if (!dc_channel_.open(cfg_.dc_listen)) return false;
   for (auto& e : node_endpoints()) spdlog::info("nodes on tcp {}", e.to_string());
   for (auto& e : dc_endpoints()) spdlog::info("DC channel on udp {}", e.to_string());
   for (size_t i = 0; i < node_listeners_.size(); ++i) accept(i);
-  for (size_t i = 0; i < dc_listeners_.size(); ++i) dc_receive(i);
   stats_countdown_ = cfg_.stats_interval_s;
   sweep();
   return true;
@@ -129,19 +117,29 @@ std::vector<proto::Endpoint> NsServer::node_endpoints() const {
 }
 
 std::vector<proto::Endpoint> NsServer::dc_endpoints() const {
-  std::vector<proto::Endpoint> out;
-  for (auto& l : dc_listeners_) {
-    std::error_code ec;
-    auto local = l.socket->local_endpoint(ec);
-    if (ec) continue;
-    if (auto e = proto::Endpoint::from_sockaddr(local.data(), socklen_t(local.size())))
-      out.push_back(*e);
-  }
-  return out;
+  return dc_channel_.local_endpoints();
+}
+
+NsStats NsServer::stats() const {
+  NsStats s = stats_;
+  const server::ChannelServerStats& d = dc_stats_;
+  s.dc_handshakes = d.handshakes;
+  s.dc_requests = d.requests;
+  s.dc_answers_resent = d.answers_resent;
+  s.send_errors += d.send_errors;
+  s.dc_drop_malformed = d.drop_malformed;
+  s.dc_drop_mac = d.drop_mac;
+  s.dc_drop_ratelimit = d.drop_ratelimit;
+  s.dc_drop_handshake = d.drop_handshake;
+  s.dc_drop_replay = d.drop_replay;
+  s.dc_drop_unknown_session = d.drop_unknown_session;
+  s.dc_drop_auth = d.drop_auth;
+  s.dc_drop_session_limit = d.drop_session_limit;
+  return s;
 }
 
 std::string NsServer::stats_line() const {
-  const NsStats& s = stats_;
+  NsStats s = stats();
   return fmt::format(
       "connections={} confirmed_now={} accepted={} refused_limit={} refused_rate={} "
       "handshakes={} confirmed={} replaced={} pings={} notifications={} closed_by_node={} "
@@ -155,7 +153,7 @@ std::string NsServer::stats_line() const {
       s.closed_timeout, s.close_frame, s.close_mac, s.close_handshake, s.close_replay, s.close_auth,
       s.close_message, s.accept_errors, s.send_errors, s.dc_handshakes, s.dc_requests,
       s.dc_not_authorized, s.dc_answers_resent, s.notify_requests, s.notify_no_connection,
-      dc_sessions_.size(), s.dc_drop_malformed, s.dc_drop_mac, s.dc_drop_ratelimit,
+      dc_channel_.sessions(), s.dc_drop_malformed, s.dc_drop_mac, s.dc_drop_ratelimit,
       s.dc_drop_handshake, s.dc_drop_replay, s.dc_drop_unknown_session, s.dc_drop_auth,
       s.dc_drop_session_limit);
 }
@@ -272,6 +270,9 @@ void NsServer::on_sealed(Conn& c, proto::ByteView d) {
       close(*old, stats_.replaced);
     }
     by_key_[c.peer] = &c;
+    // Names the node as the notify lines do (its key's first 8 base64 characters), so an
+    // operator running several processes sees which one holds a node.
+    if (log_.allow()) spdlog::info("node {} connected", crypto::key_to_base64(c.peer).substr(0, 8));
   }
   ++stats_.pings;
   send_message(c, proto::ns::Message::kPong);
@@ -337,9 +338,7 @@ void NsServer::sweep() {
   for (auto& [p, counter] : gone)
     if (auto it = conns_.find(p); it != conns_.end()) close(*it->second, *counter);
   limiter_.collect(now);
-  dc_limiter_.collect(now);
-  for (auto it = dc_sessions_.begin(); it != dc_sessions_.end();)
-    it = now - it->second.created > kDcSessionLifetime ? dc_sessions_.erase(it) : std::next(it);
+  dc_channel_.expire(now);
   if (cfg_.stats_interval_s && --stats_countdown_ == 0) {
     stats_countdown_ = cfg_.stats_interval_s;
     spdlog::info("stats: {}", stats_line());

@@ -1,8 +1,9 @@
 // ntm-ns, the Notification Server (paper 002 §2.3; docs/protocol.md §17): nodes behind NAT
 // hold one long-lived TCP connection here instead of refreshing their NAT's UDP binding to the
 // DC every 15 s; when the DC has a request waiting for such a node it asks the NS, over the
-// UDP channel of §14 (Noise IK to the NS's key, sealed admin messages, op 0x20), to notify it,
-// and the node then sends its DC a keep-alive at once (Fig. 5 steps 17-20).
+// UDP channel of §14 (Noise IK to the NS's key, sealed admin messages, op 0x20; the AS's
+// channel code, server::ChannelServer), to notify it, and the node then sends its DC a
+// keep-alive at once (Fig. 5 steps 17-20).
 //
 // Node side, per TCP connection (all on one io thread):
 // 1. accept: max-connections, then the source's rate (handshake-rate per IPv4 address or IPv6
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "as/admin_message.h"
+#include "common/channel_server.h"
 #include "common/logging.h"
 #include "common/rate_limiter.h"
 #include "crypto/cookie.h"
@@ -68,7 +70,8 @@ struct NsStats {
   uint64_t close_auth = 0;       ///< sealed frame: bad header, index, AEAD or replayed counter
   uint64_t close_message = 0;    ///< sealed frame whose plaintext is not a ping
   uint64_t accept_errors = 0, send_errors = 0;
-  // DC channel (UDP, §17.3).
+  // DC channel (UDP, §17.3; the dc_handshakes, dc_requests, dc_answers_resent and dc_drop_*
+  // are the channel's counters, server::ChannelServerStats, copied in by stats()).
   uint64_t dc_handshakes = 0, dc_requests = 0, dc_not_authorized = 0, dc_answers_resent = 0;
   uint64_t notify_requests = 0, notify_no_connection = 0;
   uint64_t dc_drop_malformed = 0, dc_drop_mac = 0, dc_drop_ratelimit = 0, dc_drop_handshake = 0,
@@ -92,7 +95,8 @@ class NsServer {
   std::vector<proto::Endpoint> dc_endpoints() const;
   /// Replaces the dc-key list (SIGHUP).
   void set_dc_keys(const std::vector<crypto::Key>& keys);
-  const NsStats& stats() const { return stats_; }
+  /// Every counter, the DC channel's included.
+  NsStats stats() const;
   std::string stats_line() const;
   /// Node connections open (any state), and those confirmed (authenticated by a frame).
   size_t connections() const { return conns_.size(); }
@@ -108,19 +112,6 @@ class NsServer {
     std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
     std::unique_ptr<asio::steady_timer> retry;  ///< after an accept error (EMFILE)
   };
-  struct DcListener {
-    std::unique_ptr<asio::ip::udp::socket> socket;
-    std::vector<uint8_t> buf = std::vector<uint8_t>(2048);
-    asio::ip::udp::endpoint from;
-  };
-  struct DcSession {
-    std::unique_ptr<crypto::Session> session;
-    crypto::Key peer{};
-    Clock::time_point created;
-    std::map<uint32_t, proto::Bytes> answers;  ///< request id → response plaintext
-    std::deque<uint32_t> order;                ///< oldest first, at most kAnswersKept
-  };
-
   // Node connections (ns_server.cpp).
   void accept(size_t i);
   void read_header(const std::shared_ptr<Conn>& c);
@@ -132,30 +123,21 @@ class NsServer {
   void flush(const std::shared_ptr<Conn>& c);
   void close(Conn& c, uint64_t& counter);
   void sweep();
-  // DC channel (dc_channel.cpp).
-  void dc_receive(size_t i);
-  void on_dc_datagram(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void on_dc_handshake(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void on_dc_sealed(size_t socket, proto::ByteView d, const proto::Endpoint& from);
-  void dc_send(size_t socket, DcSession& s, proto::ByteView plain, const proto::Endpoint& to);
-  void dc_drop(uint64_t& counter, const proto::Endpoint& from, const char* reason);
-
   asio::io_context& io_;
   NsConfig cfg_;
   crypto::HandshakeResponder responder_;
   crypto::CookieChecker cookies_;
   std::vector<NodeListener> node_listeners_;
-  std::vector<DcListener> dc_listeners_;
   std::unordered_map<Conn*, std::shared_ptr<Conn>> conns_;
   std::map<crypto::Key, Conn*> by_key_;  ///< the confirmed connection of each node key
-  server::SourceRateLimiter limiter_, dc_limiter_;
+  server::SourceRateLimiter limiter_;
   std::set<crypto::Key> dc_keys_;
-  std::map<uint32_t, DcSession> dc_sessions_;
-  std::map<crypto::Key, crypto::Timestamp> dc_last_init_;
   asio::steady_timer sweep_timer_;
   unsigned stats_countdown_ = 0;
   server::LogLimiter log_{20};
   NsStats stats_;
+  server::ChannelServerStats dc_stats_;
+  server::ChannelServer dc_channel_;  ///< counts into dc_stats_, calls handle_dc_request()
 };
 
 }  // namespace ntm::ns

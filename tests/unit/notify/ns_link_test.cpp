@@ -12,18 +12,14 @@
 #include <asio/write.hpp>
 
 #include "ns/ns_server.h"
+#include "servers/test_keys.h"
 
 namespace ntm::notify {
 namespace {
 
 using namespace std::chrono_literals;
 
-crypto::StaticKeyPair key_pair() {
-  crypto::StaticKeyPair k;
-  randombytes_buf(k.private_key.data(), k.private_key.size());
-  crypto_scalarmult_base(k.public_key.data(), k.private_key.data());
-  return k;
-}
+using test::key_pair;
 
 class NsLinkTest : public ::testing::Test {
  protected:

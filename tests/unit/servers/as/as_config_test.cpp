@@ -10,25 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "servers/parse_args.h"
+
 namespace ntm::as {
 namespace {
 
-struct Parsed {
-  std::optional<AsConfig> config;
-  int exit_code = -1;
-  std::string err;
-};
-
-Parsed parse(std::vector<std::string> args) {
-  args.insert(args.begin(), "ntm-as");
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  Parsed p;
-  ::testing::internal::CaptureStderr();
-  p.config = parse_config(int(args.size()), argv.data(), p.exit_code);
-  p.err = ::testing::internal::GetCapturedStderr();
-  return p;
+test::Parsed<AsConfig> parse(std::vector<std::string> args) {
+  return test::parse_args(&parse_config, "ntm-as", std::move(args));
 }
 
 const std::string kConninfo = "host=/run/postgresql dbname=ntm user=ntm_as";

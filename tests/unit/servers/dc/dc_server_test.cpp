@@ -770,7 +770,7 @@ class DcNsTest : public DcServerTest {
  protected:
   void configure(DcConfig& c) override {
     c.ns = proto::Endpoint::parse("192.0.2.40:7400");
-    c.ns_dc = proto::Endpoint::parse("127.0.0.1:9");
+    c.ns_dc = {*proto::Endpoint::parse("127.0.0.1:9")};
     c.ns_key = crypto::Key{};
     c.ns_key->fill(0x42);
   }

@@ -21,7 +21,9 @@
 
 #include "crypto/cookie.h"
 #include "dc/ns_client.h"
+#include "dc/ns_fanout.h"
 #include "proto/ns_wire.h"
+#include "servers/test_keys.h"
 
 namespace ntm::ns {
 namespace {
@@ -30,12 +32,7 @@ using namespace std::chrono_literals;
 using proto::Bytes;
 using proto::ns::Message;
 
-crypto::StaticKeyPair key_pair() {
-  crypto::StaticKeyPair k;
-  randombytes_buf(k.private_key.data(), k.private_key.size());
-  crypto_scalarmult_base(k.public_key.data(), k.private_key.data());
-  return k;
-}
+using test::key_pair;
 
 /// A node's TCP connection to the NS, blocking, with a timeout on every read.
 class Node {
@@ -138,7 +135,36 @@ class Node {
   size_t have_ = 0;
 };
 
-class NsServerTest : public ::testing::Test {
+/// The servers' io_context, run on its own thread; fixtures stop it (stop()) in their
+/// destructor, before their servers go.
+class ServerThread : public ::testing::Test {
+ protected:
+  ~ServerThread() override { stop(); }
+  void run_io() {
+    io_.restart();
+    guard_.emplace(io_.get_executor());
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  /// Runs `f` on the servers' io thread and returns its result.
+  template <class F>
+  auto on_io(F f) {
+    std::promise<decltype(f())> p;
+    asio::post(io_, [&] { p.set_value(f()); });
+    return p.get_future().get();
+  }
+
+  asio::io_context io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
+  std::thread thread_;
+};
+
+class NsServerTest : public ServerThread {
  protected:
   NsServerTest() : ns_key_(key_pair()), dc_key_(key_pair()) {
     cfg_.node_listen = {"127.0.0.1:0"};
@@ -152,21 +178,7 @@ class NsServerTest : public ::testing::Test {
     ASSERT_TRUE(server_->open());
     node_port_ = server_->node_endpoints().at(0).port();
     dc_ep_ = server_->dc_endpoints().at(0);
-    guard_.emplace(io_.get_executor());
-    thread_ = std::thread([this] { io_.run(); });
-  }
-  void stop() {
-    if (!thread_.joinable()) return;
-    guard_.reset();
-    io_.stop();
-    thread_.join();
-  }
-  /// Runs `f` on the server's io thread and returns its result.
-  template <class F>
-  auto on_io(F f) {
-    std::promise<decltype(f())> p;
-    asio::post(io_, [&] { p.set_value(f()); });
-    return p.get_future().get();
+    run_io();
   }
   NsStats stats() {
     return on_io([this] { return server_->stats(); });
@@ -201,9 +213,6 @@ class NsServerTest : public ::testing::Test {
 
   crypto::StaticKeyPair ns_key_, dc_key_;
   NsConfig cfg_;
-  asio::io_context io_;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard_;
-  std::thread thread_;
   std::unique_ptr<NsServer> server_;
   uint16_t node_port_ = 0;
   proto::Endpoint dc_ep_;
@@ -435,6 +444,167 @@ TEST_F(NsServerTest, IdleConnectionIsClosed) {
   EXPECT_TRUE(n.closed(4000));
   EXPECT_TRUE(eventually([](const NsStats& s) { return s.closed_idle == 1; }));
   EXPECT_EQ(confirmed(), 0u);
+}
+
+/// NS processes on one io thread (each an NsServer with the same ns.key, as processes started
+/// from the same state-dir contents), and the DC's side on the test's own io_context.
+class NsProcessesTest : public ServerThread {
+ protected:
+  NsProcessesTest() : ns_key_(key_pair()), dc_key_(key_pair()) {}
+  ~NsProcessesTest() override { stop(); }
+  NsConfig config(const std::string& node_listen, const std::string& dc_listen) const {
+    NsConfig cfg;
+    cfg.node_listen = {node_listen};
+    cfg.dc_listen = {dc_listen};
+    cfg.dc_keys = {dc_key_.public_key};
+    cfg.reuse_port = true;
+    return cfg;
+  }
+  /// Adds a process (before run_io()).
+  NsServer& add(const NsConfig& cfg) {
+    servers_.push_back(std::make_unique<NsServer>(io_, cfg, ns_key_));
+    EXPECT_TRUE(servers_.back()->open());
+    return *servers_.back();
+  }
+  size_t confirmed(size_t i) {
+    return on_io([&] { return servers_.at(i)->confirmed_connections(); });
+  }
+  NsStats stats(size_t i) {
+    return on_io([&] { return servers_.at(i)->stats(); });
+  }
+  /// Runs the DC's io_context until `done()` or 5 s passed.
+  template <class P>
+  bool run_dc_until(P done) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done() && std::chrono::steady_clock::now() < deadline) dc_io_.run_one_for(50ms);
+    return done();
+  }
+  std::optional<dc::NsFanout::Result> notify(dc::NsFanout& f, const crypto::Key& node) {
+    std::optional<dc::NsFanout::Result> out;
+    int calls = 0;
+    f.notify(node, [&](dc::NsFanout::Result r) {
+      out = r;
+      ++calls;
+    });
+    run_dc_until([&] { return out.has_value(); });
+    EXPECT_LE(calls, 1);
+    return out;
+  }
+
+  crypto::StaticKeyPair ns_key_, dc_key_;
+  asio::io_context dc_io_;
+  std::vector<std::unique_ptr<NsServer>> servers_;
+};
+
+// Two processes share the node port (SO_REUSEPORT); the kernel gives the node's connection to
+// one of them, and the DC, which lists both, has to reach that one even when it is listed
+// second: the notification reaches the node, and is counted once, as sent.
+TEST_F(NsProcessesTest, TheDcAsksEveryProcessAndCountsEachNotificationOnce) {
+  NsServer& first = add(config("127.0.0.1:0", "127.0.0.1:0"));
+  uint16_t port = first.node_endpoints().at(0).port();
+  add(config("127.0.0.1:" + std::to_string(port), "127.0.0.1:0"));
+  ASSERT_EQ(servers_[1]->node_endpoints().at(0).port(), port);
+  run_io();
+  Node node;
+  ASSERT_TRUE(node.connect(port));
+  ASSERT_TRUE(node.join(ns_key_.public_key));
+  size_t holder = confirmed(0) == 1 ? 0 : 1, other = 1 - holder;
+  ASSERT_EQ(confirmed(holder), 1u);
+  ASSERT_EQ(confirmed(other), 0u);
+  // The holder is the second in the DC's list.
+  dc::NsFanout dc(dc_io_, dc_key_, ns_key_.public_key,
+                  {servers_[other]->dc_endpoints().at(0), servers_[holder]->dc_endpoints().at(0)},
+                  3000ms);
+  std::string error;
+  ASSERT_TRUE(dc.open(error)) << error;
+  EXPECT_EQ(notify(dc, node.public_key()), dc::NsFanout::Result::kSent);
+  EXPECT_EQ(node.receive(), Message::kNotify);
+  // The other process's "no connection" arrives too; it changes nothing.
+  ASSERT_TRUE(run_dc_until([&] { return dc.client(0).stats().no_connection == 1; }));
+  EXPECT_EQ(dc.stats().notify_requests, 1u);
+  EXPECT_EQ(dc.stats().sent, 1u);
+  EXPECT_EQ(dc.stats().no_connection, 0u);
+  EXPECT_EQ(dc.stats().failed, 0u);
+  EXPECT_EQ(dc.client(1).stats().sent, 1u);
+  EXPECT_EQ(dc.totals().sent, 1u);
+  EXPECT_EQ(stats(holder).notifications, 1u);
+  EXPECT_EQ(stats(other).notify_no_connection, 1u);
+
+  // A node connected to neither: every process says so, the outcome is "no connection".
+  EXPECT_EQ(notify(dc, key_pair().public_key), dc::NsFanout::Result::kNoConnection);
+  EXPECT_EQ(dc.stats().notify_requests, 2u);
+  EXPECT_EQ(dc.stats().sent, 1u);
+  EXPECT_EQ(dc.stats().no_connection, 1u);
+  EXPECT_EQ(dc.totals().no_connection, 3u);
+
+  // A DC no process lists is refused by all of them.
+  dc::NsFanout stranger(dc_io_, key_pair(), ns_key_.public_key,
+                        {servers_[0]->dc_endpoints().at(0), servers_[1]->dc_endpoints().at(0)},
+                        3000ms);
+  ASSERT_TRUE(stranger.open(error)) << error;
+  EXPECT_EQ(notify(stranger, node.public_key()), dc::NsFanout::Result::kRefused);
+  EXPECT_EQ(stranger.stats().failed, 1u);
+}
+
+// A process that never answers (down) does not hide the others' answers: "sent" from the one
+// holding the node, "no connection" when every process that answered said so.
+TEST_F(NsProcessesTest, AProcessThatDoesNotAnswerDecidesNothingAlone) {
+  add(config("127.0.0.1:0", "127.0.0.1:0"));
+  run_io();
+  asio::ip::udp::socket silent(dc_io_,
+                               asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  auto silent_ep =
+      proto::Endpoint::parse("127.0.0.1:" + std::to_string(silent.local_endpoint().port()));
+  ASSERT_TRUE(silent_ep);
+  dc::NsFanout dc(dc_io_, dc_key_, ns_key_.public_key,
+                  {*silent_ep, servers_[0]->dc_endpoints().at(0)}, 500ms);
+  std::string error;
+  ASSERT_TRUE(dc.open(error)) << error;
+  Node node;
+  ASSERT_TRUE(node.connect(servers_[0]->node_endpoints().at(0).port()));
+  ASSERT_TRUE(node.join(ns_key_.public_key));
+  EXPECT_EQ(notify(dc, node.public_key()), dc::NsFanout::Result::kSent);
+  EXPECT_EQ(notify(dc, key_pair().public_key), dc::NsFanout::Result::kNoConnection);
+  EXPECT_EQ(dc.client(0).stats().failed, 2u);  // both timed out at the silent one
+  EXPECT_EQ(dc.stats().sent, 1u);
+  EXPECT_EQ(dc.stats().no_connection, 1u);
+  EXPECT_EQ(dc.stats().failed, 0u);
+  // With only the silent one, nobody answers: unavailable.
+  dc::NsFanout lone(dc_io_, dc_key_, ns_key_.public_key, {*silent_ep}, 300ms);
+  ASSERT_TRUE(lone.open(error)) << error;
+  EXPECT_EQ(notify(lone, node.public_key()), dc::NsFanout::Result::kUnavailable);
+  EXPECT_EQ(lone.stats().failed, 1u);
+}
+
+// An NS process that restarted has lost the DC's channel session; the DC's client notices
+// that nothing it sends on it is answered and handshakes again, well before the session's
+// 45 s renewal, so a node connected to the new process is notified.
+TEST_F(NsProcessesTest, AfterAnNsRestartTheDcHandshakesAgain) {
+  add(config("127.0.0.1:0", "127.0.0.1:0"));
+  proto::Endpoint dc_ep = servers_[0]->dc_endpoints().at(0);
+  run_io();
+  dc::NsClient client(dc_io_, dc_key_, ns_key_.public_key, dc_ep, 4000ms);
+  std::string error;
+  ASSERT_TRUE(client.open(error)) << error;
+  std::optional<dc::NsClient::Result> out;
+  client.notify(key_pair().public_key, [&](dc::NsClient::Result r) { out = r; });
+  ASSERT_TRUE(run_dc_until([&] { return out.has_value(); }));
+  EXPECT_EQ(out, dc::NsClient::Result::kNoConnection);
+  EXPECT_EQ(client.stats().handshakes, 1u);
+
+  stop();  // the process restarts on the same ports, with no DC session
+  servers_.clear();
+  add(config("127.0.0.1:0", dc_ep.to_string()));
+  run_io();
+  Node node;
+  ASSERT_TRUE(node.connect(servers_[0]->node_endpoints().at(0).port()));
+  ASSERT_TRUE(node.join(ns_key_.public_key));
+  out.reset();
+  client.notify(node.public_key(), [&](dc::NsClient::Result r) { out = r; });
+  ASSERT_TRUE(run_dc_until([&] { return out.has_value(); }));
+  EXPECT_EQ(out, dc::NsClient::Result::kSent);
+  EXPECT_EQ(client.stats().handshakes, 2u);
+  EXPECT_EQ(node.receive(), Message::kNotify);
 }
 
 // docs/protocol.md §17.3's example: notify for the node 00..1f as request 42, and its answers.
