@@ -83,10 +83,10 @@ for sc in "${scenarios[@]}"; do
   summary+=("$label|$line")
 done
 echo
-echo "| scenario | tunnel Mbit/s | kernel Mbit/s | ratio | tunnel retransmissions (recovery / probe / timeout) |"
-echo "|---|---|---|---|---|"
+echo "| scenario | tunnel Mbit/s | kernel Mbit/s | ratio | tunnel retransmissions (recovery / probe / timeout) | ACKs per data packet |"
+echo "|---|---|---|---|---|---|"
 for s in "${summary[@]}"; do
   label=${s%%|*} line=${s#*|}
   get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<" $line"; }
-  echo "| $label | $(get tunnel_mbit) | $(get kernel_mbit) | $(get ratio) | $(get rexmit_recovery) / $(get rexmit_tlp) / $(get rexmit_rto) |"
+  echo "| $label | $(get tunnel_mbit) | $(get kernel_mbit) | $(get ratio) | $(get rexmit_recovery) / $(get rexmit_tlp) / $(get rexmit_rto) | $(get acks_per_data) |"
 done

@@ -15,8 +15,10 @@
 //     system's). The tunnel's is NTM_TCP_CC (bbr by default).
 //   Both modes end with one machine-readable line:
 //     result tunnel_mbit=M kernel_mbit=M ratio=R tunnel_failed=N kernel_failed=N
-//            rexmit_recovery=N rexmit_tlp=N rexmit_rto=N rto_events=N
-//   (the tunnel's TCP retransmissions during its transfers, by kind: ntm_stats).
+//            rexmit_recovery=N rexmit_tlp=N rexmit_rto=N rto_events=N kernel_cc=NAME
+//            acks_per_data=R
+//   (the tunnel's TCP retransmissions during its transfers, by kind, and the tunnel packets
+//   the source received per packet it sent - the sink's ACKs per data packet: ntm_stats).
 //   ntm-bench sink-node | sink-kernel [IP]     the two sinks (used by both modes)
 #include <arpa/inet.h>
 #include <netinet/ip_icmp.h>
@@ -274,14 +276,21 @@ int measure(const std::string& fqdn, sockaddr_in kaddr, size_t mb, int runs, int
   auto failed = [](const std::vector<double>& v) {
     return int(std::count(v.begin(), v.end(), 0.0));
   };
+  // The source's tunnel packets during its transfers: data out, the sink's ACKs back.
+  uint64_t tx = after.tx_packets - before.tx_packets, rx = after.rx_packets - before.rx_packets;
+  double acks_per_data = tx ? double(rx) / double(tx) : 0.0;
+  std::printf("  tunnel packets during the transfers: sent %llu, received %llu (%.3f per sent)\n",
+              (unsigned long long)tx, (unsigned long long)rx, acks_per_data);
   std::printf(
       "result tunnel_mbit=%.1f kernel_mbit=%.1f ratio=%.3f tunnel_failed=%d kernel_failed=%d "
-      "rexmit_recovery=%llu rexmit_tlp=%llu rexmit_rto=%llu rto_events=%llu kernel_cc=%s\n",
+      "rexmit_recovery=%llu rexmit_tlp=%llu rexmit_rto=%llu rto_events=%llu kernel_cc=%s "
+      "acks_per_data=%.3f\n",
       tm, km, km > 0 ? tm / km : 0.0, failed(tun), failed(ker),
       (unsigned long long)(after.tcp_rexmit_recovery - before.tcp_rexmit_recovery),
       (unsigned long long)(after.tcp_rexmit_tlp - before.tcp_rexmit_tlp),
       (unsigned long long)(after.tcp_rexmit_rto - before.tcp_rexmit_rto),
-      (unsigned long long)(after.tcp_rto_events - before.tcp_rto_events), kernel_cc_name().c_str());
+      (unsigned long long)(after.tcp_rto_events - before.tcp_rto_events), kernel_cc_name().c_str(),
+      acks_per_data);
   std::fflush(stdout);
   ntm_close(ts);
   bool ok = tm > 0 && km > 0 && (npings == 0 || !tun_rtt.empty());

@@ -128,6 +128,8 @@ void Sim::enqueue(bool forward, const uint8_t* p, size_t n) {
       params_.rate_bps ? (uint64_t(n) * 8 * 1000000 + params_.rate_bps - 1) / params_.rate_bps : 0;
   d.wire_free = start + tx;
   uint64_t due = d.wire_free + params_.one_way_delay_us + v.extra_delay_us;
+  if (params_.rx_batch_us)  // taken at the receiver's next batch
+    due = (due + params_.rx_batch_us - 1) / params_.rx_batch_us * params_.rx_batch_us;
   int copies = v.fate == Fate::kDuplicate ? 2 : 1;
   for (int i = 0; i < copies; ++i) d.queue.push(InFlight{due, order_++, bytes});
 }
@@ -159,12 +161,16 @@ bool Sim::run_until(const std::function<bool()>& done, uint64_t limit_us) {
       progressed = false;
       for (bool fwd : {true, false}) {
         Direction& d = fwd ? ab_ : ba_;
+        const tcpt_ops* to = fwd ? b_ : a_;
+        bool batch = params_.rx_batch_us && !d.queue.empty() && d.queue.top().due <= now_;
+        if (batch) to->input_batch(1);
         while (!d.queue.empty() && d.queue.top().due <= now_) {
           InFlight f = d.queue.top();
           d.queue.pop();
-          (fwd ? b_ : a_)->input(f.bytes.data(), f.bytes.size());
+          to->input(f.bytes.data(), f.bytes.size());
           progressed = true;
         }
+        if (batch) to->input_batch(0);
       }
       for (const tcpt_ops* s : {a_, b_})
         if (s->next_timer_us() == 0) {

@@ -51,6 +51,11 @@ struct LinkParams {
   /// Virtual time at the start. lwIP's TCP clock is the low 32 bits of it in microseconds
   /// (it wraps every 71.6 minutes), so a start near 2^32 runs a test across the wrap.
   uint64_t start_us = 1000000;
+  /// 0: each packet enters the receiving stack when it arrives. Otherwise the receiver
+  /// takes its packets every `rx_batch_us` of virtual time, all that arrived since the last
+  /// time in one input batch (stack.h input_batch), as libntm's receive thread takes one
+  /// recvmmsg.
+  uint64_t rx_batch_us = 0;
 };
 
 class Sim {

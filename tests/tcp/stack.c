@@ -152,6 +152,17 @@ static void op_input(const uint8_t* packet, size_t len) {
   if (g_netif.input(p, &g_netif) != ERR_OK) pbuf_free(p);
 }
 
+static void op_input_batch(int open) {
+#ifdef LWIP_TCP_NTM_INPUT_BATCH
+  if (open)
+    tcp_input_batch_begin();
+  else
+    tcp_input_batch_end();
+#else
+  (void)open;
+#endif
+}
+
 static void op_run_timers(void) {
   sys_check_timeouts();
 }
@@ -247,9 +258,11 @@ static int op_set_congestion_control(const char* name) {
   return -1;
 }
 
-static const struct tcpt_ops g_ops = {
-    op_init, op_input,    op_run_timers, op_next_timer_us, op_listen, op_connect,
-    op_send, op_received, op_unqueued,   op_info,          op_failed, op_set_congestion_control};
+static const struct tcpt_ops g_ops = {op_init,          op_input,    op_run_timers,
+                                      op_next_timer_us, op_listen,   op_connect,
+                                      op_send,          op_received, op_unqueued,
+                                      op_info,          op_failed,   op_set_congestion_control,
+                                      op_input_batch};
 
 /* Renamed to tcpt_stack_a / tcpt_stack_b by the build; every other symbol becomes local. */
 const struct tcpt_ops* tcpt_stack_entry(void) {

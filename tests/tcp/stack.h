@@ -72,6 +72,9 @@ struct tcpt_ops {
   /** Congestion controller of new connections: "cubic", "bbr" or "reno". Returns 0, or -1
    *  when this lwIP has no such controller. */
   int (*set_congestion_control)(const char* name);
+  /** Opens (1) or closes (0) an input batch (lwIP patch 0011): the packets `input` gets in
+   *  between are one receive batch, as libntm's receive thread hands one recvmmsg over. */
+  void (*input_batch)(int open);
 };
 
 const struct tcpt_ops* tcpt_stack_a(void);

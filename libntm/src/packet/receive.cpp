@@ -20,7 +20,8 @@
 // 7. a fragment of an inner datagram is held until its datagram is complete (reassembly.h)
 // 8. under one core-lock acquisition per batch: newly confirmed keypairs become the outbound
 //    tunnel and flush their queued packets, then the inner packets enter lwIP as PBUF_RAM
-//    pbufs
+//    pbufs, as one TCP input batch: a connection sends one ACK for its in-order segments of
+//    the batch (lwIP patch 0011)
 #include <netinet/udp.h>
 #include <poll.h>
 
@@ -37,6 +38,7 @@
 
 #include "lwip/ip.h"
 #include "lwip/pbuf.h"
+#include "lwip/tcp.h"
 #include "lwip/tcpip.h"
 #include "packet/data_plane.h"
 #include "proto/relay.h"
@@ -319,8 +321,16 @@ void DataPlane::enter_stack(pbuf** ready, int nready, std::shared_ptr<Tunnel>* c
     }
     confirmed[i].reset();
   }
+#ifdef LWIP_TCP_NTM_INPUT_BATCH
+  // The batch is our GRO: each connection acknowledges its in-order segments of the batch
+  // with one ACK (lwIP patch 0011), as Linux does per GRO aggregate.
+  tcp_input_batch_begin();
+#endif
   for (int i = 0; i < nready; ++i)
     if (!netif_ || ip_input(ready[i], netif_) != ERR_OK) pbuf_free(ready[i]);
+#ifdef LWIP_TCP_NTM_INPUT_BATCH
+  tcp_input_batch_end();
+#endif
   UNLOCK_TCPIP_CORE();
 }
 
