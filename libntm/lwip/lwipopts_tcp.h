@@ -6,19 +6,20 @@
 #define NTM_LWIPOPTS_TCP_H
 
 /* TCP sized for real paths: the packaged build's 64 KiB window caps a connection at about
- * 26 Mbit/s over 20 ms RTT. 2 MiB windows (window scale 7) allow 800 Mbit/s at 20 ms and
- * 160 Mbit/s at 100 ms. 4 MiB measured 14 % faster at 20 ms but overflowed the receiving
- * node's UDP socket buffer (UDP gives the sender no backpressure) when both directions ran
- * at once on two busy cores, and lwIP's loss recovery of the time stalled for seconds
- * (docs/benchmarks.md). Our patches since repair such losses by SACK and pace the sender
- * (BBR); 4 MiB has not been measured again. Memory is used only while data is in flight or
- * unread.
+ * 26 Mbit/s over 20 ms RTT. 4 MiB windows (window scale 7) allow 1.6 Gbit/s at 20 ms and
+ * 330 Mbit/s at 100 ms. Until 2026-12 they were 2 MiB: 4 MiB had overflowed the receiving
+ * node's UDP socket buffer when both directions ran at once, and lwIP's loss recovery of the
+ * time stalled for seconds. With SACK recovery, RACK-TLP and BBR's pacing (patches
+ * 0003-0007) that is gone (scripts/demo's two-way 20 MB exchange: no RcvbufErrors), and
+ * 2 MiB had become the limit on the test network: 0.71-0.77x kernel TCP for 32 MiB at 0 %
+ * loss, 0.91x with 4 MiB (docs/benchmarks.md). Memory is used only while data is in flight
+ * or unread.
  * MSS = tunnel MTU 1420 - 40 (IPv6 header) - 0 options. */
 #define TCP_MSS 1380
 #define LWIP_WND_SCALE 1
 #define TCP_RCV_SCALE 7
-#define TCP_WND (2 * 1024 * 1024)
-#define TCP_SND_BUF (2 * 1024 * 1024)
+#define TCP_WND (4 * 1024 * 1024)
+#define TCP_SND_BUF (4 * 1024 * 1024)
 #define TCP_SND_QUEUELEN ((4 * TCP_SND_BUF + TCP_MSS - 1) / TCP_MSS)
 #define TCP_SNDLOWAT (32 * 1024) /* lwIP keeps it below 64 KiB - 4 MSS */
 #define TCP_OOSEQ_MAX_BYTES TCP_WND

@@ -86,8 +86,8 @@ class Recovery : public ::testing::TestWithParam<const char*> {
   }
 
   /// Link parameters: the defaults; started 1.5 s before the TCP clock wraps for ClockWrap;
-  /// 1 Gbit/s for DeepReordering, where the 2 MiB window is below the bandwidth-delay
-  /// product, so no queue builds (a growing queue changes the RTT by more than the
+  /// 1 Gbit/s for DeepReordering, where its 2 MB transfer stays below the bandwidth-delay
+  /// product (2.5 MB), so no queue builds (a growing queue changes the RTT by more than the
   /// reordering window, which would be a different test).
   static LinkParams link_for_this_test() {
     LinkParams p;
