@@ -331,7 +331,7 @@ int main(int argc, char** argv) {
     }
   }
   std::fflush(stdout);
-  node.print_stats();
+  node.note_gauges();
   ntm_close(s);
   // Over TCP, ntm_stop() waits for the peer to acknowledge what we sent and says when it
   // could not: the data would otherwise die with this process.

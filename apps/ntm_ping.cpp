@@ -154,8 +154,8 @@ int main(int argc, char** argv) {
     std::printf("rtt min/avg/max/mdev = %.3f/%.3f/%.3f/%.3f ms, median %.3f ms\n", mn, avg, mx,
                 std::sqrt(std::max(0.0, sq / double(rtts.size()) - avg * avg)), med);
   }
-  node.print_stats();
+  node.note_gauges();
   ntm_close(s);
-  ntm_stop();
+  node.stop_node("ntm-ping");  // no TCP: nothing to linger for
   return rtts.empty() ? 1 : 0;
 }

@@ -36,7 +36,8 @@ void NodeOptions::add_to(po::options_description& desc) {
       "--password-file or env NTM_PASSWORD")(
       "password-file", po::value(&password_file),
       "file whose first line is the account's password (env NTM_PASSWORD_FILE)")(
-      "stats", po::bool_switch(&stats), "print the node's packet counters to stderr at exit");
+      "stats", po::bool_switch(&stats),
+      "print the node's counters to stderr at exit, after ntm_stop()'s linger");
 }
 
 bool NodeOptions::complete(const char* prog) {
@@ -117,19 +118,33 @@ bool NodeOptions::start_node(const char* prog, ntm_config& cfg) {
   return true;
 }
 
-bool NodeOptions::stop_node(const char* prog) const {
-  if (ntm_stop() == 0) return true;
-  std::fprintf(stderr, "%s: %s\n", prog, ntm_last_error());
-  return false;
+bool NodeOptions::stop_node(const char* prog) {
+  bool ok = ntm_stop() == 0;
+  if (!ok) std::fprintf(stderr, "%s: %s\n", prog, ntm_last_error());
+  ntm_stats s;
+  if (stats && ntm_get_stats(&s) == 0) {  // the stopped node's final counters
+    if (gauges_) {
+      s.tunnels_open = gauges_->tunnels_open;
+      s.negotiations_open = gauges_->negotiations_open;
+      s.relay_sessions_open = gauges_->relay_sessions_open;
+      s.sockets_open = gauges_->sockets_open;
+    }
+    write_stats(stderr, s);
+  }
+  return ok;
 }
 
-void NodeOptions::print_stats() const {
-  if (stats) write_stats(stderr);
+void NodeOptions::note_gauges() {
+  ntm_stats s;
+  if (stats && ntm_get_stats(&s) == 0) gauges_ = s;
 }
 
 void write_stats(FILE* out) {
   ntm_stats s;
-  if (ntm_get_stats(&s) != 0) return;
+  if (ntm_get_stats(&s) == 0) write_stats(out, s);
+}
+
+void write_stats(FILE* out, const ntm_stats& s) {
   const std::pair<const char*, uint64_t> fields[] = {
       {"tx_packets", s.tx_packets},
       {"tx_bytes", s.tx_bytes},

@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "ntm/ntm.h"
@@ -32,14 +33,23 @@ struct NodeOptions {
   void fill(ntm_config& cfg) const;
   /// ntm_start() with these options; prints the error and returns false on failure.
   bool start_node(const char* prog, ntm_config& cfg);
-  /// Prints ntm_get_stats() to stderr when --stats was given (see write_stats).
-  void print_stats() const;
+  /// With --stats: notes the gauges (ntm_stats *_open) while the app still holds its sockets,
+  /// for the line stop_node() prints. Call it just before closing them.
+  void note_gauges();
   /// ntm_stop(); when it reports undelivered data, prints why to stderr and returns false.
-  bool stop_node(const char* prog) const;
+  /// With --stats it then prints the "stats ..." line (write_stats): the counters as
+  /// ntm_stop() left them, so they include what left during its linger, and the gauges
+  /// noted by note_gauges() (or 0 where it was not called).
+  bool stop_node(const char* prog);
+
+ private:
+  std::optional<ntm_stats> gauges_;
 };
 
 /// Writes the node's counters as one line "stats name=value ..." (the names of struct
-/// ntm_stats) to `out`; nothing when no node runs.
+/// ntm_stats) to `out`; nothing when ntm_get_stats() fails (no node has run).
 void write_stats(FILE* out);
+/// The same line for counters the caller has.
+void write_stats(FILE* out, const ntm_stats& s);
 
 }  // namespace ntm::apps

@@ -60,6 +60,10 @@ TEST_F(Api, ADcListedAtSeveralAddressesIsReachedAtOneThatAnswers) {
   ASSERT_EQ(ntm_get_fqdn(fqdn_buf, sizeof fqdn_buf), 0);
   EXPECT_EQ(std::string(fqdn_buf), fqdn("self"));
   EXPECT_EQ(ntm_stop(), 0);
+  // After the stop: the node's final counters, with nothing held.
+  ntm_stats final{};
+  EXPECT_EQ(ntm_get_stats(&final), 0) << "the stopped node's final counters";
+  EXPECT_EQ(final.tunnels_open + final.negotiations_open + final.sockets_open, 0u);
   // A list with a bad entry is refused as a whole.
   std::string bad_list = std::string(cfg_.dc_address) + ",localhost";
   two.dc_address = bad_list.c_str();

@@ -71,6 +71,11 @@ head -c 7000000 /dev/urandom >"$NET_STATE/stream.all"
 stream() {
   local round=$1 watch=$2 sender=${SENDER:-ng} chunks=${CHUNKS:-30} chunk=${CHUNK:-100000}
   local tick=${TICK:-0.1}
+  # Safety bounds, not expectations: the stream's nominal length (chunks x tick) three times
+  # over plus 20 s, at least 50 s for the sender (each chunk is a dd and a sleep, and under
+  # CPU contention a 30 s stream took over 50 s); the receiver outlives the sender.
+  local limit
+  limit=$(awk -v c="$chunks" -v t="$tick" 'BEGIN { l = int(c * t * 3 + 20); print (l < 50 ? 50 : l) }')
   shift 2
   head -c $((chunks * chunk)) "$NET_STATE/stream.all" >"$NET_STATE/stream.bin"
   local got=$NET_STATE/got.$round
@@ -79,7 +84,7 @@ stream() {
   bg mn "mn.$round" bash -c 'out=$1; shift; exec "$@" >"$out"' _ "$got" \
     env NTM_DC='198.18.0.11:7100,[2001:db8::11]:7100' NTM_DC_KEY="$DC_KEY" NTM_NAME=mn \
     NTM_STATE_DIR="$NET_STATE/node-mn" NTM_KEEPALIVE_MS=60000 NTM_WATCH_NETWORK="$watch" NTM_LOG=info \
-    NTM_START_TIMEOUT_MS=30000 timeout 70 "$CAT" -v --stats -l 9000
+    NTM_START_TIMEOUT_MS=30000 timeout $((limit + 20)) "$CAT" -v --stats -l 9000
   local mn_pid=$BG_PID
   MN_PID=$mn_pid
   bg_wait_line "mn.$round" listening 30
@@ -96,7 +101,7 @@ stream() {
   done) | ip netns exec "$NET_PREFIX-$sender" env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$DC_KEY" \
     NTM_NAME="$sender" NTM_STATE_DIR="$NET_STATE/node-$sender" NTM_KEEPALIVE_MS=60000 \
     NTM_WATCH_NETWORK="$watch" NTM_LOG=info NTM_START_TIMEOUT_MS=30000 \
-    timeout 50 "$CAT" -v --stats mn.dc1.ntm.test 9000 >/dev/null 2>"$(bg_log "ng.$round")" &
+    timeout "$limit" "$CAT" -v --stats mn.dc1.ntm.test 9000 >/dev/null 2>"$(bg_log "ng.$round")" &
   local ng_pid=$!
   echo "$ng_pid ng.$round" >>"$NET_STATE/pids"
   sleep 1.5

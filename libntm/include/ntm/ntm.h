@@ -351,7 +351,10 @@ struct ntm_stats {
   uint64_t sockets_open;        /**< ntm sockets open (ntm_socket/ntm_accept not yet closed) */
 };
 
-/** Copies the counters. Returns 0, or -1 with errno ENOTCONN or EINVAL (stats NULL). */
+/** Copies the counters. Returns 0, or -1 with errno ENOTCONN (no node has run in this
+ *  process) or EINVAL (stats NULL). Between ntm_stop() and the next ntm_start() it copies the
+ *  stopped node's final counters, taken when ntm_stop()'s linger ended — so they count the data
+ *  that left while ntm_stop() waited — with every gauge (*_open) 0. */
 int ntm_get_stats(struct ntm_stats* stats);
 
 #ifdef __cplusplus

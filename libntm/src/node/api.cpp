@@ -6,6 +6,7 @@
 #include <cstring>
 #include <future>
 #include <mutex>
+#include <optional>
 
 #include "node/node.h"
 #include "ntm/ntm.h"
@@ -28,6 +29,9 @@ struct TcpRepair {
   uint64_t recovery = 0, tlp = 0, rto = 0, rto_events = 0;
 };
 TcpRepair g_tcp_at_start;
+/// The stopped node's final counters (ntm_get_stats() after ntm_stop()), until ntm_start().
+std::mutex g_final_mu;
+std::optional<ntm_stats> g_final_stats;
 
 TcpRepair tcp_repair_totals() {
   TcpRepair t;
@@ -40,6 +44,20 @@ TcpRepair tcp_repair_totals() {
   UNLOCK_TCPIP_CORE();
 #endif
   return t;
+}
+
+/// The node's counters and gauges, as ntm_get_stats() reports them.
+void fill_stats(ntm::node::Node& n, ntm_stats& stats) {
+  n.stats.copy_to(stats);
+  TcpRepair t = tcp_repair_totals();
+  stats.tcp_rexmit_recovery = t.recovery - g_tcp_at_start.recovery;
+  stats.tcp_rexmit_tlp = t.tlp - g_tcp_at_start.tlp;
+  stats.tcp_rexmit_rto = t.rto - g_tcp_at_start.rto;
+  stats.tcp_rto_events = t.rto_events - g_tcp_at_start.rto_events;
+  stats.tunnels_open = n.tunnels.size();
+  stats.relay_sessions_open = n.tunnels.relay_sessions();
+  stats.negotiations_open = n.negotiator ? n.negotiator->negotiations_open() : 0;
+  stats.sockets_open = ntm::socket::open_sockets();
 }
 
 int fail(int err, std::string text = {}) {
@@ -94,6 +112,10 @@ int ntm_start(const struct ntm_config* cfg) {
   t_last_error.clear();
   g_owned = std::move(n);
   g_tcp_at_start = tcp_repair_totals();
+  {
+    std::lock_guard f(g_final_mu);
+    g_final_stats.reset();
+  }
   ntm::node::set_current(g_owned.get());
   return 0;
 }
@@ -104,6 +126,14 @@ int ntm_stop(void) {
   ntm::socket::close_all_sockets();
   ntm::node::set_current(nullptr);
   ntm::node::LingerResult lingered = g_owned->stop();
+  {
+    // What the node did up to the end of its linger, for ntm_get_stats() from now on: an
+    // app that prints its counters at exit sees the data that left during the linger.
+    ntm_stats final{};
+    fill_stats(*g_owned, final);
+    std::lock_guard f(g_final_mu);
+    g_final_stats = final;
+  }
   g_owned.reset();
   ntm::socket::event_fd_close();
   if (!lingered.left.empty()) return fail(ETIMEDOUT, lingered.describe());
@@ -271,18 +301,15 @@ int ntm_get_peer_key(const struct sockaddr* addr, socklen_t addrlen, char* buf, 
 
 int ntm_get_stats(struct ntm_stats* stats) {
   auto* n = ntm::node::current();
-  if (!n) return fail(ENOTCONN);
+  if (!n) {
+    std::lock_guard f(g_final_mu);
+    if (!g_final_stats) return fail(ENOTCONN);
+    if (!stats) return fail(EINVAL);
+    *stats = *g_final_stats;  // the last node's, as ntm_stop() left it
+    return 0;
+  }
   if (!stats) return fail(EINVAL);
-  n->stats.copy_to(*stats);
-  TcpRepair t = tcp_repair_totals();
-  stats->tcp_rexmit_recovery = t.recovery - g_tcp_at_start.recovery;
-  stats->tcp_rexmit_tlp = t.tlp - g_tcp_at_start.tlp;
-  stats->tcp_rexmit_rto = t.rto - g_tcp_at_start.rto;
-  stats->tcp_rto_events = t.rto_events - g_tcp_at_start.rto_events;
-  stats->tunnels_open = n->tunnels.size();
-  stats->relay_sessions_open = n->tunnels.relay_sessions();
-  stats->negotiations_open = n->negotiator ? n->negotiator->negotiations_open() : 0;
-  stats->sockets_open = ntm::socket::open_sockets();
+  fill_stats(*n, *stats);
   return 0;
 }
 
