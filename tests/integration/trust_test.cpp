@@ -184,7 +184,11 @@ TEST_F(Trust, APinHoldsEvenWhenTheDcNamesThePeerDifferently) {
   ASSERT_TRUE(a->wait_for_line("resolved ", 10s));
   auto stats = fields(a->wait_for_line("stats ", 10s).value_or(""));
   EXPECT_EQ(stats["tunnels_refused"], "1") << "the decoy negotiation was removed";
-  EXPECT_EQ(stats["tunnels_established"], "0");
+  // Nobody holds the decoy's private key, so no tunnel can complete with it. The DC's honest
+  // route directions follow its direction response, and the tunnel to b (the pinned key) may
+  // complete before a prints its stats, or not: at most that one.
+  ASSERT_FALSE(stats["tunnels_established"].empty());
+  EXPECT_LE(std::stoi(stats["tunnels_established"]), 1);
 }
 
 TEST_F(Trust, ALateCopyOfARouteDirectionStartsNothing) {
