@@ -183,7 +183,9 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
       names_[fqdn] = r;
       remember_foreign_name(fqdn, r.vip4, r.vip6);
     }
-    if (!r.error) {
+    // Its route direction is on its way: queued packets for these vIPs wait for it rather
+    // than ask again (on_missing_tunnel) - unless it already came (a DC may send it first).
+    if (!r.error && !negotiating(r.vip4, r.vip6)) {
       auto now = std::chrono::steady_clock::now();
       std::erase_if(directed_, [&](auto& e) { return now - e.second > kResponderWait; });
       if (r.vip4) directed_[packet::vip_key4(*r.vip4)] = now;
@@ -193,6 +195,13 @@ void Negotiator::send_direction_request(const std::string& key, proto::ControlMe
     resolving_.erase(key);
     for (auto& w : waiters) w(r);
   });
+}
+
+bool Negotiator::negotiating(const std::optional<uint32_t>& vip4,
+                             const std::optional<packet::Vip6>& vip6) const {
+  for (auto& [id, n] : negotiations_)
+    if ((vip4 && n->peer_vip4 == vip4) || (vip6 && n->peer_vip6 == vip6)) return true;
+  return false;
 }
 
 bool Negotiator::remember_direction(uint32_t direction_id) {
@@ -295,6 +304,10 @@ void Negotiator::on_route_direction(const proto::ControlMessage& m) {
   n->peer_vip6 = peer_vip6;
   n->peer_fqdn = peer_fqdn.substr(0, 253);
   remember_foreign_name(n->peer_fqdn, peer_vip4, peer_vip6);
+  // The route direction the direction response announced is here: once this negotiation
+  // ends (its tunnel expires, say, within seconds), packets for these vIPs must ask again.
+  if (peer_vip4) directed_.erase(packet::vip_key4(*peer_vip4));
+  if (peer_vip6) directed_.erase(packet::vip_key6(*peer_vip6));
   ntm::log().debug("route direction {:08x} to {} as {}: {} paths{}", n->direction_id, n->peer_fqdn,
                    n->role == proto::Role::kInitiator ? "initiator" : "responder", n->paths.size(),
                    n->relay ? " (one relayed)" : "");

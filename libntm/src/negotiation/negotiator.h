@@ -190,6 +190,9 @@ class Negotiator {
                                      const std::optional<uint32_t>& vip4,
                                      const std::optional<packet::Vip6>& vip6,
                                      const crypto::Key& peer_static) const;
+  /// Whether a negotiation (established or in progress) has either of these peer vIPs.
+  bool negotiating(const std::optional<uint32_t>& vip4,
+                   const std::optional<packet::Vip6>& vip6) const;
   bool remember_direction(uint32_t direction_id);
   // tunnel_setup.cpp
   /// Initiator: a new handshake `seq` with `psk`; false when it cannot be made (the peer's
