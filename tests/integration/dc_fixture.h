@@ -66,9 +66,18 @@ class DcFixture : public ::testing::Test {
   std::string dc_log() const { return dir_.path() + "/dc.log"; }
   /// Waits until the DC log holds `text` at least `times` times; false after `timeout`.
   bool wait_for_dc_log(const std::string& text, std::chrono::milliseconds timeout, int times = 1) {
+    return wait_for_file_text(dc_log(), text, timeout, times);
+  }
+  /// Waits until the file at `path` (a DC log, a node's <tmp>/<name>.err) holds `text` at
+  /// least `times` times; false after `timeout`.
+  static bool wait_for_file_text(const std::string& path, const std::string& text,
+                                 std::chrono::milliseconds timeout, int times = 1) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
-      std::string log = read_dc_log();
+      std::ifstream f(path);
+      std::stringstream ss;
+      ss << f.rdbuf();
+      std::string log = ss.str();
       int n = 0;
       for (size_t at = log.find(text); at != std::string::npos; at = log.find(text, at + 1)) ++n;
       if (n >= times) return true;

@@ -11,11 +11,13 @@
 //                                     and ntm_poll instead of a thread per connection); UDP:
 //                                     echo every datagram until "QUIT"
 //   client NAME PORT [--v6] [--conns N] [--bytes B] [--marker TEXT] [--poll] [--hold]
-//          [--pause-ms T] [--idle-ms T [--samples K]]
+//          [--pause-ms T | --pause-until-stdin] [--idle-ms T [--samples K]]
 //                                     N concurrent TCP connections, each echoes B bytes, all
 //                                     verified byte by byte; --pause-ms: each writer stops for
-//                                     T ms halfway ("paused" on stdout); --idle-ms: a stats line
-//                                     again after each T ms of idling (K times)
+//                                     T ms halfway ("paused" on stdout); --pause-until-stdin:
+//                                     halfway, once all it sent came back, each writer prints
+//                                     "paused" and waits for a line on stdin; --idle-ms: a
+//                                     stats line again after each T ms of idling (K times)
 //   client NAME PORT --udp [--v6] [--bytes B] [--sizes S1,S2,...] [--pace-ms P]
 //          [--duration-ms D] [--hold]
 //                                     UDP datagrams of the sizes given, in turn (default

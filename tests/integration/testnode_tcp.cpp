@@ -232,15 +232,27 @@ int client_threads(const sockaddr_storage& peer, socklen_t plen, int conns, size
         ++failures;
         return;
       }
+      std::atomic<size_t> got{0};
+      std::atomic<bool> reading{true};
       std::thread writer([&, s, c] {
         std::vector<uint8_t> buf(16384);
         long pause = num("pause-ms", 0);
+        bool hold = flag("pause-until-stdin");
         for (size_t off = 0; off < bytes;) {
           if (pause > 0 && off >= bytes / 2) {  // --pause-ms: stop halfway, once
             std::printf("paused conn=%d\n", c);
             std::fflush(stdout);
             std::this_thread::sleep_for(std::chrono::milliseconds(pause));
             pause = 0;
+          }
+          if (hold && off >= bytes / 2) {  // --pause-until-stdin: halfway, once
+            // The connection is idle: every byte sent so far came back (or the reader ended).
+            while (reading && got < off) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            std::printf("paused conn=%d\n", c);
+            std::fflush(stdout);
+            char line[64];
+            [[maybe_unused]] char* resumed = std::fgets(line, sizeof line, stdin);  // or EOF
+            hold = false;
           }
           size_t n = std::min(buf.size(), bytes - off);
           for (size_t i = 0; i < n; ++i) buf[i] = pattern(c, off + i, marker);
@@ -250,7 +262,6 @@ int client_threads(const sockaddr_storage& peer, socklen_t plen, int conns, size
         ntm_shutdown(s, SHUT_WR);
       });
       std::vector<uint8_t> in(65536);
-      size_t got = 0;
       bool ok = true;
       for (;;) {
         ssize_t n = ntm_recv(s, in.data(), in.size(), 0);
@@ -259,10 +270,11 @@ int client_threads(const sockaddr_storage& peer, socklen_t plen, int conns, size
           if (in[size_t(i)] != pattern(c, got + size_t(i), marker)) ok = false;
         got += size_t(n);
       }
+      reading = false;
       writer.join();
       ntm_close(s);
       if (!ok || got != bytes) {
-        std::fprintf(stderr, "conn %d: echoed %zu of %zu bytes, content %s\n", c, got, bytes,
+        std::fprintf(stderr, "conn %d: echoed %zu of %zu bytes, content %s\n", c, got.load(), bytes,
                      ok ? "ok" : "CORRUPT");
         ++failures;
       }

@@ -1,7 +1,8 @@
 // A tunnel's life after its handshake (docs/protocol.md §7.8, §8.4; issue 6 finding 6): keys
 // are replaced by rekeying — by age and by packet count — without the stream noticing; a
 // tunnel whose peer went silent expires and stops sending keep-alives; and an application can
-// pin the key of the peer it wants and read the key of the peer it got.
+// pin the key of the peer it wants and read the key of the peer it got. A tunnel that
+// expired at one end only is made again when that end next sends.
 #include "dc_fixture.h"
 
 namespace ntm::test {
@@ -72,6 +73,34 @@ TEST_F(TunnelLifecycle, ATunnelToAVanishedPeerExpiresAndFallsSilent) {
   EXPECT_EQ(s2["tunnels_expired"], "1");
   // ...and a gone tunnel sends nothing more (before: keep-alives forever).
   EXPECT_EQ(s3["tx_packets"], s2["tx_packets"]);
+}
+
+TEST_F(TunnelLifecycle, ATunnelThatExpiredOnlyAtTheRequestingEndIsDirectedAgain) {
+  // beta asked the DC for alpha. Halfway through the stream both sides idle; alpha sends no
+  // keep-alive for 30 s, beta one every 200 ms and gives up on a silent peer after 1 s. So
+  // beta's end expires a second later, a few seconds after the direction that made it, while
+  // alpha's end lives on (beta's keep-alives reached it). beta's next segment finds no tunnel
+  // and must ask the DC again; alpha, idle, has no reason to. Before: the direction
+  // response's "route direction on its way" mark outlived that route direction by 10 s, so
+  // beta's queued segments waited for a direction nobody would send, and the stream stalled.
+  auto srv = server("7204", {{"NTM_KEEPALIVE_MS", "30000"}, {"NTM_TUNNEL_TIMEOUT_MS", "60000"}});
+  auto cli =
+      node("beta", {"client", fqdn("alpha"), "7204", "--bytes", "400000", "--pause-until-stdin"},
+           "", "127.0.0.1:0",
+           {{"NTM_KEEPALIVE_MS", "200"}, {"NTM_TUNNEL_TIMEOUT_MS", "1000"}, {"NTM_LOG", "info"}});
+  ASSERT_TRUE(cli->wait_for_line("paused", 30s));
+  bool expired = wait_for_file_text(dir_.path() + "/beta.err",
+                                    "removed: no authenticated packet from the peer", 30s);
+  cli->write_stdin("go\n");
+  ASSERT_TRUE(expired) << "beta's tunnel never expired: the test proves nothing";
+  auto ok = cli->wait_for_line("ok ", 30s);
+  ASSERT_TRUE(ok) << "the stream stalled after only the requesting end's tunnel expired";
+  auto c = fields(cli->wait_for_line("stats ", 10s).value_or(""));
+  auto s = fields(srv->wait_for_line("stats ", 20s).value_or(""));
+  EXPECT_EQ(c["tunnels_expired"], "1");
+  EXPECT_EQ(s["tunnels_expired"], "0") << "alpha's end expired too: not the case under test";
+  // The second tunnel is one beta asked the DC for.
+  EXPECT_TRUE(wait_for_dc_log("direction " + fqdn("beta") + " -> " + fqdn("alpha") + " id", 5s, 2));
 }
 
 TEST_F(TunnelLifecycle, APinnedKeyIsEnforcedAndThePeersKeyIsReported) {
