@@ -198,6 +198,13 @@ TEST_F(Api, DatagramsLargerThanAnIpPacketFailWithEmsgsize) {
   EXPECT_EQ(errno, EMSGSIZE);
   EXPECT_EQ(ntm_sendto(raw4.fd(), big.data(), 65516, 0, sa(&a4), sizeof a4), -1);
   EXPECT_EQ(errno, EMSGSIZE);
+  // A refused datagram sent nothing: rx4 holds the one that fitted, and no part of the others.
+  timeval tv{10, 0};
+  ASSERT_EQ(ntm_setsockopt(rx4.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  std::vector<char> in(70000);
+  EXPECT_EQ(ntm_recv(rx4.fd(), in.data(), in.size(), 0), 65507);
+  pollfd more{rx4.fd(), POLLIN, 0};
+  EXPECT_EQ(ntm_poll(&more, 1, 300), 0) << "a refused datagram arrived, or part of it";
 
   sockaddr_in6 a6{};
   socklen_t len = sizeof a6;
@@ -208,6 +215,10 @@ TEST_F(Api, DatagramsLargerThanAnIpPacketFailWithEmsgsize) {
   EXPECT_EQ(ntm_sendto(u6.fd(), big.data(), 65487, 0, sa(&a6), sizeof a6), 65487);
   EXPECT_EQ(ntm_sendto(u6.fd(), big.data(), 65488, 0, sa(&a6), sizeof a6), -1);
   EXPECT_EQ(errno, EMSGSIZE);
+  ASSERT_EQ(ntm_setsockopt(rx6.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  EXPECT_EQ(ntm_recv(rx6.fd(), in.data(), in.size(), 0), 65487);
+  more.fd = rx6.fd();
+  EXPECT_EQ(ntm_poll(&more, 1, 300), 0) << "a refused datagram arrived, or part of it";
 
   // A stream has no datagram limit.
   ntm::Socket l(AF_INET, SOCK_STREAM), c(AF_INET, SOCK_STREAM);

@@ -1,6 +1,7 @@
 // docs/api.md's error tables, call by call: the errno each listed failure sets, on the node's
 // own vIP (lwIP loops packets to its own address back) or against a frozen DC; ENOTCONN for
-// every call when no node runs; the C++ wrappers' exceptions and ownership.
+// every call when no node runs; the path and key calls; errno and ntm_last_error() per thread;
+// the C++ wrappers' exceptions and ownership.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -11,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "api_fixture.h"
 #include "ntm/ntm.hpp"
@@ -65,6 +67,92 @@ TEST_F(Api, EveryCallFailsWithEnotconnWithoutANode) {
   EXPECT_ERRNO(ntm_event_fd(), ENOTCONN);
   EXPECT_ERRNO(ntm_event_clear(), ENOTCONN);
   EXPECT_ERRNO(ntm_get_stats(&st), ENOTCONN);
+  ntm_path_info path;
+  char key[64];
+  EXPECT_ERRNO(ntm_get_path(sa(&a), len, &path), ENOTCONN);
+  EXPECT_ERRNO(ntm_get_node_key(key, sizeof key), ENOTCONN);
+  EXPECT_ERRNO(ntm_pin_peer("x.it.ntm.test", nullptr), ENOTCONN);
+  EXPECT_ERRNO(ntm_get_peer_key(sa(&a), len, key, sizeof key), ENOTCONN);
+}
+
+TEST_F(Api, PathAndKeyCallsSetTheDocumentedErrors) {
+  // alpha's key and vIP, then alpha as an echo server to make a tunnel to.
+  auto info = node("alpha", {"info"});
+  auto alpha = fields(info->wait_for_line("info ", 10s).value_or(""));
+  ASSERT_EQ(info->wait(10s), 0);
+  ASSERT_EQ(alpha["key"].size(), 44u);
+  auto srv = node("alpha", {"serve", "7300"});
+  ASSERT_TRUE(srv->wait_for_line("ready", 10s));
+  ntm::Node self(cfg_);
+
+  char key[64];
+  EXPECT_ERRNO(ntm_get_node_key(key, 44), ERANGE);  // no room for the NUL
+  EXPECT_ERRNO(ntm_get_node_key(nullptr, sizeof key), ERANGE);
+  ASSERT_EQ(ntm_get_node_key(key, 45), 0);
+  EXPECT_EQ(std::strlen(key), 44u);
+  EXPECT_NE(std::string(key), alpha["key"]);
+
+  std::string other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE=";
+  EXPECT_ERRNO(ntm_pin_peer(nullptr, other.c_str()), EINVAL);
+  EXPECT_ERRNO(ntm_pin_peer("", other.c_str()), EINVAL);
+  EXPECT_ERRNO(ntm_pin_peer(std::string(254, 'a').c_str(), other.c_str()), EINVAL);
+  EXPECT_ERRNO(ntm_pin_peer(fqdn("alpha").c_str(), "not-a-key"), EINVAL);
+  // A pin on alpha's numeric vIP holds when alpha is asked for by name: the DC names
+  // alpha's key, not the pinned one.
+  ASSERT_EQ(ntm_pin_peer(alpha["vip4"].c_str(), other.c_str()), 0);
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  EXPECT_ERRNO(ntm_getaddrinfo(fqdn("alpha").c_str(), AF_INET, 7300, sa(&a), &len), EKEYREJECTED);
+  // A NULL key removes the pin.
+  ASSERT_EQ(ntm_pin_peer(alpha["vip4"].c_str(), nullptr), 0);
+  ASSERT_EQ(ntm_getaddrinfo(fqdn("alpha").c_str(), AF_INET, 7300, sa(&a), &len), 0)
+      << ntm_last_error();
+  ASSERT_EQ(ntm_wait_tunnel(sa(&a), len, 20000), 0);
+
+  char peer[64];
+  EXPECT_ERRNO(ntm_get_peer_key(sa(&a), len, peer, 44), ERANGE);
+  ASSERT_EQ(ntm_get_peer_key(sa(&a), len, peer, sizeof peer), 0);
+  EXPECT_EQ(std::string(peer), alpha["key"]);
+  EXPECT_ERRNO(ntm_get_peer_key(sa(&a), 4, peer, sizeof peer), EINVAL);
+  EXPECT_ERRNO(ntm_get_peer_key(nullptr, len, peer, sizeof peer), EINVAL);
+  sockaddr_in nobody = a;
+  inet_pton(AF_INET, "100.64.0.250", &nobody.sin_addr);
+  EXPECT_ERRNO(ntm_get_peer_key(sa(&nobody), sizeof nobody, peer, sizeof peer), ENOTCONN);
+
+  ntm_path_info path{};
+  ASSERT_EQ(ntm_get_path(sa(&a), len, &path), 0);
+  EXPECT_TRUE(path.kind == NTM_PATH_LAN || path.kind == NTM_PATH_DIRECT) << path.kind;
+  ASSERT_EQ(path.address.ss_family, AF_INET);  // alpha's UDP endpoint on 127.0.0.1
+  EXPECT_EQ(path.address_len, sizeof(sockaddr_in));
+  EXPECT_EQ(reinterpret_cast<sockaddr_in*>(&path.address)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+  EXPECT_ERRNO(ntm_get_path(sa(&nobody), sizeof nobody, &path), ENOTCONN);
+  EXPECT_ERRNO(ntm_get_path(sa(&a), len, nullptr), EINVAL);
+  EXPECT_ERRNO(ntm_get_path(sa(&a), 4, &path), EINVAL);
+  EXPECT_ERRNO(ntm_get_path(nullptr, len, &path), EINVAL);
+}
+
+TEST_F(Api, ErrnoAndTheLastErrorBelongToTheCallingThread) {
+  ntm_config bad = cfg_;
+  bad.dc_public_key = "not-a-key";
+  EXPECT_ERRNO(ntm_start(&bad), EINVAL);
+  std::string mine = ntm_last_error();
+  ASSERT_NE(mine.find("dc_public_key"), std::string::npos) << mine;
+  int other_errno = -1;
+  std::string other_before, other_after;
+  std::thread([&] {
+    other_before = ntm_last_error();  // nothing failed in this thread yet
+    errno = 0;
+    bad = cfg_;
+    bad.node_name = "Not A Label!";
+    ntm_start(&bad);
+    other_errno = errno;
+    other_after = ntm_last_error();
+  }).join();
+  EXPECT_EQ(other_before, "");
+  EXPECT_EQ(other_errno, EINVAL);
+  EXPECT_NE(other_after.find("node_name"), std::string::npos) << other_after;
+  // This thread's reason is its own still.
+  EXPECT_EQ(std::string(ntm_last_error()), mine);
 }
 
 TEST_F(Api, SocketCallsSetTheDocumentedErrors) {

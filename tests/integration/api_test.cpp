@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "api_fixture.h"
@@ -46,6 +47,47 @@ TEST_F(Api, StartRejectsBadConfigurationWithEinval) {
   bad.dc_address = "localhost";
   EXPECT_EQ(ntm_start(&bad), -1);
   EXPECT_EQ(errno, EINVAL);
+  // Nine DC endpoints, each well-formed: at most 8.
+  std::string nine = cfg_.dc_address;
+  for (int i = 0; i < 8; ++i) nine += std::string(",") + cfg_.dc_address;
+  bad = cfg_;
+  bad.dc_address = nine.c_str();
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::string(ntm_last_error()).find("at most 8"), std::string::npos);
+  // An account needs its password, and both have lengths.
+  std::string long_account(65, 'a'), long_password(257, 'p');
+  struct Login {
+    const char *account, *password;
+  };
+  for (Login l : {Login{"acct", nullptr}, Login{nullptr, "password1"}, Login{"", "password1"},
+                  Login{long_account.c_str(), "password1"}, Login{"acct", "seven77"},
+                  Login{"acct", long_password.c_str()}}) {
+    bad = cfg_;
+    bad.account = l.account;
+    bad.password = l.password;
+    errno = 0;
+    EXPECT_EQ(ntm_start(&bad), -1) << (l.account ? l.account : "(null)");
+    EXPECT_EQ(errno, EINVAL) << (l.account ? l.account : "(null)");
+  }
+  // A tunnel timeout under twice the keep-alive interval.
+  bad = cfg_;
+  bad.keepalive_interval_ms = 1000;
+  bad.tunnel_timeout_ms = 1999;
+  EXPECT_EQ(ntm_start(&bad), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_NE(std::string(ntm_last_error()).find("tunnel_timeout_ms"), std::string::npos);
+  // NTM_NS_PING_MS outside 1000..86400000.
+  for (const char* ping : {"999", "86400001"}) {
+    ::setenv("NTM_NS_PING_MS", ping, 1);
+    errno = 0;
+    EXPECT_EQ(ntm_start(&cfg_), -1) << ping;
+    EXPECT_EQ(errno, EINVAL) << ping;
+  }
+  ::unsetenv("NTM_NS_PING_MS");
+  // None of the refusals left anything behind: the good configuration starts.
+  ASSERT_EQ(ntm_start(&cfg_), 0) << ntm_last_error();
+  EXPECT_EQ(ntm_stop(), 0);
 }
 
 TEST_F(Api, ADcListedAtSeveralAddressesIsReachedAtOneThatAnswers) {
