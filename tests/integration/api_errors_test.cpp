@@ -344,6 +344,57 @@ TEST_F(Api, NameResolutionErrors) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s) << "gives up by itself";
 }
 
+TEST_F(Api, ADcThatRateLimitsDirectionsGivesEagain) {
+  // This DC grants a node a burst of 2 direction requests and then 1 per 100 s.
+  dc_.reset();
+  dc_port_ = 0;
+  start_dc({"--direction-rate", "0.01", "--direction-burst", "2"});
+  configure();
+  ntm::Node self(cfg_);
+  sockaddr_storage a{};
+  socklen_t len = sizeof a;
+  // Unknown names: each is a direction request the DC answers.
+  EXPECT_ERRNO(ntm_getaddrinfo(fqdn("nobody1").c_str(), AF_INET, 0, sa(&a), &len), ENOENT);
+  EXPECT_ERRNO(ntm_getaddrinfo(fqdn("nobody2").c_str(), AF_INET, 0, sa(&a), &len), ENOENT);
+  EXPECT_ERRNO(ntm_getaddrinfo(fqdn("nobody3").c_str(), AF_INET, 0, sa(&a), &len), EAGAIN);
+  EXPECT_NE(std::string(ntm_last_error()), "");
+}
+
+TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
+  // docs/api.md: ntm_stop() waits for written data while the peer keeps acknowledging, and
+  // gives up after 20 s without progress - before stop_linger_ms (here 50 s) runs out.
+  auto peer = node("peer", {"serve", "9510"});
+  ASSERT_TRUE(peer->wait_for_line("ready", 10s));
+  ntm_config c = cfg_;
+  c.stop_linger_ms = 50000;
+  ASSERT_EQ(ntm_start(&c), 0) << ntm_last_error();
+  sockaddr_in at{};
+  socklen_t len = sizeof at;
+  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 9510, sa(&at), &len), 0)
+      << ntm_last_error();
+  int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(s, 0);
+  ASSERT_EQ(ntm_connect(s, sa(&at), len), 0);
+  char echo[100];
+  ASSERT_EQ(ntm_send(s, "0123456789", 10, 0), 10);
+  ASSERT_EQ(ntm_recv(s, echo, sizeof echo, MSG_WAITALL), 10);
+  peer->signal(SIGSTOP);  // from now on nothing is acknowledged
+  std::vector<char> data(100000, 'd');
+  ASSERT_EQ(ntm_send(s, data.data(), data.size(), 0), ssize_t(data.size()));
+  ASSERT_EQ(ntm_close(s), 0);
+  errno = 0;
+  int rc = ntm_stop();
+  int err = errno;
+  std::string why = ntm_last_error();
+  peer->signal(SIGCONT);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, ETIMEDOUT) << strerror(err);
+  EXPECT_NE(why.find("not acknowledged by the peer"), std::string::npos) << why;
+  EXPECT_NE(why.find("(no progress)"), std::string::npos) << why;
+  // The node is stopped all the same.
+  EXPECT_ERRNO(ntm_socket(AF_INET, SOCK_STREAM, 0), ENOTCONN);
+}
+
 TEST_F(Api, SendingToAVipNobodyResolvedStartsTheTunnel) {
   auto peer = node("peer", {"serve", "9500", "--udp"});
   ASSERT_TRUE(peer->wait_for_line("ready", 10s));
