@@ -52,6 +52,25 @@ TEST_F(TunnelLifecycle, RekeyingByPacketCount) {
   EXPECT_GE(std::stol(c["rekeys"]), 2) << "tx_packets=" << c["tx_packets"];
 }
 
+TEST_F(TunnelLifecycle, KeysOlderThanOneAndAHalfRekeyIntervalsAreNeverUsed) {
+  // alpha, the tunnel's initiator (the DC makes the peer asked for send the tunnel request),
+  // rekeys every 600 ms. beta freezes once its stream idles: alpha's rekey handshakes go
+  // unanswered, and at 1.5 x 600 ms of age alpha drops the keys, and with them the tunnel,
+  // rather than use them longer. alpha sends no keep-alive for 30 s, so nothing else (the
+  // silence timeout, the path check) can end the tunnel first.
+  auto srv = server("7205", {{"NTM_REKEY_MS", "600"},
+                             {"NTM_KEEPALIVE_MS", "30000"},
+                             {"NTM_TUNNEL_TIMEOUT_MS", "60000"},
+                             {"NTM_LOG", "info"}});
+  auto cli =
+      node("beta", {"client", fqdn("alpha"), "7205", "--bytes", "100000", "--pause-until-stdin"});
+  ASSERT_TRUE(cli->wait_for_line("paused", 30s));
+  cli->signal(SIGSTOP);
+  EXPECT_TRUE(wait_for_file_text(dir_.path() + "/alpha.err",
+                                 "removed: its keys are too old and rekeying failed", 20s));
+  cli->signal(SIGCONT);
+}
+
 TEST_F(TunnelLifecycle, ATunnelToAVanishedPeerExpiresAndFallsSilent) {
   std::map<std::string, std::string> env = {{"NTM_KEEPALIVE_MS", "200"},
                                             {"NTM_TUNNEL_TIMEOUT_MS", "1000"}};
