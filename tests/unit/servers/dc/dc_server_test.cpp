@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 
 #include "crypto/cookie.h"
 #include "crypto/handshake.h"
@@ -738,6 +739,41 @@ TEST_F(DcDirectionRateTest, DirectionRequestsAreRateLimitedPerNode) {
   EXPECT_EQ(answered, 6);
   EXPECT_EQ(limited, 3) << "a burst of 3, then refused";
   EXPECT_EQ(dc_->stats().directions, 3u);
+}
+
+class DcRequestRateTest : public DcServerTest {
+  void configure(DcConfig& c) override {
+    c.request_rate = 0.01;  // one token per 100 s: none comes back during the test
+    c.request_burst = 3;
+  }
+};
+
+TEST_F(DcRequestRateTest, ControlRequestsOverTheRateAreDroppedAndCounted) {
+  auto b = node();
+  handshake(*b, 2);
+  ASSERT_TRUE(register_node(*b, "b", true));  // the first request of b's burst of 3
+  // Six new requests (direction requests for a name nobody has: each answered with an error,
+  // no route direction): two fit the burst, four are dropped without an answer.
+  for (uint32_t id = 10; id < 16; ++id) {
+    ControlMessage dir(MessageType::kDirectionRequest, id);
+    dir.add_string(AttrType::kFqdn, "nobody.dc.test");
+    b->send(dc_ep_, b->seal(dir));
+  }
+  std::set<uint32_t> answered;
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (answered.size() + dc_->stats().drop_ratelimit < 6 &&
+         std::chrono::steady_clock::now() < deadline)
+    if (auto m = receive_control(*b, 100ms)) answered.insert(m->message_id);
+  EXPECT_EQ(answered, (std::set<uint32_t>{10, 11}));
+  EXPECT_EQ(dc_->stats().drop_ratelimit, 4u);
+  // A retransmission of an answered request is answered again from the cache: no token.
+  ControlMessage again(MessageType::kDirectionRequest, 11);
+  again.add_string(AttrType::kFqdn, "nobody.dc.test");
+  b->send(dc_ep_, b->seal(again));
+  auto m = receive_control(*b, 5000ms);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->message_id, 11u);
+  EXPECT_EQ(dc_->stats().drop_ratelimit, 4u);
 }
 
 TEST_F(DcServerTest, RouteDirectionsNameThePeersStaticKey) {
