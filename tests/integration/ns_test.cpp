@@ -145,11 +145,44 @@ TEST_F(NsTest, WithTheNsDownTheNodeIsStillReachable) {
   ASSERT_TRUE(wait_for_node_log("alpha", "notification server connection up", 1, 10s));
   ns_->signal(SIGTERM);
   ASSERT_EQ(ns_->wait(10s), 0);
-  // The node falls back to keep-alives every 15 s (the registration lifetime / 3 while up).
+  // The node falls back to its keep-alive interval (15 s; 20 minutes while the NS was up).
   ASSERT_TRUE(wait_for_node_log("alpha", "connection down: DC keep-alives every 15000 ms", 1, 10s));
   ASSERT_TRUE(exchange("7303"));
   // The DC tried the NS and found it gone; the tunnel came up over UDP all the same.
   EXPECT_TRUE(wait_for_dc_log("not delivered", 10s));
+}
+
+TEST_F(NsTest, WhileItsNsConnectionIsUpANodeSendsFewerDcKeepAlives) {
+  // alpha asks for DC keep-alives every second; while its NS connection is up it sends them
+  // only every third of the registration lifetime (1 hour: 20 minutes), and every second
+  // again once the connection is down.
+  auto alpha = node("alpha", {"serve", "7304", "--hold"}, "", "127.0.0.1:0",
+                    {{"NTM_NOTIFICATION", "1"}, {"NTM_LOG", "info"}, {"NTM_KEEPALIVE_MS", "1000"}});
+  ASSERT_TRUE(alpha->wait_for_line("ready", 10s));
+  EXPECT_TRUE(wait_for_node_log(
+      "alpha", "notification server connection up: DC keep-alives every 1200000 ms", 1, 10s));
+  ns_->signal(SIGTERM);
+  ASSERT_EQ(ns_->wait(10s), 0);
+  EXPECT_TRUE(wait_for_node_log(
+      "alpha", "notification server connection down: DC keep-alives every 1000 ms", 1, 10s));
+}
+
+/// A DC with no Notification Server.
+class NoNsTest : public DcFixture {
+ protected:
+  void SetUp() override { start_dc(); }
+};
+
+TEST_F(NoNsTest, ADcWithoutAnNsIgnoresTheRequestAndTheNodeSaysSo) {
+  auto alpha = node("alpha", {"serve", "7305"}, "", "127.0.0.1:0",
+                    {{"NTM_NOTIFICATION", "1"}, {"NTM_LOG", "info"}, {"NTM_KEEPALIVE_MS", "1000"}});
+  ASSERT_TRUE(alpha->wait_for_line("ready", 10s));
+  EXPECT_TRUE(wait_for_file_text(
+      dir_.path() + "/alpha.err",
+      "notification server asked for, but the DC offers none: keep-alives every 1000 ms", 10s));
+  // It registered all the same, and is reachable.
+  auto cli = node("beta", {"client", fqdn("alpha"), "7305", "--bytes", "20000"});
+  EXPECT_TRUE(cli->wait_for_line("ok ", 30s));
 }
 
 }  // namespace

@@ -265,6 +265,11 @@ after=$(sed -n 's/.*registered again \([0-9]*\)\.[0-9] ms after the network chan
 ((after >= 2000)) || die "mn registered again ${after} ms after the move, while the DC was unreachable"
 grep -Eq 'registration .*mn\.dc1\.ntm\.test.*198\.18\.0\.203' "$(bg_log dc)" ||
   die "the DC did not see mn register from rtr-c"
+# Roaming, not a new tunnel: ng answered mn at its new address while no DC could help.
+grep -q 'the peer answers at our new position' "$(bg_log mn.nodc)" ||
+  die "ng never answered mn at its new position: $(grep -E 'tunnel|network' "$(bg_log mn.nodc)" | tail -5)"
+! grep -q 'replaces the old one' "$(bg_log mn.nodc)" ||
+  die "mn's tunnel to ng was re-created rather than roamed: $(grep 'replaces' "$(bg_log mn.nodc)")"
 pass "the DC unreachable for 2.5 s during a move (LAN B -> LAN C) under a stream from ng: the" \
   "stream went on by roaming (7 MB byte-exact, longest pause in arrival ${PAUSE} ms); mn's" \
   "registration retried and went through ${after} ms after the change"
