@@ -1,8 +1,8 @@
 // What docs/api.md promises beyond plain BSD semantics, each checked in-process against a
 // real ntm-dc and peer processes: name resolution (AF_UNSPEC, answers from a live tunnel
 // while the DC is silent, EHOSTUNREACH), ntm_wait_tunnel, the event fd's once-per-clear-cycle
-// rule, the socket table (ENFILE, and recovery), datagram size limits (EMSGSIZE), and the
-// drop counters of a running node fed hostile datagrams.
+// rule and its wake-ups, the socket table (ENFILE, and recovery), datagram size limits (EMSGSIZE),
+// and the drop counters of a running node fed hostile datagrams.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <thread>
 
 #include "api_fixture.h"
 #include "ntm/ntm.hpp"
@@ -145,6 +146,81 @@ TEST_F(Api, TheEventFdIsWrittenOncePerClearCycle) {
     ASSERT_EQ(::read(efd, &writes, sizeof writes), ssize_t(sizeof writes));
     EXPECT_EQ(writes, 1u) << "the eventfd counts writes: one per clear cycle";
   }
+}
+
+TEST_F(Api, TheEventFdWakesForAConnectionDataSendSpaceAndTheEndOfAStream) {
+  // The documented loop (clear, check, wait on the event fd) never sleeps through a change:
+  // each state below is reached only through a wake-up. The peer is ntm-cat in another
+  // process, driven through its stdin and stdout, so every event here is one socket's.
+  ntm::Node self(cfg_);
+  int efd = ntm_event_fd();
+  ASSERT_GE(efd, 0);
+  auto until = [&](auto ready) {
+    for (int i = 0; i < 1000; ++i) {
+      if (ntm_event_clear() != 0) return false;
+      if (ready()) return true;
+      pollfd p{efd, POLLIN, 0};
+      if (::poll(&p, 1, 30000) != 1) return false;  // asleep while nothing told it
+    }
+    return false;
+  };
+  sockaddr_in at = vip4_port(9600);
+  ntm::Socket l(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_bind(l.fd(), sa(&at), sizeof at), 0);
+  ASSERT_EQ(ntm_listen(l.fd(), 1), 0);
+  ASSERT_EQ(ntm_fcntl(l.fd(), F_SETFL, O_NONBLOCK), 0);
+  Process cat({bin("ntm-cat"), fqdn("self"), "9600"}, node_env("peer"), dir_.path() + "/peer.err");
+  // 1. A connection to accept.
+  int fd = -1;
+  ASSERT_TRUE(until([&] { return (fd = ntm_accept(l.fd(), nullptr, nullptr)) >= 0; }))
+      << "no wake-up for the incoming connection";
+  ntm::Socket s(fd);
+  ASSERT_EQ(ntm_fcntl(s.fd(), F_SETFL, O_NONBLOCK), 0);
+  // 2. Data.
+  cat.write_stdin("hello\n");
+  char in[64];
+  ssize_t n = 0;
+  ASSERT_TRUE(until([&] { return (n = ntm_recv(s.fd(), in, sizeof in, 0)) > 0; }))
+      << "no wake-up for data";
+  EXPECT_EQ(std::string(in, size_t(n)), "hello\n");
+  // 3. Send space. First fill everything between here and ntm-cat's stdout, which nobody reads
+  // yet: send until a send does not fit, again whenever acknowledgements free space, until a
+  // send that does not fit is followed by 300 ms of quiet. A send that does not fit is no
+  // reason to wake: the loop would spin for as long as the peer does not read (before: each
+  // EWOULDBLOCK wrote the event fd, so this never went quiet).
+  std::string chunk(64 * 1024, 'x');
+  for (size_t i = 63; i < chunk.size(); i += 64) chunk[i] = '\n';
+  size_t sent = 0;
+  bool quiet = false;
+  for (int round = 0; round < 200 && !quiet; ++round) {
+    while (sent < (64u << 20) && (n = ntm_send(s.fd(), chunk.data(), chunk.size(), 0)) > 0)
+      sent += size_t(n);
+    ASSERT_EQ(n, -1) << "64 MiB fitted: nothing to wait for";
+    ASSERT_EQ(errno, EWOULDBLOCK);
+    ASSERT_EQ(ntm_event_clear(), 0);
+    if ((n = ntm_send(s.fd(), chunk.data(), chunk.size(), 0)) > 0) {
+      sent += size_t(n);
+      continue;
+    }
+    pollfd p{efd, POLLIN, 0};
+    quiet = ::poll(&p, 1, 300) == 0;
+  }
+  ASSERT_TRUE(quiet) << "the event fd never stayed quiet while every send failed";
+  // Then read ntm-cat's stdout, and wait until a send fits again.
+  size_t drained = 0;
+  std::thread reader([&] {
+    while (auto line = cat.read_line(30s)) drained += line->size() + 1;
+  });
+  EXPECT_TRUE(until([&] { return ntm_send(s.fd(), "\n", 1, 0) == 1; }))
+      << "no wake-up for send space";
+  // 4. The end of the stream: ntm-cat's stdin ends, it sends its FIN.
+  cat.close_stdin();
+  EXPECT_TRUE(until([&] { return ntm_recv(s.fd(), in, sizeof in, 0) == 0; }))
+      << "no wake-up for the end of the stream";
+  s.reset();  // closed: ntm-cat's stdout ends once it has everything
+  reader.join();
+  EXPECT_EQ(cat.wait(30s), 0);
+  EXPECT_GE(drained, sent);
 }
 
 TEST_F(Api, AFullSocketTableGivesEnfileAndRecovers) {

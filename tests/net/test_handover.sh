@@ -270,6 +270,12 @@ grep -q 'the peer answers at our new position' "$(bg_log mn.nodc)" ||
   die "ng never answered mn at its new position: $(grep -E 'tunnel|network' "$(bg_log mn.nodc)" | tail -5)"
 ! grep -q 'replaces the old one' "$(bg_log mn.nodc)" ||
   die "mn's tunnel to ng was re-created rather than roamed: $(grep 'replaces' "$(bg_log mn.nodc)")"
+# ng's counters say so too: mn's endpoint moved, and ng validated the new one.
+ng_stats=$(grep '^stats ' "$(bg_log ng.nodc)" | tail -n1)
+for key in roams path_challenges paths_validated; do
+  value=$(grep -o " $key=[0-9]*" <<<"$ng_stats" | cut -d= -f2)
+  ((${value:-0} >= 1)) || die "ng's $key is ${value:-missing} after mn roamed: $ng_stats"
+done
 pass "the DC unreachable for 2.5 s during a move (LAN B -> LAN C) under a stream from ng: the" \
   "stream went on by roaming (7 MB byte-exact, longest pause in arrival ${PAUSE} ms); mn's" \
   "registration retried and went through ${after} ms after the change"

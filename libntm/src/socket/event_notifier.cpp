@@ -22,6 +22,11 @@ netconn_callback g_lwip_callback = nullptr;  // lwIP's own socket event_callback
 
 void on_netconn_event(struct netconn* conn, enum netconn_evt evt, u16_t len) {
   g_lwip_callback(conn, evt, len);
+  // Only a socket becoming more ready wakes a waiter: data, send space, a connection, an end,
+  // an error. Not RCVMINUS (data taken) or SENDMINUS (a send that did not fit, or filled the
+  // buffer): a loop that clears, tries a send that does not fit and waits would wake at once,
+  // and spin for as long as the peer does not read.
+  if (evt == NETCONN_EVT_RCVMINUS || evt == NETCONN_EVT_SENDMINUS) return;
   int fd = g_event_fd.load(std::memory_order_relaxed);
   if (fd >= 0 && !g_signalled.exchange(true, std::memory_order_acq_rel)) {
     uint64_t one = 1;
