@@ -161,5 +161,36 @@ INSTANTIATE_TEST_SUITE_P(Sockets, SendBatchTest,
                                   (info.param.gso ? "Gso" : "NoGso");
                          });
 
+TEST(SendBatch, AKernelThatRefusesGsoTurnsItOffAndNothingIsLost) {
+  for (const char* bind : {"127.0.0.1:0", "[::]:0"}) {
+    SCOPED_TRACE(bind);
+    UdpTransport udp;
+    std::string error;
+    ASSERT_TRUE(udp.open(proto::Endpoint::parse(bind), error)) << error;
+    udp.enable_gso();
+    ASSERT_TRUE(udp.gso()) << "this kernel has no UDP GSO at all";
+    // Linux refuses UDP_SEGMENT on a socket without UDP checksums (SO_NO_CHECK: EINVAL) but
+    // sends its datagrams one by one: what a kernel or device without UDP GSO does.
+    int one = 1;
+    ASSERT_EQ(::setsockopt(udp.fd(), SOL_SOCKET, SO_NO_CHECK, &one, sizeof one), 0);
+    Receiver a;
+    std::vector<Bytes> data;
+    std::vector<UdpTransport::Datagram> batch;
+    for (uint32_t i = 0; i < 6; ++i) data.push_back(payload(i, 1000));
+    for (uint32_t i = 0; i < 6; ++i) batch.push_back({Path(a.at), data[i].data(), data[i].size()});
+    bool sent[6];
+    EXPECT_EQ(udp.send_batch(batch.data(), batch.size(), sent), 6u);
+    for (uint32_t i = 0; i < 6; ++i) {
+      EXPECT_TRUE(sent[i]) << i;
+      EXPECT_EQ(a.next(), data[i]) << i;
+    }
+    EXPECT_FALSE(a.more());
+    EXPECT_FALSE(udp.gso()) << "GSO stays off once the kernel refused it";
+    // The next batch goes datagram by datagram from the start.
+    EXPECT_EQ(udp.send_batch(batch.data(), batch.size(), sent), 6u);
+    for (uint32_t i = 0; i < 6; ++i) EXPECT_EQ(a.next(), data[i]) << i;
+  }
+}
+
 }  // namespace
 }  // namespace ntm::packet
