@@ -73,6 +73,27 @@ class Apps : public DcFixture {
   }
 };
 
+TEST_F(Apps, NtmTcpCcPicksTheCongestionControllerAndSaysSoOnStderrOnly) {
+  // ntm-testnode info: registers, prints its info line on stdout, exits.
+  auto run = [&](const std::string& cc) {
+    auto p = app(cc, cc, {"env", "NTM_TCP_CC=" + cc, "NTM_LOG=info", bin("ntm-testnode"), "info"});
+    EXPECT_EQ(p->wait(30s), 0) << err(cc);
+    EXPECT_EQ(out(cc).rfind("info ", 0), 0u) << "stdout holds the info line only: " << out(cc);
+    EXPECT_EQ(out(cc).find("NTM_TCP_CC"), std::string::npos) << out(cc);
+  };
+  run("reno");
+  run("bogus");
+#ifdef NTM_TEST_LWIP_PATCHED
+  EXPECT_NE(err("reno").find("TCP congestion control: reno"), std::string::npos) << err("reno");
+  EXPECT_NE(err("bogus").find("NTM_TCP_CC=bogus: unknown congestion controller, keeping bbr"),
+            std::string::npos)
+      << err("bogus");
+#else
+  EXPECT_NE(err("reno").find("NTM_TCP_CC=reno ignored"), std::string::npos) << err("reno");
+  EXPECT_NE(err("bogus").find("NTM_TCP_CC=bogus ignored"), std::string::npos) << err("bogus");
+#endif
+}
+
 TEST_F(Apps, CatTcpBothWaysAtOnce) {
   exchange({}, 3'000'000);
   EXPECT_NE(err("client").find("tunnel setup"), std::string::npos) << err("client");

@@ -5,13 +5,13 @@
 #include "lwip/tcp.h"
 #include "lwip/tcpip.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <future>
+
+#include "node/log.h"
 
 namespace ntm::node {
 namespace {
@@ -19,22 +19,27 @@ std::atomic<Node*> g_node{nullptr};
 
 /// NTM_TCP_CC=bbr|cubic|reno picks the TCP congestion controller of new connections (lwIP
 /// patches, tcp_bbr.c, tcp_cc.c; bbr by default, libntm/lwip/lwipopts_tcp.h). For
-/// comparisons; unknown names are ignored with a warning.
+/// comparisons. The choice is logged (info); an unknown name, or any name with an lwIP
+/// without the patches, is ignored with a warning. On the library's logger (stderr), never
+/// spdlog's default one, which writes to the application's stdout.
 void choose_tcp_congestion_control() {
-#ifdef LWIP_TCP_NTM_CUBIC
   const char* name = std::getenv("NTM_TCP_CC");
   if (!name) return;
+#ifdef LWIP_TCP_NTM_CUBIC
   const tcp_cc_ops* ops = nullptr;
   for (const tcp_cc_ops* o : {&tcp_cc_cubic, &tcp_cc_reno, &tcp_cc_bbr})
     if (std::strcmp(o->name, name) == 0) ops = o;
   if (!ops) {
-    spdlog::warn("NTM_TCP_CC={}: unknown congestion controller, keeping {}", name,
-                 tcp_cc_default->name);
+    ntm::log().warn("NTM_TCP_CC={}: unknown congestion controller, keeping {}", name,
+                    tcp_cc_default->name);
     return;
   }
   LOCK_TCPIP_CORE();
   tcp_cc_default = ops;
   UNLOCK_TCPIP_CORE();
+  ntm::log().info("TCP congestion control: {}", ops->name);
+#else
+  ntm::log().warn("NTM_TCP_CC={} ignored: this lwIP has no choice of congestion controller", name);
 #endif
 }
 
