@@ -98,6 +98,11 @@ pair() {
   if [[ $want == relayed ]]; then
     # 256 KiB each way in 1452-byte packets is about 360 datagrams, plus ACKs.
     ((after - before > 300)) || die "$label: only $((after - before)) relay datagrams reached rs"
+    # ...and the client counted the ~180 it sent that way (tx_relayed).
+    bg_wait_line "node-$c" '^stats ' 30
+    local tx_relayed
+    tx_relayed=$(grep '^stats ' "$log_c" | grep -o ' tx_relayed=[0-9]*' | cut -d= -f2)
+    ((${tx_relayed:-0} >= 150)) || die "$label: the client counted tx_relayed=${tx_relayed:-none}"
   else
     ((after - before < 20)) || die "$label: $((after - before)) relay datagrams on a $want path"
   fi
