@@ -229,7 +229,7 @@ class Harness {
   uint64_t handled() const {
     return stats_.rx_packets + stats_.drop_malformed + stats_.drop_unknown_tunnel +
            stats_.drop_auth + stats_.drop_replay + stats_.drop_too_old + stats_.drop_spoofed +
-           control_;
+           stats_.drop_relay + control_;
   }
 
   void wait_until_handled() {
