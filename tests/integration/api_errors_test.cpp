@@ -384,6 +384,19 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   ASSERT_EQ(ntm_fcntl(s, F_SETFL, O_NONBLOCK), 0);
   std::vector<char> data(100000, 'd');
   EXPECT_GT(ntm_send(s, data.data(), data.size(), 0), 0);
+  // docs/api.md §5: the segments nobody acknowledges are resent after retransmission
+  // timeouts, and ntm_stats counts both (zero with the packaged lwIP, which has no counters).
+#ifdef NTM_TEST_LWIP_PATCHED
+  auto rto_seen = [] { return stats_now().tcp_rto_events >= 1 && stats_now().tcp_rexmit_rto >= 1; };
+  auto until = std::chrono::steady_clock::now() + 15s;
+  while (!rto_seen() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(rto_seen()) << "rto events " << stats_now().tcp_rto_events << ", segments "
+                          << stats_now().tcp_rexmit_rto;
+#else
+  std::this_thread::sleep_for(2s);  // several timeouts of the packaged lwIP's 500 ms timer
+  EXPECT_EQ(stats_now().tcp_rto_events, 0u);
+  EXPECT_EQ(stats_now().tcp_rexmit_rto, 0u);
+#endif
   ASSERT_EQ(ntm_close(s), 0);
   errno = 0;
   int rc = ntm_stop();
