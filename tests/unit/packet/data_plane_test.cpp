@@ -3,7 +3,8 @@
 // accepted or dropped under exactly one reason, and every reason is reachable: malformed,
 // unknown tunnel, authentication, replay, behind the window, spoofed inner source;
 // fragments of large inner datagrams are reassembled or counted; outbound packets for a vIP
-// without a tunnel queue up to 256 per destination and 4096 in all, and the rest is counted.
+// without a tunnel queue up to 256 per destination and 4096 in all, and the rest is counted; a
+// peer address not yet validated gets at most 3x what it sent, and the rest is counted.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -483,6 +484,81 @@ TEST_F(DataPlaneTest, DataThatOvertakesItsTunnelResponseIsHeldAndDeliveredInOrde
   EXPECT_EQ(snapshot().s.drop_unknown_tunnel, unknown + 3);
   EXPECT_EQ(tunnels_.release_id(id), TunnelTable::kMaxHeld);
   EXPECT_EQ(app.got().size(), 10u);
+}
+
+TEST_F(DataPlaneTest, ANewPeerAddressGetsThreeTimesWhatItSentUntilItAnswersItsChallenge) {
+  // docs/protocol.md §8.3 and docs/api.md §5 (drop_unvalidated_path): an authenticated packet
+  // with the highest counter from a new address moves the tunnel there, but until that address
+  // answers a path challenge the node sends it at most 3x the bytes it received from it; the
+  // rest is dropped and counted. The answer lifts the limit.
+  install();
+  Listener app;  // the inner datagrams below have a receiver: lwIP answers nothing
+  int fd2 = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd2, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  timeval tv{5, 0};
+  ::setsockopt(fd2, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  auto to = udp_.local();
+  auto send_from_new = [&](const Bytes& d) {
+    ASSERT_EQ(::sendto(fd2, d.data(), d.size(), 0, to.sa(), to.sa_len()), ssize_t(d.size()));
+  };
+  auto wait_for = [&](uint64_t ntm_stats::*field, uint64_t value) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (snapshot().s.*field < value && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(1ms);
+    return snapshot().s.*field >= value;
+  };
+  Snapshot before = snapshot();
+  Bytes moved = seal(inner_udp4(kPeerVip4, 400));
+  send_from_new(moved);
+  ASSERT_TRUE(wait_for(&ntm_stats::path_challenges, before.s.path_challenges + 1));
+  EXPECT_EQ(snapshot().s.roams, before.s.roams + 1);
+
+  // 100 packets of 80 bytes on the wire: far more than 3x what came from the new address.
+  send_through_lwip(kPeerVip4, 100);
+  Snapshot after = snapshot();
+  uint64_t sent = after.s.tx_packets - before.s.tx_packets;  // the challenge and the data
+  uint64_t dropped = after.s.drop_unvalidated_path - before.s.drop_unvalidated_path;
+  EXPECT_GE(dropped, 1u);
+  EXPECT_EQ(sent - 1 + dropped, 100u) << "each packet sent or counted";
+  uint64_t token = 0, bytes = 0;
+  for (uint64_t i = 0; i < sent; ++i) {
+    uint8_t buf[2048];
+    ssize_t n = ::recv(fd2, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0) << "datagram " << i << " of " << sent << " did not arrive";
+    bytes += uint64_t(n);
+    crypto::SealedHeader h;
+    ASSERT_TRUE(crypto::parse_sealed_header(proto::ByteView(buf, size_t(n)), h));
+    Bytes plain(size_t(n) - proto::kSealedOverhead);
+    ASSERT_EQ(peer_->open(h, proto::ByteView(buf, size_t(n)), plain.data()),
+              crypto::Session::OpenStatus::kOk);
+    if (plain.size() >= proto::kTunnelMessageSize && plain[0] == proto::kTunnelMessageMarker &&
+        plain[1] == uint8_t(proto::TunnelMessage::kPathChallenge))
+      token = proto::get_u64(&plain[2]);
+  }
+  EXPECT_LE(bytes, 3 * moved.size()) << "more than 3x what the unvalidated address sent";
+  ASSERT_NE(token, 0u) << "no path challenge reached the new address";
+  uint8_t dummy[64];
+  EXPECT_LT(::recv(peer_fd_, dummy, sizeof dummy, MSG_DONTWAIT), 0) << "the old address got data";
+
+  // The new address answers: the limit is gone.
+  Bytes response(proto::kTunnelMessageSize, 0);
+  response[0] = proto::kTunnelMessageMarker;
+  response[1] = uint8_t(proto::TunnelMessage::kPathResponse);
+  proto::put_u64(&response[2], token);
+  send_from_new(seal(response));
+  ASSERT_TRUE(wait_for(&ntm_stats::paths_validated, before.s.paths_validated + 1));
+  send_through_lwip(kPeerVip4, 100);
+  Snapshot validated = snapshot();
+  EXPECT_EQ(validated.s.tx_packets, after.s.tx_packets + 100);
+  EXPECT_EQ(validated.s.drop_unvalidated_path, after.s.drop_unvalidated_path);
+  for (int i = 0; i < 100; ++i) {
+    uint8_t buf[2048];
+    ASSERT_EQ(::recv(fd2, buf, sizeof buf, 0), ssize_t(28 + 20 + proto::kSealedOverhead));
+  }
+  ::close(fd2);
 }
 
 }  // namespace
