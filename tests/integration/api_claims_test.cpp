@@ -2,13 +2,18 @@
 // real ntm-dc and peer processes: name resolution (AF_UNSPEC, answers from a live tunnel
 // while the DC is silent, EHOSTUNREACH), ntm_wait_tunnel, the event fd's once-per-clear-cycle
 // rule and its wake-ups, the socket table (ENFILE, and recovery), datagram size limits (EMSGSIZE),
-// and the drop counters of a running node fed hostile datagrams.
+// the drop counters of a running node fed hostile datagrams, and TCP retransmitting at once when
+// the path works again after a network change (§7).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 
@@ -376,6 +381,157 @@ TEST_F(Api, HostileDatagramsAtTheNodesPortAreCountedOnceEach) {
   EXPECT_EQ(stats_now().drop_control, want_control + 2)
       << "the 65th request and the last control packet only; first count " << s3.drop_control;
   ::close(s);
+}
+
+TEST_F(Api, RecvWithMsgWaitallWaitsForTheWholeLengthLikeBsd) {
+  // docs/api.md §3: MSG_WAITALL on a stream socket waits for the whole length (lwIP alone
+  // returns what its first pass found) - or for a timeout, the end of the stream, or nothing
+  // more there on a non-blocking call, returning what came; after the end of the stream every
+  // read returns 0.
+  auto peer = node("peer", {"serve", "9540"});
+  ASSERT_TRUE(peer->wait_for_line("ready", 10s));
+  ntm::Node self(cfg_);
+  sockaddr_in at{};
+  socklen_t len = sizeof at;
+  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 9540, sa(&at), &len), 0)
+      << ntm_last_error();
+  ntm::Socket s(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_connect(s.fd(), sa(&at), len), 0) << ntm_last_error();
+  // 200 kB written 1000 bytes at a time: the echo comes back in many segments.
+  std::vector<char> data(200000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = char(i * 7 + i / 251);
+  std::thread sender([&] {
+    for (size_t off = 0; off < data.size(); off += 1000)
+      ASSERT_EQ(ntm_send(s.fd(), data.data() + off, 1000, 0), 1000);
+  });
+  std::vector<char> back(data.size());
+  ssize_t n = ntm_recv(s.fd(), back.data(), back.size(), MSG_WAITALL);
+  sender.join();
+  ASSERT_EQ(n, ssize_t(back.size())) << "returned before the whole length came";
+  EXPECT_TRUE(back == data);
+  // Part of the length, then nothing more for SO_RCVTIMEO: that part, not an error.
+  ASSERT_EQ(ntm_send(s.fd(), "0123456789", 10, 0), 10);
+  pollfd p{s.fd(), POLLIN, 0};
+  ASSERT_EQ(ntm_poll(&p, 1, 30000), 1);
+  timeval tv{0, 300000};
+  ASSERT_EQ(ntm_setsockopt(s.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  char buf[100];
+  for (auto until = std::chrono::steady_clock::now() + 30s;;) {  // the 10 bytes may come apart
+    if (ntm_recv(s.fd(), buf, 0, MSG_PEEK) >= 0 && ntm_recv(s.fd(), buf, 10, MSG_PEEK) == 10) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), until);
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(ntm_recv(s.fd(), buf, sizeof buf, MSG_WAITALL), 10);
+  EXPECT_EQ(std::memcmp(buf, "0123456789", 10), 0);
+  // Non-blocking (MSG_DONTWAIT) with nothing there: EWOULDBLOCK, as without MSG_WAITALL.
+  errno = 0;
+  EXPECT_EQ(ntm_recv(s.fd(), buf, sizeof buf, MSG_WAITALL | MSG_DONTWAIT), -1);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  // The end of the stream with part of the length: that part, then 0.
+  ASSERT_EQ(ntm_send(s.fd(), "abcde", 5, 0), 5);
+  ASSERT_EQ(ntm_shutdown(s.fd(), SHUT_WR), 0);
+  tv = {30, 0};
+  ASSERT_EQ(ntm_setsockopt(s.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  EXPECT_EQ(ntm_recv(s.fd(), buf, sizeof buf, MSG_WAITALL), 5);
+  EXPECT_EQ(std::memcmp(buf, "abcde", 5), 0);
+  EXPECT_EQ(ntm_recv(s.fd(), buf, sizeof buf, MSG_WAITALL), 0);
+  // And so does every read after it, as on BSD (lwIP alone says ENOTCONN).
+  EXPECT_EQ(ntm_recv(s.fd(), buf, sizeof buf, 0), 0);
+  EXPECT_EQ(ntm_recv(s.fd(), buf, sizeof buf, MSG_DONTWAIT), 0);
+}
+
+/// Sends this process's stderr (libntm's log) to `path` until destroyed.
+class StderrToFile {
+ public:
+  explicit StderrToFile(const std::string& path) : saved_(::dup(2)) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      ::dup2(fd, 2);
+      ::close(fd);
+    }
+  }
+  ~StderrToFile() {
+    ::dup2(saved_, 2);
+    ::close(saved_);
+  }
+
+ private:
+  int saved_;
+};
+
+TEST_F(Api, AfterANetworkChangeTcpWaitingForABackedOffTimerRetransmitsOnceThePathWorks) {
+  // docs/api.md §7 step 4: the path to the peer broke (every packet lost) and a TCP
+  // connection's retransmission timer backed off; then the node moves (here: an address of
+  // global scope appears) where the path works, the peer answers the path challenge, and the
+  // connection retransmits at once instead of sitting out its timer (3.2 s and more away).
+#ifndef NTM_TEST_LWIP_PATCHED
+  GTEST_SKIP() << "the packaged lwIP counts no timeouts: the test cannot see the backoff";
+#endif
+  // A network of this test's own: the DC, the peer and this node in a new network namespace
+  // (this process runs this one test), where fixed ports, a firewall rule and a new address
+  // disturb nobody.
+  if (::unshare(CLONE_NEWNET) != 0) GTEST_SKIP() << "unshare: " << std::strerror(errno);
+  ASSERT_EQ(std::system("ip link set lo up"), 0);
+  dc_.reset();
+  dc_port_ = 0;
+  start_dc();
+  configure();
+  cfg_.bind_address = "127.0.0.1:47000";
+  auto peer = node("peer", {"serve", "9530"}, "", "127.0.0.1:47001");
+  ASSERT_TRUE(peer->wait_for_line("ready", 20s));
+  std::string log = dir_.path() + "/self.err";
+  StderrToFile to_log(log);
+  ::setenv("NTM_LOG", "info", 1);
+  ntm::Node self(cfg_);
+  sockaddr_in at{};
+  socklen_t len = sizeof at;
+  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 9530, sa(&at), &len), 0)
+      << ntm_last_error();
+  ntm::Socket s(AF_INET, SOCK_STREAM);
+  ASSERT_EQ(ntm_connect(s.fd(), sa(&at), len), 0) << ntm_last_error();
+  char first[10];
+  ASSERT_EQ(ntm_send(s.fd(), "0123456789", 10, 0), 10);
+  ASSERT_EQ(ntm_recv(s.fd(), first, sizeof first, MSG_WAITALL), 10);
+  // The path between the two nodes breaks: what is sent now is lost, and each timeout
+  // doubles the next.
+  ASSERT_EQ(
+      std::system("nft add table inet ntmtest && "
+                  "nft add chain inet ntmtest out '{ type filter hook output priority 0; }' && "
+                  "nft add rule inet ntmtest out udp sport 47000 udp dport 47001 drop && "
+                  "nft add rule inet ntmtest out udp sport 47001 udp dport 47000 drop"),
+      0);
+  ASSERT_EQ(ntm_fcntl(s.fd(), F_SETFL, O_NONBLOCK), 0);
+  std::vector<char> data(60000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = char('a' + i % 26);
+  ssize_t sent = ntm_send(s.fd(), data.data(), data.size(), 0);
+  ASSERT_GT(sent, 0);
+  // Four timeouts (3 s at the least RTO, 200 ms): the next one is 16x the first, at least
+  // 3.2 s away - and both nodes' check of a path that stopped answering is 6 s away.
+  ntm_stats st{};
+  for (auto until = std::chrono::steady_clock::now() + 30s;
+       (st = stats_now()).tcp_rto_events < 4 && std::chrono::steady_clock::now() < until;)
+    std::this_thread::sleep_for(20ms);
+  ASSERT_GE(st.tcp_rto_events, 4u);
+  // The path works again, and the node sees a change of its network.
+  auto moved = std::chrono::steady_clock::now();
+  ASSERT_EQ(std::system("nft delete table inet ntmtest && ip addr add 10.77.0.1/32 dev lo"), 0);
+  EXPECT_TRUE(
+      wait_for_file_text(log, "path after the move works: 1 TCP connection(s) retransmit now", 30s))
+      << "the connection was not nudged";
+  // Every byte comes back, in order. (How soon is printed, not asserted: without the nudge it
+  // would be after the rest of the backed-off timer.)
+  ASSERT_EQ(ntm_fcntl(s.fd(), F_SETFL, 0), 0);
+  timeval tv{60, 0};
+  ntm_setsockopt(s.fd(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::vector<char> back(static_cast<size_t>(sent));
+  ASSERT_EQ(ntm_recv(s.fd(), back.data(), back.size(), MSG_WAITALL), sent);
+  EXPECT_TRUE(std::equal(back.begin(), back.end(), data.begin()));
+  std::printf(
+      "all %zd bytes back %.0f ms after the move; timeouts: %llu before, %llu after\n", sent,
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - moved).count(),
+      static_cast<unsigned long long>(st.tcp_rto_events),
+      static_cast<unsigned long long>(stats_now().tcp_rto_events));
+  ::unsetenv("NTM_LOG");
 }
 
 }  // namespace

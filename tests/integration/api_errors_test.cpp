@@ -377,7 +377,7 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   ASSERT_EQ(ntm_connect(s, sa(&at), len), 0);
   char echo[100];
   ASSERT_EQ(ntm_send(s, "0123456789", 10, 0), 10);
-  ASSERT_EQ(ntm_recv(s, echo, sizeof echo, MSG_WAITALL), 10);
+  ASSERT_EQ(ntm_recv(s, echo, 10, MSG_WAITALL), 10);
   peer->signal(SIGSTOP);  // from now on nothing is acknowledged
   // Whatever fits the send buffer (the packaged lwIP's is a few kB): a blocking send would
   // wait for the frozen peer.

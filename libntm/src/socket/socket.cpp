@@ -36,6 +36,7 @@ struct Info {
   int domain = 0, type = 0;
   bool connected = false;  ///< datagram sockets: connect() succeeded (a default destination)
   bool shut_wr = false;    ///< stream sockets: shutdown(SHUT_WR or SHUT_RDWR) succeeded
+  bool eof = false;        ///< stream sockets: a read returned the end of the stream
 };
 
 std::mutex g_mu;
@@ -101,6 +102,37 @@ int send_check(int fd, size_t len, const struct sockaddr* to) {
   if (len > max_datagram(*info)) return EMSGSIZE;
   if (!to && !info->connected) return EDESTADDRREQ;
   return family_check(*info, to);
+}
+
+/// recv on a stream socket, with what lwIP's socket layer leaves out of BSD's:
+/// - MSG_WAITALL (unimplemented there: it returns what its first pass found; the flag's value
+///   is Linux's, 0x100, passed through unread): as on Linux, waits until `len` bytes came, the
+///   stream ended, an error, a wait of SO_RCVTIMEO for more, or — on a non-blocking socket or
+///   with MSG_DONTWAIT — nothing more is there; returns what came, or -1 with errno if nothing
+///   did. With MSG_PEEK it reads once, as on Linux.
+/// - after the end of the stream, every read returns 0 (lwIP returns it once, then -1 with
+///   ENOTCONN): `eof` is set when this read saw it.
+ssize_t recv_stream(int fd, void* buf, size_t len, int flags, struct sockaddr* from,
+                    socklen_t* fromlen, bool& eof) {
+  if (!(flags & MSG_WAITALL)) {
+    ssize_t n = lwip_recvfrom(fd, buf, len, flags, from, fromlen);
+    eof = n == 0 && len > 0;
+    return n;
+  }
+  flags &= ~MSG_WAITALL;
+  auto* out = static_cast<uint8_t*>(buf);
+  size_t got = 0;
+  do {
+    ssize_t n = lwip_recvfrom(fd, out + got, len - got, flags, got ? nullptr : from,
+                              got ? nullptr : fromlen);
+    if (n < 0) return got ? ssize_t(got) : -1;
+    if (n == 0) {
+      eof = len > 0;
+      break;
+    }
+    got += size_t(n);
+  } while (got < len && !(flags & MSG_PEEK));
+  return ssize_t(got);
 }
 
 bool protocol_supported(int domain, int type, int protocol) {
@@ -257,8 +289,7 @@ ssize_t ntm_send(int fd, const void* buf, size_t len, int flags) {
 }
 
 ssize_t ntm_recv(int fd, void* buf, size_t len, int flags) {
-  NTM_REQUIRE_NODE();
-  return lwip_recv(fd, buf, len, flags);
+  return ntm_recvfrom(fd, buf, len, flags, nullptr, nullptr);
 }
 
 ssize_t ntm_sendto(int fd, const void* buf, size_t len, int flags, const struct sockaddr* addr,
@@ -274,7 +305,13 @@ ssize_t ntm_sendto(int fd, const void* buf, size_t len, int flags, const struct 
 ssize_t ntm_recvfrom(int fd, void* buf, size_t len, int flags, struct sockaddr* addr,
                      socklen_t* addrlen) {
   NTM_REQUIRE_NODE();
-  return lwip_recvfrom(fd, buf, len, flags, addr, addrlen);
+  auto info = ntm::socket::lookup(fd);
+  if (!info || info->type != SOCK_STREAM) return lwip_recvfrom(fd, buf, len, flags, addr, addrlen);
+  if (info->eof && len > 0) return 0;
+  bool eof = false;
+  ssize_t n = ntm::socket::recv_stream(fd, buf, len, flags, addr, addrlen, eof);
+  if (eof) ntm::socket::update(fd, [](auto& i) { i.eof = true; });
+  return n;
 }
 
 int ntm_shutdown(int fd, int how) {
