@@ -70,13 +70,7 @@ int main(int argc, char** argv) {
   asio::io_context io;
   ntm::as::AdminServer server(io, *cfg, *key, *store);
   if (!server.open()) return 1;
-  std::vector<uint16_t> ports;
-  for (auto& e : server.local_endpoints()) ports.push_back(e.port());
-  ntm::server::write_port_file(cfg->port_file, ports);
-  // Not the conninfo: it may hold a password.
-  spdlog::info("AS up, accounts in {}, public key {}",
-               cfg->postgres.empty() ? cfg->database : "PostgreSQL (postgres = ...)",
-               ntm::crypto::key_to_base64(key->public_key));
+  // From here on a signal stops the daemon cleanly: before the port file says it is up.
   ntm::server::SignalHandler signals(
       io, [&] { return server.stats_line(); },
       [&] {
@@ -86,6 +80,13 @@ int main(int argc, char** argv) {
         else
           spdlog::error("SIGHUP: config not re-read (exit code {}); keys unchanged", code);
       });
+  std::vector<uint16_t> ports;
+  for (auto& e : server.local_endpoints()) ports.push_back(e.port());
+  ntm::server::write_port_file(cfg->port_file, ports);
+  // Not the conninfo: it may hold a password.
+  spdlog::info("AS up, accounts in {}, public key {}",
+               cfg->postgres.empty() ? cfg->database : "PostgreSQL (postgres = ...)",
+               ntm::crypto::key_to_base64(key->public_key));
   io.run();
   return 0;
 }

@@ -31,7 +31,9 @@ void add_daemon_options(boost::program_options::options_description& opts, std::
 bool start_logging(const std::string& daemon, const std::string& level);
 
 /// Writes `ports`, one per line, to `path` atomically (a temporary file renamed): a reader
-/// never sees a partial list. Does nothing when `path` is empty.
+/// never sees a partial list. Does nothing when `path` is empty. The file tells a supervisor
+/// (or a test) that the daemon is up: write it only once the SignalHandler exists, so a
+/// SIGTERM sent as soon as it appears stops the daemon cleanly (exit 0) instead of killing it.
 void write_port_file(const std::string& path, const std::vector<uint16_t>& ports);
 
 /// SIGTERM and SIGINT: logs "stopping on signal N: <counters()>" and stops `io`. SIGHUP: logs

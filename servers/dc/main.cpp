@@ -76,6 +76,10 @@ int main(int argc, char** argv) {
     dns.emplace(io, cfg->dns, zone);
     if (!dns->open()) return 1;
   }
+  // Before the port file says the daemon is up: from then on SIGTERM/SIGINT stop the DC, SIGHUP
+  // logs its counters; both with the DNS server's.
+  ntm::server::SignalHandler signals(
+      io, [&] { return server.stats_line() + (dns ? " " + dns->stats_line() : std::string()); });
   std::vector<uint16_t> ports;
   for (auto& e : server.local_endpoints()) ports.push_back(e.port());
   ntm::server::write_port_file(cfg->port_file, ports);
@@ -91,9 +95,6 @@ int main(int argc, char** argv) {
     if (days_left < 30)
       spdlog::warn("the certificate expires in {} days: renew it with ntm-as --sign-dc", days_left);
   }
-  // SIGTERM/SIGINT stop the DC, SIGHUP logs its counters; both with the DNS server's.
-  ntm::server::SignalHandler signals(
-      io, [&] { return server.stats_line() + (dns ? " " + dns->stats_line() : std::string()); });
   io.run();
   return 0;
 }

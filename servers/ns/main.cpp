@@ -42,11 +42,7 @@ int main(int argc, char** argv) {
   asio::io_context io(1);
   ntm::ns::NsServer server(io, *cfg, *key);
   if (!server.open()) return 1;
-  std::vector<uint16_t> ports;
-  for (auto& e : server.node_endpoints()) ports.push_back(e.port());
-  for (auto& e : server.dc_endpoints()) ports.push_back(e.port());
-  ntm::server::write_port_file(cfg->port_file, ports);
-  spdlog::info("NS up, public key {}", ntm::crypto::key_to_base64(key->public_key));
+  // From here on a signal stops the daemon cleanly: before the port file says it is up.
   ntm::server::SignalHandler signals(
       io, [&] { return server.stats_line(); },
       [&] {
@@ -56,6 +52,11 @@ int main(int argc, char** argv) {
         else
           spdlog::error("SIGHUP: config not re-read (exit code {}); keys unchanged", code);
       });
+  std::vector<uint16_t> ports;
+  for (auto& e : server.node_endpoints()) ports.push_back(e.port());
+  for (auto& e : server.dc_endpoints()) ports.push_back(e.port());
+  ntm::server::write_port_file(cfg->port_file, ports);
+  spdlog::info("NS up, public key {}", ntm::crypto::key_to_base64(key->public_key));
   io.run();
   return 0;
 }

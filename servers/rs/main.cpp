@@ -31,12 +31,13 @@ int main(int argc, char** argv) {
   std::string port_file = cfg->port_file;
   ntm::rs::RsServer server(io, std::move(*cfg));
   if (!server.open()) return 1;
+  // Before the port file says the daemon is up: from then on SIGTERM/SIGINT stop the relay, SIGHUP
+  // logs its counters.
+  ntm::server::SignalHandler signals(io, [&] { return server.stats_line(); });
   std::vector<uint16_t> ports;
   for (auto& e : server.local_endpoints()) ports.push_back(e.port());
   ntm::server::write_port_file(port_file, ports);
   spdlog::info("relay server up with {} relay key(s)", keys);
-  // SIGTERM/SIGINT stop the relay, SIGHUP logs its counters.
-  ntm::server::SignalHandler signals(io, [&] { return server.stats_line(); });
   io.run();
   return 0;
 }
