@@ -105,7 +105,7 @@ int send_check(int fd, size_t len, const struct sockaddr* to) {
 }
 
 /// recv on a stream socket, with what lwIP's socket layer leaves out of BSD's:
-/// - MSG_WAITALL (unimplemented there: it returns what its first pass found; the flag's value
+/// - MSG_WAITALL, which lwIP ignores (it returns what its first pass found; the flag's value
 ///   is Linux's, 0x100, passed through unread): as on Linux, waits until `len` bytes came, the
 ///   stream ended, an error, a wait of SO_RCVTIMEO for more, or — on a non-blocking socket or
 ///   with MSG_DONTWAIT — nothing more is there; returns what came, or -1 with errno if nothing

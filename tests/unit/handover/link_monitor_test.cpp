@@ -222,14 +222,26 @@ class Watch {
   std::thread runner_;
 };
 
+/// Runs `body` with a started Watch (quiet period `quiet`) in a network namespace of its own
+/// (in_private_netns); false, with the reason, when no namespace could be created.
+bool with_watch(std::chrono::milliseconds quiet, const std::function<void(Watch&)>& body,
+                std::string& why) {
+  return in_private_netns(
+      [&] {
+        Watch w(quiet);
+        std::string error;
+        ASSERT_TRUE(w.start(error)) << error;
+        body(w);
+      },
+      why);
+}
+
 TEST(LinkMonitorNetns, ABurstOfChangesIsReportedOnceWhenTheQuietPeriodPasses) {
   constexpr auto kQuiet = 1000ms;
   std::string why;
-  bool ran = in_private_netns(
-      [&] {
-        Watch w(kQuiet);
-        std::string error;
-        ASSERT_TRUE(w.start(error)) << error;
+  bool ran = with_watch(
+      kQuiet,
+      [&](Watch& w) {
         auto t0 = Clock::now();
         // Five addresses of global scope in one `ip` process: one burst.
         ASSERT_TRUE(
@@ -257,11 +269,9 @@ TEST(LinkMonitorNetns, ANewDefaultRouteIsReportedAtOnceAndAGoneOneAfterTheQuietP
   // A quiet period far longer than the test waits: a report within it came at once.
   constexpr auto kQuiet = 120s;
   std::string why;
-  bool ran = in_private_netns(
-      [&] {
-        Watch w(kQuiet);
-        std::string error;
-        ASSERT_TRUE(w.start(error)) << error;
+  bool ran = with_watch(
+      kQuiet,
+      [&](Watch& w) {
         ASSERT_TRUE(ip("route add default dev lo"));
         auto r = w.wait_for(1, 60s);
         ASSERT_EQ(r.size(), 1u) << "the new default route waited for the quiet period";
@@ -280,11 +290,9 @@ TEST(LinkMonitorNetns, AFlappingLinkIsReportedWhileItFlapsAndNoChangeIsLost) {
   // cap of kMaxQuietPeriods quiet periods nothing would be reported until the flapping ends.
   constexpr auto kQuiet = 300ms;
   std::string why;
-  bool ran = in_private_netns(
-      [&] {
-        Watch w(kQuiet);
-        std::string error;
-        ASSERT_TRUE(w.start(error)) << error;
+  bool ran = with_watch(
+      kQuiet,
+      [&](Watch& w) {
         uint64_t changes = 0;
         auto until = Clock::now() + 6s;
         while (Clock::now() < until) {
