@@ -360,6 +360,28 @@ TEST_F(Api, ADcThatRateLimitsDirectionsGivesEagain) {
   EXPECT_NE(std::string(ntm_last_error()), "");
 }
 
+/// The process's state letter from /proc/PID/stat ("T" stopped, "S" sleeping, ...).
+std::string process_state(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto paren = stat.rfind(')');
+  return paren == std::string::npos || paren + 2 >= stat.size() ? "gone"
+                                                                : stat.substr(paren + 2, 1);
+}
+
+/// What the node's tunnels carried since `then`: tells "the peer answered" (rx moved) from
+/// "nothing left the node" (tx did not move) when a test about a silent peer fails.
+std::string traffic_since(const ntm_stats& then) {
+  ntm_stats now = stats_now();
+  return "since the freeze: tx " + std::to_string(now.tx_packets - then.tx_packets) + " (" +
+         std::to_string(now.tx_keepalives - then.tx_keepalives) + " keep-alives), rx " +
+         std::to_string(now.rx_packets - then.rx_packets) + ", tlp " +
+         std::to_string(now.tcp_rexmit_tlp - then.tcp_rexmit_tlp) + ", tunnels open " +
+         std::to_string(now.tunnels_open) + ", drops no_tunnel " +
+         std::to_string(now.drop_no_tunnel - then.drop_no_tunnel) + " overload " +
+         std::to_string(now.drop_overload - then.drop_overload);
+}
+
 TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   // docs/api.md: ntm_stop() waits for written data while the peer keeps acknowledging, and
   // gives up after 20 s without progress - before stop_linger_ms (here 50 s) runs out.
@@ -384,7 +406,8 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   // wait for the frozen peer.
   ASSERT_EQ(ntm_fcntl(s, F_SETFL, O_NONBLOCK), 0);
   std::vector<char> data(100000, 'd');
-  EXPECT_GT(ntm_send(s, data.data(), data.size(), 0), 0);
+  ssize_t queued = ntm_send(s, data.data(), data.size(), 0);
+  EXPECT_GT(queued, 0);
   // docs/api.md §5: the segments nobody acknowledges are resent after retransmission
   // timeouts, and ntm_stats counts both (zero with the packaged lwIP, which has no counters).
 #ifdef NTM_TEST_LWIP_PATCHED
@@ -396,7 +419,8 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   auto until = std::chrono::steady_clock::now() + 15s;
   while (!rto_seen() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(rto_seen()) << "rto events " << stats_now().tcp_rto_events << ", segments "
-                          << stats_now().tcp_rexmit_rto;
+                          << stats_now().tcp_rexmit_rto << "; " << traffic_since(at_stop)
+                          << "; queued " << queued << "; peer " << process_state(peer->pid());
 #else
   (void)at_stop;
   std::this_thread::sleep_for(2s);  // several timeouts of the packaged lwIP's 500 ms timer
@@ -414,7 +438,7 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   int err = errno;
   std::string why = ntm_last_error();
   peer->signal(SIGCONT);
-  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(rc, -1) << traffic_since(at_stop) << "; peer " << process_state(peer->pid());
   EXPECT_EQ(err, ETIMEDOUT) << strerror(err);
   EXPECT_NE(why.find("not acknowledged by the peer"), std::string::npos) << why;
   EXPECT_NE(why.find("(no progress)"), std::string::npos) << why;

@@ -17,8 +17,11 @@
 # their names only have to be unique within one namespace.
 #
 # State. /run/ntm-net/$NET_PREFIX/ holds `namespaces` (one per line, in creation order),
-# `pids` (processes we started: pid and name), `logs/` (their output) and `owner` (the pid
-# of the script that owns a transient run; absent for a topology kept up with net_keep).
+# `pids` (processes we started: pid, name and start time), `logs/` (their output) and `owner`
+# (the pid and start time of the script that owns a transient run; absent for a topology kept
+# up with net_keep). A pid is only trusted with its start time: the kernel reuses pids (here
+# pid_max is 32768, and a test suite starts more processes than that), so "pid N is alive"
+# alone may name another program's process.
 # net_cleanup works from that directory alone, so `topology.sh down` in another shell can
 # undo what `topology.sh up` built.
 
@@ -129,7 +132,7 @@ net_begin() {
   mkdir -p "$NET_STATE/logs"
   : >"$NET_STATE/namespaces"
   : >"$NET_STATE/pids"
-  echo $$ >"$NET_STATE/owner.tmp"
+  echo "$$ $(proc_start $$)" >"$NET_STATE/owner.tmp"
   mv "$NET_STATE/owner.tmp" "$NET_STATE/owner"
   trap net_cleanup EXIT
   trap 'exit 130' INT
@@ -141,12 +144,12 @@ net_begin() {
 # (SIGKILL, a ctest timeout). A run is collected only if it has an owner and the owner is
 # gone; topologies kept up with net_keep have no owner and are never touched.
 net_gc() {
-  local dir owner
+  local dir owner start
   for dir in "$NET_ROOT"/*/; do
     [[ -f $dir/owner ]] || continue
-    owner=$(cat "$dir/owner" 2>/dev/null) || continue
+    read -r owner start <"$dir/owner" 2>/dev/null || continue
     [[ -z $owner ]] && continue
-    kill -0 "$owner" 2>/dev/null && continue
+    proc_is "$owner" "$start" && continue
     log "collecting leftovers of run $(basename "$dir") (its script, pid $owner, is gone)"
     (net_attach "$(basename "$dir")" && net_teardown)
   done
@@ -191,9 +194,9 @@ net_cleanup() {
 net_teardown() {
   local - # errexit off for this function only: teardown goes on past every failure
   set +e
-  local pid name ns pids=()
-  while read -r pid name; do
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && pids+=("$pid")
+  local pid name start ns pids=()
+  while read -r pid name start; do
+    [[ -n $pid && -n $start ]] && proc_is "$pid" "$start" && pids+=("$pid")
   done <"$NET_STATE/pids"
   # Whatever else runs in our namespaces was started by us too (they exist only for this run).
   while read -r ns; do
@@ -306,7 +309,29 @@ bg() {
   shift 2
   ip netns exec "$NET_PREFIX-$ns" "$@" >"$NET_STATE/logs/$name.log" 2>&1 </dev/null &
   BG_PID=$!
-  echo "$BG_PID $name" >>"$NET_STATE/pids"
+  net_track "$BG_PID" "$name"
+}
+
+# net_track PID NAME — teardown stops this process of ours if it still runs (lib.sh state).
+net_track() {
+  echo "$1 $2 $(proc_start "$1")" >>"$NET_STATE/pids"
+}
+
+# proc_start PID — the process's start time (clock ticks since boot, /proc/PID/stat field 22);
+# nothing if it is gone. With the pid it names one process, even after the pid is reused.
+proc_start() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  stat=${stat##*) } # the command name may hold spaces and parentheses
+  read -r -a stat <<<"$stat"
+  echo "${stat[19]}"
+}
+
+# proc_is PID START — PID is still the process that started at START (an empty START, from an
+# owner file of an older version, checks the pid alone).
+proc_is() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [[ -z $2 || $(proc_start "$1") == "$2" ]]
 }
 
 # bg_log NAME — path of a background process's log.

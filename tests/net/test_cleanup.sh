@@ -2,7 +2,8 @@
 # Cleanup leaves nothing behind, however a run ends.
 #
 #   1. `topology.sh up` then `topology.sh down`, as a user types them
-#   2. a script that fails half way through (set -e)
+#   2. a script that fails half way through (set -e); a pid in its list that now names
+#      another program's process (the kernel reuses pids) is left alone
 #   3. a script interrupted by Ctrl-C (SIGINT) while the topology is being built: it is
 #      held after its fifth namespace until the interrupt arrives
 #   4. a script interrupted by SIGTERM once the topology is up
@@ -67,7 +68,15 @@ topology_up
 bg dc1 sleeper sleep 60
 touch "$OUT/up.$MODE"
 case $MODE in
-fail) false ;;
+fail)
+  # Ours but outside the namespaces: teardown stops it by its pids entry.
+  sleep 61 &
+  net_track $! outside
+  echo $! >"$OUT/outside.pid"
+  # A pid the kernel has given to another program since (its start time differs).
+  echo "$STRANGER stranger 1" >>"$NET_STATE/pids"
+  false
+  ;;
 *) sleep 60 & wait $! ;;
 esac
 EOS
@@ -90,11 +99,20 @@ bash "$HERE/topology.sh" down --prefix "$prefix" 2>/dev/null
 check_clean "topology.sh up; topology.sh down" "$prefix"
 
 # --- 2. A failing script ------------------------------------------------------------------
+# It also lists a pid of a process not its own (as when the kernel reuses the pid of one of
+# its processes that ended): that process must survive the cleanup.
+sleep 62 &
+export STRANGER=$!
 child fail
 rc=0
 wait "$CHILD" || rc=$?
 ((rc == 1)) || die "the failing script exited $rc, want 1"
 check_clean "script failing after topology_up" "$(cat "$OUT/prefix.fail")"
+! kill -0 "$(cat "$OUT/outside.pid")" 2>/dev/null || die "a process of the run outside its namespaces survived"
+kill -0 "$STRANGER" 2>/dev/null || die "cleanup killed a process that was not the run's (a reused pid)"
+kill "$STRANGER"
+wait "$STRANGER" 2>/dev/null || true
+pass "cleanup stops the run's processes by pid and start time, and leaves a reused pid alone"
 
 # --- 3. Ctrl-C in the middle of building ----------------------------------------------------
 child mid

@@ -196,7 +196,7 @@ two_domains() {
     NTM_START_TIMEOUT_MS=30000 timeout 120 "$bindir/ntm-cat" -v -l 9000 \
     <"$NET_STATE/server.bin" >"$NET_STATE/server.got" 2>"$(bg_log node-server)" &
   local server_pid=$!
-  echo "$server_pid node-server" >>"$NET_STATE/pids"
+  net_track "$server_pid" node-server
   bg_wait_line node-server listening 60
   local rc=0
   ip netns exec "$NET_PREFIX-na" env NTM_DC=198.18.0.11:7100 NTM_DC_KEY="$dc1_key" NTM_NAME=client \

@@ -94,7 +94,7 @@ stream() {
     sleep 0.02
   done) >"$NET_STATE/arrivals.$round" 2>/dev/null &
   local sampler=$!
-  echo "$sampler sampler" >>"$NET_STATE/pids"
+  net_track "$sampler" sampler
   (for i in $(seq 0 $((chunks - 1))); do
     dd if="$NET_STATE/stream.bin" bs="$chunk" skip="$i" count=1 status=none
     sleep "$tick"
@@ -103,7 +103,7 @@ stream() {
     NTM_WATCH_NETWORK="$watch" NTM_LOG=info NTM_START_TIMEOUT_MS=30000 \
     timeout "$limit" "$CAT" -v --stats mn.dc1.ntm.test 9000 >/dev/null 2>"$(bg_log "ng.$round")" &
   local ng_pid=$!
-  echo "$ng_pid ng.$round" >>"$NET_STATE/pids"
+  net_track "$ng_pid" "ng.$round"
   sleep 1.5
   local t0=$EPOCHREALTIME
   "$@"
