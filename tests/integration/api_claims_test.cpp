@@ -62,12 +62,12 @@ TEST_F(Api, NamesResolveWithAfUnspecFromALiveTunnelAndNeverToOneself) {
   ASSERT_EQ(ntm_wait_tunnel(sa(&a), len, 10000), 0);
 
   // With the tunnel up the name is answered here: the DC is frozen and cannot answer.
-  dc_->signal(SIGSTOP);
+  ASSERT_TRUE(dc_->freeze());
   sockaddr_storage b{};
   socklen_t blen = sizeof b;
   int rc = ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET6, 0, sa(&b), &blen);
   int err = errno;
-  dc_->signal(SIGCONT);
+  dc_->thaw();
   ASSERT_EQ(rc, 0) << strerror(err) << ": " << ntm_last_error();
   EXPECT_EQ(text(b), info["vip6"]);
 
@@ -318,10 +318,10 @@ TEST_F(Api, AFullPendingQueueAndAFailedNegotiationAreCounted) {
   nobody.sin_port = htons(9);
   inet_pton(AF_INET, "100.64.0.250", &nobody.sin_addr);
   // With the DC frozen the direction request stays unanswered: the packets wait, 256 of them.
-  dc_->signal(SIGSTOP);
+  ASSERT_TRUE(dc_->freeze());
   for (int i = 0; i < 300; ++i) ntm_sendto(u.fd(), "queued", 6, 0, sa(&nobody), sizeof nobody);
   uint64_t at_once = stats_now().drop_no_tunnel;
-  dc_->signal(SIGCONT);
+  dc_->thaw();
   EXPECT_EQ(at_once, 300u - 256u) << "256 wait for the tunnel, the rest is dropped at once";
   // The DC knows no such node: the negotiation fails and the waiting packets are counted.
   auto s = wait_stats([](const ntm_stats& s) { return s.drop_no_tunnel >= 300; });

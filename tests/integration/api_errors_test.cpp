@@ -333,12 +333,12 @@ TEST_F(Api, NameResolutionErrors) {
   socklen_t small = sizeof(sockaddr_in) - 1;
   EXPECT_ERRNO(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 0, sa(&a), &small), EINVAL);
   // A DC that does not answer: the direction request gives up after its retransmissions.
-  dc_->signal(SIGSTOP);
+  ASSERT_TRUE(dc_->freeze());
   auto t0 = std::chrono::steady_clock::now();
   errno = 0;
   int rc = ntm_getaddrinfo(fqdn("other").c_str(), AF_INET, 0, sa(&a), &len);
   int err = errno;
-  dc_->signal(SIGCONT);
+  dc_->thaw();
   EXPECT_EQ(rc, -1);
   EXPECT_EQ(err, ETIMEDOUT) << strerror(err);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 15s) << "gives up by itself";
@@ -401,7 +401,7 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   ASSERT_EQ(ntm_send(s, "0123456789", 10, 0), 10);
   ASSERT_EQ(ntm_recv(s, echo, 10, MSG_WAITALL), 10);
   ntm_stats at_stop = stats_now();  // timeouts before the freeze (a busy machine) do not count
-  peer->signal(SIGSTOP);            // from now on nothing is acknowledged
+  ASSERT_TRUE(peer->freeze());      // from now on nothing is acknowledged
   // Whatever fits the send buffer (the packaged lwIP's is a few kB): a blocking send would
   // wait for the frozen peer.
   ASSERT_EQ(ntm_fcntl(s, F_SETFL, O_NONBLOCK), 0);
@@ -437,7 +437,7 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   int rc = ntm_stop();
   int err = errno;
   std::string why = ntm_last_error();
-  peer->signal(SIGCONT);
+  peer->thaw();
   EXPECT_EQ(rc, -1) << traffic_since(at_stop) << "; peer " << process_state(peer->pid());
   EXPECT_EQ(err, ETIMEDOUT) << strerror(err);
   EXPECT_NE(why.find("not acknowledged by the peer"), std::string::npos) << why;

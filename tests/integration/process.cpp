@@ -142,6 +142,22 @@ void Process::signal(int sig) {
   if (!status_ && pid_ > 0) ::kill(pid_, sig);
 }
 
+bool Process::freeze(std::chrono::milliseconds timeout) {
+  if (status_ || pid_ <= 0 || ::kill(pid_, SIGSTOP) != 0) return false;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int st;
+    pid_t r = waitpid(pid_, &st, WUNTRACED | WNOHANG);
+    if (r == pid_ && WIFSTOPPED(st)) return true;  // reported once the whole group stopped
+    if (r == pid_) {
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      return false;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    usleep(1000);
+  }
+}
+
 std::string bin(const std::string& name) {
   return std::string(NTM_BIN_DIR) + "/" + name;
 }

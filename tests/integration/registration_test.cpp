@@ -138,9 +138,9 @@ TEST_F(Registration, ARefusedKeepAliveMakesTheNodeRegisterAgain) {
   auto sleeper = node("sleeper", {"info", "--hold"}, "", "127.0.0.1:0", {{"NTM_LOG", "info"}});
   auto before = fields(sleeper->wait_for_line("info ", 10s).value_or(""));
   ASSERT_FALSE(before["vip4"].empty());
-  sleeper->signal(SIGSTOP);
+  ASSERT_TRUE(sleeper->freeze());
   bool expired = wait_for_dc_log("registration sleeper.it.ntm.test expired", 30s);
-  sleeper->signal(SIGCONT);
+  sleeper->thaw();
   ASSERT_TRUE(expired) << read_dc_log();
   ASSERT_TRUE(wait_for_dc_log("registration sleeper.it.ntm.test vip4", 30s, 2)) << read_dc_log();
   auto asker = node("asker", {"resolve", fqdn("sleeper")});

@@ -65,10 +65,10 @@ TEST_F(TunnelLifecycle, KeysOlderThanOneAndAHalfRekeyIntervalsAreNeverUsed) {
   auto cli =
       node("beta", {"client", fqdn("alpha"), "7205", "--bytes", "100000", "--pause-until-stdin"});
   ASSERT_TRUE(cli->wait_for_line("paused", 30s));
-  cli->signal(SIGSTOP);
+  ASSERT_TRUE(cli->freeze());
   EXPECT_TRUE(wait_for_file_text(dir_.path() + "/alpha.err",
                                  "removed: its keys are too old and rekeying failed", 20s));
-  cli->signal(SIGCONT);
+  cli->thaw();
 }
 
 TEST_F(TunnelLifecycle, ATunnelToAVanishedPeerExpiresAndFallsSilent) {

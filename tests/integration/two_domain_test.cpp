@@ -243,9 +243,9 @@ TEST_F(TwoDomains, AnExpiredTunnelToAnotherZoneIsDirectedAgainByName) {
       dc2_, "beta",
       {"client", "alpha.dc1.ntm.test", "7004", "--bytes", "400000", "--pause-ms", "4000"}, env);
   ASSERT_TRUE(cli->wait_for_line("paused", 30s));
-  srv->signal(SIGSTOP);
+  ASSERT_TRUE(srv->freeze());
   std::this_thread::sleep_for(2s);
-  srv->signal(SIGCONT);
+  srv->thaw();
   auto ok = cli->wait_for_line("ok ", 40s);
   ASSERT_TRUE(ok) << "the stream did not complete after the tunnel expired";
   auto stats = fields(cli->wait_for_line("stats ", 5s).value_or(""));
