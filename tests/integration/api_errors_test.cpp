@@ -360,6 +360,16 @@ TEST_F(Api, ADcThatRateLimitsDirectionsGivesEagain) {
   EXPECT_NE(std::string(ntm_last_error()), "");
 }
 
+/// Connects `s` (a new TCP socket) to `fqdn`:`port` over IPv4.
+void connect_tcp(const std::string& fqdn, uint16_t port, int& s) {
+  sockaddr_in at{};
+  socklen_t len = sizeof at;
+  ASSERT_EQ(ntm_getaddrinfo(fqdn.c_str(), AF_INET, port, sa(&at), &len), 0) << ntm_last_error();
+  s = ntm_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(s, 0);
+  ASSERT_EQ(ntm_connect(s, sa(&at), len), 0);
+}
+
 /// The process's state letter from /proc/PID/stat ("T" stopped, "S" sleeping, ...).
 std::string process_state(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -390,13 +400,8 @@ TEST_F(Api, StopGivesUpOnAPeerThatAcknowledgesNothingFor20Seconds) {
   ntm_config c = cfg_;
   c.stop_linger_ms = 50000;
   ASSERT_EQ(ntm_start(&c), 0) << ntm_last_error();
-  sockaddr_in at{};
-  socklen_t len = sizeof at;
-  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 9510, sa(&at), &len), 0)
-      << ntm_last_error();
-  int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(s, 0);
-  ASSERT_EQ(ntm_connect(s, sa(&at), len), 0);
+  int s = -1;
+  ASSERT_NO_FATAL_FAILURE(connect_tcp(fqdn("peer"), 9510, s));
   char echo[100];
   ASSERT_EQ(ntm_send(s, "0123456789", 10, 0), 10);
   ASSERT_EQ(ntm_recv(s, echo, 10, MSG_WAITALL), 10);
@@ -455,13 +460,8 @@ TEST_F(Api, ClosingWithUnreadDataResetsTheConnectionAndDiscardsWhatItHeld) {
   ntm_config c = cfg_;
   c.stop_linger_ms = 50000;
   ASSERT_EQ(ntm_start(&c), 0) << ntm_last_error();
-  sockaddr_in at{};
-  socklen_t len = sizeof at;
-  ASSERT_EQ(ntm_getaddrinfo(fqdn("peer").c_str(), AF_INET, 9511, sa(&at), &len), 0)
-      << ntm_last_error();
-  int s = ntm_socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_GE(s, 0);
-  ASSERT_EQ(ntm_connect(s, sa(&at), len), 0);
+  int s = -1;
+  ASSERT_NO_FATAL_FAILURE(connect_tcp(fqdn("peer"), 9511, s));
   ASSERT_EQ(ntm_send(s, "0123456789", 10, 0), 10);
   pollfd p{s, POLLIN, 0};
   ASSERT_EQ(ntm_poll(&p, 1, 10000), 1) << "the echo came back (and stays unread)";
